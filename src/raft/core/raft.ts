@@ -1,0 +1,765 @@
+/**
+ * The Raft protocol as a pure, deterministic state machine. Inputs: tick(), step(message),
+ * propose(data), readIndex(id), campaign(), bootstrap(config). Output: a Ready bundle that the
+ * driver persists, sends and applies before calling advance(). No I/O, no clock, no global
+ * randomness: time is ticks and jitter comes from the injected rng. Used by src/raft/node (the real
+ * driver) and test/sim (the simulator).
+ */
+import { RaftLog } from './log.js';
+import { majority, quorumMin } from './quorum.js';
+import type {
+  AppendEntries,
+  AppendEntriesResponse,
+  ClusterConfig,
+  Entry,
+  Heartbeat,
+  HeartbeatResponse,
+  Message,
+  NodeId,
+  PeerStatus,
+  ProposeResult,
+  RaftInitialState,
+  RaftOptions,
+  RaftStatus,
+  ReadFailure,
+  ReadIndexResponse,
+  ReadState,
+  Ready,
+  RequestVote,
+  RequestVoteResponse,
+  Role,
+} from './types.js';
+
+/** Sensible defaults for the core's tunables; the node driver maps configuration onto them. */
+export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
+  return {
+    id,
+    electionTimeoutTicks: 10,
+    heartbeatTicks: 2,
+    rng,
+    preVote: true,
+    checkQuorum: true,
+    maxEntriesPerAppend: 512,
+    maxBytesPerAppend: 1 << 20,
+    maxInflight: 16,
+    maxSnapshotChunkBytes: 512 * 1024,
+    maxApplyBytes: 4 << 20,
+    autoPromote: true,
+  };
+}
+
+/** Exhaustiveness guard for switches over discriminated unions. */
+export function assertNever(x: never): never {
+  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
+}
+
+/** The leader's view of one follower's log (Raft §5.3 nextIndex/matchIndex, plus pipelining state). */
+interface Progress {
+  /** Invariant: matchIndex < nextIndex. */
+  matchIndex: number;
+  nextIndex: number;
+  /** probe: one AppendEntries at a time until a match is found; replicate: optimistic pipelining. */
+  state: 'probe' | 'replicate';
+  /** In probe state: an AppendEntries is outstanding. */
+  isPaused: boolean;
+  /** In replicate state: last index of each AppendEntries in flight, oldest first. */
+  inflight: number[];
+  /** Heard from in the current CheckQuorum window. */
+  isRecentlyActive: boolean;
+  ticksSinceContact: number;
+  /** Highest ReadIndex round acknowledged in this term. */
+  ackedCtx: number;
+}
+
+interface PendingRead {
+  id: string;
+  /** Null for a read issued on this node; otherwise the follower that forwarded it. */
+  from: NodeId | null;
+  index: number;
+  ctx: number;
+}
+
+export class Raft {
+  readonly id: NodeId;
+  private readonly opts: RaftOptions;
+  private readonly log: RaftLog;
+
+  // Persistent state (Raft Fig. 2). Invariant: changes are flagged in isHardStateDirty.
+  private term: number;
+  private votedFor: NodeId | null;
+  private isHardStateDirty = false;
+
+  // Volatile state. Invariant: appliedIndex <= commitIndex <= log.lastIndex.
+  private role: Role = 'follower';
+  private leaderId: NodeId | null = null;
+  private commitIndex: number;
+  private appliedIndex: number;
+  private config: ClusterConfig;
+  /** Index of the config entry in force; 0 when it came from the snapshot or there is none. */
+  private configIndex = 0;
+
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private votes = new Map<NodeId, boolean>();
+  private progress = new Map<NodeId, Progress>();
+  private needsBroadcast = false;
+  private needsCommitBroadcast = false;
+
+  // ReadIndex (thesis §6.4).
+  private readCtx = 0;
+  private readsAwaitingRound: { id: string; from: NodeId | null }[] = [];
+  private readsInRound: PendingRead[] = [];
+  private readsToForward: string[] = [];
+  private readsForwarded = new Set<string>();
+
+  private messages: Message[] = [];
+  private readStates: ReadState[] = [];
+  private readFailures: ReadFailure[] = [];
+
+  constructor(options: RaftOptions, initial: RaftInitialState) {
+    this.opts = options;
+    this.id = options.id;
+    this.log = new RaftLog(initial.snapshot?.meta ?? null, initial.entries);
+    this.term = initial.hardState.term;
+    this.votedFor = initial.hardState.votedFor;
+    this.config = initial.snapshot?.meta.config ?? { members: [] };
+    this.commitIndex = Math.max(initial.applied, this.log.snapshotIndex);
+    this.appliedIndex = this.commitIndex;
+    if (this.commitIndex > this.log.lastIndex) throw new Error('raft: applied index beyond the log');
+    this.recomputeConfig();
+    this.resetElectionTimer();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Inputs
+  // -------------------------------------------------------------------------------------------
+
+  /** Starts a brand-new cluster on an empty node: the config entry at index 1, term 1. */
+  bootstrap(config: ClusterConfig): void {
+    if (this.log.lastIndex !== 0 || this.term !== 0) throw new Error('raft: bootstrap on a node with state');
+    this.term = 1;
+    this.isHardStateDirty = true;
+    this.log.append({ index: 1, term: 1, type: 'config', change: { op: 'promote', id: this.id }, config });
+    this.config = config;
+    this.configIndex = 1;
+  }
+
+  /** Advances logical time by one tick: election timeouts on followers, heartbeats and CheckQuorum on the leader. */
+  tick(): void {
+    this.electionElapsed++;
+    if (this.role === 'leader') {
+      this.heartbeatElapsed++;
+      for (const pr of this.progress.values()) pr.ticksSinceContact++;
+      if (this.electionElapsed >= this.opts.electionTimeoutTicks) {
+        this.electionElapsed = 0;
+        // Raft thesis §6.2 (CheckQuorum): a leader that has not heard from a majority steps down.
+        if (this.opts.checkQuorum && !this.hasActiveQuorum()) {
+          this.becomeFollower(this.term, null);
+          return;
+        }
+        for (const pr of this.progress.values()) pr.isRecentlyActive = false;
+      }
+      if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
+        this.heartbeatElapsed = 0;
+        this.broadcastHeartbeat(0);
+      }
+      return;
+    }
+    if (this.electionElapsed >= this.randomizedElectionTimeout && this.isPromotable()) {
+      this.electionElapsed = 0;
+      this.startElection(this.opts.preVote, false);
+    }
+  }
+
+  /** Starts an election now (used at start-up of a single-voter cluster); skips PreVote. */
+  campaign(): void {
+    if (this.role !== 'leader' && this.isPromotable()) this.startElection(false, false);
+  }
+
+  /** Appends a client command on the leader; the caller learns the outcome when index/term is applied. */
+  propose(data: string): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    const index = this.log.lastIndex + 1;
+    this.log.append({ index, term: this.term, type: 'normal', data });
+    this.needsBroadcast = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  /** Asks for a linearizable read index for request `id`; answered in a later Ready (readStates or readFailures). */
+  readIndex(id: string): void {
+    if (this.role === 'leader') {
+      this.readsAwaitingRound.push({ id, from: null });
+    } else if (this.leaderId !== null) {
+      this.readsToForward.push(id);
+    } else {
+      this.readFailures.push({ id, reason: 'no-leader' });
+    }
+  }
+
+  /** Processes one message from a peer. Messages from other terms are handled per Raft §5.1 and thesis §9.6. */
+  step(m: Message): void {
+    if (m.to !== this.id) return;
+    if (m.term > this.term) {
+      if (m.type === 'RequestVote') {
+        // Thesis §4.2.3 / §9.6: while a leader is known to be alive, disregard votes (leader lease),
+        // unless the candidate campaigns because the leader asked it to (TimeoutNow).
+        const isInLease = this.opts.checkQuorum && this.leaderId !== null && this.electionElapsed < this.opts.electionTimeoutTicks;
+        if (isInLease && !m.transfer) return;
+        if (m.preVote) {
+          this.handleRequestVote(m);
+          return;
+        }
+        this.becomeFollower(m.term, null);
+      } else if (m.type === 'RequestVoteResponse' && m.preVote && m.granted) {
+        // A granted pre-vote carries the term we asked for; it is not a newer term.
+      } else {
+        const isFromLeader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
+        this.becomeFollower(m.term, isFromLeader ? m.from : null);
+      }
+    } else if (m.term < this.term) {
+      if (m.type === 'AppendEntries' || m.type === 'Heartbeat') {
+        // A stale leader (e.g. after a partition) learns of the newer term and steps down.
+        this.send({ type: 'AppendEntriesResponse', from: this.id, to: m.from, term: this.term, success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+      } else if (m.type === 'RequestVote' && m.preVote) {
+        this.send({ type: 'RequestVoteResponse', from: this.id, to: m.from, term: this.term, preVote: true, granted: false });
+      }
+      return;
+    }
+
+    switch (m.type) {
+      case 'RequestVote':
+        this.handleRequestVote(m);
+        return;
+      case 'RequestVoteResponse':
+        this.handleVoteResponse(m);
+        return;
+      case 'AppendEntries':
+        this.acceptLeader(m.from);
+        this.handleAppendEntries(m);
+        return;
+      case 'Heartbeat':
+        this.acceptLeader(m.from);
+        this.handleHeartbeat(m);
+        return;
+      case 'AppendEntriesResponse':
+        if (this.role === 'leader') this.handleAppendResponse(m);
+        return;
+      case 'HeartbeatResponse':
+        if (this.role === 'leader') this.handleHeartbeatResponse(m);
+        return;
+      case 'ReadIndex':
+        if (this.role === 'leader') {
+          for (const id of m.ids) this.readsAwaitingRound.push({ id, from: m.from });
+        } else {
+          this.send({ type: 'ReadIndexResponse', from: this.id, to: m.from, term: this.term, ids: m.ids, index: 0, ok: false });
+        }
+        return;
+      case 'ReadIndexResponse':
+        this.handleReadIndexResponse(m);
+        return;
+      case 'TimeoutNow':
+        if (this.isPromotable()) this.startElection(false, true);
+        return;
+      case 'InstallSnapshot':
+      case 'InstallSnapshotResponse':
+        // Snapshot transfer is not implemented yet: the log is never compacted, so no leader sends one.
+        return;
+      default:
+        assertNever(m);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Ready / advance
+  // -------------------------------------------------------------------------------------------
+
+  /** True when ready() would hand the driver any work. */
+  hasReady(): boolean {
+    return (
+      this.isHardStateDirty ||
+      this.messages.length > 0 ||
+      this.log.stableIndex < this.log.lastIndex ||
+      this.commitIndex > this.appliedIndex ||
+      this.readStates.length > 0 ||
+      this.readFailures.length > 0 ||
+      this.needsBroadcast ||
+      this.needsCommitBroadcast ||
+      this.readsAwaitingRound.length > 0 ||
+      this.readsToForward.length > 0
+    );
+  }
+
+  /** Collects the work for the driver. The driver must call advance(ready) before the next ready(). */
+  ready(): Ready {
+    this.flushReads();
+    if (this.role === 'leader' && this.needsBroadcast) {
+      for (const id of this.progress.keys()) this.sendAppend(id);
+    }
+    if (this.role === 'leader' && this.needsCommitBroadcast) this.broadcastHeartbeat(0);
+    this.needsBroadcast = false;
+    this.needsCommitBroadcast = false;
+    const rd: Ready = {
+      hardState: this.isHardStateDirty ? { term: this.term, votedFor: this.votedFor } : null,
+      entries: this.log.unstable(),
+      snapshot: null,
+      messages: this.messages,
+      committedEntries: this.log.slice(this.appliedIndex + 1, this.commitIndex, Infinity, this.opts.maxApplyBytes),
+      readStates: this.readStates,
+      readFailures: this.readFailures,
+      softState: { role: this.role, leaderId: this.leaderId, term: this.term },
+      commitIndex: this.commitIndex,
+    };
+    this.isHardStateDirty = false;
+    this.messages = [];
+    this.readStates = [];
+    this.readFailures = [];
+    return rd;
+  }
+
+  /** Acknowledges that `rd` was persisted, sent and applied. */
+  advance(rd: Ready): void {
+    if (rd.entries.length > 0) {
+      const last = rd.entries[rd.entries.length - 1];
+      this.log.stableTo(last.index, last.term);
+      // Thesis §10.2.1: the leader counts itself towards a quorum only for entries on its own disk.
+      if (this.role === 'leader') this.maybeCommit();
+    }
+    if (rd.committedEntries.length > 0) {
+      this.appliedIndex = Math.max(this.appliedIndex, rd.committedEntries[rd.committedEntries.length - 1].index);
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Queries
+  // -------------------------------------------------------------------------------------------
+
+  /** A snapshot of the node's state for status endpoints, metrics and invariant checks. */
+  status(): RaftStatus {
+    const peers: PeerStatus[] = [];
+    if (this.role === 'leader') {
+      for (const [id, pr] of this.progress) {
+        peers.push({
+          id,
+          suffrage: this.memberSuffrage(id) ?? 'learner',
+          matchIndex: pr.matchIndex,
+          nextIndex: pr.nextIndex,
+          state: pr.state,
+          inflight: pr.inflight.length,
+          ticksSinceContact: pr.ticksSinceContact,
+        });
+      }
+    }
+    return {
+      id: this.id,
+      role: this.role,
+      term: this.term,
+      votedFor: this.votedFor,
+      leaderId: this.leaderId,
+      commitIndex: this.commitIndex,
+      appliedIndex: this.appliedIndex,
+      lastIndex: this.log.lastIndex,
+      snapshotIndex: this.log.snapshotIndex,
+      config: this.config,
+      peers,
+    };
+  }
+
+  /** The entry at `index`, or undefined when compacted or beyond the end of the log. */
+  entryAt(index: number): Entry | undefined {
+    return this.log.entryAt(index);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Elections (Raft §5.2, thesis §9.6 PreVote)
+  // -------------------------------------------------------------------------------------------
+
+  private startElection(isPreVote: boolean, isTransfer: boolean): void {
+    this.failPendingReads('leadership-lost');
+    this.votes.clear();
+    if (isPreVote) {
+      this.role = 'precandidate';
+      this.leaderId = null;
+    } else {
+      this.role = 'candidate';
+      this.leaderId = null;
+      this.term++;
+      this.votedFor = this.id;
+      this.isHardStateDirty = true;
+    }
+    this.resetElectionTimer();
+    this.votes.set(this.id, true);
+    if (this.countVotes(true) >= majority(this.voterIds().length)) {
+      this.onElectionWon(isPreVote);
+      return;
+    }
+    for (const id of this.voterIds()) {
+      if (id === this.id) continue;
+      this.send({
+        type: 'RequestVote',
+        from: this.id,
+        to: id,
+        term: isPreVote ? this.term + 1 : this.term,
+        preVote: isPreVote,
+        lastLogIndex: this.log.lastIndex,
+        lastLogTerm: this.log.lastTerm,
+        transfer: isTransfer,
+      });
+    }
+  }
+
+  private onElectionWon(wasPreVote: boolean): void {
+    if (wasPreVote) this.startElection(false, false);
+    else this.becomeLeader();
+  }
+
+  private handleRequestVote(m: RequestVote): void {
+    // Raft §5.2/§5.4.1: one vote per term, only for a candidate whose log is at least as up-to-date.
+    const canVote =
+      this.votedFor === m.from ||
+      (this.votedFor === null && this.leaderId === null) ||
+      (m.preVote && m.term > this.term);
+    const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    if (granted && !m.preVote) {
+      this.votedFor = m.from;
+      // MUTATION-POINT: persist-vote
+      this.isHardStateDirty = true;
+      this.electionElapsed = 0;
+    }
+    this.send({
+      type: 'RequestVoteResponse',
+      from: this.id,
+      to: m.from,
+      term: granted && m.preVote ? m.term : this.term,
+      preVote: m.preVote,
+      granted,
+    });
+  }
+
+  private handleVoteResponse(m: RequestVoteResponse): void {
+    const isExpected = (m.preVote && this.role === 'precandidate') || (!m.preVote && this.role === 'candidate');
+    if (!isExpected || !this.isVoter(m.from)) return;
+    this.votes.set(m.from, m.granted);
+    const quorum = majority(this.voterIds().length);
+    if (this.countVotes(true) >= quorum) this.onElectionWon(m.preVote);
+    else if (this.countVotes(false) >= quorum) this.becomeFollower(this.term, null);
+  }
+
+  private countVotes(granted: boolean): number {
+    let n = 0;
+    for (const [id, v] of this.votes) if (v === granted && this.isVoter(id)) n++;
+    return n;
+  }
+
+  private becomeFollower(term: number, leaderId: NodeId | null): void {
+    const wasLeader = this.role === 'leader';
+    if (term > this.term) {
+      this.term = term;
+      this.votedFor = null;
+      this.isHardStateDirty = true;
+    }
+    if (wasLeader || this.leaderId !== leaderId) this.failPendingReads('leadership-lost');
+    this.role = 'follower';
+    this.leaderId = leaderId;
+    this.progress.clear();
+    this.resetElectionTimer();
+  }
+
+  /** Called on a valid AppendEntries/Heartbeat of the current term: the sender is the leader. */
+  private acceptLeader(from: NodeId): void {
+    if (this.role !== 'follower' || this.leaderId !== from) this.becomeFollower(this.term, from);
+    this.electionElapsed = 0;
+  }
+
+  private becomeLeader(): void {
+    this.role = 'leader';
+    this.leaderId = this.id;
+    this.heartbeatElapsed = 0;
+    this.electionElapsed = 0;
+    this.progress.clear();
+    this.syncProgress();
+    // Raft §8: a new leader commits a no-op of its own term, which also commits earlier entries.
+    this.log.append({ index: this.log.lastIndex + 1, term: this.term, type: 'noop' });
+    this.needsBroadcast = true;
+  }
+
+  /** Keeps one Progress per member other than ourselves. */
+  private syncProgress(): void {
+    const ids = new Set(this.config.members.map((mb) => mb.id).filter((id) => id !== this.id));
+    for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
+    for (const id of ids) {
+      if (!this.progress.has(id)) {
+        this.progress.set(id, {
+          matchIndex: 0,
+          nextIndex: this.log.lastIndex + 1,
+          state: 'probe',
+          isPaused: false,
+          inflight: [],
+          isRecentlyActive: true,
+          ticksSinceContact: 0,
+          ackedCtx: 0,
+        });
+      }
+    }
+  }
+
+  private hasActiveQuorum(): boolean {
+    let active = 0;
+    for (const id of this.voterIds()) {
+      if (id === this.id || this.progress.get(id)?.isRecentlyActive) active++;
+    }
+    return active >= majority(this.voterIds().length);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Replication (Raft §5.3, §5.4)
+  // -------------------------------------------------------------------------------------------
+
+  private sendAppend(to: NodeId): void {
+    const pr = this.progress.get(to);
+    if (!pr) return;
+    if (pr.state === 'probe' && pr.isPaused) return;
+    if (pr.state === 'replicate' && (pr.inflight.length >= this.opts.maxInflight || pr.nextIndex > this.log.lastIndex)) return;
+    const prevLogIndex = pr.nextIndex - 1;
+    const prevLogTerm = this.log.termAt(prevLogIndex);
+    if (prevLogTerm === undefined) {
+      throw new Error(`raft: no term for index ${prevLogIndex} (snapshot transfer not implemented)`);
+    }
+    const entries = this.log.slice(pr.nextIndex, this.log.lastIndex, this.opts.maxEntriesPerAppend, this.opts.maxBytesPerAppend);
+    const msg: AppendEntries = {
+      type: 'AppendEntries',
+      from: this.id,
+      to,
+      term: this.term,
+      prevLogIndex,
+      prevLogTerm,
+      entries,
+      leaderCommit: this.commitIndex,
+    };
+    this.send(msg);
+    if (pr.state === 'replicate') {
+      const last = entries[entries.length - 1].index;
+      pr.nextIndex = last + 1;
+      pr.inflight.push(last);
+    } else {
+      pr.isPaused = true;
+    }
+  }
+
+  private handleAppendEntries(m: AppendEntries): void {
+    const reply = (success: boolean, matchIndex: number, conflictIndex = 0, conflictTerm = 0): void =>
+      this.send({ type: 'AppendEntriesResponse', from: this.id, to: m.from, term: this.term, success, matchIndex, rejectedIndex: success ? 0 : m.prevLogIndex, conflictIndex, conflictTerm });
+    if (m.prevLogIndex < this.commitIndex) {
+      // Everything up to our commit index is known to match; have the leader continue from there.
+      reply(true, this.commitIndex);
+      return;
+    }
+    const localTerm = this.log.termAt(m.prevLogIndex);
+    if (localTerm !== m.prevLogTerm) {
+      // Fast backtracking: point the leader at the first index of the conflicting term, or past our end.
+      if (localTerm === undefined) reply(false, 0, this.log.lastIndex + 1, 0);
+      else reply(false, 0, this.log.firstIndexOfTerm(m.prevLogIndex), localTerm);
+      return;
+    }
+    const truncatesConfig = m.entries.some((e) => e.index <= this.configIndex && this.log.termAt(e.index) !== e.term);
+    this.log.merge(m.entries);
+    if (truncatesConfig) this.recomputeConfig();
+    else for (const e of m.entries) if (e.type === 'config' && e.index > this.configIndex && this.log.termAt(e.index) === e.term) this.applyConfigEntry(e);
+    const matchIndex = m.prevLogIndex + m.entries.length;
+    if (Math.min(m.leaderCommit, matchIndex) > this.commitIndex) this.commitIndex = Math.min(m.leaderCommit, matchIndex);
+    reply(true, matchIndex);
+  }
+
+  private handleHeartbeat(m: Heartbeat): void {
+    // The leader sends min(its commit, our match), so every index up to m.commit is in our log.
+    if (m.commit > this.commitIndex) this.commitIndex = Math.min(m.commit, this.log.lastIndex);
+    const resp: HeartbeatResponse = { type: 'HeartbeatResponse', from: this.id, to: m.from, term: this.term, ctx: m.ctx };
+    this.send(resp);
+  }
+
+  private handleAppendResponse(m: AppendEntriesResponse): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.isRecentlyActive = true;
+    pr.ticksSinceContact = 0;
+    if (m.success) {
+      if (m.matchIndex > pr.matchIndex) {
+        pr.matchIndex = m.matchIndex;
+        pr.nextIndex = Math.max(pr.nextIndex, m.matchIndex + 1);
+        while (pr.inflight.length > 0 && pr.inflight[0] <= m.matchIndex) pr.inflight.shift();
+        if (pr.state === 'probe') {
+          pr.state = 'replicate';
+          pr.nextIndex = pr.matchIndex + 1;
+          pr.inflight = [];
+        }
+        this.maybeCommit();
+      }
+      pr.isPaused = false;
+      this.sendAppend(m.from);
+      return;
+    }
+    // Rejection. Ignore stale ones (already superseded by a higher match or a newer probe).
+    if (pr.state === 'replicate' && m.rejectedIndex <= pr.matchIndex) return;
+    if (pr.state === 'probe' && m.rejectedIndex !== pr.nextIndex - 1) return;
+    let next = m.conflictIndex;
+    if (m.conflictTerm > 0) {
+      const lastOfTerm = this.log.lastIndexOfTerm(m.conflictTerm);
+      if (lastOfTerm > 0) next = lastOfTerm + 1;
+    }
+    pr.nextIndex = Math.max(pr.matchIndex + 1, Math.min(next, m.rejectedIndex));
+    pr.state = 'probe';
+    pr.isPaused = false;
+    pr.inflight = [];
+    this.sendAppend(m.from);
+  }
+
+  private handleHeartbeatResponse(m: HeartbeatResponse): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.isRecentlyActive = true;
+    pr.ticksSinceContact = 0;
+    if (m.ctx > pr.ackedCtx) pr.ackedCtx = m.ctx;
+    if (pr.matchIndex < this.log.lastIndex) {
+      // The follower is alive but behind: a lost AppendEntries must not stall it forever.
+      pr.isPaused = false;
+      if (pr.state === 'replicate' && pr.inflight.length >= this.opts.maxInflight) pr.inflight.shift();
+      this.sendAppend(m.from);
+    }
+    this.releaseConfirmedReads();
+  }
+
+  /** Raft §5.3/§5.4.2: commit the highest index stored on a majority, but only if it is of the current term. */
+  private maybeCommit(): void {
+    const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex : this.progress.get(id)?.matchIndex ?? 0));
+    const n = quorumMin(matches);
+    // MUTATION-POINT: figure8-commit
+    if (n > this.commitIndex && this.log.termAt(n) === this.term) {
+      this.commitIndex = n;
+      this.needsCommitBroadcast = true;
+    }
+  }
+
+  private broadcastHeartbeat(ctx: number): void {
+    for (const [id, pr] of this.progress) {
+      this.send({ type: 'Heartbeat', from: this.id, to: id, term: this.term, commit: Math.min(pr.matchIndex, this.commitIndex), ctx });
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // ReadIndex (thesis §6.4): a read is served at the commit index once a quorum confirms leadership.
+  // -------------------------------------------------------------------------------------------
+
+  private flushReads(): void {
+    if (this.role === 'leader') {
+      // The leader's commit index is only known to be current once it has committed in its own term.
+      if (this.readsAwaitingRound.length === 0 || this.log.termAt(this.commitIndex) !== this.term) return;
+      const ctx = ++this.readCtx;
+      for (const r of this.readsAwaitingRound) this.readsInRound.push({ id: r.id, from: r.from, index: this.commitIndex, ctx });
+      this.readsAwaitingRound = [];
+      if (this.voterIds().length > 1) this.broadcastHeartbeat(ctx);
+      this.releaseConfirmedReads();
+      return;
+    }
+    if (this.readsToForward.length === 0) return;
+    if (this.leaderId === null) {
+      for (const id of this.readsToForward) this.readFailures.push({ id, reason: 'no-leader' });
+    } else {
+      this.send({ type: 'ReadIndex', from: this.id, to: this.leaderId, term: this.term, ids: this.readsToForward });
+      for (const id of this.readsToForward) this.readsForwarded.add(id);
+    }
+    this.readsToForward = [];
+  }
+
+  private releaseConfirmedReads(): void {
+    if (this.readsInRound.length === 0) return;
+    const acked = this.voterIds().map((id) => (id === this.id ? this.readCtx : this.progress.get(id)?.ackedCtx ?? 0));
+    // MUTATION-POINT: readindex-quorum
+    const confirmedCtx = quorumMin(acked);
+    const remote = new Map<NodeId, { ids: string[]; index: number }>();
+    const still: PendingRead[] = [];
+    for (const r of this.readsInRound) {
+      if (r.ctx > confirmedCtx) {
+        still.push(r);
+      } else if (r.from === null) {
+        this.readStates.push({ id: r.id, index: r.index });
+      } else {
+        const group = remote.get(r.from) ?? { ids: [], index: r.index };
+        group.ids.push(r.id);
+        group.index = Math.max(group.index, r.index);
+        remote.set(r.from, group);
+      }
+    }
+    this.readsInRound = still;
+    for (const [to, g] of remote) {
+      const resp: ReadIndexResponse = { type: 'ReadIndexResponse', from: this.id, to, term: this.term, ids: g.ids, index: g.index, ok: true };
+      this.send(resp);
+    }
+  }
+
+  private handleReadIndexResponse(m: ReadIndexResponse): void {
+    for (const id of m.ids) {
+      if (!this.readsForwarded.delete(id)) continue;
+      if (m.ok) this.readStates.push({ id, index: m.index });
+      else this.readFailures.push({ id, reason: 'not-leader' });
+    }
+  }
+
+  private failPendingReads(reason: 'leadership-lost'): void {
+    for (const r of this.readsAwaitingRound) if (r.from === null) this.readFailures.push({ id: r.id, reason });
+    for (const r of this.readsInRound) if (r.from === null) this.readFailures.push({ id: r.id, reason });
+    for (const id of this.readsForwarded) this.readFailures.push({ id, reason });
+    for (const id of this.readsToForward) this.readFailures.push({ id, reason });
+    this.readsAwaitingRound = [];
+    this.readsInRound = [];
+    this.readsForwarded.clear();
+    this.readsToForward = [];
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Membership helpers
+  // -------------------------------------------------------------------------------------------
+
+  private recomputeConfig(): void {
+    for (let i = this.log.lastIndex; i > this.log.snapshotIndex; i--) {
+      const e = this.log.entryAt(i);
+      if (e && e.type === 'config') {
+        this.applyConfigEntry(e);
+        return;
+      }
+    }
+    this.configIndex = 0;
+  }
+
+  private applyConfigEntry(e: Entry & { type: 'config' }): void {
+    this.config = e.config;
+    this.configIndex = e.index;
+    if (this.role === 'leader') this.syncProgress();
+  }
+
+  private memberSuffrage(id: NodeId): 'voter' | 'learner' | undefined {
+    return this.config.members.find((mb) => mb.id === id)?.suffrage;
+  }
+
+  private isVoter(id: NodeId): boolean {
+    return this.memberSuffrage(id) === 'voter';
+  }
+
+  private voterIds(): NodeId[] {
+    return this.config.members.filter((mb) => mb.suffrage === 'voter').map((mb) => mb.id);
+  }
+
+  /** Only voters of the current configuration start elections; a learner or removed node never does. */
+  private isPromotable(): boolean {
+    return this.isVoter(this.id);
+  }
+
+  private resetElectionTimer(): void {
+    this.electionElapsed = 0;
+    const base = this.opts.electionTimeoutTicks;
+    this.randomizedElectionTimeout = base + Math.floor(this.opts.rng() * base);
+  }
+
+  private send(m: Message): void {
+    this.messages.push(m);
+  }
+}

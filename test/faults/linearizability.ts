@@ -1,0 +1,240 @@
+/**
+ * Linearizability checker for a key-value store history.
+ *
+ * Approach
+ * --------
+ * Linearizability is local (Herlihy & Wing): a history is linearizable iff the
+ * sub-history of every object is. We therefore split the history per key and
+ * check each key as an independent register (state = string | null, null =
+ * absent) with the Wing & Gong backtracking search plus Lowe's memoization
+ * (a configuration = (bitset of linearized ops, register state) is explored at
+ * most once).
+ *
+ * Splitting rules / simplifications (documented caveats):
+ *  - `setMany` with several pairs becomes one independent write per key. This
+ *    drops the cross-key atomicity requirement, so the check is sound (it never
+ *    reports a violation that isn't one) but may miss atomicity violations of
+ *    multi-key writes (e.g. a reader seeing half of a setMany).
+ *  - Definitely failed ops (`ok === false`) are dropped: they took no effect.
+ *  - Unknown-outcome ops (`completeMs === null`) complete at +Infinity and are
+ *    optional: a write may be linearized anywhere after its invoke, or never.
+ *    Unknown-outcome reads carry no information and are dropped.
+ *  - `delete` is a write of `null`; deleting an absent key is still a
+ *    successful effect.
+ *  - Real-time order: op A precedes op B iff A.completeMs < B.invokeMs
+ *    (strictly); equal timestamps are treated as concurrent (lenient).
+ *  - A successful `get` with `result` undefined is treated as reading null.
+ */
+
+export type KvOpKind = 'set' | 'get' | 'delete';
+
+export interface HistoryOp {
+  client: number;
+  kind: 'set' | 'get' | 'delete' | 'setMany';
+  key?: string;
+  value?: string;
+  pairs?: Record<string, string>;
+  invokeMs: number;
+  /** null = unknown outcome, may or may not have taken effect */
+  completeMs: number | null;
+  /** false = definitely failed, did not take effect */
+  ok: boolean;
+  /** for get: value read, null = not found */
+  result?: string | null;
+}
+
+export interface LinearizabilityResult {
+  linearizable: boolean;
+  /** first key (in sorted order) whose sub-history is not linearizable */
+  badKey?: string;
+  /** number of search configurations visited, summed over keys */
+  explored: number;
+}
+
+interface RegOp {
+  isWrite: boolean;
+  /** write: value written (null = delete); read: value observed */
+  value: string | null;
+  invoke: number;
+  complete: number; // +Infinity when unknown
+  optional: boolean;
+}
+
+function pushOp(map: Map<string, RegOp[]>, key: string, op: RegOp): void {
+  let list = map.get(key);
+  if (!list) {
+    list = [];
+    map.set(key, list);
+  }
+  list.push(op);
+}
+
+/** Split a history into per-key register histories (see module doc). */
+export function splitByKey(history: HistoryOp[]): Map<string, RegOp[]> {
+  const byKey = new Map<string, RegOp[]>();
+  for (const h of history) {
+    if (!h.ok) continue; // definitely failed: no effect
+    const unknown = h.completeMs === null;
+    const complete = unknown ? Number.POSITIVE_INFINITY : (h.completeMs as number);
+    const base = { invoke: h.invokeMs, complete, optional: unknown };
+    switch (h.kind) {
+      case 'get':
+        if (unknown || h.key === undefined) break; // unknown reads say nothing
+        pushOp(byKey, h.key, { ...base, isWrite: false, value: h.result ?? null });
+        break;
+      case 'set':
+        if (h.key === undefined) break;
+        pushOp(byKey, h.key, { ...base, isWrite: true, value: h.value ?? '' });
+        break;
+      case 'delete':
+        if (h.key === undefined) break;
+        pushOp(byKey, h.key, { ...base, isWrite: true, value: null });
+        break;
+      case 'setMany':
+        for (const [k, v] of Object.entries(h.pairs ?? {})) {
+          pushOp(byKey, k, { ...base, isWrite: true, value: v });
+        }
+        break;
+    }
+  }
+  return byKey;
+}
+
+function stateKey(words: Uint32Array, state: string | null): string {
+  return `${words.join(',')}|${state === null ? '\u0000' : 's' + state}`;
+}
+
+/**
+ * Wing & Gong search with Lowe's memoization on one register history.
+ * Returns whether linearizable and how many configurations were visited.
+ */
+function checkRegister(opsIn: RegOp[]): { ok: boolean; explored: number } {
+  const ops = [...opsIn].sort((a, b) => a.invoke - b.invoke || a.complete - b.complete);
+  const n = ops.length;
+  const required = ops.filter((o) => !o.optional).length;
+  const words = new Uint32Array(Math.max(1, Math.ceil(n / 32)));
+  const seen = new Set<string>();
+  let explored = 0;
+
+  const isDone = (i: number): boolean => (words[i >>> 5] & (1 << (i & 31))) !== 0;
+  const setBit = (i: number): void => {
+    words[i >>> 5] |= 1 << (i & 31);
+  };
+  const clearBit = (i: number): void => {
+    words[i >>> 5] &= ~(1 << (i & 31));
+  };
+
+  const search = (state: string | null, requiredDone: number, firstOpen: number): boolean => {
+    if (requiredDone === required) return true;
+    const k = stateKey(words, state);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    explored++;
+
+    // Advance past the prefix of already-linearized ops.
+    let start = firstOpen;
+    while (start < n && isDone(start)) start++;
+
+    // Earliest completion among pending ops: no op invoked after it may go next.
+    let minComplete = Number.POSITIVE_INFINITY;
+    for (let i = start; i < n; i++) {
+      if (ops[i].invoke > minComplete) break; // sorted by invoke
+      if (!isDone(i) && ops[i].complete < minComplete) minComplete = ops[i].complete;
+    }
+
+    for (let i = start; i < n; i++) {
+      const op = ops[i];
+      if (op.invoke > minComplete) break;
+      if (isDone(i)) continue;
+      let next: string | null;
+      if (op.isWrite) {
+        next = op.value;
+      } else {
+        if (op.value !== state) continue;
+        next = state;
+      }
+      setBit(i);
+      const found = search(next, requiredDone + (op.optional ? 0 : 1), start);
+      clearBit(i);
+      if (found) return true;
+    }
+    return false;
+  };
+
+  const ok = search(null, 0, 0);
+  return { ok, explored };
+}
+
+/** Check a KV history for linearizability, key by key. */
+export function checkLinearizable(history: HistoryOp[]): LinearizabilityResult {
+  const byKey = splitByKey(history);
+  let explored = 0;
+  for (const key of [...byKey.keys()].sort()) {
+    const r = checkRegister(byKey.get(key) ?? []);
+    explored += r.explored;
+    if (!r.ok) return { linearizable: false, badKey: key, explored };
+  }
+  return { linearizable: true, explored };
+}
+
+/**
+ * Conservative direct count of stale reads.
+ *
+ * A successful, completed get of key K returning value v is counted as stale
+ * when:
+ *  - every set/setMany value written to K is unique (otherwise the key is
+ *    skipped entirely: we cannot tell which write was read), and
+ *  - the (unique) write W of v completed (acknowledged) at time c, and
+ *  - another successful, acknowledged write W2 to K (set, setMany or delete)
+ *    was invoked after c (so it definitely overwrote W) and completed before
+ *    the get was invoked.
+ * Since v can only have come from W, and W2 is ordered after W and before the
+ * read in real time, no later-invoked write can explain the read. Reads of
+ * values that were never written (or of failed / unknown writes) are not
+ * counted here; `checkLinearizable` catches those.
+ */
+export function countStaleReads(history: HistoryOp[]): number {
+  interface W {
+    value: string | null;
+    invoke: number;
+    complete: number | null;
+    ok: boolean;
+  }
+  const writes = new Map<string, W[]>();
+  const add = (key: string, w: W): void => {
+    const l = writes.get(key);
+    if (l) l.push(w);
+    else writes.set(key, [w]);
+  };
+  for (const h of history) {
+    const base = { invoke: h.invokeMs, complete: h.completeMs, ok: h.ok };
+    if (h.kind === 'set' && h.key !== undefined) add(h.key, { ...base, value: h.value ?? '' });
+    else if (h.kind === 'delete' && h.key !== undefined) add(h.key, { ...base, value: null });
+    else if (h.kind === 'setMany') {
+      for (const [k, v] of Object.entries(h.pairs ?? {})) add(k, { ...base, value: v });
+    }
+  }
+
+  let stale = 0;
+  for (const h of history) {
+    if (h.kind !== 'get' || !h.ok || h.completeMs === null || h.key === undefined) continue;
+    const v = h.result;
+    if (v === null || v === undefined) continue;
+    const ws = writes.get(h.key) ?? [];
+    const valued = ws.filter((w) => w.value !== null).map((w) => w.value);
+    if (new Set(valued).size !== valued.length) continue; // duplicate values: skip key
+    const src = ws.find((w) => w.value === v);
+    if (!src || !src.ok || src.complete === null) continue;
+    const srcComplete = src.complete;
+    const overwritten = ws.some(
+      (w) =>
+        w !== src &&
+        w.ok &&
+        w.complete !== null &&
+        w.invoke > srcComplete &&
+        w.complete < h.invokeMs,
+    );
+    if (overwritten) stale++;
+  }
+  return stale;
+}
