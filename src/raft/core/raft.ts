@@ -11,9 +11,11 @@ import type {
   AppendEntries,
   AppendEntriesResponse,
   ClusterConfig,
+  ConfChange,
   Entry,
   Heartbeat,
   HeartbeatResponse,
+  Member,
   Message,
   NodeId,
   PeerStatus,
@@ -183,6 +185,46 @@ export class Raft {
     const index = this.log.lastIndex + 1;
     this.log.append({ index, term: this.term, type: 'normal', data });
     this.needsBroadcast = true;
+    return { ok: true, index, term: this.term };
+  }
+
+  /**
+   * Proposes a single-server membership change (thesis §4.1). Refused unless this leader has
+   * committed an entry of its own term (thesis §4.1 bug fix) and no earlier change is still uncommitted.
+   */
+  proposeConfChange(change: ConfChange): ProposeResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.log.termAt(this.commitIndex) !== this.term) return { ok: false, reason: 'no-commit-in-term', leaderId: this.id };
+    // MUTATION-POINT: one-conf-change
+    if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };
+    const members = this.config.members;
+    let next: Member[];
+    switch (change.op) {
+      case 'addLearner':
+        if (members.some((mb) => mb.id === change.member.id)) return { ok: false, reason: 'already-member', leaderId: this.id };
+        next = [...members, { ...change.member, suffrage: 'learner' }];
+        break;
+      case 'promote': {
+        const mb = members.find((x) => x.id === change.id);
+        if (!mb) return { ok: false, reason: 'unknown-member', leaderId: this.id };
+        if (mb.suffrage === 'voter') return { ok: false, reason: 'already-member', leaderId: this.id };
+        next = members.map((x) => (x.id === change.id ? { ...x, suffrage: 'voter' as const } : x));
+        break;
+      }
+      case 'remove':
+        if (!members.some((mb) => mb.id === change.id)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
+        next = members.filter((x) => x.id !== change.id);
+        break;
+      default:
+        return assertNever(change);
+    }
+    const index = this.log.lastIndex + 1;
+    const entry: Entry = { index, term: this.term, type: 'config', change, config: { members: next } };
+    this.log.append(entry);
+    this.applyConfigEntry(entry);
+    this.needsBroadcast = true;
+    // A smaller voter set may already have a quorum for pending entries.
+    this.maybeCommit();
     return { ok: true, index, term: this.term };
   }
 
@@ -593,6 +635,8 @@ export class Raft {
           pr.inflight = [];
         }
         this.maybeCommit();
+        if (this.role !== 'leader') return;
+        this.maybePromote(m.from, pr);
       }
       pr.isPaused = false;
       this.sendAppend(m.from);
@@ -636,7 +680,18 @@ export class Raft {
     if (n > this.commitIndex && this.log.termAt(n) === this.term) {
       this.commitIndex = n;
       this.needsCommitBroadcast = true;
+      // Thesis §4.2.2: a leader removed from the configuration steps down once the removal commits.
+      if (this.configIndex <= this.commitIndex && !this.config.members.some((mb) => mb.id === this.id)) {
+        this.broadcastHeartbeat(0);
+        this.becomeFollower(this.term, null);
+      }
     }
+  }
+
+  /** Promotes a learner that has caught up with the commit index, if no other change is pending. */
+  private maybePromote(id: NodeId, pr: Progress): void {
+    if (!this.opts.autoPromote || this.memberSuffrage(id) !== 'learner' || pr.matchIndex < this.commitIndex) return;
+    this.proposeConfChange({ op: 'promote', id });
   }
 
   private broadcastHeartbeat(ctx: number): void {

@@ -1,0 +1,235 @@
+/**
+ * The client HTTP API (Koa): /key, /cluster, /health, /ready, /metrics. One error middleware turns
+ * RaftKvError into `{"error":{"code","message"}}`; anything else is a logged 500. Writes reaching a
+ * follower are forwarded to the leader. Built by main.ts and by tests.
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import { request } from 'undici';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import type { RaftNode } from '../raft/node/node.js';
+import type { KvOp } from '../storage/types.js';
+import { BadRequestError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, errorBody } from '../errors.js';
+
+/** Limits applied to client input. */
+export interface ApiLimits {
+  maxKeyBytes: number;
+  maxValueBytes: number;
+  maxBodyBytes: number;
+}
+
+export interface ApiDeps {
+  node: RaftNode;
+  nodeId: string;
+  limits: ApiLimits;
+  logger: Logger;
+  registry: Registry;
+  requestTimeoutMs: number;
+}
+
+const FORWARDED = 'x-raftkv-forwarded';
+
+/** Reads the request body up to `limit` bytes; a larger body is a 413 and is not buffered. */
+async function readBody(ctx: Koa.Context, limit: number): Promise<string> {
+  const declared = Number(ctx.get('content-length') || '0');
+  if (declared > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new BadRequestError('request body is not valid JSON');
+  }
+}
+
+function checkKey(key: string, limits: ApiLimits): void {
+  const n = Buffer.byteLength(key, 'utf8');
+  if (n < 1 || n > limits.maxKeyBytes) throw new BadRequestError(`key must be 1 to ${limits.maxKeyBytes} bytes`);
+}
+
+/** Validates a POST /key body into set operations. */
+export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, string> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body must be a JSON object of string pairs');
+  const entries = Object.entries(body as Record<string, unknown>);
+  if (entries.length === 0) throw new BadRequestError('body must contain at least one pair');
+  const out: Record<string, string> = {};
+  for (const [k, v] of entries) {
+    checkKey(k, limits);
+    if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
+    if (Buffer.byteLength(v, 'utf8') > limits.maxValueBytes) throw new BadRequestError(`value of "${k.slice(0, 64)}" is over ${limits.maxValueBytes} bytes`);
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Builds the Koa app. */
+export function createApp(deps: ApiDeps): Koa {
+  const { node, limits, logger } = deps;
+  const app = new Koa();
+  const router = new Router();
+
+  app.use(async (ctx, next) => {
+    const started = process.hrtime.bigint();
+    try {
+      await next();
+    } catch (err) {
+      if (err instanceof RaftKvError) {
+        ctx.status = err.status;
+        ctx.body = errorBody(err);
+        if (err.headers) for (const [h, v] of Object.entries(err.headers)) ctx.set(h, v);
+      } else {
+        logger.error({ err }, 'unhandled error in request');
+        ctx.status = 500;
+        ctx.body = { error: { code: 'INTERNAL', message: 'internal error' } };
+      }
+    }
+    const leader = node.status().leaderId;
+    if (leader) ctx.set('X-Raft-Leader', leader);
+    logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+  });
+
+  /** Runs `leaderAction` here if we lead, else forwards the request to the leader once. */
+  async function onLeader(ctx: Koa.Context, rawBody: string | null, leaderAction: () => Promise<void>): Promise<void> {
+    const st = node.status();
+    if (st.role === 'leader') return leaderAction();
+    if (st.leaderId === null || ctx.get(FORWARDED)) throw new NoLeaderError('no leader is available to take the write');
+    const addr = node.memberApiAddr(st.leaderId);
+    if (!addr) throw new NotLeaderError(st.leaderId, null);
+    let res;
+    try {
+      res = await request(`http://${addr}${ctx.originalUrl}`, {
+        method: ctx.method as 'POST' | 'DELETE',
+        headers: { 'content-type': 'application/json', [FORWARDED]: '1' },
+        body: rawBody ?? undefined,
+        headersTimeout: deps.requestTimeoutMs + 1000,
+        bodyTimeout: deps.requestTimeoutMs + 1000,
+      });
+    } catch {
+      throw new NoLeaderError('the leader could not be reached');
+    }
+    ctx.status = res.statusCode;
+    for (const h of ['x-raft-index', 'etag', 'retry-after']) {
+      const v = res.headers[h];
+      if (typeof v === 'string') ctx.set(h, v);
+    }
+    ctx.type = 'application/json';
+    ctx.body = await res.body.text();
+  }
+
+  router.post('/key', async (ctx) => {
+    const raw = await readBody(ctx, limits.maxBodyBytes);
+    const pairs = parseSetBody(parseJson(raw), limits);
+    await onLeader(ctx, raw, async () => {
+      const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => ({ op: 'set', key, value }));
+      const index = await node.write(ops);
+      ctx.set('X-Raft-Index', String(index));
+      ctx.body = pairs;
+    });
+  });
+
+  router.get('/key/:key', async (ctx) => {
+    const key = ctx.params.key;
+    checkKey(key, limits);
+    const consistency = ctx.query.consistency ?? 'linearizable';
+    if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
+    if (consistency === 'linearizable') await node.linearizableBarrier();
+    const v = await node.get(key);
+    if (!v) throw new KeyNotFoundError(key);
+    ctx.set('ETag', `"${v.index}"`);
+    ctx.body = { [key]: v.value };
+  });
+
+  router.delete('/key/:key', async (ctx) => {
+    const key = ctx.params.key;
+    checkKey(key, limits);
+    await onLeader(ctx, null, async () => {
+      await node.linearizableBarrier();
+      if (!(await node.get(key))) throw new KeyNotFoundError(key);
+      const index = await node.write([{ op: 'delete', key }]);
+      ctx.set('X-Raft-Index', String(index));
+      ctx.body = { deleted: key };
+    });
+  });
+
+  router.get('/cluster', (ctx) => {
+    const st = node.status();
+    const leaderApi = st.leaderId ? node.memberApiAddr(st.leaderId) : null;
+    const peers = new Map(st.peers.map((p) => [p.id, p]));
+    ctx.body = {
+      id: deps.nodeId,
+      role: st.role,
+      leader: st.leaderId ? { id: st.leaderId, apiAddr: leaderApi } : null,
+      term: st.term,
+      commitIndex: st.commitIndex,
+      appliedIndex: node.appliedIndex(),
+      lastIndex: st.lastIndex,
+      nodes: st.config.members.map((m) => {
+        const p = peers.get(m.id);
+        return { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, ...(p ? { matchIndex: p.matchIndex, ticksSinceContact: p.ticksSinceContact } : {}) };
+      }),
+    };
+  });
+
+  router.post('/cluster/join', async (ctx) => {
+    const raw = await readBody(ctx, 64 * 1024);
+    const body = parseJson(raw) as { id?: unknown; raftAddr?: unknown; apiAddr?: unknown };
+    if (typeof body !== 'object' || body === null) throw new BadRequestError('body must be {"id","raftAddr","apiAddr"}');
+    const { id, raftAddr, apiAddr } = body;
+    if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new BadRequestError('id must be 1-64 characters of [A-Za-z0-9_.-]');
+    if (typeof raftAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
+    if (typeof apiAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
+    await onLeader(ctx, raw, async () => {
+      const existing = node.status().config.members.find((m) => m.id === id);
+      if (existing) {
+        // Joining again (e.g. after a restart) is harmless when the addresses are unchanged.
+        if (existing.raftAddr !== raftAddr) throw new BadRequestError(`node ${id} is already a member with raftAddr ${existing.raftAddr}`);
+      } else {
+        await node.changeMembership({ op: 'addLearner', member: { id, raftAddr, apiAddr, suffrage: 'learner' } });
+      }
+      ctx.body = { joined: id, nodes: node.status().config.members };
+    });
+  });
+
+  router.delete('/cluster/nodes/:id', async (ctx) => {
+    const id = ctx.params.id;
+    await onLeader(ctx, null, async () => {
+      if (!node.status().config.members.some((m) => m.id === id)) throw new KeyNotFoundError(id);
+      await node.changeMembership({ op: 'remove', id });
+      ctx.body = { removed: id, nodes: node.status().config.members };
+    });
+  });
+
+  router.get('/health', (ctx) => {
+    ctx.status = node.isHealthy() ? 200 : 503;
+    ctx.body = { status: node.isHealthy() ? 'ok' : 'failed' };
+  });
+
+  router.get('/ready', (ctx) => {
+    const ok = node.isReady();
+    ctx.status = ok ? 200 : 503;
+    ctx.body = { ready: ok };
+  });
+
+  router.get('/metrics', async (ctx) => {
+    ctx.type = deps.registry.contentType;
+    ctx.body = await deps.registry.metrics();
+  });
+
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+  app.use((ctx) => {
+    ctx.status = 404;
+    ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } };
+  });
+  return app;
+}

@@ -1,0 +1,130 @@
+/**
+ * Configuration, read once from the environment into a frozen Config (12-factor). Nothing else in
+ * raftkv reads process.env. A bad or missing value is one line naming the variable.
+ */
+import { cleanEnv, makeValidator, port, str } from 'envalid';
+
+export interface Config {
+  readonly nodeId: string;
+  readonly port: number;
+  readonly host: string;
+  readonly raftBindHost: string;
+  readonly raftBindPort: number;
+  readonly raftAdvertiseAddr: string;
+  readonly apiAdvertiseAddr: string;
+  /** Base URLs of members to join through, e.g. http://localhost:8081. */
+  readonly joinAddrs: readonly string[];
+  /** RocksDB root; undefined means in memory. */
+  readonly dataDir: string | undefined;
+  readonly tickMs: number;
+  readonly electionTimeoutTicks: number;
+  readonly heartbeatTicks: number;
+  readonly maxKeyBytes: number;
+  readonly maxValueBytes: number;
+  readonly maxBodyBytes: number;
+  readonly requestTimeoutMs: number;
+  readonly logLevel: string;
+}
+
+const hostPort = makeValidator<string>((v) => {
+  const m = /^(\[[^\]]+\]|[^:\s/]+):(\d{1,5})$/.exec(v);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error('must be host:port');
+  return v;
+});
+
+const positiveInt = makeValidator<number>((v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new Error('must be a positive integer');
+  return n;
+});
+
+const nodeIdValidator = makeValidator<string>((v) => {
+  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(v)) throw new Error('must be 1-64 characters of [A-Za-z0-9_.-]');
+  return v;
+});
+
+/** Normalises RAFT_JOIN_ADDR (host:port or URLs, comma-separated) into base URLs. */
+export function parseJoinAddrs(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0)
+    .map((s) => {
+      const url = /^https?:\/\//.test(s) ? s : `http://${s}`;
+      const u = new URL(url);
+      return `${u.protocol}//${u.host}`;
+    });
+}
+
+function splitHostPort(addr: string): [string, number] {
+  const i = addr.lastIndexOf(':');
+  return [addr.slice(0, i), Number(addr.slice(i + 1))];
+}
+
+/** Reads and validates the configuration; in 'exit' mode a bad value prints one line per variable and exits 1. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporter?: 'exit' | 'throw' } = {}): Config {
+  const fail = (msg: string): never => {
+    if ((opts.reporter ?? 'exit') === 'throw') throw new Error(msg);
+    process.stderr.write(`${msg}\n`);
+    process.exit(1);
+  };
+  const e = cleanEnv(
+    env,
+    {
+      NODE_ID: nodeIdValidator(),
+      PORT: port({ default: 8080 }),
+      HOST: str({ default: '0.0.0.0' }),
+      RAFT_BIND_ADDR: hostPort({ default: '127.0.0.1:7000' }),
+      RAFT_ADVERTISE_ADDR: hostPort({ default: undefined }),
+      API_ADVERTISE_ADDR: hostPort({ default: undefined }),
+      RAFT_JOIN_ADDR: str({ default: '' }),
+      RAFT_DIR: str({ default: '' }),
+      TICK_MS: positiveInt({ default: 50 }),
+      ELECTION_TIMEOUT_TICKS: positiveInt({ default: 20 }),
+      HEARTBEAT_TICKS: positiveInt({ default: 2 }),
+      MAX_KEY_BYTES: positiveInt({ default: 1024 }),
+      MAX_VALUE_BYTES: positiveInt({ default: 1048576 }),
+      MAX_BODY_BYTES: positiveInt({ default: 2097152 }),
+      REQUEST_TIMEOUT_MS: positiveInt({ default: 5000 }),
+      LOG_LEVEL: str({ default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }),
+    },
+    {
+      reporter: ({ errors }) => {
+        const names = Object.keys(errors);
+        if (names.length === 0) return;
+        const errs = errors as Record<string, Error | undefined>;
+        const lines = names.map((k) => `raftkv: invalid configuration: ${k}: ${errs[k]?.message ?? 'missing'}`);
+        fail(lines.join('\n'));
+      },
+    },
+  );
+  const [bindHost, bindPort] = splitHostPort(e.RAFT_BIND_ADDR);
+  const isWildcard = bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '[::]';
+  if (isWildcard && !e.RAFT_ADVERTISE_ADDR) fail('raftkv: invalid configuration: RAFT_ADVERTISE_ADDR: required when RAFT_BIND_ADDR binds all interfaces');
+  const raftAdvertiseAddr = e.RAFT_ADVERTISE_ADDR ?? e.RAFT_BIND_ADDR;
+  let joinAddrs: string[] = [];
+  try {
+    joinAddrs = parseJoinAddrs(e.RAFT_JOIN_ADDR);
+  } catch {
+    fail('raftkv: invalid configuration: RAFT_JOIN_ADDR: must be host:port or URLs, comma-separated');
+  }
+  return Object.freeze({
+    nodeId: e.NODE_ID,
+    port: e.PORT,
+    host: e.HOST,
+    raftBindHost: bindHost.replace(/^\[|\]$/g, ''),
+    raftBindPort: bindPort,
+    raftAdvertiseAddr,
+    apiAdvertiseAddr: e.API_ADVERTISE_ADDR ?? `${splitHostPort(raftAdvertiseAddr)[0]}:${e.PORT}`,
+    joinAddrs: Object.freeze(joinAddrs),
+    dataDir: e.RAFT_DIR === '' ? undefined : e.RAFT_DIR,
+    tickMs: e.TICK_MS,
+    electionTimeoutTicks: e.ELECTION_TIMEOUT_TICKS,
+    heartbeatTicks: e.HEARTBEAT_TICKS,
+    maxKeyBytes: e.MAX_KEY_BYTES,
+    maxValueBytes: e.MAX_VALUE_BYTES,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * The one registry of errors that reach clients: each has a stable code and HTTP status. The API's
+ * error middleware turns them into `{"error":{"code","message"}}`; anything else is a logged 500.
+ */
+export class RaftKvError extends Error {
+  constructor(
+    readonly code: string,
+    readonly status: number,
+    message: string,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class BadRequestError extends RaftKvError {
+  constructor(message: string) {
+    super('BAD_REQUEST', 400, message);
+  }
+}
+
+export class PayloadTooLargeError extends RaftKvError {
+  constructor(message: string) {
+    super('PAYLOAD_TOO_LARGE', 413, message);
+  }
+}
+
+export class KeyNotFoundError extends RaftKvError {
+  constructor(readonly key: string) {
+    super('KEY_NOT_FOUND', 404, `key not found: ${key}`);
+  }
+}
+
+/** This node is not the leader; the client (or the forwarding layer) should go to `leaderId`. */
+export class NotLeaderError extends RaftKvError {
+  constructor(
+    readonly leaderId: string,
+    readonly leaderApiAddr: string | null,
+  ) {
+    super('NOT_LEADER', 503, `not the leader; the leader is ${leaderId}`, { 'Retry-After': '1' });
+  }
+}
+
+export class NoLeaderError extends RaftKvError {
+  constructor(message: string) {
+    super('NO_LEADER', 503, message, { 'Retry-After': '1' });
+  }
+}
+
+/** The outcome of the operation is unknown: it may or may not have taken effect. */
+export class TimeoutError extends RaftKvError {
+  constructor(message: string) {
+    super('TIMEOUT', 504, message);
+  }
+}
+
+export class ConflictError extends RaftKvError {
+  constructor(message: string) {
+    super('CONFLICT', 409, message);
+  }
+}
+
+export class UnavailableError extends RaftKvError {
+  constructor(message: string) {
+    super('UNAVAILABLE', 503, message, { 'Retry-After': '1' });
+  }
+}
+
+/** The JSON body for an error response. */
+export function errorBody(err: RaftKvError): { error: { code: string; message: string } } {
+  return { error: { code: err.code, message: err.message } };
+}

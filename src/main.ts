@@ -1,0 +1,121 @@
+/**
+ * Composition root: reads the configuration once, opens storage, wires the Raft node, the peer
+ * transport and the client API, joins the cluster when asked, and shuts down cleanly on SIGTERM.
+ */
+import type { Server } from 'node:http';
+import { request } from 'undici';
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { openStorage } from './storage/index.js';
+import { RaftNode } from './raft/node/node.js';
+import { HttpTransport } from './transport/http/client.js';
+import { startPeerServer } from './transport/http/server.js';
+import { createApp } from './api/app.js';
+import { createMetrics } from './metrics.js';
+
+const cfg = loadConfig();
+const logger = createLogger(cfg);
+
+async function joinCluster(node: RaftNode, isStopping: () => boolean): Promise<void> {
+  const body = JSON.stringify({ id: cfg.nodeId, raftAddr: cfg.raftAdvertiseAddr, apiAddr: cfg.apiAdvertiseAddr });
+  let delayMs = 200;
+  for (let attempt = 1; !isStopping(); attempt++) {
+    for (const base of cfg.joinAddrs) {
+      try {
+        const res = await request(`${base}/cluster/join`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+        const text = await res.body.text();
+        if (res.statusCode === 200) {
+          logger.info({ via: base, attempt }, 'joined the cluster');
+          return;
+        }
+        logger.info({ via: base, status: res.statusCode, body: text.slice(0, 200), attempt }, 'join not accepted yet; retrying');
+      } catch (err) {
+        logger.info({ via: base, err: (err as Error).message, attempt }, 'join address not reachable yet; retrying');
+      }
+      if (node.status().config.members.some((m) => m.id === cfg.nodeId)) return;
+    }
+    await new Promise((r) => setTimeout(r, delayMs));
+    delayMs = Math.min(delayMs * 2, 2000);
+  }
+}
+
+async function main(): Promise<void> {
+  const storage = await openStorage(cfg.dataDir, cfg.nodeId);
+  if (storage.durable) logger.info({ dir: cfg.dataDir }, 'storage: RocksDB (durable)');
+  else logger.warn('storage: in memory (RAFT_DIR unset) — data is NOT durable and is lost on restart');
+
+  let node: RaftNode | null = null;
+  const metrics = createMetrics(cfg.nodeId, () => node, true);
+  const transport = new HttpTransport({ selfAddr: cfg.raftAdvertiseAddr });
+  const raftNode = new RaftNode(
+    {
+      nodeId: cfg.nodeId,
+      raftAddr: cfg.raftAdvertiseAddr,
+      apiAddr: cfg.apiAdvertiseAddr,
+      tickMs: cfg.tickMs,
+      electionTimeoutTicks: cfg.electionTimeoutTicks,
+      heartbeatTicks: cfg.heartbeatTicks,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      bootstrapIfEmpty: cfg.joinAddrs.length === 0,
+    },
+    storage,
+    transport,
+    {
+      onSoftState(s, prev) {
+        metrics.onSoftState(s, prev);
+        if (!prev || prev.leaderId !== s.leaderId || prev.role !== s.role) logger.info({ role: s.role, term: s.term, leader: s.leaderId }, 'raft state changed');
+      },
+      onError(err) {
+        logger.fatal({ err }, 'storage failure: stopping the node');
+        process.exit(1);
+      },
+    },
+  );
+  node = raftNode;
+
+  const peer = await startPeerServer({ host: cfg.raftBindHost, port: cfg.raftBindPort, onMessages: (msgs, fromAddr) => raftNode.receive(msgs, fromAddr) });
+  const { hadState, bootstrapped } = await raftNode.start();
+  logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr }, 'raft node started');
+
+  const app = createApp({
+    node: raftNode,
+    nodeId: cfg.nodeId,
+    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes, maxBodyBytes: cfg.maxBodyBytes },
+    logger,
+    registry: metrics.registry,
+    requestTimeoutMs: cfg.requestTimeoutMs,
+  });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(cfg.port, cfg.host, () => resolve(s));
+  });
+  server.keepAliveTimeout = 30_000;
+  logger.info({ host: cfg.host, port: cfg.port }, 'client API listening');
+
+  let isStopping = false;
+  if (!hadState && cfg.joinAddrs.length > 0) void joinCluster(raftNode, () => isStopping);
+
+  const shutdown = async (signal: string): Promise<void> => {
+    if (isStopping) return;
+    isStopping = true;
+    logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    await closed;
+    await raftNode.stop();
+    await peer.close();
+    await transport.close();
+    await storage.log.close();
+    await storage.kv.close();
+    logger.info('stopped');
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  logger.fatal({ err }, 'start-up failed');
+  process.exit(1);
+});

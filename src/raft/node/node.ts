@@ -1,0 +1,336 @@
+/**
+ * The driver around the pure Raft core: owns the real timer and runs the Ready loop
+ * (persist → send → apply → advance). Inputs arriving while a Ready is being handled are fed to the
+ * core before the next one, so many proposals share one disk sync (group commit). Created by main.ts
+ * and by tests; the API layer calls propose/read/join/remove.
+ */
+import { Raft, defaultRaftOptions } from '../core/raft.js';
+import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, SoftState } from '../core/types.js';
+import type { KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
+import type { Transport } from '../../transport/types.js';
+import { decodeCommand, encodeCommand } from '../../kv/commands.js';
+import { ConflictError, NoLeaderError, NotLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
+
+/** What the node needs from configuration. */
+export interface RaftNodeOptions {
+  nodeId: NodeId;
+  raftAddr: string;
+  apiAddr: string;
+  tickMs: number;
+  electionTimeoutTicks: number;
+  heartbeatTicks: number;
+  requestTimeoutMs: number;
+  /** Bootstrap a one-node cluster when there is no saved state (no join address configured). */
+  bootstrapIfEmpty: boolean;
+}
+
+/** Callbacks for logs and metrics; all optional. */
+export interface RaftNodeObserver {
+  onSoftState?(s: SoftState, prev: SoftState | null): void;
+  onApplied?(index: number): void;
+  onError?(err: unknown): void;
+}
+
+interface WriteWaiter {
+  term: number;
+  resolve: (index: number) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface ReadWaiter {
+  resolve: (index: number) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+/** Seeded-from-entropy generator for election jitter (the core only needs numbers in [0,1)). */
+function entropyRng(): () => number {
+  let x = (Date.now() ^ (process.pid << 16) ^ Math.floor(Math.random() * 0x7fffffff)) >>> 0 || 1;
+  return () => {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    return x / 0x100000000;
+  };
+}
+
+export class RaftNode {
+  private raft!: Raft;
+  private ticker: NodeJS.Timeout | null = null;
+  private isLoopRunning = false;
+  private isLoopScheduled = false;
+  private isStopped = false;
+  private failure: Error | null = null;
+  private writes = new Map<number, WriteWaiter>();
+  private reads = new Map<string, ReadWaiter>();
+  /** Confirmed reads waiting for the state machine to reach their index. */
+  private readsAwaitingApply: { index: number; waiter: ReadWaiter }[] = [];
+  private readSeq = 0;
+  /** Raft addresses learned from incoming requests, for peers not (yet) in our configuration. */
+  private peerAddrs = new Map<NodeId, string>();
+  private applied = 0;
+  private softState: SoftState | null = null;
+  /** Highest commit index this node has heard of (for readiness). */
+  private knownCommit = 0;
+
+  constructor(
+    private readonly opts: RaftNodeOptions,
+    private readonly storage: NodeStorage,
+    private readonly transport: Transport,
+    private readonly observer: RaftNodeObserver = {},
+  ) {}
+
+  /** Loads persisted state, creates the core, bootstraps if configured, and starts ticking. */
+  async start(): Promise<{ bootstrapped: boolean; hadState: boolean }> {
+    const persisted = await this.storage.log.load();
+    const applied = Math.max(await this.storage.kv.appliedIndex(), persisted.snapshot?.meta.lastIndex ?? 0);
+    const options = defaultRaftOptions(this.opts.nodeId, entropyRng());
+    options.electionTimeoutTicks = this.opts.electionTimeoutTicks;
+    options.heartbeatTicks = this.opts.heartbeatTicks;
+    const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : 0;
+    this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
+    this.applied = applied;
+    const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
+    let bootstrapped = false;
+    if (!hadState && this.opts.bootstrapIfEmpty) {
+      this.raft.bootstrap(this.singleNodeConfig());
+      this.raft.campaign();
+      bootstrapped = true;
+    } else if (hadState && this.raft.status().config.members.length === 1 && this.raft.status().config.members[0].id === this.opts.nodeId) {
+      this.raft.campaign();
+    }
+    this.ticker = setInterval(() => {
+      this.raft.tick();
+      this.schedule();
+    }, this.opts.tickMs);
+    this.schedule();
+    return { bootstrapped, hadState };
+  }
+
+  private singleNodeConfig(): ClusterConfig {
+    return { members: [{ id: this.opts.nodeId, suffrage: 'voter', raftAddr: this.opts.raftAddr, apiAddr: this.opts.apiAddr }] };
+  }
+
+  /**
+   * Feeds peer messages to the core (called by the peer server). The sender's address is
+   * remembered so a node that is not yet in any configuration (a joiner) can answer its leader.
+   */
+  receive(msgs: Message[], fromAddr: string | null = null): void {
+    if (this.isStopped) return;
+    if (fromAddr !== null && msgs.length > 0) this.peerAddrs.set(msgs[0].from, fromAddr);
+    for (const m of msgs) this.raft.step(m);
+    this.schedule();
+  }
+
+  /** Replicates `ops` as one entry; resolves with its index once committed and applied here. */
+  async write(ops: KvOp[]): Promise<number> {
+    return this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+  }
+
+  /** Proposes a membership change on the leader and waits for it to be applied. */
+  async changeMembership(change: ConfChange): Promise<number> {
+    return this.proposeAndWait((r) => r.proposeConfChange(change));
+  }
+
+  private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<number> {
+    this.assertRunning();
+    const res = propose(this.raft);
+    if (!res.ok) throw this.rejection(res.reason, res.leaderId);
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.writes.delete(res.index);
+        reject(new TimeoutError('the write was not committed in time; its outcome is unknown'));
+      }, this.opts.requestTimeoutMs);
+      this.writes.set(res.index, { term: res.term, resolve, reject, timer });
+      this.schedule();
+    });
+  }
+
+  private rejection(reason: string, leaderId: NodeId | null): Error {
+    if (reason === 'not-leader') {
+      if (leaderId === null) return new NoLeaderError('no leader is elected right now');
+      return new NotLeaderError(leaderId, this.memberApiAddr(leaderId));
+    }
+    if (reason === 'conf-change-pending' || reason === 'no-commit-in-term') return new ConflictError(`membership change refused: ${reason}`);
+    if (reason === 'already-member') return new ConflictError('already a member');
+    if (reason === 'unknown-member') return new ConflictError('no such member');
+    return new UnavailableError(reason);
+  }
+
+  /** Waits until a linearizable read may be served locally (ReadIndex), then returns. */
+  async linearizableBarrier(): Promise<void> {
+    this.assertRunning();
+    const id = `${this.opts.nodeId}:${++this.readSeq}`;
+    await new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.reads.delete(id);
+        reject(new TimeoutError('the read could not be confirmed in time'));
+      }, this.opts.requestTimeoutMs);
+      this.reads.set(id, { resolve, reject, timer });
+      this.raft.readIndex(id);
+      this.schedule();
+    });
+  }
+
+  /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
+  async get(key: string): Promise<StoredValue | undefined> {
+    return this.storage.kv.get(key);
+  }
+
+  status(): RaftStatus {
+    return this.raft.status();
+  }
+
+  /** The API address of a member, from the replicated configuration. */
+  memberApiAddr(id: NodeId): string | null {
+    return this.raft.status().config.members.find((m) => m.id === id)?.apiAddr ?? null;
+  }
+
+  /** Ready for traffic: a leader is known and we have applied what we last heard committed. */
+  isReady(): boolean {
+    const st = this.raft.status();
+    const isMember = st.config.members.some((m) => m.id === this.opts.nodeId);
+    return !this.isStopped && this.failure === null && isMember && st.leaderId !== null && this.applied >= this.knownCommit;
+  }
+
+  isHealthy(): boolean {
+    return !this.isStopped && this.failure === null;
+  }
+
+  appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Stops ticking and waits for the loop to drain; fails every pending request. */
+  async stop(): Promise<void> {
+    this.isStopped = true;
+    if (this.ticker) clearInterval(this.ticker);
+    while (this.isLoopRunning) await new Promise((r) => setTimeout(r, 5));
+    const err = new UnavailableError('node is shutting down');
+    for (const w of this.writes.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    for (const w of this.reads.values()) {
+      clearTimeout(w.timer);
+      w.reject(err);
+    }
+    this.writes.clear();
+    this.reads.clear();
+  }
+
+  private assertRunning(): void {
+    if (this.failure) throw new UnavailableError(`node failed: ${this.failure.message}`);
+    if (this.isStopped) throw new UnavailableError('node is shutting down');
+  }
+
+  private schedule(): void {
+    if (this.isLoopScheduled || this.isLoopRunning || this.isStopped || this.failure) return;
+    this.isLoopScheduled = true;
+    setImmediate(() => {
+      this.isLoopScheduled = false;
+      void this.runLoop();
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    if (this.isLoopRunning) return;
+    this.isLoopRunning = true;
+    try {
+      while (!this.failure && this.raft.hasReady()) {
+        await this.handleReady(this.raft.ready());
+      }
+    } catch (err) {
+      // A storage failure stops the node: it must never keep voting on top of a failed write.
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      if (this.ticker) clearInterval(this.ticker);
+      this.observer.onError?.(err);
+    } finally {
+      this.isLoopRunning = false;
+    }
+  }
+
+  private async handleReady(rd: Ready): Promise<void> {
+    // 1. Persist (synced) before any message that depends on it leaves.
+    if (rd.hardState || rd.entries.length > 0) {
+      await this.storage.log.write({ hardState: rd.hardState, entries: rd.entries });
+    }
+    // 2. Send, one request per destination.
+    this.sendAll(rd.messages);
+    // 3. Apply.
+    for (const e of rd.committedEntries) await this.apply(e);
+    if (rd.commitIndex > this.knownCommit) this.knownCommit = rd.commitIndex;
+    // 4. Reads.
+    for (const rs of rd.readStates) {
+      const w = this.reads.get(rs.id);
+      if (!w) continue;
+      this.reads.delete(rs.id);
+      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
+    }
+    for (const rf of rd.readFailures) {
+      const w = this.reads.get(rf.id);
+      if (!w) continue;
+      this.reads.delete(rf.id);
+      clearTimeout(w.timer);
+      w.reject(new NoLeaderError(`read could not be confirmed: ${rf.reason}`));
+    }
+    this.releaseReads();
+    const prev = this.softState;
+    if (!prev || prev.role !== rd.softState.role || prev.leaderId !== rd.softState.leaderId || prev.term !== rd.softState.term) {
+      this.softState = rd.softState;
+      this.observer.onSoftState?.(rd.softState, prev);
+    }
+    this.raft.advance(rd);
+  }
+
+  private sendAll(messages: Message[]): void {
+    if (messages.length === 0) return;
+    const byPeer = new Map<NodeId, Message[]>();
+    for (const m of messages) {
+      const list = byPeer.get(m.to);
+      if (list) list.push(m);
+      else byPeer.set(m.to, [m]);
+    }
+    const members = this.raft.status().config.members;
+    for (const [to, msgs] of byPeer) {
+      const raftAddr = members.find((mb) => mb.id === to)?.raftAddr || this.peerAddrs.get(to);
+      if (raftAddr) this.transport.send({ id: to, raftAddr }, msgs);
+    }
+  }
+
+  /**
+   * Applies one committed entry. A write still pending after its leader lost office is neither
+   * failed nor acknowledged early: it resolves when its index is applied with its own term,
+   * rejects when another term's entry lands there, or times out with an unknown outcome.
+   */
+  private async apply(e: Entry): Promise<void> {
+    if (e.index <= this.applied) return;
+    if (e.type === 'normal') await this.storage.kv.apply(e.index, decodeCommand(e.data));
+    else await this.storage.kv.setApplied(e.index);
+    this.applied = e.index;
+    this.observer.onApplied?.(e.index);
+    const w = this.writes.get(e.index);
+    if (w) {
+      this.writes.delete(e.index);
+      clearTimeout(w.timer);
+      // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
+      if (w.term === e.term) w.resolve(e.index);
+      else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
+    }
+  }
+
+  private releaseReads(): void {
+    if (this.readsAwaitingApply.length === 0) return;
+    const still: { index: number; waiter: ReadWaiter }[] = [];
+    for (const r of this.readsAwaitingApply) {
+      if (r.index <= this.applied) {
+        clearTimeout(r.waiter.timer);
+        r.waiter.resolve(r.index);
+      } else still.push(r);
+    }
+    this.readsAwaitingApply = still;
+  }
+}

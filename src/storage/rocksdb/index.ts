@@ -1,0 +1,285 @@
+/**
+ * Durable storage over RocksDB (the `rocksdb` package, callback API wrapped in promises). One
+ * database per node directory holds both stores under key prefixes:
+ *   'h'                      hard state (JSON)
+ *   's'                      latest snapshot (JSON)
+ *   'l/' + 16-digit index    log entries (JSON)
+ *   'k/' + key               KV data (JSON StoredValue)
+ *   'a'                      applied index (JSON number)
+ * Every mutating call is one atomic batch written with {sync: true}.
+ */
+import { createRequire } from 'node:module';
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
+import type { KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
+import { parseKvSnapshot } from '../memory/index.js';
+
+type ErrCb = (err?: Error | null) => void;
+
+/** One operation of a RocksDB batch. */
+type BatchOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
+
+interface IteratorOptions {
+  gte?: string;
+  lt?: string;
+  reverse?: boolean;
+  limit?: number;
+  keys?: boolean;
+  values?: boolean;
+  keyAsBuffer: false;
+  valueAsBuffer: false;
+}
+
+interface RawIterator {
+  next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void;
+  end(cb: ErrCb): void;
+}
+
+interface RawDb {
+  open(options: { createIfMissing: boolean }, cb: ErrCb): void;
+  close(cb: ErrCb): void;
+  get(key: string, options: { asBuffer: false }, cb: (err: Error | null | undefined, value?: string) => void): void;
+  batch(ops: BatchOp[], options: { sync: boolean }, cb: ErrCb): void;
+  iterator(options: IteratorOptions): RawIterator;
+}
+
+// The package ships no type declarations, so it is loaded through require and typed locally.
+const require = createRequire(import.meta.url);
+const rocksdb = require('rocksdb') as (location: string) => RawDb;
+
+const HARD_KEY = 'h';
+const SNAP_KEY = 's';
+const APPLIED_KEY = 'a';
+const LOG_PREFIX = 'l/';
+const LOG_END = 'l0'; // '0' sorts right after '/'
+const KV_PREFIX = 'k/';
+const KV_END = 'k0';
+
+/** The log key of `index`: zero-padded so that byte order is index order. */
+function logKey(index: number): string {
+  return LOG_PREFIX + String(index).padStart(16, '0');
+}
+
+/** A RocksDB database shared by the log and KV stores of one node; closed when both have closed. */
+export class RocksDatabase {
+  private refs = 0;
+  private closed = false;
+
+  private constructor(private readonly db: RawDb, readonly location: string) {}
+
+  /** Opens (creating if needed) the database at `location`. */
+  static async open(location: string): Promise<RocksDatabase> {
+    await fsp.mkdir(location, { recursive: true });
+    const db = rocksdb(location);
+    await new Promise<void>((resolve, reject) => db.open({ createIfMissing: true }, (err) => (err ? reject(err) : resolve())));
+    return new RocksDatabase(db, location);
+  }
+
+  /** Registers one more user; each must call release() once. */
+  retain(): void {
+    this.refs++;
+  }
+
+  /** Drops one user and closes the database when none is left. */
+  async release(): Promise<void> {
+    this.refs--;
+    if (this.refs > 0 || this.closed) return;
+    this.closed = true;
+    await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Reads a raw value, or undefined when the key is absent. */
+  get(key: string): Promise<string | undefined> {
+    return new Promise((resolve, reject) => {
+      this.db.get(key, { asBuffer: false }, (err, value) => {
+        if (err) {
+          if (/NotFound/i.test(err.message)) resolve(undefined);
+          else reject(err);
+        } else {
+          resolve(value);
+        }
+      });
+    });
+  }
+
+  /** Reads and JSON-decodes a value, or undefined when the key is absent. */
+  async getJson<T>(key: string): Promise<T | undefined> {
+    const raw = await this.get(key);
+    return raw === undefined ? undefined : (JSON.parse(raw) as T);
+  }
+
+  /** Writes `ops` as one atomic batch, synced to disk before resolving. */
+  batch(ops: BatchOp[], sync = true): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+  }
+
+  /** Collects every [key, value] with gte <= key < lt, in key order. */
+  async scan(gte: string, lt: string, limit = -1, reverse = false): Promise<Array<[string, string]>> {
+    const it = this.db.iterator({ gte, lt, limit, reverse, keyAsBuffer: false, valueAsBuffer: false });
+    const out: Array<[string, string]> = [];
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        const row = await new Promise<[string, string] | null>((resolve, reject) => {
+          it.next((err, key, value) => {
+            if (err) reject(err);
+            else if (key === undefined) resolve(null);
+            else resolve([key, value ?? '']);
+          });
+        });
+        if (!row) break;
+        out.push(row);
+      }
+    } catch (err) {
+      failure = err;
+    }
+    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
+    if (failure !== null) throw failure;
+    return out;
+  }
+
+  /** Approximate bytes used on disk: the total size of the files in the database directory. */
+  async diskBytes(): Promise<number> {
+    let total = 0;
+    for (const name of await fsp.readdir(this.location)) {
+      const st = await fsp.stat(path.join(this.location, name)).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return null; // removed by a concurrent compaction
+        throw err;
+      });
+      if (st?.isFile()) total += st.size;
+    }
+    return total;
+  }
+}
+
+/** The Raft log, hard state and latest snapshot stored in RocksDB. */
+export class RocksLogStore implements LogStore {
+  constructor(private readonly db: RocksDatabase) {
+    db.retain();
+  }
+
+  async load(): Promise<RaftPersistedState> {
+    const hardState = (await this.db.getJson<HardState>(HARD_KEY)) ?? { term: 0, votedFor: null };
+    const snapshot = (await this.db.getJson<Snapshot>(SNAP_KEY)) ?? null;
+    const after = snapshot ? snapshot.meta.lastIndex : 0;
+    const entries = (await this.db.scan(logKey(after + 1), LOG_END)).map(([, v]) => JSON.parse(v) as Entry);
+    return { hardState, snapshot, entries };
+  }
+
+  async write(w: RaftWrite): Promise<void> {
+    const ops: BatchOp[] = [];
+    if (w.entries.length > 0) {
+      const first = w.entries[0]!.index;
+      for (const [key] of await this.db.scan(logKey(first), LOG_END)) ops.push({ type: 'del', key });
+      // A put after a del of the same key in one batch wins, so overwritten indices end up correct.
+      for (const e of w.entries) ops.push({ type: 'put', key: logKey(e.index), value: JSON.stringify(e) });
+    }
+    if (w.hardState) ops.push({ type: 'put', key: HARD_KEY, value: JSON.stringify(w.hardState) });
+    await this.db.batch(ops);
+  }
+
+  async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
+    const end = discardLog ? LOG_END : logKey(snapshot.meta.lastIndex + 1);
+    const ops: BatchOp[] = (await this.db.scan(LOG_PREFIX, end)).map(([key]) => ({ type: 'del', key }));
+    ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(snapshot) });
+    await this.db.batch(ops);
+  }
+
+  async sizeBytes(): Promise<number> {
+    return this.db.diskBytes();
+  }
+
+  async close(): Promise<void> {
+    await this.db.release();
+  }
+}
+
+/** The state machine's keys, values and applied index stored in RocksDB. */
+export class RocksKvStore implements KvStore {
+  private keyCount = 0;
+
+  private constructor(private readonly db: RocksDatabase) {
+    db.retain();
+  }
+
+  /** Opens the KV store over `db`, counting the stored keys once. */
+  static async open(db: RocksDatabase): Promise<RocksKvStore> {
+    const store = new RocksKvStore(db);
+    store.keyCount = (await db.scan(KV_PREFIX, KV_END)).length;
+    return store;
+  }
+
+  async get(key: string): Promise<StoredValue | undefined> {
+    return this.db.getJson<StoredValue>(KV_PREFIX + key);
+  }
+
+  async apply(index: number, ops: KvOp[]): Promise<void> {
+    const batch: BatchOp[] = [];
+    const exists = new Map<string, boolean>();
+    let count = this.keyCount;
+    for (const op of ops) {
+      let had = exists.get(op.key);
+      if (had === undefined) had = (await this.db.get(KV_PREFIX + op.key)) !== undefined;
+      if (op.op === 'set') {
+        batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
+        if (!had) count++;
+        exists.set(op.key, true);
+      } else {
+        batch.push({ type: 'del', key: KV_PREFIX + op.key });
+        if (had) count--;
+        exists.set(op.key, false);
+      }
+    }
+    batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(index) });
+    await this.db.batch(batch);
+    this.keyCount = count;
+  }
+
+  async setApplied(index: number): Promise<void> {
+    // Not synced: losing it in a crash only makes the node re-apply an entry that changes no key.
+    await this.db.batch([{ type: 'put', key: APPLIED_KEY, value: JSON.stringify(index) }], false);
+  }
+
+  async appliedIndex(): Promise<number> {
+    return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
+  }
+
+  async exportSnapshot(): Promise<string> {
+    const rows = (await this.db.scan(KV_PREFIX, KV_END)).map(([k, v]) => {
+      const sv = JSON.parse(v) as StoredValue;
+      return [k.slice(KV_PREFIX.length), sv.value, sv.index];
+    });
+    return JSON.stringify(rows);
+  }
+
+  async importSnapshot(data: string, appliedIndex: number): Promise<void> {
+    const rows = parseKvSnapshot(data);
+    const batch: BatchOp[] = (await this.db.scan(KV_PREFIX, KV_END)).map(([key]) => ({ type: 'del', key }));
+    const keys = new Set<string>();
+    for (const [key, value, index] of rows) {
+      batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
+      keys.add(key);
+    }
+    batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
+    await this.db.batch(batch);
+    this.keyCount = keys.size;
+  }
+
+  async count(): Promise<number> {
+    return this.keyCount;
+  }
+
+  async close(): Promise<void> {
+    await this.db.release();
+  }
+}
+
+/** Opens both stores of one node in a single RocksDB database at `location`. */
+export async function openRocksStorage(location: string): Promise<NodeStorage> {
+  const db = await RocksDatabase.open(location);
+  const log = new RocksLogStore(db);
+  const kv = await RocksKvStore.open(db);
+  return { log, kv, durable: true };
+}

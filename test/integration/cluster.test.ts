@@ -1,0 +1,111 @@
+import { expect } from 'chai';
+import { basePort, clusterView, http, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
+
+describe('integration: three real nodes on loopback with RocksDB', function () {
+  this.timeout(180_000);
+  const port = basePort();
+  let dir = '';
+  const nodes: NodeProc[] = [];
+  const acked = new Map<string, string>();
+
+  function envFor(i: number, join: boolean): Record<string, string> {
+    return {
+      NODE_ID: `app${i}`,
+      PORT: String(port + i),
+      HOST: '127.0.0.1',
+      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+      RAFT_DIR: dir,
+      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
+    };
+  }
+
+  async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
+    const r = await http('POST', `${n.api}/key`, { [k]: v });
+    if (r.status === 200) acked.set(k, v);
+    return r.status;
+  }
+
+  before(async () => {
+    dir = tempDir('raftkv-it-');
+    nodes.push(startNode('app1', envFor(1, false)));
+    await waitForLeader([nodes[0]]);
+    nodes.push(startNode('app2', envFor(2, true)), startNode('app3', envFor(3, true)));
+    await waitFor('three voters', async () => {
+      const v = await clusterView(nodes[0]);
+      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+    }, 60_000);
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+    removeDir(dir);
+  });
+
+  it('a write sent to a follower is forwarded, and every node reads it linearizably', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((n) => n !== leader) as NodeProc;
+    const w = await http('POST', `${follower.api}/key`, { greeting: 'hello' });
+    expect(w.status, w.text).to.equal(200);
+    expect(w.body).to.deep.equal({ greeting: 'hello' });
+    expect(w.headers['x-raft-leader']).to.equal(leader.id);
+    acked.set('greeting', 'hello');
+    for (const n of nodes) {
+      const r = await http('GET', `${n.api}/key/greeting`);
+      expect(r.status, `${n.id}: ${r.text}`).to.equal(200);
+      expect(r.body).to.deep.equal({ greeting: 'hello' });
+      expect(r.headers.etag).to.equal(`"${w.headers['x-raft-index']}"`);
+    }
+  });
+
+  it('after SIGKILL of the leader a new leader takes writes, and the old one restarts with its data and catches up', async () => {
+    for (let i = 0; i < 20; i++) expect(await setKey(nodes[i % 3], `before-${i}`, `v${i}`)).to.equal(200);
+    const leader = await waitForLeader(nodes);
+    const killedAt = Date.now();
+    await stopNode(leader, 'SIGKILL');
+    const others = nodes.filter((n) => n !== leader);
+    await waitFor('a write after the leader was killed', async () => (await setKey(others[0], 'after-kill', 'yes')) === 200, 60_000, 50);
+    const ms = Date.now() - killedAt;
+    console.log(`      integration: leader SIGKILL to first successful write = ${ms} ms`);
+    restartNode(leader);
+    await waitFor('the restarted node to catch up', async () => {
+      const r = await http('GET', `${leader.api}/key/after-kill?consistency=stale`);
+      return r.status === 200;
+    }, 60_000);
+    for (let i = 0; i < 20; i++) {
+      const r = await http('GET', `${leader.api}/key/before-${i}?consistency=stale`);
+      expect(r.body).to.deep.equal({ [`before-${i}`]: `v${i}` });
+    }
+  });
+
+  it('SIGTERM of the whole cluster and a restart keeps every acknowledged key', async () => {
+    for (let i = 0; i < 30; i++) await setKey(nodes[i % 3], `k${i}`, `value-${i}`);
+    const codes = await Promise.all(nodes.map((n) => stopNode(n, 'SIGTERM')));
+    expect(codes).to.deep.equal([0, 0, 0]);
+    for (const n of nodes) restartNode(n);
+    await waitForLeader(nodes, 60_000);
+    for (const [k, v] of acked) {
+      const r = await waitFor(`key ${k}`, async () => {
+        const res = await http('GET', `${nodes[0].api}/key/${encodeURIComponent(k)}`);
+        return res.status === 200 ? res : null;
+      });
+      expect(r.body).to.deep.equal({ [k]: v });
+    }
+  });
+
+  it('a fourth node joins through a follower, becomes a voter, and is then removed', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((n) => n !== leader) as NodeProc;
+    const fourth = startNode('app4', { ...envFor(4, false), RAFT_JOIN_ADDR: `127.0.0.1:${follower.apiPort}` });
+    nodes.push(fourth);
+    await waitFor('four voters', async () => {
+      const v = await clusterView(leader);
+      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 4;
+    }, 60_000);
+    await waitFor('app4 to serve reads', async () => (await http('GET', `${fourth.api}/key/greeting`)).status === 200);
+    const del = await http('DELETE', `${follower.api}/cluster/nodes/app4`);
+    expect(del.status, del.text).to.equal(200);
+    const v = await clusterView(leader);
+    expect(v?.nodes.map((n) => n.id).sort()).to.deep.equal(['app1', 'app2', 'app3']);
+    expect(await setKey(follower, 'after-remove', 'ok')).to.equal(200);
+  });
+});

@@ -1,0 +1,66 @@
+/**
+ * Simulator CLI.
+ *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5]
+ *   SEED=<n> npm run sim        replays one seed with a readable trace
+ */
+import { SimCluster, type RaftModule, type Violation } from './cluster.js';
+import { loadRaft } from './cluster.js';
+
+export interface SeedResult { seed: number; nodes: number; steps: number; violations: Violation[] }
+
+export function nodesForSeed(seed: number, fixed?: number): number {
+  return fixed ?? (seed % 2 === 0 ? 3 : 5);
+}
+
+export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void): SeedResult {
+  const c = new SimCluster(seed, nodes, { raft, steps, trace });
+  const violations = c.run();
+  return { seed, nodes, steps: c.step, violations };
+}
+
+export function runSeeds(raft: RaftModule, start: number, count: number, steps: number, fixedNodes?: number,
+  onFail?: (r: SeedResult) => void): { totalSteps: number; failing: SeedResult[] } {
+  let totalSteps = 0;
+  const failing: SeedResult[] = [];
+  for (let s = start; s < start + count; s++) {
+    const r = runSeed(raft, s, steps, nodesForSeed(s, fixedNodes));
+    totalSteps += r.steps;
+    if (r.violations.length) { failing.push(r); onFail?.(r); }
+  }
+  return { totalSteps, failing };
+}
+
+function flag(args: string[], name: string): string | undefined {
+  const i = args.indexOf(`--${name}`);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const steps = Number(flag(args, 'steps') ?? 3000);
+  const nodesFlag = flag(args, 'nodes');
+  const fixedNodes = nodesFlag ? Number(nodesFlag) : undefined;
+  if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
+  const raft = await loadRaft();
+  if (process.env.SEED !== undefined && process.env.SEED !== '') {
+    const seed = Number(process.env.SEED);
+    const r = runSeed(raft, seed, steps, nodesForSeed(seed, fixedNodes), (l) => console.log(l));
+    for (const v of r.violations) console.log(`seed ${seed}: step ${v.step}: ${v.msg}`);
+    console.log(`sim: seeds=1 steps=${r.steps} violations=${r.violations.length}`);
+    process.exit(r.violations.length ? 1 : 0);
+  }
+  const count = Number(flag(args, 'seeds') ?? 100);
+  const start = Number(flag(args, 'start') ?? 1);
+  let v = 0;
+  const { totalSteps } = runSeeds(raft, start, count, steps, fixedNodes, (r) => {
+    v += r.violations.length;
+    const f = r.violations[0]!;
+    console.log(`seed ${r.seed} (nodes=${r.nodes}): step ${f.step}: ${f.msg}${r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : ''}`);
+  });
+  console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}`);
+  process.exit(v > 0 ? 1 : 0);
+}
+
+if (/[\\/]test[\\/]sim[\\/]run\.(ts|js)$/.test(process.argv[1] ?? '')) {
+  main().catch((e) => { console.error(e); process.exit(2); });
+}

@@ -1,0 +1,138 @@
+/** Starts and stops real raftkv processes on loopback for integration tests. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+
+const root = join(import.meta.dirname, '../..');
+
+export interface NodeProc {
+  id: string;
+  env: Record<string, string>;
+  apiPort: number;
+  api: string;
+  proc: ChildProcess | null;
+  output: string[];
+}
+
+/** A free-ish port range per test run, so parallel runs on one machine rarely collide. */
+export function basePort(): number {
+  return 20000 + Math.floor(Math.random() * 400) * 100;
+}
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), prefix));
+}
+
+export function removeDir(dir: string): void {
+  rmSync(dir, { recursive: true, force: true });
+}
+
+/** Spawns one node with `env` (plus fast timings); dist build when present, else tsx. */
+export function startNode(id: string, env: Record<string, string>): NodeProc {
+  const apiPort = Number(env.PORT);
+  const n: NodeProc = { id, env, apiPort, api: `http://127.0.0.1:${apiPort}`, proc: null, output: [] };
+  restartNode(n);
+  return n;
+}
+
+export function restartNode(n: NodeProc): void {
+  const main = join(root, 'dist/src/main.js');
+  const args = existsSync(main) ? [main] : ['--import', 'tsx', join(root, 'src/main.ts')];
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', TICK_MS: '20', ELECTION_TIMEOUT_TICKS: '15', ...n.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const keep = (b: Buffer) => {
+    n.output.push(b.toString());
+    if (n.output.length > 400) n.output.splice(0, 100);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  n.proc = child;
+}
+
+/** Sends `signal` and waits for the process to exit; returns its exit code. */
+export async function stopNode(n: NodeProc, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  const p = n.proc;
+  if (!p || p.exitCode !== null || p.signalCode !== null) return p?.exitCode ?? null;
+  const exited = new Promise<number | null>((resolve) => p.once('exit', (code) => resolve(code)));
+  p.kill(signal);
+  const code = await exited;
+  n.proc = null;
+  return code;
+}
+
+export interface HttpResult {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  text: string;
+}
+
+/** One HTTP request with a short timeout; network errors come back as status 0. */
+export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+  try {
+    const res = await request(url, {
+      method: method as 'GET',
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+      headers: { 'content-type': 'application/json', ...headers },
+      headersTimeout: 8000,
+      bodyTimeout: 8000,
+    });
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    const hs: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hs[k] = v;
+    return { status: res.statusCode, headers: hs, body: parsed, text };
+  } catch (err) {
+    return { status: 0, headers: {}, body: null, text: (err as Error).message };
+  }
+}
+
+/** Polls `fn` until it returns a truthy value or the deadline passes. */
+export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown = null;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+interface ClusterView {
+  id: string;
+  role: string;
+  leader: { id: string; apiAddr: string } | null;
+  nodes: { id: string; suffrage: string }[];
+}
+
+export async function clusterView(n: NodeProc): Promise<ClusterView | null> {
+  const r = await http('GET', `${n.api}/cluster`);
+  return r.status === 200 ? (r.body as ClusterView) : null;
+}
+
+/** Waits until some node reports itself leader and returns it. */
+export async function waitForLeader(nodes: NodeProc[], timeoutMs = 30_000): Promise<NodeProc> {
+  return waitFor('a leader', async () => {
+    for (const n of nodes) {
+      if (!n.proc) continue;
+      const v = await clusterView(n);
+      if (v && v.role === 'leader') return n;
+    }
+    return null;
+  }, timeoutMs);
+}

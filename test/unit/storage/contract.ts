@@ -1,0 +1,211 @@
+/**
+ * The storage contract shared by every implementation (memory and RocksDB): each one must pass
+ * this same suite.
+ */
+import { expect } from 'chai';
+import type { ClusterConfig, Entry, Snapshot } from '../../../src/raft/core/types.js';
+import type { NodeStorage } from '../../../src/storage/types.js';
+
+/** Opens a store at one fixed place, again after it has been closed, and removes it at the end. */
+export interface StorageHarness {
+  /** Opens (or reopens, after both stores were closed) the storage at the harness's place. */
+  open(): Promise<NodeStorage>;
+  /** Removes whatever the harness created; called after the storage is closed. */
+  cleanup(): Promise<void>;
+}
+
+const config: ClusterConfig = { members: [{ id: 'n1', suffrage: 'voter', raftAddr: '', apiAddr: '' }] };
+
+function entry(index: number, term: number, data = `cmd-${index}-${term}`): Entry {
+  return { index, term, type: 'normal', data };
+}
+
+function range(from: number, to: number, term: number): Entry[] {
+  const out: Entry[] = [];
+  for (let i = from; i <= to; i++) out.push(entry(i, term));
+  return out;
+}
+
+function snapshot(lastIndex: number, lastTerm: number, data = 'snap'): Snapshot {
+  return { meta: { lastIndex, lastTerm, config }, data };
+}
+
+/** Registers the storage contract suite for one implementation, named `name`. */
+export function storageContract(name: string, makeHarness: () => StorageHarness): void {
+  describe(`storage contract: ${name}`, () => {
+    let harness: StorageHarness;
+    let s: NodeStorage;
+
+    async function reopen(): Promise<NodeStorage> {
+      await s.log.close();
+      await s.kv.close();
+      s = await harness.open();
+      return s;
+    }
+
+    beforeEach(async () => {
+      harness = makeHarness();
+      s = await harness.open();
+    });
+
+    afterEach(async () => {
+      await s.log.close();
+      await s.kv.close();
+      await harness.cleanup();
+    });
+
+    it('loads an empty state from a fresh store', async () => {
+      const st = await s.log.load();
+      expect(st).to.deep.equal({ hardState: { term: 0, votedFor: null }, snapshot: null, entries: [] });
+      expect(await s.kv.appliedIndex()).to.equal(0);
+      expect(await s.kv.count()).to.equal(0);
+      expect(await s.kv.get('missing')).to.equal(undefined);
+    });
+
+    it('appends entries and loads them back in order', async () => {
+      const entries: Entry[] = [
+        entry(1, 1),
+        { index: 2, term: 1, type: 'noop' },
+        { index: 3, term: 2, type: 'config', change: { op: 'remove', id: 'n2' }, config },
+      ];
+      await s.log.write({ hardState: null, entries: entries.slice(0, 2) });
+      await s.log.write({ hardState: null, entries: entries.slice(2) });
+      expect((await s.log.load()).entries).to.deep.equal(entries);
+    });
+
+    it('orders entries by index beyond one digit', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 12, 1) });
+      expect((await s.log.load()).entries.map((e) => e.index)).to.deep.equal(range(1, 12, 1).map((e) => e.index));
+    });
+
+    it('overwrites a suffix, deleting every entry at or after the first new index', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 5, 1) });
+      await s.log.write({ hardState: null, entries: range(3, 4, 2) });
+      const st = await s.log.load();
+      expect(st.entries).to.deep.equal([entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)]);
+    });
+
+    it('persists the hard state, alone or with entries', async () => {
+      await s.log.write({ hardState: { term: 3, votedFor: 'n2' }, entries: [] });
+      expect((await s.log.load()).hardState).to.deep.equal({ term: 3, votedFor: 'n2' });
+      await s.log.write({ hardState: { term: 4, votedFor: null }, entries: [entry(1, 4)] });
+      const st = await s.log.load();
+      expect(st.hardState).to.deep.equal({ term: 4, votedFor: null });
+      expect(st.entries).to.deep.equal([entry(1, 4)]);
+      await s.log.write({ hardState: null, entries: [entry(2, 4)] });
+      expect((await s.log.load()).hardState).to.deep.equal({ term: 4, votedFor: null });
+    });
+
+    it('saveSnapshot drops entries up to lastIndex and keeps the later ones', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 6, 1) });
+      await s.log.saveSnapshot(snapshot(4, 1), false);
+      const st = await s.log.load();
+      expect(st.snapshot).to.deep.equal(snapshot(4, 1));
+      expect(st.entries).to.deep.equal(range(5, 6, 1));
+    });
+
+    it('saveSnapshot with discardLog drops every entry', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 6, 1) });
+      await s.log.saveSnapshot(snapshot(3, 1, 'from leader'), true);
+      const st = await s.log.load();
+      expect(st.snapshot).to.deep.equal(snapshot(3, 1, 'from leader'));
+      expect(st.entries).to.deep.equal([]);
+      await s.log.write({ hardState: null, entries: range(4, 5, 2) });
+      expect((await s.log.load()).entries).to.deep.equal(range(4, 5, 2));
+    });
+
+    it('a later snapshot replaces the earlier one', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 6, 1) });
+      await s.log.saveSnapshot(snapshot(2, 1, 'a'), false);
+      await s.log.saveSnapshot(snapshot(5, 1, 'b'), false);
+      const st = await s.log.load();
+      expect(st.snapshot).to.deep.equal(snapshot(5, 1, 'b'));
+      expect(st.entries).to.deep.equal([entry(6, 1)]);
+    });
+
+    it('reports a non-negative size', async () => {
+      await s.log.write({ hardState: null, entries: range(1, 3, 1) });
+      expect(await s.log.sizeBytes()).to.be.a('number').and.to.be.at.least(0);
+    });
+
+    it('applies sets with their index and records the applied index', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await s.kv.apply(2, [{ op: 'set', key: 'a', value: '3' }]);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '3', index: 2 });
+      expect(await s.kv.get('b')).to.deep.equal({ value: '2', index: 1 });
+      expect(await s.kv.appliedIndex()).to.equal(2);
+      expect(await s.kv.count()).to.equal(2);
+    });
+
+    it('applies deletes', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await s.kv.apply(2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'never-set' }]);
+      expect(await s.kv.get('a')).to.equal(undefined);
+      expect(await s.kv.get('b')).to.deep.equal({ value: '2', index: 1 });
+      expect(await s.kv.count()).to.equal(1);
+      expect(await s.kv.appliedIndex()).to.equal(2);
+    });
+
+    it('applies several ops on one key in order', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'x', value: '1' }, { op: 'delete', key: 'x' }]);
+      expect(await s.kv.get('x')).to.equal(undefined);
+      expect(await s.kv.count()).to.equal(0);
+      await s.kv.apply(2, [{ op: 'delete', key: 'x' }, { op: 'set', key: 'x', value: '2' }]);
+      expect(await s.kv.get('x')).to.deep.equal({ value: '2', index: 2 });
+      expect(await s.kv.count()).to.equal(1);
+    });
+
+    it('setApplied records the applied index without changing keys', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      await s.kv.setApplied(2);
+      expect(await s.kv.appliedIndex()).to.equal(2);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    });
+
+    it('exports and imports a snapshot, replacing the whole key space', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b/c', value: 'x"y' }]);
+      await s.kv.apply(2, [{ op: 'set', key: 'd', value: '' }]);
+      const data = await s.kv.exportSnapshot();
+      expect(JSON.parse(data)).to.deep.equal([['a', '1', 1], ['b/c', 'x"y', 1], ['d', '', 2]]);
+
+      await s.kv.apply(3, [{ op: 'set', key: 'stale', value: 's' }, { op: 'delete', key: 'a' }]);
+      await s.kv.importSnapshot(data, 7);
+      expect(await s.kv.get('stale')).to.equal(undefined);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+      expect(await s.kv.get('b/c')).to.deep.equal({ value: 'x"y', index: 1 });
+      expect(await s.kv.get('d')).to.deep.equal({ value: '', index: 2 });
+      expect(await s.kv.count()).to.equal(3);
+      expect(await s.kv.appliedIndex()).to.equal(7);
+      expect(await s.kv.exportSnapshot()).to.equal(data);
+
+      await s.kv.importSnapshot(JSON.stringify([]), 9);
+      expect(await s.kv.count()).to.equal(0);
+      expect(await s.kv.appliedIndex()).to.equal(9);
+    });
+
+    it('keeps everything across close and reopen', async () => {
+      await s.log.write({ hardState: { term: 2, votedFor: 'n1' }, entries: range(1, 5, 1) });
+      await s.log.write({ hardState: null, entries: range(4, 6, 2) });
+      await s.log.saveSnapshot(snapshot(2, 1), false);
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await s.kv.apply(2, [{ op: 'delete', key: 'b' }]);
+      await s.kv.setApplied(3);
+      const before = await s.log.load();
+      const kvBefore = await s.kv.exportSnapshot();
+
+      await reopen();
+      const after = await s.log.load();
+      expect(after).to.deep.equal(before);
+      expect(after.entries).to.deep.equal([entry(3, 1), ...range(4, 6, 2)]);
+      expect(after.hardState).to.deep.equal({ term: 2, votedFor: 'n1' });
+      expect(await s.kv.exportSnapshot()).to.equal(kvBefore);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+      expect(await s.kv.count()).to.equal(1);
+      expect(await s.kv.appliedIndex()).to.equal(3);
+
+      await s.log.write({ hardState: null, entries: range(5, 5, 3) });
+      await reopen();
+      expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
+    });
+  });
+}

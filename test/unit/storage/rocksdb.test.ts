@@ -1,0 +1,38 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { openStorage } from '../../../src/storage/index.js';
+import { storageContract } from './contract.js';
+
+storageContract('rocksdb', () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-storage-'));
+  return {
+    open: () => openStorage(dir, 'n1'),
+    cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+});
+
+describe('openStorage', () => {
+  it('opens memory storage when no directory is given', async () => {
+    const s = await openStorage(undefined, 'n1');
+    expect(s.durable).to.equal(false);
+    await s.log.close();
+    await s.kv.close();
+  });
+
+  it('opens RocksDB under dir/nodeId, creating the directories', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-storage-'));
+    try {
+      const s = await openStorage(path.join(dir, 'nested'), 'n7');
+      expect(s.durable).to.equal(true);
+      await s.kv.apply(1, [{ op: 'set', key: 'k', value: 'v' }]);
+      expect(fs.existsSync(path.join(dir, 'nested', 'n7', 'CURRENT'))).to.equal(true);
+      expect(await s.log.sizeBytes()).to.be.greaterThan(0);
+      await s.log.close();
+      await s.kv.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
