@@ -327,7 +327,7 @@ export class Raft {
       this.readFailures.length > 0 ||
       this.needsBroadcast ||
       this.needsCommitBroadcast ||
-      this.readsAwaitingRound.length > 0 ||
+      (this.readsAwaitingRound.length > 0 && this.hasCommittedInTerm()) ||
       this.readsToForward.length > 0
     );
   }
@@ -707,7 +707,7 @@ export class Raft {
   private flushReads(): void {
     if (this.role === 'leader') {
       // The leader's commit index is only known to be current once it has committed in its own term.
-      if (this.readsAwaitingRound.length === 0 || this.log.termAt(this.commitIndex) !== this.term) return;
+      if (this.readsAwaitingRound.length === 0 || !this.hasCommittedInTerm()) return;
       const ctx = ++this.readCtx;
       for (const r of this.readsAwaitingRound) this.readsInRound.push({ id: r.id, from: r.from, index: this.commitIndex, ctx });
       this.readsAwaitingRound = [];
@@ -723,6 +723,11 @@ export class Raft {
       for (const id of this.readsToForward) this.readsForwarded.add(id);
     }
     this.readsToForward = [];
+  }
+
+  /** The leader's commit index is current only once it has committed an entry of its own term (thesis §6.4). */
+  private hasCommittedInTerm(): boolean {
+    return this.log.termAt(this.commitIndex) === this.term;
   }
 
   private releaseConfirmedReads(): void {

@@ -240,9 +240,8 @@ export class RaftNode {
     if (this.isLoopRunning) return;
     this.isLoopRunning = true;
     try {
-      while (!this.failure && this.raft.hasReady()) {
-        await this.handleReady(this.raft.ready());
-      }
+      // One Ready per turn of the event loop, so peer messages, timers and sockets interleave.
+      if (!this.failure && this.raft.hasReady()) await this.handleReady(this.raft.ready());
     } catch (err) {
       // A storage failure stops the node: it must never keep voting on top of a failed write.
       this.failure = err instanceof Error ? err : new Error(String(err));
@@ -251,6 +250,7 @@ export class RaftNode {
     } finally {
       this.isLoopRunning = false;
     }
+    if (this.raft.hasReady()) this.schedule();
   }
 
   private async handleReady(rd: Ready): Promise<void> {

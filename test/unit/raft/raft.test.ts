@@ -303,3 +303,26 @@ describe('raft core: restart', () => {
     expect(restarted.status().config.members.map((m) => m.id)).to.deep.equal(['a', 'b', 'c']);
   });
 });
+
+describe('raft core: no busy work', () => {
+  it('a new leader with reads it cannot serve yet reports no Ready until its no-op commits', () => {
+    const cfg: Entry = { index: 1, term: 1, type: 'config', change: { op: 'promote', id: 'a' }, config: votersConfig(['a', 'b', 'c']) };
+    const r = new Raft(defaultRaftOptions('a', () => 0.5), { hardState: { term: 1, votedFor: null }, snapshot: null, entries: [cfg], applied: 1 });
+    r.campaign();
+    r.step({ type: 'RequestVoteResponse', from: 'b', to: 'a', term: 2, preVote: false, granted: true });
+    expect(r.status().role).to.equal('leader');
+    r.readIndex('r');
+    let rounds = 0;
+    while (r.hasReady() && rounds < 100) {
+      r.advance(r.ready());
+      rounds++;
+    }
+    expect(r.status().commitIndex).to.equal(1);
+    expect(r.hasReady()).to.equal(false);
+    // Once the no-op commits, the read proceeds.
+    r.step({ type: 'AppendEntriesResponse', from: 'b', to: 'a', term: 2, success: true, matchIndex: 2, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
+    expect(r.hasReady()).to.equal(true);
+    const rd = r.ready();
+    expect(rd.messages.some((m) => m.type === 'Heartbeat' && m.ctx > 0)).to.equal(true);
+  });
+});
