@@ -4,6 +4,7 @@ import {
   countStaleReads,
   type HistoryOp,
 } from '../faults/linearizability.js';
+import { makeRng } from '../sim/rng.js';
 
 const set = (client: number, key: string, value: string, invokeMs: number, completeMs: number | null, ok = true): HistoryOp => ({
   client, kind: 'set', key, value, invokeMs, completeMs, ok,
@@ -15,17 +16,7 @@ const del = (client: number, key: string, invokeMs: number, completeMs: number |
   client, kind: 'delete', key, invokeMs, completeMs, ok,
 });
 
-/** Deterministic PRNG (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = makeRng;
 
 /**
  * Generate a legal history: each of `clients` clients issues ops sequentially;
