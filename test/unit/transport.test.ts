@@ -50,7 +50,6 @@ describe('peer transport (JSON over HTTP)', () => {
     const t = new HttpTransport({ timeoutMs: 500 });
     for (let i = 0; i < 50; i++) t.send({ id: 'b', raftAddr: `127.0.0.1:${port}` }, [hb(i)]);
     await waitFor('failures to be counted', async () => (t.stats()[`127.0.0.1:${port}`]?.failed ?? 0) >= 8, 5000, 10);
-    await new Promise((r) => setTimeout(r, 100));
     const got: Message[] = [];
     const srv = await startPeerServer({ host: '127.0.0.1', port, onMessages: (msgs) => got.push(...msgs) });
     await waitFor('delivery after the peer came up', async () => {
