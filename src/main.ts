@@ -32,7 +32,7 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean): Promise<v
       } catch (err) {
         logger.info({ via: base, err: (err as Error).message, attempt }, 'join address not reachable yet; retrying');
       }
-      if (node.status().config.members.some((m) => m.id === cfg.nodeId)) return;
+      if (node.members().some((m) => m.id === cfg.nodeId)) return;
     }
     await new Promise((r) => setTimeout(r, delayMs));
     delayMs = Math.min(delayMs * 2, 2000);

@@ -93,18 +93,19 @@ export function createApp(deps: ApiDeps): Koa {
         ctx.body = { error: { code: 'INTERNAL', message: 'internal error' } };
       }
     }
-    const leader = node.status().leaderId;
+    const leader = node.leaderId();
     if (leader) ctx.set('X-Raft-Leader', leader);
     logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
   });
 
   /** Runs `leaderAction` here if we lead, else forwards the request to the leader once. */
   async function onLeader(ctx: Koa.Context, rawBody: string | null, leaderAction: () => Promise<void>): Promise<void> {
-    const st = node.status();
-    if (st.role === 'leader') return leaderAction();
-    if (st.leaderId === null || ctx.get(FORWARDED)) throw new NoLeaderError('no leader is available to take the write');
-    const addr = node.memberApiAddr(st.leaderId);
-    if (!addr) throw new NotLeaderError(st.leaderId, null);
+    // The core names itself as leader exactly while it leads.
+    const leaderId = node.leaderId();
+    if (leaderId === deps.nodeId) return leaderAction();
+    if (leaderId === null || ctx.get(FORWARDED)) throw new NoLeaderError('no leader is available to take the write');
+    const addr = node.memberApiAddr(leaderId);
+    if (!addr) throw new NotLeaderError(leaderId, null);
     let res;
     try {
       res = await request(`http://${addr}${ctx.originalUrl}`, {
@@ -189,23 +190,23 @@ export function createApp(deps: ApiDeps): Koa {
     if (typeof raftAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
     if (typeof apiAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
     await onLeader(ctx, raw, async () => {
-      const existing = node.status().config.members.find((m) => m.id === id);
+      const existing = node.members().find((m) => m.id === id);
       if (existing) {
         // Joining again (e.g. after a restart) is harmless when the addresses are unchanged.
         if (existing.raftAddr !== raftAddr) throw new BadRequestError(`node ${id} is already a member with raftAddr ${existing.raftAddr}`);
       } else {
         await node.changeMembership({ op: 'addLearner', member: { id, raftAddr, apiAddr, suffrage: 'learner' } });
       }
-      ctx.body = { joined: id, nodes: node.status().config.members };
+      ctx.body = { joined: id, nodes: node.members() };
     });
   });
 
   router.delete('/cluster/nodes/:id', async (ctx) => {
     const id = ctx.params.id;
     await onLeader(ctx, null, async () => {
-      if (!node.status().config.members.some((m) => m.id === id)) throw new KeyNotFoundError(id);
+      if (!node.members().some((m) => m.id === id)) throw new KeyNotFoundError(id);
       await node.changeMembership({ op: 'remove', id });
-      ctx.body = { removed: id, nodes: node.status().config.members };
+      ctx.body = { removed: id, nodes: node.members() };
     });
   });
 

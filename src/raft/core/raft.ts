@@ -407,6 +407,16 @@ export class Raft {
     };
   }
 
+  /** The leader this node currently follows (or itself), without building a full status. */
+  get currentLeaderId(): NodeId | null {
+    return this.leaderId;
+  }
+
+  /** The configuration in force (the latest config entry in the log), without building a full status. */
+  get currentConfig(): ClusterConfig {
+    return this.config;
+  }
+
   /** The entry at `index`, or undefined when compacted or beyond the end of the log. */
   entryAt(index: number): Entry | undefined {
     return this.log.entryAt(index);

@@ -99,7 +99,7 @@ export class RaftNode {
       this.raft.bootstrap(this.singleNodeConfig());
       this.raft.campaign();
       bootstrapped = true;
-    } else if (hadState && this.raft.status().config.members.length === 1 && this.raft.status().config.members[0].id === this.opts.nodeId) {
+    } else if (hadState && this.isSoleVoter()) {
       this.raft.campaign();
     }
     this.ticker = setInterval(() => {
@@ -108,6 +108,11 @@ export class RaftNode {
     }, this.opts.tickMs);
     this.schedule();
     return { bootstrapped, hadState };
+  }
+
+  private isSoleVoter(): boolean {
+    const members = this.raft.currentConfig.members;
+    return members.length === 1 && members[0].id === this.opts.nodeId;
   }
 
   private singleNodeConfig(): ClusterConfig {
@@ -184,16 +189,25 @@ export class RaftNode {
     return this.raft.status();
   }
 
+  /** The current leader's id, cheap enough for every request. */
+  leaderId(): NodeId | null {
+    return this.raft.currentLeaderId;
+  }
+
+  /** The members of the configuration in force. */
+  members(): ClusterConfig['members'] {
+    return this.raft.currentConfig.members;
+  }
+
   /** The API address of a member, from the replicated configuration. */
   memberApiAddr(id: NodeId): string | null {
-    return this.raft.status().config.members.find((m) => m.id === id)?.apiAddr ?? null;
+    return this.members().find((m) => m.id === id)?.apiAddr ?? null;
   }
 
   /** Ready for traffic: a leader is known and we have applied what we last heard committed. */
   isReady(): boolean {
-    const st = this.raft.status();
-    const isMember = st.config.members.some((m) => m.id === this.opts.nodeId);
-    return !this.isStopped && this.failure === null && isMember && st.leaderId !== null && this.applied >= this.knownCommit;
+    const isMember = this.members().some((m) => m.id === this.opts.nodeId);
+    return !this.isStopped && this.failure === null && isMember && this.leaderId() !== null && this.applied >= this.knownCommit;
   }
 
   isHealthy(): boolean {
@@ -294,7 +308,7 @@ export class RaftNode {
       if (list) list.push(m);
       else byPeer.set(m.to, [m]);
     }
-    const members = this.raft.status().config.members;
+    const members = this.members();
     for (const [to, msgs] of byPeer) {
       const raftAddr = members.find((mb) => mb.id === to)?.raftAddr || this.peerAddrs.get(to);
       if (raftAddr) this.transport.send({ id: to, raftAddr }, msgs);

@@ -7,6 +7,11 @@ import { Pool } from 'undici';
 import type { Message } from '../../raft/core/types.js';
 import type { Transport } from '../types.js';
 
+/** A keep-alive pool to one peer. */
+function newPool(addr: string): Pool {
+  return new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: 10_000, pipelining: 1 });
+}
+
 interface Peer {
   pool: Pool;
   inFlight: number;
@@ -51,7 +56,7 @@ export class HttpTransport implements Transport {
   private peer(addr: string): Peer {
     let p = this.peers.get(addr);
     if (!p) {
-      p = { pool: new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: 10_000, pipelining: 1 }), inFlight: 0, sent: 0, failed: 0 };
+      p = { pool: newPool(addr), inFlight: 0, sent: 0, failed: 0 };
       this.peers.set(addr, p);
     }
     return p;
@@ -60,7 +65,7 @@ export class HttpTransport implements Transport {
   /** Replaces a peer's pool after an error (once per broken pool), keeping its counters. */
   private discard(addr: string, peer: Peer, broken: Pool): void {
     if (peer.pool !== broken) return;
-    peer.pool = new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: 10_000, pipelining: 1 });
+    peer.pool = newPool(addr);
     broken.destroy().catch(() => undefined);
   }
 
