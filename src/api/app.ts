@@ -154,10 +154,10 @@ export function createApp(deps: ApiDeps): Koa {
     const key = ctx.params.key;
     checkKey(key, limits);
     await onLeader(ctx, null, async () => {
-      await node.linearizableBarrier();
-      if (!(await node.get(key))) throw new KeyNotFoundError(key);
-      const index = await node.write([{ op: 'delete', key }]);
+      // Whether the key was there is decided when the delete is applied, not by an earlier read.
+      const { index, existed } = await node.deleteKey(key);
       ctx.set('X-Raft-Index', String(index));
+      if (!existed) throw new KeyNotFoundError(key);
       ctx.body = { deleted: key };
     });
   });
