@@ -174,6 +174,7 @@ export function createApp(deps: ApiDeps): Koa {
       commitIndex: st.commitIndex,
       appliedIndex: node.appliedIndex(),
       lastIndex: st.lastIndex,
+      snapshotIndex: st.snapshotIndex,
       nodes: st.config.members.map((m) => {
         const p = peers.get(m.id);
         return { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, ...(p ? { matchIndex: p.matchIndex, ticksSinceContact: p.ticksSinceContact } : {}) };

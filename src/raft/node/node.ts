@@ -76,6 +76,8 @@ export class RaftNode {
   private isLoopRunning = false;
   private isLoopScheduled = false;
   private isStopped = false;
+  /** False until start() has built the core; peer messages arriving earlier are dropped (Raft retransmits). */
+  private isStarted = false;
   private failure: Error | null = null;
   private writes = new Map<number, WriteWaiter>();
   private reads = new Map<string, ReadWaiter>();
@@ -112,6 +114,7 @@ export class RaftNode {
     const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : snapshotIndex;
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
     this.applied = applied;
+    this.isStarted = true;
     const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
     let bootstrapped = false;
     if (!hadState && this.opts.bootstrapIfEmpty) {
@@ -143,7 +146,8 @@ export class RaftNode {
    * remembered so a node that is not yet in any configuration (a joiner) can answer its leader.
    */
   receive(msgs: Message[], fromAddr: string | null = null): void {
-    if (this.isStopped) return;
+    // The peer server listens before start() has loaded the log: a peer may already be talking to us.
+    if (this.isStopped || !this.isStarted) return;
     if (fromAddr !== null && msgs.length > 0) this.peerAddrs.set(msgs[0].from, fromAddr);
     for (const m of msgs) this.raft.step(m);
     this.schedule();
@@ -185,6 +189,9 @@ export class RaftNode {
     while (Date.now() - started < timeoutMs && !this.isStopped) {
       const leader = this.raft.currentLeaderId;
       if (leader !== null && leader !== this.opts.nodeId) break;
+      // Stepped down without a successor in sight (no quorum): waiting longer cannot help.
+      const role = this.raft.status().role;
+      if (role === 'precandidate' || role === 'candidate') break;
       // The core aborts a transfer after an election timeout; try again while time remains.
       if (leader === this.opts.nodeId && this.raft.leadershipTransferee === null) this.raft.transferLeadership();
       await new Promise((r) => setTimeout(r, 10));

@@ -97,6 +97,15 @@ describe('raft node driver (in-process, memory storage)', function () {
     expect((await s.node.deleteKey('never')).existed).to.equal(false);
   });
 
+  it('peer messages that arrive before start() has loaded the log are dropped instead of crashing the process', async () => {
+    const net = new LoopbackNet();
+    const node = new RaftNode(options('early', false, 10_000), memoryStorage(), net.transport('early:1'));
+    expect(() => node.receive([{ type: 'Heartbeat', from: 'x', to: 'early', term: 5, commit: 0, ctx: 0 }], 'x:1')).to.not.throw();
+    await node.start();
+    running.push(node);
+    expect(node.status().term).to.equal(0);
+  });
+
   it('takes a snapshot every SNAPSHOT_THRESHOLD applied entries and compacts the log', async () => {
     const net = new LoopbackNet();
     const s = await startNode(net, 'solo', true, 10);
