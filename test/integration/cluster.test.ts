@@ -138,10 +138,16 @@ describe('integration: snapshots and leadership transfer with three real nodes (
     nodes.push(startNode('snap1', envFor(1, false)));
     await waitForLeader([nodes[0]]);
     nodes.push(startNode('snap2', envFor(2, true)), startNode('snap3', envFor(3, true)));
-    await waitFor('three voters', async () => {
-      const v = await clusterView(nodes[0]);
-      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-    }, 60_000);
+    try {
+      await waitFor('three voters', async () => {
+        const v = await clusterView(nodes[0]);
+        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+      }, 60_000);
+    } catch (err) {
+      // Leave the nodes' own account of what went wrong in the failure.
+      const logs = nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`);
+      throw new Error(`${(err as Error).message}\n${logs.join('\n')}`);
+    }
   });
 
   after(async () => {
