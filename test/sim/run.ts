@@ -1,9 +1,9 @@
 /**
  * Simulator CLI.
- *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5]
+ *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--catch-up]
  *   SEED=<n> npm run sim        replays one seed with a readable trace
  */
-import { SimCluster, type RaftModule, type Violation } from './cluster.js';
+import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
 import { loadRaft } from './cluster.js';
 
 export interface SeedResult { seed: number; nodes: number; steps: number; violations: Violation[] }
@@ -12,18 +12,20 @@ export function nodesForSeed(seed: number, fixed?: number): number {
   return fixed ?? (seed % 2 === 0 ? 3 : 5);
 }
 
-export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void): SeedResult {
-  const c = new SimCluster(seed, nodes, { raft, steps, trace });
+/** Runs one seed; `extra` overrides simulator options (e.g. requireCatchUp). */
+export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void, extra: Partial<SimOptions> = {}): SeedResult {
+  const c = new SimCluster(seed, nodes, { ...extra, raft, steps, trace });
   const violations = c.run();
   return { seed, nodes, steps: c.step, violations };
 }
 
+/** Runs seeds start..start+count-1 (odd seeds 5 nodes, even seeds 3) and collects the failing ones. */
 export function runSeeds(raft: RaftModule, start: number, count: number, steps: number, fixedNodes?: number,
-  onFail?: (r: SeedResult) => void): { totalSteps: number; failing: SeedResult[] } {
+  onFail?: (r: SeedResult) => void, extra: Partial<SimOptions> = {}): { totalSteps: number; failing: SeedResult[] } {
   let totalSteps = 0;
   const failing: SeedResult[] = [];
   for (let s = start; s < start + count; s++) {
-    const r = runSeed(raft, s, steps, nodesForSeed(s, fixedNodes));
+    const r = runSeed(raft, s, steps, nodesForSeed(s, fixedNodes), undefined, extra);
     totalSteps += r.steps;
     if (r.violations.length) { failing.push(r); onFail?.(r); }
   }
@@ -41,10 +43,11 @@ async function main(): Promise<void> {
   const nodesFlag = flag(args, 'nodes');
   const fixedNodes = nodesFlag ? Number(nodesFlag) : undefined;
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
+  const extra: Partial<SimOptions> = args.includes('--catch-up') ? { requireCatchUp: true } : {};
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);
-    const r = runSeed(raft, seed, steps, nodesForSeed(seed, fixedNodes), (l) => console.log(l));
+    const r = runSeed(raft, seed, steps, nodesForSeed(seed, fixedNodes), (l) => console.log(l), extra);
     for (const v of r.violations) console.log(`seed ${seed}: step ${v.step}: ${v.msg}`);
     console.log(`sim: seeds=1 steps=${r.steps} violations=${r.violations.length}`);
     process.exit(r.violations.length ? 1 : 0);
@@ -56,7 +59,7 @@ async function main(): Promise<void> {
     v += r.violations.length;
     const f = r.violations[0]!;
     console.log(`seed ${r.seed} (nodes=${r.nodes}): step ${f.step}: ${f.msg}${r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : ''}`);
-  });
+  }, extra);
   console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}`);
   process.exit(v > 0 ? 1 : 0);
 }
