@@ -791,15 +791,16 @@ export class SimCluster {
     const others = this.shuffle(voters.filter((id) => id !== l1.id));
     const g = [l1.id, ...others.slice(0, minority - 1)];
     this.partition(g, ids.filter((id) => !g.includes(id)), 'figure8: old leader with a minority');
-    for (let k = randInt(this.rng, 1, 3); k > 0; k--) this.propose(l1);
+    for (let k = randInt(this.rng, 2, 5); k > 0; k--) this.propose(l1);
     const l2 = yield* this.waitFor(() => this.leaders().find((n) => !g.includes(n.id) && this.termOf(n) > t1), 200);
     if (!l2) return;
     const t2 = this.termOf(l2);
     // The new leader has persisted its no-op; it vanishes before anyone receives it.
     this.crash(l2, Infinity, 'figure8: new leader vanishes before replicating');
+    this.net = this.net.filter((f) => f.m.from !== l2.id);
     this.heal('figure8: old side rejoins');
     const l3 = yield* this.waitFor(() => this.leaders().find((n) => this.termOf(n) > t2), 200);
-    if (!l3) return;
+    if (!l3 || !g.includes(l3.id)) return;
     const t3 = this.termOf(l3);
     const c0 = l3.lastCommit;
     yield* this.waitFor(() => (l3.raft === null || l3.lastCommit > c0 ? true : undefined), 40);
