@@ -292,7 +292,7 @@ export class SimCluster {
       }
       if (this.pendingVoteCrash.has(n)) {
         this.pendingVoteCrash.delete(n);
-        this.crash(n, this.step + randInt(this.rng, 1, 8), 'right after granting a vote');
+        this.crash(n, this.step + randInt(this.rng, 1, 4), 'right after granting a vote');
       }
     }
   }
@@ -764,14 +764,27 @@ export class SimCluster {
   }
 
   /**
-   * Crash a node right after it sends a granted vote (after its Ready was persisted), restart it at
-   * once, and keep forcing elections: a vote that was not durable lets the node vote twice in a term.
+   * Crash a node right after it sends a granted vote (after its Ready was persisted) and restart it
+   * at once, while forcing split elections: the leader crashes and several voters with different
+   * logs campaign in the same step (campaign() skips PreVote, as after TimeoutNow), so voters often
+   * learn a term from a candidate they reject before granting another. A vote that was not durable
+   * then lets the restarted node vote again in the same term.
    */
   private *voteCrash(): Script {
     this.crashAfterVote = 0.7;
     for (let round = 0; round < 3; round++) {
       const l = yield* this.waitFor(() => this.stableLeader(), 150);
-      if (l) this.crash(l, this.step + randInt(this.rng, 10, 60), 'vote-crash: force an election');
+      // the leader restarts at once: with no leader known it has no lease and votes, so there are
+      // more voters than candidates
+      if (l) this.crash(l, this.step + randInt(this.rng, 1, 4), 'vote-crash: force an election');
+      // past the voters' leader lease (an election timeout without a heartbeat), or they ignore candidates
+      yield* this.waitSteps(randInt(this.rng, 10, 16));
+      const voters = this.members().filter((n) => this.isUp(n) && votersOf(n.raft!.status().config).includes(n.id));
+      // the most and least up-to-date voters, plus a random one
+      voters.sort((a, b) => (a.terms[a.terms.length - 1]! - b.terms[b.terms.length - 1]!) || (a.terms.length - b.terms.length));
+      const picks = new Set<SimNode>();
+      if (voters.length > 0) { picks.add(voters[0]!); picks.add(voters[voters.length - 1]!); picks.add(voters[randInt(this.rng, 0, voters.length - 1)]!); }
+      for (const n of picks) { this.trace(() => `${n.id} campaigns now`); n.raft!.campaign(); }
       yield* this.waitSteps(randInt(this.rng, 20, 60));
     }
   }

@@ -28,7 +28,7 @@ describe('deterministic simulator', function () {
   });
 
   // The proof that the checker can fail: planted bugs in a copy of the core must be caught.
-  for (const name of ['figure8-commit', 'readindex-quorum']) {
+  for (const name of ['figure8-commit', 'readindex-quorum', 'one-conf-change']) {
     it(`kills the ${name} mutant`, async () => {
       const m = MUTANTS.find((x) => x.name === name)!;
       const o = await runMutant(m);
