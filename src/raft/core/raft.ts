@@ -33,6 +33,8 @@ import type {
   RequestVoteResponse,
   Role,
   Snapshot,
+  TimeoutNow,
+  TransferResult,
   SnapshotMeta,
 } from './types.js';
 
@@ -141,6 +143,10 @@ export class Raft {
   private needsBroadcast = false;
   private needsCommitBroadcast = false;
 
+  // Leadership transfer (thesis §3.10). Invariant: transferee !== null only on a leader.
+  private transferee: NodeId | null = null;
+  private transferElapsed = 0;
+
   // ReadIndex (thesis §6.4).
   private readCtx = 0;
   private readsAwaitingRound: { id: string; from: NodeId | null }[] = [];
@@ -195,6 +201,10 @@ export class Raft {
           this.sendSnapshotChunk(id, pr);
         }
       }
+      if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTimeoutTicks) {
+        // Thesis §3.10: a transfer that has not completed within an election timeout is aborted.
+        this.transferee = null;
+      }
       if (this.electionElapsed >= this.opts.electionTimeoutTicks) {
         this.electionElapsed = 0;
         // Raft thesis §6.2 (CheckQuorum): a leader that has not heard from a majority steps down.
@@ -224,6 +234,7 @@ export class Raft {
   /** Appends a client command on the leader; the caller learns the outcome when index/term is applied. */
   propose(data: string): ProposeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
     const index = this.log.lastIndex + 1;
     this.log.append({ index, term: this.term, type: 'normal', data });
     this.needsBroadcast = true;
@@ -236,6 +247,7 @@ export class Raft {
    */
   proposeConfChange(change: ConfChange): ProposeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
     if (this.log.termAt(this.commitIndex) !== this.term) return { ok: false, reason: 'no-commit-in-term', leaderId: this.id };
     // MUTATION-POINT: one-conf-change
     if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };
@@ -268,6 +280,47 @@ export class Raft {
     // A smaller voter set may already have a quorum for pending entries.
     this.maybeCommit();
     return { ok: true, index, term: this.term };
+  }
+
+  /**
+   * Hands leadership to voter `to`, or to the most caught-up voter that was recently heard from when
+   * no target is given (thesis §3.10): new proposals are refused with 'transferring', the target is
+   * brought up to date, then sent TimeoutNow so it campaigns at once. The transfer is aborted after an
+   * election timeout of ticks; it is complete when this node learns of the new leader's term.
+   */
+  transferLeadership(to?: NodeId): TransferResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
+    let target: NodeId | null = null;
+    if (to === undefined) {
+      let best: Progress | null = null;
+      for (const id of this.voterIds()) {
+        const pr = this.progress.get(id);
+        if (id === this.id || !pr) continue;
+        const isBetter =
+          best === null ||
+          (pr.isRecentlyActive && !best.isRecentlyActive) ||
+          (pr.isRecentlyActive === best.isRecentlyActive && (pr.matchIndex > best.matchIndex || (pr.matchIndex === best.matchIndex && pr.ticksSinceContact < best.ticksSinceContact)));
+        if (isBetter) {
+          best = pr;
+          target = id;
+        }
+      }
+      if (target === null) return { ok: false, reason: 'no-target', leaderId: this.id };
+    } else {
+      if (to === this.id) return { ok: false, reason: 'no-target', leaderId: this.id };
+      if (!this.isVoter(to) || !this.progress.has(to)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
+      target = to;
+    }
+    this.transferee = target;
+    this.transferElapsed = 0;
+    this.maybeSendTimeoutNow(target);
+    return { ok: true, to: target };
+  }
+
+  /** The voter leadership is being handed to, or null when no transfer is in progress. */
+  get leadershipTransferee(): NodeId | null {
+    return this.transferee;
   }
 
   /** Asks for a linearizable read index for request `id`; answered in a later Ready (readStates or readFailures). */
@@ -482,6 +535,7 @@ export class Raft {
 
   private startElection(isPreVote: boolean, isTransfer: boolean): void {
     this.failPendingReads('leadership-lost');
+    this.transferee = null;
     this.incomingSnapshot = null;
     this.votes.clear();
     if (isPreVote) {
@@ -560,6 +614,7 @@ export class Raft {
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
     const wasLeader = this.role === 'leader';
+    this.transferee = null;
     if (term > this.term) {
       this.term = term;
       this.votedFor = null;
@@ -580,6 +635,7 @@ export class Raft {
 
   private becomeLeader(): void {
     this.role = 'leader';
+    this.transferee = null;
     this.leaderId = this.id;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
@@ -594,6 +650,7 @@ export class Raft {
   private syncProgress(): void {
     const ids = new Set(this.config.members.map((mb) => mb.id).filter((id) => id !== this.id));
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
+    if (this.transferee !== null && !this.isVoter(this.transferee)) this.transferee = null;
     for (const id of ids) {
       if (!this.progress.has(id)) {
         this.progress.set(id, {
@@ -728,6 +785,7 @@ export class Raft {
       }
       pr.isPaused = false;
       this.sendAppend(m.from);
+      if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
       return;
     }
     // Rejection. Ignore stale ones (already superseded by a higher match or a newer probe).
@@ -756,9 +814,34 @@ export class Raft {
       // (A snapshot transfer has its own tick-based retry: chunks are too big to resend per heartbeat.)
       pr.isPaused = false;
       if (pr.state === 'replicate' && pr.inflight.length >= this.opts.maxInflight) pr.inflight.shift();
+      if (pr.state === 'replicate' && pr.nextIndex > this.log.lastIndex) {
+        // Everything was sent yet the follower is still behind a heartbeat round later: an append
+        // was lost. Probe again from its match rather than wait for the next proposal to expose the gap.
+        pr.state = 'probe';
+        pr.nextIndex = pr.matchIndex + 1;
+        pr.inflight = [];
+      }
       this.sendAppend(m.from);
     }
+    // A lost TimeoutNow is resent while the transfer lasts.
+    if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
     this.releaseConfirmedReads();
+  }
+
+  /**
+   * Thesis §3.10: TimeoutNow goes out only once the target's log matches ours to the end, so it
+   * can win the election; until then it is sent the missing entries.
+   */
+  private maybeSendTimeoutNow(to: NodeId): void {
+    const pr = this.progress.get(to);
+    if (!pr) return;
+    if (pr.matchIndex < this.log.lastIndex) {
+      if (pr.state === 'probe') pr.isPaused = false;
+      this.sendAppend(to);
+      return;
+    }
+    const msg: TimeoutNow = { type: 'TimeoutNow', from: this.id, to, term: this.term };
+    this.send(msg);
   }
 
   // -------------------------------------------------------------------------------------------
