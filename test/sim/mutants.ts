@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     else console.log(`mutant ${m.name}: broken-patch (${o.detail})`);
   }
   console.log(`mutants: killed=${killed}/${counted}`);
-  process.exit(killed === counted ? 0 : 1);
+  process.exitCode = killed === counted ? 0 : 1;
 }
 
 if (/[\\/]test[\\/]sim[\\/]mutants\.(ts|js)$/.test(process.argv[1] ?? '')) {

@@ -1,6 +1,6 @@
 /**
  * Simulator CLI.
- *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--catch-up]
+ *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5]
  *   SEED=<n> npm run sim        replays one seed with a readable trace
  */
 import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
@@ -13,7 +13,7 @@ export function nodesForSeed(seed: number, fixed?: number): number {
   return fixed ?? (seed % 2 === 0 ? 3 : 5);
 }
 
-/** Runs one seed; `extra` overrides simulator options (e.g. requireCatchUp). */
+/** Runs one seed; `extra` overrides simulator options. */
 export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void, extra: Partial<SimOptions> = {}): SeedResult {
   const c = new SimCluster(seed, nodes, { ...extra, raft, steps, trace });
   const violations = c.run();
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
   const nodesFlag = flag(args, 'nodes');
   const fixedNodes = nodesFlag ? Number(nodesFlag) : undefined;
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
-  const extra: Partial<SimOptions> = args.includes('--catch-up') ? { requireCatchUp: true } : {};
+  const extra: Partial<SimOptions> = {};
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);
@@ -54,7 +54,8 @@ async function main(): Promise<void> {
     for (const v of r.violations) console.log(`seed ${seed}: step ${v.step}: ${v.msg}`);
     console.log(`sim stats: ${Object.entries(r.stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
     console.log(`sim: seeds=1 steps=${r.steps} violations=${r.violations.length}`);
-    process.exit(r.violations.length ? 1 : 0);
+    process.exitCode = r.violations.length ? 1 : 0;
+    return;
   }
   const count = Number(flag(args, 'seeds') ?? 100);
   const start = Number(flag(args, 'start') ?? 1);
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
   }, extra);
   console.log(`sim stats: ${Object.entries(stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
   console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}`);
-  process.exit(v > 0 ? 1 : 0);
+  process.exitCode = v > 0 ? 1 : 0;
 }
 
 if (/[\\/]test[\\/]sim[\\/]run\.(ts|js)$/.test(process.argv[1] ?? '')) {
