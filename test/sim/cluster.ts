@@ -7,6 +7,7 @@
  */
 import type {
   ClusterConfig, ConfChange, Entry, HardState, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
+  TransferResult,
 } from '../../src/raft/core/types.js';
 import { makeRng, randInt } from './rng.js';
 import { pathToFileURL, fileURLToPath } from 'node:url';
@@ -22,6 +23,7 @@ export interface RaftLike {
   proposeConfChange(change: ConfChange): ProposeResult;
   readIndex(id: string): void;
   compact(index: number, data: string): Snapshot | null;
+  transferLeadership(to?: string): TransferResult;
   hasReady(): boolean;
   ready(): Ready;
   advance(rd: Ready): void;
@@ -58,6 +60,8 @@ export interface SimOptions {
   stallProb?: number;
   /** Probability per step that the leader is asked for a random membership change. */
   confChangeProb?: number;
+  /** Probability per step that the leader hands over (TimeoutNow) before a graceful restart. */
+  transferProb?: number;
   /** Probability per node and step of compacting the log at the applied index (0 in some seeds). */
   compactProb?: number;
   writeProb?: number;
@@ -177,7 +181,7 @@ export class SimCluster {
   private servedReads = new Map<string, number>();
   stats = {
     writes: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, stalls: 0, delivered: 0, dropped: 0,
-    confChanges: 0, compactions: 0, snapshotsInstalled: 0, scenarios: 0,
+    confChanges: 0, transfers: 0, compactions: 0, snapshotsInstalled: 0, scenarios: 0,
   };
   private faults = true;
   // targeted nemesis state
@@ -186,12 +190,14 @@ export class SimCluster {
   private crashAfterVote = 0;
   private lateDupBoost = 0;
   private pendingVoteCrash = new Set<SimNode>();
+  /** Nodes to shut down (and restart) after a leadership transfer: node -> step. */
+  private shutdowns = new Map<SimNode, number>();
 
   constructor(readonly seed: number, readonly nodeCount: number, opts: SimOptions) {
     this.rng = makeRng(seed);
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
-      crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
+      crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
       spares: 3, scenarios: SCENARIOS, stopOnViolation: true, ...opts,
     };
     // Per-seed core tunables: small batches and windows make partial replication (Figure 8) and
@@ -549,6 +555,11 @@ export class SimCluster {
         if (n) this.stall(n, this.step + randInt(this.rng, 5, 40));
       }
     }
+    for (const [n, at] of this.shutdowns) {
+      if (at > this.step) continue;
+      this.shutdowns.delete(n);
+      if (this.faults) this.crash(n, this.step + randInt(this.rng, 2, 20), 'graceful restart after a transfer');
+    }
     for (const n of this.nodes) {
       if (!n.retired && n.retireAt <= this.step) this.retire(n);
       if (n.started && !n.retired && !n.raft && this.step >= n.downUntil) this.restart(n);
@@ -634,6 +645,9 @@ export class SimCluster {
     if (this.faults && !this.script && leaders.length > 0 && this.rng() < this.opts.confChangeProb) {
       this.randomConfChange(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
     }
+    if (this.faults && !this.script && leaders.length > 0 && this.rng() < this.opts.transferProb) {
+      this.gracefulRestart(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
+    }
   }
 
   private read(n: SimNode, key: string): string {
@@ -685,6 +699,15 @@ export class SimCluster {
     }
     if (learners.length > 0 && this.rng() < 0.3) out.push({ op: 'remove', id: learners[0]! });
     return out;
+  }
+
+  /** Rolling-restart step: the leader hands over to a voter (thesis §3.10), then shuts down a little later. */
+  private gracefulRestart(l: SimNode): void {
+    const res = l.raft!.transferLeadership();
+    this.trace(() => `${l.id} transferLeadership -> ${res.ok ? `to ${res.to}` : `rejected ${res.reason}`}`);
+    if (!res.ok) return;
+    this.stats.transfers++;
+    this.shutdowns.set(l, this.step + randInt(this.rng, 3, 30));
   }
 
   private randomConfChange(l: SimNode): void {
