@@ -825,6 +825,9 @@ export class Raft {
     }
     // A lost TimeoutNow is resent while the transfer lasts.
     if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
+    // A caught-up learner whose promotion was refused earlier (another change was pending) gets
+    // another chance each heartbeat round; otherwise it would wait for a new entry to be acked.
+    this.maybePromote(m.from, pr);
     this.releaseConfirmedReads();
   }
 
