@@ -1,34 +1,48 @@
 /**
- * Deterministic in-process Raft cluster simulator with virtual time, a faulty network, crashes and
- * invariant checking after every step. The Raft constructor is a parameter so mutated copies of the
- * core can be plugged in (see mutants.ts).
+ * Deterministic in-process Raft cluster simulator: virtual time, a faulty network (delay, loss,
+ * duplication, late replays, reordering, symmetric and one-way partitions), crashes that lose what
+ * was not persisted, process stalls, membership changes, log compaction and snapshot installs, and
+ * targeted nemesis schedules mixed into the random ones. Invariants are checked after every step.
+ * The Raft constructor is a parameter so mutated copies of the core can be plugged in (mutants.ts).
  */
 import type {
-  ClusterConfig, Entry, HardState, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready,
+  ClusterConfig, ConfChange, Entry, HardState, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
+  TransferResult,
 } from '../../src/raft/core/types.js';
 import { makeRng, randInt } from './rng.js';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
+/** The surface of the core the simulator drives. */
 export interface RaftLike {
   bootstrap(config: ClusterConfig): void;
   campaign(): void;
   tick(): void;
   step(m: Message): void;
   propose(data: string): ProposeResult;
+  proposeConfChange(change: ConfChange): ProposeResult;
   readIndex(id: string): void;
+  compact(index: number, data: string): Snapshot | null;
+  transferLeadership(to?: string): TransferResult;
   hasReady(): boolean;
   ready(): Ready;
   advance(rd: Ready): void;
   status(): RaftStatus;
-  entryAt(index: number): Entry | undefined;
 }
+/** Constructor of a Raft core (the real one or a mutant). */
 export type RaftCtor = new (options: RaftOptions, initial: RaftInitialState) => RaftLike;
+/** What the simulator needs from a core module. */
 export interface RaftModule {
   Raft: RaftCtor;
   defaultRaftOptions: (id: string, rng: () => number) => RaftOptions;
 }
 
+/** The targeted nemesis schedules; each is a script that watches the cluster and strikes at the sharp moment. */
+export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst';
+/** Every targeted schedule, in the order they are described in the README. */
+export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst'];
+
+/** Knobs of one simulated run; defaults are what `npm run sim` uses. */
 export interface SimOptions {
   raft: RaftModule;
   /** Fault-phase steps (one step = one tick of every live node plus deliveries). */
@@ -38,51 +52,82 @@ export interface SimOptions {
   maxDelay?: number;
   dropProb?: number;
   dupProb?: number;
+  /** Probability that a sent message is also replayed much later (a stale duplicate). */
+  lateDupProb?: number;
   partitionProb?: number;
   crashProb?: number;
+  /** Probability per step that a node stalls (stops ticking and processing, like a GC pause). */
+  stallProb?: number;
+  /** Probability per step that the leader is asked for a random membership change. */
+  confChangeProb?: number;
+  /** Probability per step that the leader hands over (TimeoutNow) before a graceful restart. */
+  transferProb?: number;
+  /** Probability per node and step of compacting the log at the applied index (0 in some seeds). */
+  compactProb?: number;
   writeProb?: number;
   readProb?: number;
   keys?: number;
+  /** Node ids beyond the initial members that can join as learners. */
+  spares?: number;
+  /** Targeted schedules that may run (default all). */
+  scenarios?: ScenarioName[];
   /** Called with one line per event when set (replay mode). */
   trace?: (line: string) => void;
   /** Stop at the first violation (default true). */
   stopOnViolation?: boolean;
-  /** Planted driver bug for self-test of the checker: never persist the HardState. */
-  plantedDriverBug?: 'drop-hardstate';
 }
 
+/** A broken invariant: the step it was seen at and what broke. */
 export interface Violation { step: number; msg: string }
 
 interface InFlight { at: number; seq: number; m: Message }
 interface Pending { term: number; writeId: number; key: string }
 interface PendingRead { id: string; key: string; start: number; minIndex: number; index: number | null }
+interface SmValue { v: string; index: number }
 
 interface SimNode {
   id: string;
-  raft: RaftLike | null; // null while crashed
+  raft: RaftLike | null; // null while crashed, retired or never started
+  /** Has storage: an initial member, or a spare the operator started to join. */
+  started: boolean;
+  /** Removed from the cluster and shut down for good. */
+  retired: boolean;
+  retireAt: number;
   incarnation: number;
-  // persisted
+  // ---- stable storage (survives crashes)
   hardState: HardState;
-  log: Entry[]; // log[i-1] is index i (no compaction in the simulator)
-  hash: number[]; // hash[i] = prefix hash through index i; hash[0] = 0
-  // volatile (rebuilt on restart)
-  applied: Entry[]; // applied[i-1] = entry applied at index i
-  sm: Map<string, { v: string; index: number }>;
+  snapshot: Snapshot | null;
+  /** Stored entries are logBase+1 .. logBase+log.length. */
+  logBase: number;
+  log: Entry[];
+  // ---- shadow of the node's logical log, compacted prefix included, for the invariant checks
+  /** terms[i] = term of the entry at i; terms[0] = 0. */
+  terms: number[];
+  /** hash[i] = hash of the prefix through i; hash[0] = 0. */
+  hash: number[];
+  // ---- volatile (rebuilt on restart)
+  appliedIndex: number;
+  sm: Map<string, SmValue>;
   lastCommit: number;
   pending: Map<number, Pending>;
   reads: Map<string, PendingRead>;
   downUntil: number;
+  stalledUntil: number;
   lastRole: string;
 }
+
+type Script = Generator<void, void, void>;
 
 function strHash(s: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193); }
   return h >>> 0;
 }
+/** A printable identity of an entry (index, term, type and payload). */
 export function entryKey(e: Entry): string {
   if (e.type === 'normal') return `${e.index}/${e.term}/n/${e.data}`;
   if (e.type === 'noop') return `${e.index}/${e.term}/noop`;
+  // the config, not the change: each node bootstraps index 1 with its own id in `change`
   return `${e.index}/${e.term}/c/${JSON.stringify(e.config)}`;
 }
 function mix(prev: number, e: Entry): number {
@@ -90,7 +135,21 @@ function mix(prev: number, e: Entry): number {
   h ^= h >>> 16;
   return Math.imul(h, 0x85ebca6b) >>> 0;
 }
+function majority(n: number): number { return Math.floor(n / 2) + 1; }
+function votersOf(c: ClusterConfig): string[] { return c.members.filter((m) => m.suffrage === 'voter').map((m) => m.id); }
+function encodeSm(sm: Map<string, SmValue>): string {
+  return JSON.stringify([...sm.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+}
+function decodeSm(data: string): Map<string, SmValue> {
+  return new Map(JSON.parse(data) as [string, SmValue][]);
+}
+function applyToSm(sm: Map<string, SmValue>, e: Entry): void {
+  if (e.type !== 'normal') return;
+  const cmd = JSON.parse(e.data) as { k: string; v: string };
+  sm.set(cmd.k, { v: cmd.v, index: e.index });
+}
 
+/** One seeded cluster run: construct, then run(); the same seed always gives the same run. */
 export class SimCluster {
   readonly rng: () => number;
   readonly ids: string[];
@@ -103,36 +162,70 @@ export class SimCluster {
   private blocked = new Set<string>(); // "a>b": messages from a to b are lost
   private partitionUntil = 0;
   private partitionDesc = '';
-  private opts: Required<Omit<SimOptions, 'trace' | 'plantedDriverBug'>> & Pick<SimOptions, 'trace' | 'plantedDriverBug'>;
+  private readonly opts: Required<Omit<SimOptions, 'trace'>> & Pick<SimOptions, 'trace'>;
+  private readonly coreOpts: Partial<RaftOptions>;
   private termLeader = new Map<number, string>();
+  /** Who each node voted for in each term, from the votes it sent ("n1@7" -> "n2"). */
+  private votesCast = new Map<string, string>();
   // global committed/applied record
   private committed: Entry[] = []; // committed[i-1]
   private committedHash: number[] = [0];
-  private commitTermMaxIdx = new Map<number, number>(); // recorded commit term -> max index
+  private committedConfig: ClusterConfig;
+  private commitTermMaxIdx = new Map<number, number>(); // term in which a commit was observed -> max index
   private acked = new Map<number, { writeId: number; key: string }>(); // index -> write
   private lastAckedIdx = new Map<string, number>(); // key -> max acked index
   private maxAckedIndex = 0;
   private writeSeq = 0;
   private readSeq = 0;
-  stats = { writes: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, delivered: 0, dropped: 0 };
+  /** Reads served in the liveness phase: id -> index of the write returned. */
+  private servedReads = new Map<string, number>();
+  stats = {
+    writes: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, stalls: 0, delivered: 0, dropped: 0,
+    confChanges: 0, transfers: 0, compactions: 0, snapshotsInstalled: 0, scenarios: 0,
+  };
   private faults = true;
+  // targeted nemesis state
+  private script: { name: ScenarioName; gen: Script } | null = null;
+  private nextScriptAt: number;
+  private crashAfterVote = 0;
+  private lateDupBoost = 0;
+  private pendingVoteCrash = new Set<SimNode>();
+  /** Nodes to shut down (and restart) after a leadership transfer: node -> step. */
+  private shutdowns = new Map<SimNode, number>();
 
   constructor(readonly seed: number, readonly nodeCount: number, opts: SimOptions) {
     this.rng = makeRng(seed);
     this.opts = {
-      steps: 3000, livenessSteps: 1500, maxDelay: 6, dropProb: 0.1, dupProb: 0.05, partitionProb: 0.03,
-      crashProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2, stopOnViolation: true, ...opts,
+      steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
+      crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
+      spares: 3, scenarios: SCENARIOS, stopOnViolation: true, ...opts,
     };
-    this.ids = Array.from({ length: nodeCount }, (_, i) => `n${i + 1}`);
-    this.config = { members: this.ids.map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '' })) };
-    for (const id of this.ids) {
+    // Per-seed core tunables: small batches and windows make partial replication (Figure 8) and
+    // reordering within a pipeline common; small chunks make every snapshot a multi-chunk transfer.
+    const r = this.rng;
+    const smallBatches = r() < 0.5;
+    this.coreOpts = {
+      maxEntriesPerAppend: smallBatches ? randInt(r, 1, 3) : 64,
+      maxInflight: randInt(r, 2, 16),
+      maxSnapshotChunkBytes: randInt(r, 8, 96),
+      compactionTailEntries: r() < 0.5 ? 0 : randInt(r, 1, 5),
+    };
+    // Without compaction a follower that was down long catches up entry by entry; keep that to big batches.
+    if (!smallBatches && r() < 0.4) this.opts.compactProb = 0;
+    this.nextScriptAt = randInt(r, 50, 300);
+    this.ids = Array.from({ length: nodeCount + this.opts.spares }, (_, i) => `n${i + 1}`);
+    this.config = { members: this.ids.slice(0, nodeCount).map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '' })) };
+    this.committedConfig = this.config;
+    this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
+    this.ids.forEach((id, i) => {
       const n: SimNode = {
-        id, raft: null, incarnation: 0, hardState: { term: 0, votedFor: null }, log: [], hash: [0],
-        applied: [], sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, lastRole: 'follower',
+        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0,
+        hardState: { term: 0, votedFor: null }, snapshot: null, logBase: 0, log: [], terms: [0], hash: [0],
+        appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
       };
       this.nodes.push(n);
-      this.start(n, true);
-    }
+      if (i < nodeCount) this.start(n, true);
+    });
     for (const n of this.nodes) this.processReady(n);
     this.checkInvariants();
   }
@@ -145,37 +238,36 @@ export class SimCluster {
     this.trace(() => `VIOLATION ${msg}`);
   }
 
-  private start(n: SimNode, fresh: boolean): void {
-    const o = this.opts.raft.defaultRaftOptions(n.id, makeRng((this.seed * 7919 + n.incarnation * 131 + this.ids.indexOf(n.id)) >>> 0));
-    n.raft = new this.opts.raft.Raft(o, { hardState: { ...n.hardState }, snapshot: null, entries: n.log.slice(), applied: 0 });
-    n.applied = []; n.sm = new Map(); n.lastCommit = 0; n.pending = new Map(); n.reads = new Map();
+  private start(n: SimNode, bootstrap: boolean): void {
+    const rng = makeRng((this.seed * 7919 + n.incarnation * 131 + this.ids.indexOf(n.id)) >>> 0);
+    const o: RaftOptions = { ...this.opts.raft.defaultRaftOptions(n.id, rng), ...this.coreOpts };
+    const snap = n.snapshot;
+    n.started = true;
+    n.raft = new this.opts.raft.Raft(o, { hardState: { ...n.hardState }, snapshot: snap, entries: n.log.slice(), applied: snap?.meta.lastIndex ?? 0 });
+    n.sm = snap ? decodeSm(snap.data) : new Map();
+    n.appliedIndex = snap?.meta.lastIndex ?? 0;
+    n.lastCommit = 0; n.pending = new Map(); n.reads = new Map(); n.stalledUntil = 0;
     n.lastRole = 'follower';
-    if (fresh) n.raft.bootstrap(this.config);
+    if (bootstrap) n.raft.bootstrap(this.config);
   }
 
-  // ------------------------------------------------------------------ driver
+  private isUp(n: SimNode): boolean { return n.raft !== null && n.stalledUntil <= this.step; }
+
+  // ------------------------------------------------------------------ driver: persist → send → apply → advance
   private processReady(n: SimNode): void {
-    for (let guard = 0; n.raft && n.raft.hasReady() && guard < 100; guard++) {
+    for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
-      if (rd.snapshot) this.violate(`${n.id}: unexpected snapshot in simulator (no compaction)`);
       // persist
-      if (rd.entries.length > 0) {
-        const first = rd.entries[0]!.index;
-        if (first > n.log.length + 1) this.violate(`${n.id}: persisted entries leave a gap (have ${n.log.length}, got ${first})`);
-        n.log.length = Math.min(n.log.length, first - 1);
-        n.hash.length = n.log.length + 1;
-        for (const e of rd.entries) {
-          if (e.index !== n.log.length + 1) { this.violate(`${n.id}: non-contiguous entries in Ready at ${e.index}`); break; }
-          n.log.push(e); n.hash.push(mix(n.hash[n.hash.length - 1]!, e));
-        }
-      }
-      if (rd.hardState && this.opts.plantedDriverBug !== 'drop-hardstate') n.hardState = { ...rd.hardState };
-      // send
+      if (rd.snapshot) this.persistSnapshot(n, rd.snapshot);
+      if (rd.entries.length > 0) this.persistEntries(n, rd.entries);
+      if (rd.hardState) n.hardState = { ...rd.hardState };
+      // send, once what the messages depend on is stable
+      this.checkSendContract(n, rd.messages);
       for (const m of rd.messages) this.send(m);
       // apply
-      for (const e of rd.committedEntries) this.apply(n, e);
-      // reads
+      if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
+      for (const e of rd.committedEntries) this.apply(n, e, rd.softState.term);
       for (const rs of rd.readStates) {
         const pr = n.reads.get(rs.id);
         if (pr) { pr.index = rs.index; this.trace(() => `${n.id} readState ${rs.id} index=${rs.index}`); }
@@ -183,42 +275,112 @@ export class SimCluster {
       for (const f of rd.readFailures) { n.reads.delete(f.id); this.trace(() => `${n.id} readFailure ${f.id} ${f.reason}`); }
       r.advance(rd);
       this.serveReads(n);
-      // soft state trace
-      const st = r.status();
-      if (st.role !== n.lastRole) { const prev = n.lastRole; n.lastRole = st.role; this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`); }
-      if (st.commitIndex !== n.lastCommit) {
-        if (st.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${st.commitIndex}`);
-        const prev = n.lastCommit; n.lastCommit = st.commitIndex;
-        this.trace(() => `${n.id} commit ${prev} -> ${st.commitIndex}`);
+      this.maybeCompact(n);
+      const st = rd.softState;
+      if (st.role !== n.lastRole) {
+        const prev = n.lastRole; n.lastRole = st.role;
+        this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`);
+        if (st.role === 'precandidate' || st.role === 'candidate') {
+          const own = r.status().config;
+          if (!votersOf(own).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
+        }
+      }
+      if (rd.commitIndex !== n.lastCommit) {
+        if (rd.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${rd.commitIndex}`);
+        const prev = n.lastCommit; n.lastCommit = rd.commitIndex;
+        this.trace(() => `${n.id} commit ${prev} -> ${rd.commitIndex}`);
+      }
+      if (this.pendingVoteCrash.has(n)) {
+        this.pendingVoteCrash.delete(n);
+        this.crash(n, this.step + randInt(this.rng, 1, 4), 'right after granting a vote');
       }
     }
   }
 
-  private apply(n: SimNode, e: Entry): void {
-    const idx = n.applied.length + 1;
+  private persistSnapshot(n: SimNode, s: Snapshot): void {
+    const L = s.meta.lastIndex;
+    if (L > this.committed.length) { this.violate(`${n.id}: received snapshot through ${L} but only ${this.committed.length} entries were ever applied`); return; }
+    const g = this.committed[L - 1];
+    if (L > 0 && g && g.term !== s.meta.lastTerm) this.violate(`${n.id}: snapshot through ${L} has term ${s.meta.lastTerm} but the committed entry there has term ${g.term}`);
+    n.snapshot = s;
+    n.logBase = L;
+    n.log = [];
+    n.terms = [0, ...this.committed.slice(0, L).map((e) => e.term)];
+    n.hash = this.committedHash.slice(0, L + 1);
+  }
+
+  private persistEntries(n: SimNode, entries: Entry[]): void {
+    const first = entries[0]!.index;
+    const last = n.terms.length - 1;
+    if (first <= n.logBase) { this.violate(`${n.id}: asked to persist index ${first} inside its snapshot (through ${n.logBase})`); return; }
+    if (first > last + 1) { this.violate(`${n.id}: persisted entries leave a gap (have ${last}, got ${first})`); return; }
+    // Raft §5.3: an existing entry is deleted (with all after it) only when it conflicts with a new one.
+    const newLast = entries[entries.length - 1]!.index;
+    if (newLast < last) {
+      let conflict = false;
+      for (const e of entries) if (e.index <= last && n.terms[e.index] !== e.term) { conflict = true; break; }
+      if (!conflict) this.violate(`log truncation without a conflict: ${n.id} dropped its entries ${newLast + 1}..${last} although every overwritten entry had the same term`);
+    }
+    if (first <= n.appliedIndex) this.violate(`${n.id}: overwrote index ${first}, which it had already applied (applied=${n.appliedIndex})`);
+    n.terms.length = first; n.hash.length = first;
+    n.log.length = first - n.logBase - 1;
+    for (const e of entries) {
+      if (e.index !== n.terms.length) { this.violate(`${n.id}: non-contiguous entries in Ready at ${e.index}`); break; }
+      n.log.push(e); n.terms.push(e.term); n.hash.push(mix(n.hash[n.hash.length - 1]!, e));
+    }
+  }
+
+  /** Raft Fig. 2 and the core's persistence contract: a message may only be sent once the state it depends on is stable. */
+  private checkSendContract(n: SimNode, msgs: Message[]): void {
+    for (const m of msgs) {
+      const isPre = (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote;
+      if (!isPre && n.hardState.term < m.term) this.violate(`persistence: ${n.id} sent ${m.type} of term ${m.term} while its stable term is ${n.hardState.term}`);
+      if (m.type === 'RequestVoteResponse' && m.granted && !m.preVote) {
+        // a later term in the same Ready supersedes the vote: it can no longer be cast again
+        if (n.hardState.term < m.term || (n.hardState.term === m.term && n.hardState.votedFor !== m.to)) {
+          this.violate(`persistence: ${n.id} granted its term-${m.term} vote to ${m.to} before persisting it (stable term=${n.hardState.term} votedFor=${n.hardState.votedFor})`);
+        }
+        this.recordVote(n.id, m.term, m.to);
+        if (this.crashAfterVote > 0 && this.rng() < this.crashAfterVote) this.pendingVoteCrash.add(n);
+      } else if (m.type === 'RequestVote' && !m.preVote) {
+        if (n.hardState.term < m.term || (n.hardState.term === m.term && n.hardState.votedFor !== n.id)) {
+          this.violate(`persistence: ${n.id} asked for votes in term ${m.term} before persisting its own vote (stable term=${n.hardState.term} votedFor=${n.hardState.votedFor})`);
+        }
+        this.recordVote(n.id, m.term, n.id);
+      } else if (m.type === 'AppendEntriesResponse' && m.success && m.matchIndex > n.terms.length - 1) {
+        this.violate(`persistence: ${n.id} acknowledged entries through ${m.matchIndex} but only ${n.terms.length - 1} are stable`);
+      }
+    }
+  }
+
+  /** Raft §5.2: each server votes for at most one candidate in a term, across restarts. */
+  private recordVote(voter: string, term: number, candidate: string): void {
+    const k = `${voter}@${term}`;
+    const prev = this.votesCast.get(k);
+    if (prev === undefined) this.votesCast.set(k, candidate);
+    else if (prev !== candidate) this.violate(`vote safety: ${voter} voted for both ${prev} and ${candidate} in term ${term}`);
+  }
+
+  private apply(n: SimNode, e: Entry, term: number): void {
+    const idx = n.appliedIndex + 1;
     if (e.index !== idx) { this.violate(`${n.id}: applied index ${e.index} out of order (expected ${idx})`); return; }
-    const st = n.raft!.status();
-    n.applied.push(e);
-    const k = entryKey(e);
+    n.appliedIndex = idx;
     const g = this.committed[idx - 1];
     if (g === undefined) {
       this.committed.push(e);
       this.committedHash.push(mix(this.committedHash[idx - 1]!, e));
-      const t = st.term;
-      this.commitTermMaxIdx.set(t, Math.max(this.commitTermMaxIdx.get(t) ?? 0, idx));
-    } else if (entryKey(g) !== k) {
-      this.violate(`state-machine safety: ${n.id} applied ${k} at ${idx} but another node applied ${entryKey(g)}`);
+      // A node applies only what a leader of its current term (or an earlier one) committed, so this
+      // term bounds the commit's term from above; leaders of later terms must hold the entry.
+      this.commitTermMaxIdx.set(term, Math.max(this.commitTermMaxIdx.get(term) ?? 0, idx));
+      if (e.type === 'config') this.onConfigCommitted(e.config);
+    } else if (entryKey(g) !== entryKey(e)) {
+      this.violate(`state-machine safety: ${n.id} applied ${entryKey(e)} at ${idx} but another node applied ${entryKey(g)}`);
     }
     const a = this.acked.get(idx);
     if (a && !(e.type === 'normal' && e.data.includes(`"w${a.writeId}"`))) {
-      this.violate(`acked write w${a.writeId} at index ${idx} missing on ${n.id} (applied ${k})`);
+      this.violate(`acked write w${a.writeId} at index ${idx} missing on ${n.id} (applied ${entryKey(e)})`);
     }
-    if (e.type === 'normal') {
-      try {
-        const cmd = JSON.parse(e.data) as { k: string; v: string };
-        n.sm.set(cmd.k, { v: cmd.v, index: idx });
-      } catch { /* opaque */ }
-    }
+    applyToSm(n.sm, e);
     const p = n.pending.get(idx);
     if (p) {
       n.pending.delete(idx);
@@ -232,26 +394,82 @@ export class SimCluster {
     this.lastAckedIdx.set(p.key, Math.max(this.lastAckedIdx.get(p.key) ?? 0, idx));
     this.maxAckedIndex = Math.max(this.maxAckedIndex, idx);
     this.trace(() => `${n.id} ack w${p.writeId} ${p.key} index=${idx}`);
-    for (const o of this.nodes) {
-      const e = o.applied[idx - 1];
-      if (e && !(e.type === 'normal' && e.data.includes(`"w${p.writeId}"`))) {
-        this.violate(`acked write w${p.writeId} at index ${idx} differs on ${o.id} (${entryKey(e)})`);
-      }
+    const g = this.committed[idx - 1];
+    if (!g || !(g.type === 'normal' && g.data.includes(`"w${p.writeId}"`))) {
+      this.violate(`acked write w${p.writeId} at index ${idx} is not the committed entry there (${g ? entryKey(g) : 'none'})`);
     }
+  }
+
+  /** The state machine after applying the committed log through `index` (to validate snapshots). */
+  private stateAt(index: number): Map<string, SmValue> {
+    const sm = new Map<string, SmValue>();
+    for (let i = 0; i < index && i < this.committed.length; i++) applyToSm(sm, this.committed[i]!);
+    return sm;
+  }
+
+  private installSnapshot(n: SimNode, s: Snapshot): void {
+    const L = s.meta.lastIndex;
+    this.stats.snapshotsInstalled++;
+    this.trace(() => `${n.id} installs snapshot through ${L} (term ${s.meta.lastTerm}, ${s.data.length} chars)`);
+    if (L < n.appliedIndex) this.violate(`${n.id}: snapshot through ${L} would move applied back from ${n.appliedIndex}`);
+    const want = encodeSm(this.stateAt(L));
+    if (s.data !== want) this.violate(`${n.id}: snapshot through ${L} differs from the committed state there: ${s.data} vs ${want}`);
+    const cfg = this.configAt(L);
+    if (JSON.stringify(votersOf(s.meta.config).sort()) !== JSON.stringify(votersOf(cfg).sort())) {
+      this.violate(`${n.id}: snapshot through ${L} carries voters ${votersOf(s.meta.config).join(',')} but the committed config there has ${votersOf(cfg).join(',')}`);
+    }
+    n.sm = decodeSm(s.data);
+    n.appliedIndex = L;
+  }
+
+  private configAt(index: number): ClusterConfig {
+    for (let i = Math.min(index, this.committed.length); i > 0; i--) {
+      const e = this.committed[i - 1]!;
+      if (e.type === 'config') return e.config;
+    }
+    return this.config;
+  }
+
+  private maybeCompact(n: SimNode): void {
+    if (!n.raft || this.opts.compactProb === 0 || this.rng() >= this.opts.compactProb) return;
+    const base = n.snapshot?.meta.lastIndex ?? 0;
+    if (n.appliedIndex - base < 3) return;
+    const snap = n.raft.compact(n.appliedIndex, encodeSm(n.sm));
+    if (!snap) return;
+    this.stats.compactions++;
+    const L = snap.meta.lastIndex;
+    if (L !== n.appliedIndex || snap.meta.lastTerm !== n.terms[L]) this.violate(`${n.id}: compact(${n.appliedIndex}) returned a snapshot through ${L}/${snap.meta.lastTerm}`);
+    n.snapshot = snap;
+    n.log = n.log.slice(Math.max(0, L - n.logBase));
+    n.logBase = L;
+    this.trace(() => `${n.id} compacts through ${L}`);
   }
 
   private serveReads(n: SimNode): void {
     for (const pr of [...n.reads.values()]) {
-      if (pr.index === null || n.applied.length < pr.index) continue;
+      if (pr.index === null || n.appliedIndex < pr.index) continue;
       n.reads.delete(pr.id);
       this.stats.readsDone++;
       const got = n.sm.get(pr.key);
       const gotIdx = got?.index ?? 0;
+      if (!this.faults) this.servedReads.set(pr.id, gotIdx);
       this.trace(() => `${n.id} read ${pr.id} ${pr.key}=${got?.v ?? '<none>'} (write index ${gotIdx}, required >= ${pr.minIndex})`);
       if (gotIdx < pr.minIndex) {
-        this.violate(`stale read ${pr.id} on ${n.id}: ${pr.key} returned write at index ${gotIdx} but write at ${pr.minIndex} was acked before read started at step ${pr.start}`);
+        this.violate(`stale read ${pr.id} on ${n.id}: ${pr.key} returned the write at index ${gotIdx} but the write at ${pr.minIndex} was acked before the read started at step ${pr.start}`);
       }
     }
+  }
+
+  private onConfigCommitted(c: ClusterConfig): void {
+    const now = new Set(c.members.map((m) => m.id));
+    for (const m of this.committedConfig.members) {
+      if (now.has(m.id)) continue;
+      const n = this.node(m.id);
+      // The operator shuts a removed node down some time after the removal is acknowledged.
+      if (n && n.retireAt === Infinity) n.retireAt = this.step + randInt(this.rng, 20, 200);
+    }
+    this.committedConfig = c;
+    this.trace(() => `config committed: ${c.members.map((m) => `${m.id}${m.suffrage === 'learner' ? '(l)' : ''}`).join(',')}`);
   }
 
   // ------------------------------------------------------------------ network
@@ -265,6 +483,13 @@ export class SimCluster {
       }
       this.net.push({ at: this.step + randInt(this.rng, 1, this.opts.maxDelay), seq: this.seqNo++, m });
     }
+    // A stale duplicate: the same message delivered again long after (a retransmission on an old connection).
+    const late = this.opts.lateDupProb + (m.type === 'AppendEntries' ? this.lateDupBoost : 0);
+    if (this.faults && this.rng() < late) {
+      const at = this.step + randInt(this.rng, 8, 60);
+      this.net.push({ at, seq: this.seqNo++, m });
+      this.trace(() => `replay ${m.type} ${m.from}->${m.to} t${m.term} again at ${at}`);
+    }
   }
 
   private deliverDue(): void {
@@ -274,8 +499,14 @@ export class SimCluster {
     this.net = rest;
     // random order among messages due in the same step (delay already reorders across steps)
     for (let i = due.length - 1; i > 0; i--) { const j = Math.floor(this.rng() * (i + 1)); [due[i], due[j]] = [due[j]!, due[i]!]; }
-    for (const { m } of due) {
+    for (const f of due) {
+      const { m } = f;
       const to = this.node(m.to);
+      if (to && to.raft && to.stalledUntil > this.step) {
+        // A stalled process does not read its socket: the message waits.
+        this.net.push({ at: this.step + 1, seq: f.seq, m });
+        continue;
+      }
       if (!to || !to.raft || this.blocked.has(`${m.from}>${m.to}`)) {
         this.stats.dropped++;
         this.trace(() => `drop ${m.type} ${m.from}->${m.to} t${m.term}${to && !to.raft ? ' (down)' : ' (partition)'}`);
@@ -288,82 +519,144 @@ export class SimCluster {
   }
 
   private node(id: string): SimNode | undefined { return this.nodes.find((n) => n.id === id); }
+  private members(): SimNode[] { return this.nodes.filter((n) => n.started && !n.retired); }
 
-  // ------------------------------------------------------------------ faults
-  private faultEvents(): void {
-    if (!this.faults) return;
-    // partitions come and go
-    if (this.blocked.size > 0 && this.step >= this.partitionUntil) {
-      this.blocked.clear();
-      this.trace(() => `partition healed (${this.partitionDesc})`);
-    } else if (this.blocked.size === 0 && this.rng() < this.opts.partitionProb) {
-      this.stats.partitions++;
-      this.partitionUntil = this.step + randInt(this.rng, 10, 150);
-      const shuffled = [...this.ids].sort(() => this.rng() - 0.5);
-      // half the time isolate the current leader in the minority (the interesting case for stale leaders)
-      const ldr = this.nodes.find((n) => n.raft && n.raft.status().role === 'leader');
-      if (ldr && this.rng() < 0.5) { shuffled.splice(shuffled.indexOf(ldr.id), 1); shuffled.unshift(ldr.id); }
-      if (this.rng() < 0.6) {
-        const k = randInt(this.rng, 1, Math.floor(this.nodeCount / 2));
-        const a = shuffled.slice(0, k), b = shuffled.slice(k);
-        for (const x of a) for (const y of b) { this.blocked.add(`${x}>${y}`); this.blocked.add(`${y}>${x}`); }
-        this.partitionDesc = `symmetric {${a.join(',')}} | {${b.join(',')}}`;
-      } else {
-        const links: string[] = [];
-        const nLinks = randInt(this.rng, 1, this.nodeCount);
-        for (let i = 0; i < nLinks; i++) {
-          const x = this.ids[randInt(this.rng, 0, this.nodeCount - 1)]!, y = this.ids[randInt(this.rng, 0, this.nodeCount - 1)]!;
-          if (x !== y) { this.blocked.add(`${x}>${y}`); links.push(`${x}->${y}`); }
-        }
-        this.partitionDesc = `one-way ${links.join(' ')}`;
+  private shuffle<T>(xs: T[]): T[] {
+    const a = [...xs];
+    for (let i = a.length - 1; i > 0; i--) { const j = Math.floor(this.rng() * (i + 1)); [a[i], a[j]] = [a[j]!, a[i]!]; }
+    return a;
+  }
+
+  private partition(a: string[], b: string[], desc: string): void {
+    this.blocked.clear();
+    for (const x of a) for (const y of b) { this.blocked.add(`${x}>${y}`); this.blocked.add(`${y}>${x}`); }
+    this.partitionDesc = `${desc} {${a.join(',')}} | {${b.join(',')}}`;
+    this.stats.partitions++;
+    this.trace(() => `partition ${this.partitionDesc}`);
+  }
+
+  private heal(why: string): void {
+    if (this.blocked.size) { this.blocked.clear(); this.trace(() => `partition healed (${why})`); }
+  }
+
+  // ------------------------------------------------------------------ random faults
+  private randomFaults(): void {
+    const chaos = this.faults && !this.script;
+    if (chaos) {
+      if (this.blocked.size > 0 && this.step >= this.partitionUntil) {
+        this.heal(this.partitionDesc);
+      } else if (this.blocked.size === 0 && this.rng() < this.opts.partitionProb) {
+        this.randomPartition();
       }
+      if (this.rng() < this.opts.stallProb) {
+        const live = this.members().filter((n) => this.isUp(n));
+        const ldr = live.find((n) => n.lastRole === 'leader');
+        const n = ldr && this.rng() < 0.5 ? ldr : live[randInt(this.rng, 0, live.length - 1)];
+        if (n) this.stall(n, this.step + randInt(this.rng, 5, 40));
+      }
+    }
+    for (const [n, at] of this.shutdowns) {
+      if (at > this.step) continue;
+      this.shutdowns.delete(n);
+      if (this.faults) this.crash(n, this.step + randInt(this.rng, 2, 20), 'graceful restart after a transfer');
+    }
+    for (const n of this.nodes) {
+      if (!n.retired && n.retireAt <= this.step) this.retire(n);
+      if (n.started && !n.retired && !n.raft && this.step >= n.downUntil) this.restart(n);
+      if (n.raft && n.stalledUntil > 0 && n.stalledUntil <= this.step) { n.stalledUntil = 0; this.trace(() => `${n.id} resumes`); }
+    }
+  }
+
+  private randomPartition(): void {
+    const ids = this.members().map((n) => n.id);
+    this.partitionUntil = this.step + randInt(this.rng, 10, 150);
+    const shuffled = this.shuffle(ids);
+    // half the time put the current leader in the minority (the interesting case for stale leaders)
+    const ldr = this.members().find((n) => n.raft && n.lastRole === 'leader');
+    if (ldr && this.rng() < 0.5) { shuffled.splice(shuffled.indexOf(ldr.id), 1); shuffled.unshift(ldr.id); }
+    if (this.rng() < 0.6) {
+      const k = randInt(this.rng, 1, Math.max(1, Math.floor(ids.length / 2)));
+      this.partition(shuffled.slice(0, k), shuffled.slice(k), `symmetric until ${this.partitionUntil}`);
+    } else {
+      this.blocked.clear();
+      const links: string[] = [];
+      const nLinks = randInt(this.rng, 1, ids.length);
+      for (let i = 0; i < nLinks; i++) {
+        const x = ids[randInt(this.rng, 0, ids.length - 1)]!, y = ids[randInt(this.rng, 0, ids.length - 1)]!;
+        if (x !== y) { this.blocked.add(`${x}>${y}`); links.push(`${x}->${y}`); }
+      }
+      this.stats.partitions++;
+      this.partitionDesc = `one-way ${links.join(' ')}`;
       this.trace(() => `partition ${this.partitionDesc} until ${this.partitionUntil}`);
     }
-    // restarts
-    for (const n of this.nodes) if (!n.raft && this.step >= n.downUntil) this.restart(n);
   }
 
   private maybeCrash(): void {
-    if (!this.faults) return;
-    const down = this.nodes.filter((n) => !n.raft).length;
-    if (down >= Math.floor((this.nodeCount - 1) / 2) + 1) return; // allow at most a minority (+1 occasionally not)
-    if (this.rng() >= this.opts.crashProb * this.nodeCount) return;
-    const n = this.nodes[randInt(this.rng, 0, this.nodeCount - 1)]!;
+    if (!this.faults || this.script) return;
+    const ms = this.members();
+    const down = ms.filter((n) => !n.raft).length;
+    if (down >= majority(ms.length)) return;
+    if (this.rng() >= this.opts.crashProb * ms.length) return;
+    const n = ms[randInt(this.rng, 0, ms.length - 1)]!;
     if (!n.raft) return;
-    this.crash(n, this.step + randInt(this.rng, 5, 100));
+    this.crash(n, this.step + randInt(this.rng, 5, 100), 'random');
   }
 
-  private crash(n: SimNode, until: number): void {
+  private crash(n: SimNode, until: number, why: string): void {
+    if (!n.raft) return;
     this.stats.crashes++;
     n.raft = null;
     n.downUntil = until;
+    n.stalledUntil = 0;
     this.net = this.net.filter((f) => f.m.to !== n.id);
-    this.trace(() => `crash ${n.id} (down until ${until}; persisted term=${n.hardState.term} vote=${n.hardState.votedFor} last=${n.log.length})`);
+    this.trace(() => `crash ${n.id} (${why}; down until ${until}; stable term=${n.hardState.term} vote=${n.hardState.votedFor} last=${n.terms.length - 1} snapshot=${n.logBase})`);
   }
 
   private restart(n: SimNode): void {
     n.incarnation++;
     this.start(n, false);
-    this.trace(() => `restart ${n.id} from term=${n.hardState.term} vote=${n.hardState.votedFor} log=${n.log.length}`);
+    this.trace(() => `restart ${n.id} from term=${n.hardState.term} vote=${n.hardState.votedFor} snapshot=${n.logBase} log=${n.terms.length - 1}`);
   }
 
-  // ------------------------------------------------------------------ clients
+  private retire(n: SimNode): void {
+    n.retired = true;
+    n.raft = null;
+    this.net = this.net.filter((f) => f.m.to !== n.id);
+    this.trace(() => `retire ${n.id} (removed from the cluster; shut down)`);
+  }
+
+  private stall(n: SimNode, until: number): void {
+    this.stats.stalls++;
+    n.stalledUntil = until;
+    this.trace(() => `stall ${n.id} until ${until === Infinity ? 'resumed' : until}`);
+  }
+
+  // ------------------------------------------------------------------ clients and operators
   private clientOps(): void {
-    const live = this.nodes.filter((n) => n.raft);
+    const live = this.members().filter((n) => this.isUp(n));
     if (live.length === 0) return;
-    if (this.rng() < this.opts.writeProb) {
-      const leaders = live.filter((n) => n.raft!.status().role === 'leader');
-      if (leaders.length > 0) this.propose(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
-    }
+    const leaders = live.filter((n) => n.lastRole === 'leader');
+    // no new client writes once healed: the liveness phase must drain the pending ones
+    if (this.faults && this.rng() < this.opts.writeProb && leaders.length > 0) this.propose(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
     if (this.rng() < this.opts.readProb) {
       const n = live[randInt(this.rng, 0, live.length - 1)]!;
-      const key = `k${randInt(this.rng, 0, this.opts.keys - 1)}`;
-      const id = `r${++this.readSeq}`;
-      this.stats.reads++;
-      n.reads.set(id, { id, key, start: this.step, minIndex: this.lastAckedIdx.get(key) ?? 0, index: null });
-      this.trace(() => `${n.id} readIndex ${id} ${key}`);
-      n.raft!.readIndex(id);
+      this.read(n, `k${randInt(this.rng, 0, this.opts.keys - 1)}`);
     }
+    if (this.faults && !this.script && leaders.length > 0 && this.rng() < this.opts.confChangeProb) {
+      this.randomConfChange(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
+    }
+    if (this.faults && !this.script && leaders.length > 0 && this.rng() < this.opts.transferProb) {
+      this.gracefulRestart(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
+    }
+  }
+
+  private read(n: SimNode, key: string): string {
+    const id = `r${++this.readSeq}`;
+    this.stats.reads++;
+    n.reads.set(id, { id, key, start: this.step, minIndex: this.lastAckedIdx.get(key) ?? 0, index: null });
+    this.trace(() => `${n.id} readIndex ${id} ${key}`);
+    n.raft!.readIndex(id);
+    return id;
   }
 
   private propose(n: SimNode, key?: string): ProposeResult {
@@ -376,16 +669,264 @@ export class SimCluster {
     return res;
   }
 
+  private proposeConf(l: SimNode, change: ConfChange): boolean {
+    const res = l.raft!.proposeConfChange(change);
+    const what = change.op === 'addLearner' ? `addLearner ${change.member.id}` : `${change.op} ${change.id}`;
+    this.trace(() => `${l.id} conf change ${what} -> ${res.ok ? `index=${res.index} term=${res.term}` : `rejected ${res.reason}`}`);
+    if (!res.ok) return false;
+    this.stats.confChanges++;
+    if (change.op === 'addLearner') {
+      // The operator starts the new node empty; it learns everything from the leader.
+      const n = this.node(change.member.id)!;
+      if (!n.started) { this.start(n, false); this.trace(() => `start ${n.id} (empty, joining)`); }
+    }
+    return true;
+  }
+
+  /** The changes that make sense for `l`'s current configuration, one of each kind. */
+  private confChoices(l: SimNode, minVoters: number, removeLeaderProb: number): ConfChange[] {
+    const cfg = l.raft!.status().config.members;
+    const voters = cfg.filter((m) => m.suffrage === 'voter').map((m) => m.id);
+    const learners = cfg.filter((m) => m.suffrage === 'learner').map((m) => m.id);
+    const out: ConfChange[] = [];
+    const spare = this.nodes.find((n) => !n.started);
+    if (spare && cfg.length < 7) out.push({ op: 'addLearner', member: { id: spare.id, suffrage: 'learner', raftAddr: '', apiAddr: '' } });
+    if (learners.length > 0) out.push({ op: 'promote', id: learners[randInt(this.rng, 0, learners.length - 1)]! });
+    if (voters.length > minVoters) {
+      const others = voters.filter((v) => v !== l.id);
+      const victim = this.rng() < removeLeaderProb || others.length === 0 ? l.id : others[randInt(this.rng, 0, others.length - 1)]!;
+      out.push({ op: 'remove', id: victim });
+    }
+    if (learners.length > 0 && this.rng() < 0.3) out.push({ op: 'remove', id: learners[0]! });
+    return out;
+  }
+
+  /** Rolling-restart step: the leader hands over to a voter (thesis §3.10), then shuts down a little later. */
+  private gracefulRestart(l: SimNode): void {
+    const res = l.raft!.transferLeadership();
+    this.trace(() => `${l.id} transferLeadership -> ${res.ok ? `to ${res.to}` : `rejected ${res.reason}`}`);
+    if (!res.ok) return;
+    this.stats.transfers++;
+    this.shutdowns.set(l, this.step + randInt(this.rng, 3, 30));
+  }
+
+  private randomConfChange(l: SimNode): void {
+    const choices = this.confChoices(l, 3, 0.25);
+    if (choices.length > 0) this.proposeConf(l, choices[randInt(this.rng, 0, choices.length - 1)]!);
+  }
+
+  // ------------------------------------------------------------------ targeted nemesis schedules
+  private leaders(): SimNode[] {
+    return this.members().filter((n) => this.isUp(n) && n.lastRole === 'leader');
+  }
+
+  /** The leader of the highest term that has committed an entry of its own term (so it serves reads and changes). */
+  private stableLeader(): SimNode | undefined {
+    let best: SimNode | undefined;
+    let bestTerm = -1;
+    for (const n of this.leaders()) {
+      const st = n.raft!.status();
+      if (st.term > bestTerm && n.terms[st.commitIndex] === st.term) { best = n; bestTerm = st.term; }
+    }
+    return best;
+  }
+
+  private termOf(n: SimNode): number { return n.raft ? n.raft.status().term : n.hardState.term; }
+
+  private *waitSteps(k: number): Generator<void, void, void> { for (let i = 0; i < k; i++) yield; }
+
+  private *waitFor<T>(f: () => T | undefined, max: number): Generator<void, T | undefined, void> {
+    for (let i = 0; i < max; i++) {
+      const v = f();
+      if (v !== undefined) return v;
+      yield;
+    }
+    return f();
+  }
+
+  private startScript(): void {
+    const name = this.opts.scenarios[randInt(this.rng, 0, this.opts.scenarios.length - 1)]!;
+    this.stats.scenarios++;
+    this.heal('scenario starts');
+    this.trace(() => `--- scenario ${name} ---`);
+    const gen = name === 'vote-crash' ? this.voteCrash()
+      : name === 'figure8' ? this.figure8()
+        : name === 'stale-append' ? this.staleAppend()
+          : name === 'stale-leader-read' ? this.staleLeaderRead()
+            : this.confBurst();
+    this.script = { name, gen };
+  }
+
+  private endScript(): void {
+    const name = this.script?.name;
+    this.script = null;
+    this.crashAfterVote = 0;
+    this.lateDupBoost = 0;
+    this.heal(`scenario ${name} ends`);
+    for (const n of this.nodes) {
+      if (n.stalledUntil > this.step) { n.stalledUntil = 0; this.trace(() => `${n.id} resumes`); }
+      if (n.started && !n.retired && !n.raft && n.downUntil === Infinity) n.downUntil = this.step + randInt(this.rng, 1, 20);
+    }
+    this.nextScriptAt = this.step + randInt(this.rng, 50, 300);
+    this.trace(() => `--- scenario ${name} done ---`);
+  }
+
+  private runScript(): void {
+    if (!this.faults) return;
+    if (!this.script) {
+      if (this.opts.scenarios.length === 0 || this.step < this.nextScriptAt || this.step > this.opts.steps - 150) return;
+      this.startScript();
+    }
+    if (this.script!.gen.next().done) this.endScript();
+  }
+
+  /**
+   * Crash a node right after it sends a granted vote (after its Ready was persisted) and restart it
+   * at once, while forcing split elections: the leader crashes and several voters with different
+   * logs campaign in the same step (campaign() skips PreVote, as after TimeoutNow), so voters often
+   * learn a term from a candidate they reject before granting another. A vote that was not durable
+   * then lets the restarted node vote again in the same term.
+   */
+  private *voteCrash(): Script {
+    this.crashAfterVote = 0.7;
+    for (let round = 0; round < 3; round++) {
+      const l = yield* this.waitFor(() => this.stableLeader(), 150);
+      // the leader restarts at once: with no leader known it has no lease and votes, so there are
+      // more voters than candidates
+      if (l) this.crash(l, this.step + randInt(this.rng, 1, 4), 'vote-crash: force an election');
+      // past the voters' leader lease (an election timeout without a heartbeat), or they ignore candidates
+      yield* this.waitSteps(randInt(this.rng, 10, 16));
+      const voters = this.members().filter((n) => this.isUp(n) && votersOf(n.raft!.status().config).includes(n.id));
+      // the most and least up-to-date voters, plus a random one
+      voters.sort((a, b) => (a.terms[a.terms.length - 1]! - b.terms[b.terms.length - 1]!) || (a.terms.length - b.terms.length));
+      const picks = new Set<SimNode>();
+      if (voters.length > 0) { picks.add(voters[0]!); picks.add(voters[voters.length - 1]!); picks.add(voters[randInt(this.rng, 0, voters.length - 1)]!); }
+      for (const n of picks) { this.trace(() => `${n.id} campaigns now`); n.raft!.campaign(); }
+      yield* this.waitSteps(randInt(this.rng, 20, 60));
+    }
+  }
+
+  /**
+   * Raft Figure 8: a leader's entries reach only a minority; a leader of a higher term appends its own
+   * entry there and vanishes; the first leader's side elects again and replicates the old entries; it
+   * crashes right after its commit index moves; the vanished leader returns and may win.
+   */
+  private *figure8(): Script {
+    const l1 = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    if (!l1) return;
+    const t1 = this.termOf(l1);
+    const ids = this.members().map((n) => n.id);
+    const voters = votersOf(l1.raft!.status().config).filter((id) => ids.includes(id));
+    const minority = Math.max(1, Math.floor((voters.length - 1) / 2));
+    const others = this.shuffle(voters.filter((id) => id !== l1.id));
+    const g = [l1.id, ...others.slice(0, minority - 1)];
+    this.partition(g, ids.filter((id) => !g.includes(id)), 'figure8: old leader with a minority');
+    for (let k = randInt(this.rng, 2, 5); k > 0; k--) this.propose(l1);
+    const l2 = yield* this.waitFor(() => this.leaders().find((n) => !g.includes(n.id) && this.termOf(n) > t1), 200);
+    if (!l2) return;
+    const t2 = this.termOf(l2);
+    // The new leader has persisted its no-op; it vanishes before anyone receives it.
+    this.crash(l2, Infinity, 'figure8: new leader vanishes before replicating');
+    this.net = this.net.filter((f) => f.m.from !== l2.id);
+    this.heal('figure8: old side rejoins');
+    const l3 = yield* this.waitFor(() => this.leaders().find((n) => this.termOf(n) > t2), 200);
+    if (!l3 || !g.includes(l3.id)) return;
+    const t3 = this.termOf(l3);
+    const c0 = l3.lastCommit;
+    yield* this.waitFor(() => (l3.raft === null || l3.lastCommit > c0 ? true : undefined), 40);
+    this.crash(l3, Infinity, 'figure8: leader crashes right after its commit index moved');
+    l2.downUntil = this.step + 1;
+    yield* this.waitFor(() => this.leaders().find((n) => this.termOf(n) > t3), 200);
+    yield* this.waitSteps(20);
+    l3.downUntil = this.step + randInt(this.rng, 1, 20);
+  }
+
+  /** Replays AppendEntries long after they were sent while leaders change under them. */
+  private *staleAppend(): Script {
+    this.lateDupBoost = 0.3;
+    yield* this.waitSteps(randInt(this.rng, 40, 100));
+    const l = this.stableLeader();
+    if (l) this.crash(l, this.step + randInt(this.rng, 5, 30), 'stale-append: leader change');
+    yield* this.waitSteps(randInt(this.rng, 40, 100));
+  }
+
+  /**
+   * A leader stalls (a long pause, so its own clock does not run out its CheckQuorum); the rest elect
+   * a new leader that acknowledges writes; the old leader resumes behind a one-way partition (it can
+   * send but hears nothing) and is asked for reads.
+   */
+  private *staleLeaderRead(): Script {
+    const l1 = yield* this.waitFor(() => this.stableLeader(), 200);
+    if (!l1) return;
+    const t1 = this.termOf(l1);
+    this.stall(l1, Infinity);
+    const acked0 = this.stats.acked;
+    yield* this.waitFor(() => (this.leaders().some((n) => n !== l1 && this.termOf(n) > t1) && this.stats.acked >= acked0 + 2 ? true : undefined), 250);
+    l1.stalledUntil = 0;
+    this.trace(() => `${l1.id} resumes`);
+    if (!l1.raft) return;
+    for (const o of this.members()) if (o !== l1) this.blocked.add(`${o.id}>${l1.id}`);
+    this.partitionDesc = `one-way: nobody reaches ${l1.id}`;
+    this.trace(() => `partition ${this.partitionDesc}`);
+    for (let i = randInt(this.rng, 20, 60); i > 0; i--) {
+      if (l1.raft && i % 3 === 0) this.read(l1, `k${randInt(this.rng, 0, this.opts.keys - 1)}`);
+      yield;
+    }
+  }
+
+  /**
+   * Membership changes proposed back to back; then, if the leader's configuration and the committed
+   * one have disjoint majorities (impossible with one change at a time, thesis §4.1), partition the
+   * cluster exactly along them; otherwise partition at random.
+   */
+  private *confBurst(): Script {
+    const l = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    if (!l) return;
+    for (let k = randInt(this.rng, 2, 3); k > 0 && l.raft; k--) {
+      const choices = this.confChoices(l, 2, 0.2);
+      if (choices.length > 0) this.proposeConf(l, choices[randInt(this.rng, 0, choices.length - 1)]!);
+    }
+    let split: string[] | undefined;
+    for (let i = 0; i < 80 && !split && l.raft; i++) {
+      split = this.disjointMajorities(l);
+      if (!split) yield;
+    }
+    const ids = this.members().map((n) => n.id);
+    if (split) {
+      const s = split;
+      this.partition(s, ids.filter((id) => !s.includes(id)), 'conf-burst: along disjoint majorities');
+    } else {
+      this.randomPartition();
+    }
+    yield* this.waitSteps(randInt(this.rng, 60, 150));
+  }
+
+  /** A set holding `l` and a majority of its configuration whose complement is a majority of the committed configuration. */
+  private disjointMajorities(l: SimNode): string[] | undefined {
+    if (!l.raft || l.lastRole !== 'leader') return undefined;
+    const cNew = votersOf(l.raft.status().config);
+    const cOld = votersOf(this.committedConfig);
+    const ids = this.members().map((n) => n.id).filter((id) => id !== l.id);
+    for (let mask = 0; mask < 1 << ids.length; mask++) {
+      const s = [l.id, ...ids.filter((_, i) => mask & (1 << i))];
+      const rest = ids.filter((id) => !s.includes(id));
+      if (s.filter((id) => cNew.includes(id)).length >= majority(cNew.length) && rest.filter((id) => cOld.includes(id)).length >= majority(cOld.length)) return s;
+    }
+    return undefined;
+  }
+
   // ------------------------------------------------------------------ steps
   /** One step of virtual time. */
   runStep(): void {
     this.step++;
-    this.faultEvents();
-    for (const n of this.nodes) if (n.raft) n.raft.tick();
+    this.randomFaults();
+    for (const n of this.nodes) if (n.raft && this.isUp(n)) n.raft.tick();
     this.deliverDue();
     this.clientOps();
     this.maybeCrash();
-    for (const n of this.nodes) if (n.raft) this.processReady(n);
+    for (const n of this.nodes) this.processReady(n);
+    this.runScript();
+    for (const n of this.nodes) this.processReady(n);
     this.checkInvariants();
   }
 
@@ -394,7 +935,7 @@ export class SimCluster {
     const live = this.nodes.filter((n) => n.raft);
     const statuses = new Map<string, RaftStatus>();
     for (const n of live) statuses.set(n.id, n.raft!.status());
-    // election safety
+    // election safety (Raft §5.2)
     for (const n of live) {
       const st = statuses.get(n.id)!;
       if (st.role !== 'leader') continue;
@@ -402,49 +943,54 @@ export class SimCluster {
       if (prev === undefined) { this.termLeader.set(st.term, n.id); this.trace(() => `leader change: ${n.id} leads term ${st.term}`); }
       else if (prev !== n.id) this.violate(`election safety: term ${st.term} has leaders ${prev} and ${n.id}`);
     }
-    // log matching (persisted logs, which equal the in-memory logs after processing Ready; crashed nodes too)
+    // log matching (Raft §5.3), over stable logs, crashed and retired nodes included
     for (let a = 0; a < this.nodes.length; a++) {
       for (let b = a + 1; b < this.nodes.length; b++) {
         const x = this.nodes[a]!, y = this.nodes[b]!;
-        let i = Math.min(x.log.length, y.log.length);
-        while (i > 0 && x.log[i - 1]!.term !== y.log[i - 1]!.term) i--;
+        let i = Math.min(x.terms.length, y.terms.length) - 1;
+        while (i > 0 && x.terms[i] !== y.terms[i]) i--;
         if (i > 0 && x.hash[i] !== y.hash[i]) {
           let j = 1;
-          while (j <= i && entryKey(x.log[j - 1]!) === entryKey(y.log[j - 1]!)) j++;
-          this.violate(`log matching: ${x.id} and ${y.id} agree on term at ${i} but differ at ${j}: ${entryKey(x.log[j - 1]!)} vs ${entryKey(y.log[j - 1]!)}`);
+          while (j <= i && x.hash[j] === y.hash[j]) j++;
+          this.violate(`log matching: ${x.id} and ${y.id} both have term ${x.terms[i]} at ${i} but their logs differ from index ${j}`);
         }
       }
     }
-    // leader completeness: committed entries whose commit was observed in a term < T are in every leader of term T
+    // leader completeness (Raft §5.4): entries committed in a term < T are in every leader of term T
     for (const n of live) {
       const st = statuses.get(n.id)!;
       if (st.role !== 'leader') continue;
       let m = 0;
       for (const [t, idx] of this.commitTermMaxIdx) if (t < st.term && idx > m) m = idx;
       if (m === 0) continue;
-      if (n.log.length < m || n.hash[m] !== this.committedHash[m]) {
-        this.violate(`leader completeness: leader ${n.id} of term ${st.term} lacks committed prefix through ${m} (its last=${n.log.length})`);
+      if (n.terms.length - 1 < m || n.hash[m] !== this.committedHash[m]) {
+        this.violate(`leader completeness: leader ${n.id} of term ${st.term} lacks the committed prefix through ${m} (its last=${n.terms.length - 1})`);
       }
     }
-    // in-memory log of live nodes matches what was persisted (entryAt at the tail)
+    // the core's log equals what was persisted once its Ready is processed
     for (const n of live) {
+      if (n.stalledUntil > this.step) continue;
       const st = statuses.get(n.id)!;
-      if (st.lastIndex !== n.log.length) this.violate(`${n.id}: core lastIndex ${st.lastIndex} != persisted ${n.log.length} after Ready`);
+      if (st.lastIndex !== n.terms.length - 1) this.violate(`${n.id}: core lastIndex ${st.lastIndex} != stable ${n.terms.length - 1} after Ready`);
     }
   }
 
   // ------------------------------------------------------------------ liveness
   private healAll(): void {
+    if (this.script) this.endScript();
     this.faults = false;
-    if (this.blocked.size) { this.blocked.clear(); this.trace(() => `partition healed (liveness phase)`); }
-    for (const n of this.nodes) if (!n.raft) this.restart(n);
+    this.heal('liveness phase');
+    for (const n of this.nodes) {
+      if (n.stalledUntil > 0) n.stalledUntil = 0;
+      if (n.started && !n.retired && !n.raft) this.restart(n);
+    }
     for (const n of this.nodes) this.processReady(n);
   }
 
   private leaderNow(): SimNode | undefined {
-    const leaders = this.nodes.filter((n) => n.raft && n.raft.status().role === 'leader');
+    const leaders = this.leaders();
     // the leader with the highest term (a stale leader may linger until it hears the new term)
-    leaders.sort((a, b) => b.raft!.status().term - a.raft!.status().term);
+    leaders.sort((a, b) => this.termOf(b) - this.termOf(a));
     return leaders[0];
   }
 
@@ -452,26 +998,50 @@ export class SimCluster {
     this.trace(() => `--- liveness phase: healed, all nodes up, no drops ---`);
     this.healAll();
     const deadline = this.step + this.opts.livenessSteps;
-    let fresh: { node: SimNode; index: number } | null = null;
+    let fresh: { node: SimNode; index: number; term: number } | null = null;
     let freshAcked = false;
+    let freshRead: { node: SimNode; id: string } | null = null;
+    let readOk = false;
+    let why = '';
     while (this.step < deadline) {
       this.runStep();
       if (this.violations.length && this.opts.stopOnViolation) return;
       const leader = this.leaderNow();
-      if (!leader) continue;
-      if (!freshAcked && (!fresh || (!fresh.node.pending.has(fresh.index) && !this.acked.has(fresh.index)))) {
+      if (!leader) { why = 'no leader'; continue; }
+      // a client write, proposed again only when its leader was deposed before acknowledging it
+      const isDeposed = (f: { node: SimNode; index: number; term: number }): boolean =>
+        !f.node.raft || f.node.lastRole !== 'leader' || this.termOf(f.node) !== f.term || (!f.node.pending.has(f.index) && !this.acked.has(f.index));
+      if (!freshAcked && (!fresh || isDeposed(fresh))) {
         const r = this.propose(leader, 'kfresh');
-        if (r.ok) fresh = { node: leader, index: r.index };
+        if (r.ok) fresh = { node: leader, index: r.index, term: r.term };
       }
       if (fresh && this.acked.has(fresh.index)) freshAcked = true;
-      const need = Math.max(this.maxAckedIndex, freshAcked ? fresh!.index : Infinity);
-      if (freshAcked && this.nodes.every((n) => n.applied.length >= need)) {
-        this.trace(() => `liveness ok: leader ${leader.id}, all applied >= ${need}`);
-        return;
+      if (!freshAcked) { why = 'fresh write not acknowledged'; continue; }
+      // a linearizable read of the fresh write on a random member must be served (issued again only
+      // when the core reports it failed, e.g. leadership lost)
+      const served = freshRead ? this.servedReads.get(freshRead.id) : undefined;
+      if (served !== undefined && served >= fresh!.index) readOk = true;
+      else if (!freshRead || !freshRead.node.raft || !freshRead.node.reads.has(freshRead.id)) {
+        // a member of the leader's configuration (a node whose join never committed is not one)
+        const ids = leader.raft!.status().config.members.map((m) => m.id);
+        const ms = this.members().filter((n) => n.raft && ids.includes(n.id));
+        const n = ms[randInt(this.rng, 0, ms.length - 1)]!;
+        freshRead = { node: n, id: this.read(n, 'kfresh') };
       }
+      if (!readOk) { why = 'read of the fresh write not served'; continue; }
+      const st = leader.raft!.status();
+      if (st.commitIndex !== st.lastIndex) { why = `leader ${leader.id} committed ${st.commitIndex} of ${st.lastIndex}`; continue; }
+      const need = Math.max(this.maxAckedIndex, fresh!.index, st.commitIndex);
+      const members = st.config.members.map((m) => this.node(m.id)!);
+      const down = members.filter((n) => !n.raft);
+      if (down.length > 0) { why = `members ${down.map((n) => n.id).join(',')} down`; continue; }
+      const lagging = members.filter((n) => n.appliedIndex < need);
+      if (lagging.length > 0) { why = `members ${lagging.map((n) => `${n.id}:${n.appliedIndex}`).join(' ')} below ${need}`; continue; }
+      this.trace(() => `liveness ok: leader ${leader.id} committed everything through ${need}; applied=[${members.map((n) => `${n.id}:${n.appliedIndex}`).join(' ')}]`);
+      return;
     }
     const leader = this.leaderNow();
-    this.violate(`liveness: after ${this.opts.livenessSteps} healed steps leader=${leader?.id ?? 'none'} freshAcked=${freshAcked} applied=[${this.nodes.map((n) => `${n.id}:${n.applied.length}`).join(' ')}] maxAcked=${this.maxAckedIndex}`);
+    this.violate(`liveness: after ${this.opts.livenessSteps} healed steps leader=${leader?.id ?? 'none'}: ${why}; applied=[${this.members().map((n) => `${n.id}:${n.appliedIndex}`).join(' ')}] maxAcked=${this.maxAckedIndex}`);
   }
 
   /** Runs the fault phase then the liveness phase; returns the violations. */
@@ -500,11 +1070,13 @@ function describe(m: Message): string {
     case 'HeartbeatResponse': return `${base} ctx=${m.ctx}`;
     case 'ReadIndex': return `${base} ids=${m.ids.join(',')}`;
     case 'ReadIndexResponse': return `${base} ids=${m.ids.join(',')} index=${m.index} ok=${m.ok}`;
+    case 'InstallSnapshot': return `${base} snap=${m.meta.lastIndex}/${m.meta.lastTerm} off=${m.offset} len=${m.data.length}${m.done ? ' done' : ''}`;
+    case 'InstallSnapshotResponse': return `${base} snap=${m.lastIndex} received=${m.received} done=${m.done} match=${m.matchIndex}`;
     default: return base;
   }
 }
 
-
+/** The directory of the real core, copied and patched by the mutation runner. */
 export const CORE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../src/raft/core');
 
 /** Dynamically imports a Raft core module (the real one by default, or a mutated copy). */

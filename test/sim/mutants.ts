@@ -1,7 +1,7 @@
 /**
  * Mutation testing of the simulator: each mutant is a textual patch of one src/raft/core file. The
- * core is copied to a temp dir, patched, imported, and run for up to 300 seeds; the mutant is killed
- * when any seed reports a violation.  `npm run sim:mutants`
+ * core is copied to a temp dir, patched, imported, and run for up to MUTANT_SEEDS seeds; the mutant is
+ * killed when any seed reports a violation.  `npm run sim:mutants [name...]`
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -9,29 +9,61 @@ import * as path from 'node:path';
 import { CORE_DIR, loadRaft } from './cluster.js';
 import { runSeed, nodesForSeed } from './run.js';
 
+/** Seed budget per mutant for `npm run sim:mutants`. */
+export const MUTANT_SEEDS = 200;
+
+/** A planted bug: replace `search` (which must occur exactly once) in `file` of src/raft/core. */
 export interface Mutant { name: string; file: string; search: string; replace: string }
 
 /**
- * TODO(core author): fill `search`/`replace` for each mutant. Each must match exactly once in `file`,
- * at the code next to the marker comment `// MUTATION-POINT: <name>` in src/raft/core/raft.ts.
- * Mutants with an empty `search` are reported as "todo" and not counted.
+ * Each mutant replaces the code right after its `// MUTATION-POINT: <name>` marker in src/raft/core;
+ * `search` must match exactly once (the marker line is part of it, so a drifted core is reported as
+ * broken-patch rather than silently unmutated).
  */
 export const MUTANTS: Mutant[] = [
-  // TODO: MUTATION-POINT: persist-vote — do not report the vote in Ready.hardState (vote not persisted before the grant is sent).
-  { name: 'persist-vote', file: 'raft.ts', search: '', replace: '' },
-  // TODO: MUTATION-POINT: figure8-commit — leader commits by counting replicas of an entry from an earlier term (drop the "entry term == current term" check).
-  { name: 'figure8-commit', file: 'raft.ts', search: '', replace: '' },
-  // TODO: MUTATION-POINT: truncate-on-conflict — follower does not truncate its log on a term conflict (or truncates without checking).
-  { name: 'truncate-on-conflict', file: 'raft.ts', search: '', replace: '' },
-  // TODO: MUTATION-POINT: readindex-quorum — leader answers ReadIndex without a heartbeat-quorum confirmation.
-  { name: 'readindex-quorum', file: 'raft.ts', search: '', replace: '' },
+  {
+    // The vote is granted in memory and sent, but HardState is not flagged dirty: not persisted first.
+    name: 'persist-vote',
+    file: 'raft.ts',
+    search: '      // MUTATION-POINT: persist-vote\n      this.isHardStateDirty = true;\n',
+    replace: '      // MUTATION-POINT: persist-vote (mutant: vote kept in memory only)\n',
+  },
+  {
+    // The leader commits the highest index on a majority even when it is of an earlier term (Figure 8).
+    name: 'figure8-commit',
+    file: 'raft.ts',
+    search: '    // MUTATION-POINT: figure8-commit\n    if (n > this.commitIndex && this.log.termAt(n) === this.term) {',
+    replace: '    // MUTATION-POINT: figure8-commit (mutant: any term)\n    if (n > this.commitIndex) {',
+  },
+  {
+    // The follower truncates at the first entry it already holds, conflicting or not, so a stale or
+    // duplicated AppendEntries chops entries it has acknowledged.
+    name: 'truncate-on-conflict',
+    file: 'log.ts',
+    search: '      if (existing === e.term) continue;\n      if (existing !== undefined) {\n        // MUTATION-POINT: truncate-on-conflict\n',
+    replace: '      if (existing !== undefined) {\n        // MUTATION-POINT: truncate-on-conflict (mutant: no term comparison)\n',
+  },
+  {
+    // The leader serves ReadIndex at once, without waiting for a quorum to confirm its leadership.
+    name: 'readindex-quorum',
+    file: 'raft.ts',
+    search: '    // MUTATION-POINT: readindex-quorum\n    const confirmedCtx = quorumMin(acked);',
+    replace: '    // MUTATION-POINT: readindex-quorum (mutant: no quorum round)\n    const confirmedCtx = acked.length >= 0 ? this.readCtx : 0;',
+  },
+  {
+    // A second membership change is accepted while the first is still uncommitted.
+    name: 'one-conf-change',
+    file: 'raft.ts',
+    search: "    // MUTATION-POINT: one-conf-change\n    if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };\n",
+    replace: '    // MUTATION-POINT: one-conf-change (mutant: no pending check)\n',
+  },
 ];
 
+/** What happened to one mutant: killed (with the first seed that caught it), survived, or the patch did not apply. */
 export type MutantOutcome =
-  | { name: string; status: 'killed'; seed: number; msg: string }
+  | { name: string; status: 'killed'; seed: number; nodes: number; step: number; msg: string }
   | { name: string; status: 'survived'; seeds: number }
-  | { name: string; status: 'broken-patch'; detail: string }
-  | { name: string; status: 'todo' };
+  | { name: string; status: 'broken-patch'; detail: string };
 
 function countOccurrences(hay: string, needle: string): number {
   let n = 0;
@@ -39,8 +71,8 @@ function countOccurrences(hay: string, needle: string): number {
   return n;
 }
 
-export async function runMutant(m: Mutant, maxSeeds = 300, steps = 3000): Promise<MutantOutcome> {
-  if (!m.search) return { name: m.name, status: 'todo' };
+/** Copies the core to a temp dir, applies the mutant, and runs seeds 1..maxSeeds until one reports a violation. */
+export async function runMutant(m: Mutant, maxSeeds = MUTANT_SEEDS, steps = 3000): Promise<MutantOutcome> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `raft-mutant-${m.name}-`));
   try {
     for (const f of fs.readdirSync(CORE_DIR)) if (f.endsWith('.ts')) fs.copyFileSync(path.join(CORE_DIR, f), path.join(dir, f));
@@ -55,8 +87,9 @@ export async function runMutant(m: Mutant, maxSeeds = 300, steps = 3000): Promis
       return { name: m.name, status: 'broken-patch', detail: `import failed: ${(e as Error).message}` };
     }
     for (let seed = 1; seed <= maxSeeds; seed++) {
-      const r = runSeed(raft, seed, steps, nodesForSeed(seed));
-      if (r.violations.length) return { name: m.name, status: 'killed', seed, msg: r.violations[0]!.msg };
+      const nodes = nodesForSeed(seed);
+      const r = runSeed(raft, seed, steps, nodes);
+      if (r.violations.length) return { name: m.name, status: 'killed', seed, nodes, step: r.violations[0]!.step, msg: r.violations[0]!.msg };
     }
     return { name: m.name, status: 'survived', seeds: maxSeeds };
   } finally {
@@ -65,17 +98,22 @@ export async function runMutant(m: Mutant, maxSeeds = 300, steps = 3000): Promis
 }
 
 async function main(): Promise<void> {
+  const only = process.argv.slice(2).filter((a) => !a.startsWith('--'));
   let killed = 0, counted = 0;
   for (const m of MUTANTS) {
+    if (only.length > 0 && !only.includes(m.name)) continue;
+    const t0 = Date.now();
     const o = await runMutant(m);
-    if (o.status === 'todo') { console.log(`mutant ${m.name}: TODO (no search/replace yet)`); continue; }
+    const secs = ((Date.now() - t0) / 1000).toFixed(1);
     counted++;
-    if (o.status === 'killed') { killed++; console.log(`mutant ${m.name}: killed by seed ${o.seed}: ${o.msg}`); }
-    else if (o.status === 'survived') console.log(`mutant ${m.name}: SURVIVED ${o.seeds} seeds`);
+    if (o.status === 'killed') {
+      killed++;
+      console.log(`mutant ${m.name}: killed by seed ${o.seed} (nodes=${o.nodes}) at step ${o.step} in ${secs}s: ${o.msg}`);
+    } else if (o.status === 'survived') console.log(`mutant ${m.name}: SURVIVED ${o.seeds} seeds (${secs}s)`);
     else console.log(`mutant ${m.name}: broken-patch (${o.detail})`);
   }
   console.log(`mutants: killed=${killed}/${counted}`);
-  process.exit(killed === counted ? 0 : 1);
+  process.exitCode = killed === counted ? 0 : 1;
 }
 
 if (/[\\/]test[\\/]sim[\\/]mutants\.(ts|js)$/.test(process.argv[1] ?? '')) {

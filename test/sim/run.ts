@@ -3,31 +3,36 @@
  *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5]
  *   SEED=<n> npm run sim        replays one seed with a readable trace
  */
-import { SimCluster, type RaftModule, type Violation } from './cluster.js';
+import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
 import { loadRaft } from './cluster.js';
 
-export interface SeedResult { seed: number; nodes: number; steps: number; violations: Violation[] }
+/** The outcome of one seed: steps run, violations found and event counts. */
+export interface SeedResult { seed: number; nodes: number; steps: number; violations: Violation[]; stats: Record<string, number> }
 
 export function nodesForSeed(seed: number, fixed?: number): number {
   return fixed ?? (seed % 2 === 0 ? 3 : 5);
 }
 
-export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void): SeedResult {
-  const c = new SimCluster(seed, nodes, { raft, steps, trace });
+/** Runs one seed; `extra` overrides simulator options. */
+export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void, extra: Partial<SimOptions> = {}): SeedResult {
+  const c = new SimCluster(seed, nodes, { ...extra, raft, steps, trace });
   const violations = c.run();
-  return { seed, nodes, steps: c.step, violations };
+  return { seed, nodes, steps: c.step, violations, stats: { ...c.stats } };
 }
 
+/** Runs seeds start..start+count-1 (odd seeds 5 nodes, even seeds 3) and collects the failing ones. */
 export function runSeeds(raft: RaftModule, start: number, count: number, steps: number, fixedNodes?: number,
-  onFail?: (r: SeedResult) => void): { totalSteps: number; failing: SeedResult[] } {
+  onFail?: (r: SeedResult) => void, extra: Partial<SimOptions> = {}): { totalSteps: number; failing: SeedResult[]; stats: Record<string, number> } {
   let totalSteps = 0;
+  const stats: Record<string, number> = {};
   const failing: SeedResult[] = [];
   for (let s = start; s < start + count; s++) {
-    const r = runSeed(raft, s, steps, nodesForSeed(s, fixedNodes));
+    const r = runSeed(raft, s, steps, nodesForSeed(s, fixedNodes), undefined, extra);
     totalSteps += r.steps;
+    for (const [k, v] of Object.entries(r.stats)) stats[k] = (stats[k] ?? 0) + v;
     if (r.violations.length) { failing.push(r); onFail?.(r); }
   }
-  return { totalSteps, failing };
+  return { totalSteps, failing, stats };
 }
 
 function flag(args: string[], name: string): string | undefined {
@@ -41,24 +46,28 @@ async function main(): Promise<void> {
   const nodesFlag = flag(args, 'nodes');
   const fixedNodes = nodesFlag ? Number(nodesFlag) : undefined;
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
+  const extra: Partial<SimOptions> = {};
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);
-    const r = runSeed(raft, seed, steps, nodesForSeed(seed, fixedNodes), (l) => console.log(l));
+    const r = runSeed(raft, seed, steps, nodesForSeed(seed, fixedNodes), (l) => console.log(l), extra);
     for (const v of r.violations) console.log(`seed ${seed}: step ${v.step}: ${v.msg}`);
+    console.log(`sim stats: ${Object.entries(r.stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
     console.log(`sim: seeds=1 steps=${r.steps} violations=${r.violations.length}`);
-    process.exit(r.violations.length ? 1 : 0);
+    process.exitCode = r.violations.length ? 1 : 0;
+    return;
   }
   const count = Number(flag(args, 'seeds') ?? 100);
   const start = Number(flag(args, 'start') ?? 1);
   let v = 0;
-  const { totalSteps } = runSeeds(raft, start, count, steps, fixedNodes, (r) => {
+  const { totalSteps, stats } = runSeeds(raft, start, count, steps, fixedNodes, (r) => {
     v += r.violations.length;
     const f = r.violations[0]!;
     console.log(`seed ${r.seed} (nodes=${r.nodes}): step ${f.step}: ${f.msg}${r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : ''}`);
-  });
+  }, extra);
+  console.log(`sim stats: ${Object.entries(stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
   console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}`);
-  process.exit(v > 0 ? 1 : 0);
+  process.exitCode = v > 0 ? 1 : 0;
 }
 
 if (/[\\/]test[\\/]sim[\\/]run\.(ts|js)$/.test(process.argv[1] ?? '')) {
