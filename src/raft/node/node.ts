@@ -29,6 +29,16 @@ export interface RaftNodeObserver {
   onSoftState?(s: SoftState, prev: SoftState | null): void;
   onApplied?(index: number): void;
   onError?(err: unknown): void;
+  /** A proposal (write or membership change) finished: `err` is null once committed and applied here. */
+  onProposalDone?(err: Error | null, seconds: number): void;
+  /** A ReadIndex barrier finished: `err` is null once the read may be served locally. */
+  onReadIndexDone?(err: Error | null, seconds: number): void;
+  /** This node saved a snapshot of its state machine covering the log up to `index`. */
+  onSnapshotTaken?(index: number): void;
+  /** This node installed a snapshot received from the leader, covering the log up to `index`. */
+  onSnapshotInstalled?(index: number): void;
+  /** Log compaction deleted `count` entries. */
+  onEntriesCompacted?(count: number): void;
 }
 
 interface WriteWaiter {
@@ -142,9 +152,17 @@ export class RaftNode {
 
   private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<number> {
     this.assertRunning();
+    const startedMs = performance.now();
+    const done = (err: Error | null) => this.observer.onProposalDone?.(err, (performance.now() - startedMs) / 1000);
     const res = propose(this.raft);
-    if (!res.ok) throw this.rejection(res.reason, res.leaderId);
-    return new Promise<number>((resolve, reject) => {
+    if (!res.ok) {
+      const err = this.rejection(res.reason, res.leaderId);
+      done(err);
+      throw err;
+    }
+    return new Promise<number>((resolveWrite, rejectWrite) => {
+      const resolve = (index: number) => (done(null), resolveWrite(index));
+      const reject = (err: Error) => (done(err), rejectWrite(err));
       const timer = setTimeout(() => {
         this.writes.delete(res.index);
         reject(new TimeoutError('the write was not committed in time; its outcome is unknown'));
@@ -169,7 +187,11 @@ export class RaftNode {
   async linearizableBarrier(): Promise<void> {
     this.assertRunning();
     const id = `${this.opts.nodeId}:${++this.readSeq}`;
-    await new Promise<number>((resolve, reject) => {
+    const startedMs = performance.now();
+    const done = (err: Error | null) => this.observer.onReadIndexDone?.(err, (performance.now() - startedMs) / 1000);
+    await new Promise<number>((resolveRead, rejectRead) => {
+      const resolve = (index: number) => (done(null), resolveRead(index));
+      const reject = (err: Error) => (done(err), rejectRead(err));
       const timer = setTimeout(() => {
         this.reads.delete(id);
         reject(new TimeoutError('the read could not be confirmed in time'));
