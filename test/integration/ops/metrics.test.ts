@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawnSync } from 'node:child_process';
+import { healthcheckCommand } from '../../unit/ops/dockerfile.js';
 import { basePort, clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 /** The metric families the issue asks for, as this node exports them. */
@@ -147,5 +149,14 @@ describe('ops: /metrics of a running three-node cluster', function () {
     expect(fv('raftkv_raft_rpcs_sent_total', { type: 'AppendEntriesResponse', result: 'success' })).to.be.greaterThan(0);
     expect(fv('raftkv_http_request_duration_seconds_count', { route: '/key', method: 'POST', status: '200' })).to.equal(5);
     expect(f.samples.filter((s) => s.name === 'raftkv_raft_peer_match_index')).to.deep.equal([]);
+  });
+
+  it("the Dockerfile's HEALTHCHECK command passes against a live node and fails against a dead port", () => {
+    const [cmd, ...args] = healthcheckCommand();
+    expect(cmd).to.equal('node');
+    const live = spawnSync(process.execPath, args, { env: { PORT: String(port + 1) }, timeout: 10_000 });
+    expect(live.status, live.stderr.toString()).to.equal(0);
+    const dead = spawnSync(process.execPath, args, { env: { PORT: String(port + 9) }, timeout: 10_000 });
+    expect(dead.status).to.equal(1);
   });
 });

@@ -4,6 +4,7 @@ import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { parse, parseAllDocuments } from 'yaml';
 import { createMetrics, httpMetrics } from '../../../src/metrics.js';
+import { healthcheckCommand } from './dockerfile.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -157,5 +158,9 @@ describe('containers: docker-compose.yml and Dockerfile', () => {
     expect(runtime).to.match(/^EXPOSE 8080 7000$/m);
     expect(runtime).to.match(/HEALTHCHECK[\s\S]*CMD \["node", "-e", ".*\/health/);
     expect(runtime).to.match(/^CMD \["node", "dist\/src\/main\.js"\]$/m);
+    // Exec form only when the array is valid JSON; otherwise Docker silently runs it through a shell.
+    expect(healthcheckCommand()).to.have.length(3);
+    const cmd = /^CMD (\[.*\])$/m.exec(runtime)![1];
+    expect(JSON.parse(cmd)).to.deep.equal(['node', 'dist/src/main.js']);
   });
 });
