@@ -153,7 +153,11 @@ export class RaftNode {
   private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<number> {
     this.assertRunning();
     const startedMs = performance.now();
-    const done = (err: Error | null) => this.observer.onProposalDone?.(err, (performance.now() - startedMs) / 1000);
+    let isDone = false;
+    const done = (err: Error | null) => {
+      if (!isDone) this.observer.onProposalDone?.(err, (performance.now() - startedMs) / 1000);
+      isDone = true;
+    };
     const res = propose(this.raft);
     if (!res.ok) {
       const err = this.rejection(res.reason, res.leaderId);
@@ -188,7 +192,12 @@ export class RaftNode {
     this.assertRunning();
     const id = `${this.opts.nodeId}:${++this.readSeq}`;
     const startedMs = performance.now();
-    const done = (err: Error | null) => this.observer.onReadIndexDone?.(err, (performance.now() - startedMs) / 1000);
+    // Observed once: a read that timed out while waiting for apply may still be released later.
+    let isDone = false;
+    const done = (err: Error | null) => {
+      if (!isDone) this.observer.onReadIndexDone?.(err, (performance.now() - startedMs) / 1000);
+      isDone = true;
+    };
     await new Promise<number>((resolveRead, rejectRead) => {
       const resolve = (index: number) => (done(null), resolveRead(index));
       const reject = (err: Error) => (done(err), rejectRead(err));
