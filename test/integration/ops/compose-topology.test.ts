@@ -102,6 +102,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
   const procs = new Map<string, ChildProcess>();
   const output = new Map<string, string[]>();
   let hasNamespace = false;
+  let launch: (service: string) => void = () => undefined;
 
   const tail = () => [...output].map(([id, lines]) => `--- ${id}\n${lines.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 
@@ -127,9 +128,10 @@ describe('ops: the docker-compose topology as processes in a private network nam
       const nodeEnv = { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', ...env[s], HOST: ip, RAFT_BIND_ADDR: `${ip}:${port}`, RAFT_DIR: dataDir };
       return { s, nodeEnv };
     });
-    for (const { s, nodeEnv } of launches) {
+    launch = (s: string) => {
+      const { nodeEnv } = launches.find((l) => l.s === s)!;
       const child = spawn('ip', ['netns', 'exec', ns, process.execPath, ...args], { cwd: root, env: nodeEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-      const lines: string[] = [];
+      const lines = output.get(s) ?? [];
       output.set(s, lines);
       const keep = (b: Buffer) => {
         lines.push(b.toString());
@@ -138,7 +140,8 @@ describe('ops: the docker-compose topology as processes in a private network nam
       child.stdout?.on('data', keep);
       child.stderr?.on('data', keep);
       procs.set(s, child);
-    }
+    };
+    for (const { s } of launches) launch(s);
     client = new NetnsHttp(ns);
   });
 
@@ -211,5 +214,34 @@ describe('ops: the docker-compose topology as processes in a private network nam
       expect(g.status, s).to.equal(404);
       expect(g.body).to.deep.equal({ error: { code: 'KEY_NOT_FOUND', message: 'key not found: key1' } });
     }
+  });
+
+  it('app1, killed and restarted with its volume (restart: unless-stopped), rejoins instead of bootstrapping', async () => {
+    const p = procs.get('app1')!;
+    await new Promise<void>((resolve) => {
+      p.once('exit', () => resolve());
+      p.kill('SIGKILL');
+    });
+    const set = await waitFor('a write while app1 is down', async () => {
+      const r = await client!.request('POST', `${api('app2')}/key`, { during: 'outage' });
+      return r.status === 200 ? r : null;
+    }, 60_000, 250);
+    expect(set.body).to.deep.equal({ during: 'outage' });
+    launch('app1');
+    const view = await waitFor('app1 back in the four-voter cluster', async () => {
+      const r = await client!.request('GET', `${api('app1')}/cluster`);
+      const v = r.status === 200 ? (r.body as ClusterView) : null;
+      return v && v.leader && v.nodes.length === 4 && v.nodes.every((n) => n.suffrage === 'voter') ? v : null;
+    }, 60_000, 250).catch((err: Error) => {
+      throw new Error(`${err.message}\n${tail()}`);
+    });
+    expect(view.nodes.map((n) => n.id).sort()).to.deep.equal([...SERVICES]);
+    // It restarted from its saved state: no bootstrap of a one-node cluster, and it has the write made without it.
+    expect(output.get('app1')!.join('')).to.match(/"hadState":true,"bootstrapped":false/);
+    const g = await waitFor('app1 serves the write', async () => {
+      const r = await client!.request('GET', `${api('app1')}/key/during`);
+      return r.status === 200 ? r : null;
+    }, 30_000, 250);
+    expect(g.body).to.deep.equal({ during: 'outage' });
   });
 });
