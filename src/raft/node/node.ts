@@ -134,7 +134,8 @@ export class RaftNode {
    * remembered so a node that is not yet in any configuration (a joiner) can answer its leader.
    */
   receive(msgs: Message[], fromAddr: string | null = null): void {
-    if (this.isStopped) return;
+    // The peer server listens before start() has loaded the log; until then drop messages (Raft tolerates loss).
+    if (this.isStopped || this.raft === undefined) return;
     if (fromAddr !== null && msgs.length > 0) this.peerAddrs.set(msgs[0].from, fromAddr);
     for (const m of msgs) this.raft.step(m);
     this.schedule();
