@@ -90,7 +90,10 @@ describe('ops: /metrics of a running three-node cluster', function () {
     await waitFor('three voters', async () => {
       const v = await clusterView(nodes[0]);
       return v && v.leader && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-    }, 60_000);
+    }, 60_000).catch(async (err: Error) => {
+      const views = await Promise.all(nodes.map(async (n) => `${n.id}: ${JSON.stringify(await clusterView(n))}\n${n.output.join('').split('\n').slice(-20).join('\n')}`));
+      throw new Error(`${err.message}\n${views.join('\n')}`);
+    });
   });
 
   after(async () => {
