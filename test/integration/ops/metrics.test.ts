@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { healthcheckCommand } from '../../unit/ops/dockerfile.js';
-import { basePort, clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 /** The metric families the issue asks for, as this node exports them. */
 const ISSUE_FAMILIES = [
@@ -69,9 +69,17 @@ function parseExposition(text: string): { help: Map<string, string>; type: Map<s
   return { help, type, samples };
 }
 
+/**
+ * A port base below Linux's ephemeral range (32768-60999): on this shared machine outgoing
+ * connections of other suites took ports there and made a node's listen fail with EADDRINUSE.
+ */
+function listenPortBase(): number {
+  return 20000 + Math.floor(Math.random() * 120) * 100;
+}
+
 describe('ops: /metrics of a running three-node cluster', function () {
   this.timeout(120_000);
-  const port = basePort();
+  const port = listenPortBase();
   let dir = '';
   const nodes: NodeProc[] = [];
 
