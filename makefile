@@ -30,6 +30,12 @@ sim: install
 sim-mutants: install
 	npm run sim:mutants
 
+# Throughput and latency of raftkv against a bare Koa app and a 3-node etcd on this machine.
+bench: build
+	@command -v wrk >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends wrk; }
+	@command -v etcd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server; }
+	npx tsx bench/run.ts
+
 clean:
 	rm -rf dist node_modules
 

@@ -7,7 +7,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Middleware } from 'koa';
 import type { RaftNode, RaftNodeObserver } from './raft/node/node.js';
-import type { Message, Role, SoftState } from './raft/core/types.js';
+import type { Message, Role, SnapshotMeta, SoftState } from './raft/core/types.js';
 import type { NodeStorage } from './storage/types.js';
 import type { Transport } from './transport/types.js';
 import { RaftKvError } from './errors.js';
@@ -25,8 +25,10 @@ export interface NodeMetrics {
   leaderChanges: Counter;
   /** Called from the node observer on every soft-state change. */
   onSoftState(s: SoftState, prev: SoftState | null): void;
-  /** Observer callbacks (proposals, ReadIndex, snapshots, compaction) to spread into the node's observer. */
-  observer: Required<Pick<RaftNodeObserver, 'onProposalDone' | 'onReadIndexDone' | 'onSnapshotTaken' | 'onSnapshotInstalled' | 'onEntriesCompacted'>>;
+  /** Called from the node observer's onSnapshot: counts snapshots taken and installed and records their size. */
+  onSnapshot(kind: 'taken' | 'installed', meta: SnapshotMeta, bytes: number): void;
+  /** Observer callbacks (proposals, ReadIndex, compaction) to spread into the node's observer. */
+  observer: Required<Pick<RaftNodeObserver, 'onProposalDone' | 'onReadIndexDone' | 'onEntriesCompacted'>>;
   /** Wraps the node's storage: times every synced log write and reports bytes on disk and keys. */
   wrapStorage<S extends NodeStorage>(storage: S): S;
   /** Wraps the transport: counts every message sent, by type and result, and starts round-trip timers. */
@@ -124,6 +126,7 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
   const readIndexFailed = new Counter({ name: 'raftkv_raft_read_index_failed_total', help: 'Linearizable reads whose ReadIndex could not be confirmed, by reason (error code)', labelNames: ['reason'], registers });
   const snapshotsTaken = new Counter({ name: 'raftkv_raft_snapshots_taken_total', help: 'Snapshots of the state machine taken by this node', registers });
   const snapshotsInstalled = new Counter({ name: 'raftkv_raft_snapshots_installed_total', help: 'Snapshots received from the leader and installed', registers });
+  const snapshotBytes = new Gauge({ name: 'raftkv_raft_snapshot_size_bytes', help: 'Size of the state-machine data of the latest snapshot taken or installed, in bytes (0 before the first)', registers });
   const entriesCompacted = new Counter({ name: 'raftkv_raft_log_entries_compacted_total', help: 'Log entries deleted by log compaction', registers });
 
   // --- Storage -------------------------------------------------------------------------------
@@ -166,6 +169,11 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
     onSoftState(s, prev) {
       if (!prev || prev.leaderId !== s.leaderId) leaderChanges.inc();
     },
+    onSnapshot(kind, _meta, bytes) {
+      if (kind === 'taken') snapshotsTaken.inc();
+      else snapshotsInstalled.inc();
+      snapshotBytes.set(bytes);
+    },
     observer: {
       onProposalDone(err, seconds) {
         proposals.inc();
@@ -175,12 +183,6 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
       onReadIndexDone(err, seconds) {
         if (err) readIndexFailed.inc({ reason: failureReason(err) });
         else readIndexDuration.observe(seconds);
-      },
-      onSnapshotTaken() {
-        snapshotsTaken.inc();
-      },
-      onSnapshotInstalled() {
-        snapshotsInstalled.inc();
       },
       onEntriesCompacted(count) {
         if (count > 0) entriesCompacted.inc(count);

@@ -18,7 +18,8 @@ export interface NodeProc {
 
 /** A free-ish port range per test run, so parallel runs on one machine rarely collide. */
 export function basePort(): number {
-  return 20000 + Math.floor(Math.random() * 400) * 100;
+  // Below Linux's ephemeral range (32768-60999), so an outgoing socket never holds a port a node wants.
+  return 10000 + Math.floor(Math.random() * 220) * 100;
 }
 
 export function tempDir(prefix: string): string {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { healthcheckCommand } from '../../unit/ops/dockerfile.js';
-import { clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { basePort, clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 /** The metric families the issue asks for, as this node exports them. */
 const ISSUE_FAMILIES = [
@@ -26,6 +26,7 @@ const ISSUE_FAMILIES = [
   'raftkv_raft_snapshots_taken_total',
   'raftkv_raft_snapshots_installed_total',
   'raftkv_raft_log_entries_compacted_total',
+  'raftkv_raft_snapshot_size_bytes',
   // Storage
   'raftkv_storage_size_bytes',
   'raftkv_storage_fsync_duration_seconds',
@@ -69,17 +70,9 @@ function parseExposition(text: string): { help: Map<string, string>; type: Map<s
   return { help, type, samples };
 }
 
-/**
- * A port base below Linux's ephemeral range (32768-60999): on this shared machine outgoing
- * connections of other suites took ports there and made a node's listen fail with EADDRINUSE.
- */
-function listenPortBase(): number {
-  return 20000 + Math.floor(Math.random() * 120) * 100;
-}
-
 describe('ops: /metrics of a running three-node cluster', function () {
   this.timeout(120_000);
-  const port = listenPortBase();
+  const port = basePort();
   let dir = '';
   const nodes: NodeProc[] = [];
 
@@ -89,6 +82,7 @@ describe('ops: /metrics of a running three-node cluster', function () {
     HOST: '127.0.0.1',
     RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
     RAFT_DIR: dir,
+    SNAPSHOT_THRESHOLD: '4',
     ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
   });
 
@@ -146,6 +140,10 @@ describe('ops: /metrics of a running three-node cluster', function () {
     expect(value('raftkv_storage_fsync_duration_seconds_count', { op: 'append' })).to.be.greaterThan(0);
     expect(value('raftkv_storage_size_bytes')).to.be.greaterThan(0);
     expect(value('raftkv_kv_keys')).to.equal(5);
+    expect(value('raftkv_raft_snapshots_taken_total')).to.be.at.least(1);
+    expect(value('raftkv_raft_log_entries_compacted_total')).to.equal(value('raftkv_raft_snapshot_index'));
+    expect(value('raftkv_raft_snapshot_size_bytes')).to.be.greaterThan(0);
+    expect(value('raftkv_storage_fsync_duration_seconds_count', { op: 'snapshot' })).to.be.at.least(1);
     // API durations carry the route template, never a key.
     expect(value('raftkv_http_request_duration_seconds_count', { route: '/key/:key', status: '200', method: 'GET' })).to.equal(5);
     expect(value('raftkv_http_request_duration_seconds_count', { route: '/key/:key', status: '404', method: 'GET' })).to.equal(1);

@@ -36,10 +36,10 @@ describe('metrics: one registry per node, decorators and observer', function () 
     metrics = createMetrics('u1', () => current, false);
     const transport: Transport = { send: (_to, msgs) => void sent.push(msgs), close: async () => undefined };
     node = new RaftNode(
-      { nodeId: 'u1', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', tickMs: 10, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 2000, bootstrapIfEmpty: true },
+      { nodeId: 'u1', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', tickMs: 10, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 2000, bootstrapIfEmpty: true, snapshotThreshold: 5 },
       metrics.wrapStorage(storage),
       metrics.wrapTransport(transport),
-      { ...metrics.observer, onSoftState: (s, prev) => metrics.onSoftState(s, prev) },
+      { ...metrics.observer, onSoftState: (s, prev) => metrics.onSoftState(s, prev), onSnapshot: (kind, meta, bytes) => metrics.onSnapshot(kind, meta, bytes) },
     );
     current = node;
     await node.start();
@@ -87,13 +87,19 @@ describe('metrics: one registry per node, decorators and observer', function () 
     expect(await sample(metrics, 'raftkv_storage_size_bytes')).to.equal(0);
   });
 
-  it('snapshot and compaction callbacks feed their counters', async () => {
-    metrics.observer.onSnapshotTaken(10);
-    metrics.observer.onSnapshotInstalled(20);
-    metrics.observer.onEntriesCompacted(7);
-    expect(await sample(metrics, 'raftkv_raft_snapshots_taken_total')).to.equal(1);
+  it('counts snapshots taken by the driver, the entries they compacted, and their size', async () => {
+    for (let i = 0; i < 8; i++) await node.write([{ op: 'set', key: `s${i}`, value: 'x' }]);
+    const st = node.status();
+    expect(st.snapshotIndex).to.be.greaterThan(0);
+    expect(await sample(metrics, 'raftkv_raft_snapshot_index')).to.equal(st.snapshotIndex);
+    expect(await sample(metrics, 'raftkv_raft_snapshots_taken_total')).to.be.at.least(1);
+    // Every snapshot compacts the stored log up to its index.
+    expect(await sample(metrics, 'raftkv_raft_log_entries_compacted_total')).to.equal(st.snapshotIndex);
+    expect(await sample(metrics, 'raftkv_raft_snapshot_size_bytes')).to.be.greaterThan(0);
+    expect(await sample(metrics, 'raftkv_raft_snapshots_installed_total')).to.equal(0);
+    metrics.onSnapshot('installed', { lastIndex: 99, lastTerm: 1, config: { members: [] } }, 123);
     expect(await sample(metrics, 'raftkv_raft_snapshots_installed_total')).to.equal(1);
-    expect(await sample(metrics, 'raftkv_raft_log_entries_compacted_total')).to.equal(7);
+    expect(await sample(metrics, 'raftkv_raft_snapshot_size_bytes')).to.equal(123);
   });
 
   it('counts messages sent (wrapped transport) and received (peer server hook), and times round trips', async () => {

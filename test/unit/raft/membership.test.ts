@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import { TestNet } from './harness.js';
+import { TestNet, testNode } from './harness.js';
 
 const member = (id: string) => ({ id, suffrage: 'learner' as const, raftAddr: '', apiAddr: '' });
 
 /** Adds an empty node `id` to the test network (it knows nothing until the leader contacts it). */
 function addEmptyNode(net: TestNet, id: string): void {
   const raft = new Raft(defaultRaftOptions(id, () => 0.5), { hardState: { term: 0, votedFor: null }, snapshot: null, entries: [], applied: 0 });
-  net.nodes.set(id, { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [] });
+  net.nodes.set(id, testNode(raft));
 }
 
 describe('raft core: membership changes, one server at a time (thesis §4.1)', () => {
@@ -22,6 +22,27 @@ describe('raft core: membership changes, one server at a time (thesis §4.1)', (
     const cfg = net.raft('a').status().config.members;
     expect(cfg.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
     expect(net.raft('d').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
+  });
+
+  it('a caught-up learner whose promotion was refused (another change pending) is promoted later without new entries', () => {
+    const net = new TestNet(['a', 'b']);
+    net.elect('a');
+    addEmptyNode(net, 'd');
+    net.blocked.add('a->d');
+    expect(net.raft('a').proposeConfChange({ op: 'addLearner', member: member('d') }).ok).to.equal(true);
+    net.deliverAll();
+    net.tickNode('a', 2);
+    // b is cut off, so the next change stays uncommitted while d catches up and asks to be promoted.
+    net.blocked.clear();
+    net.blocked.add('a->b');
+    net.blocked.add('b->a');
+    expect(net.raft('a').proposeConfChange({ op: 'addLearner', member: member('e') }).ok).to.equal(true);
+    net.tickNode('a', 3);
+    expect(net.raft('d').status().lastIndex).to.equal(net.raft('a').status().lastIndex);
+    expect(net.raft('a').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('learner');
+    net.heal();
+    net.tickNode('a', 8);
+    expect(net.raft('a').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
   });
 
   it('rejects a second change while one is uncommitted', () => {

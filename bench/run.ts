@@ -1,0 +1,300 @@
+/**
+ * `make bench`: measures raftkv against two references under the same load on this machine and
+ * prints one table and the ratios the performance issue asks for.
+ *
+ *   raftkv  3 nodes on loopback, RAFT_DIR on disk (RocksDB, fsync on), default timings
+ *   koa     a bare Koa app with the same routes over a Map (the ceiling of any Koa service here)
+ *   etcd    3 etcd 3.4 members on loopback through the JSON gateway (/v3/kv/put, /v3/kv/range)
+ *
+ * Load: wrk (Debian) with Lua scripts in bench/wrk, for BENCH_SECONDS (default 10) at each of
+ * BENCH_CONNS (default 1,16,64): POST of distinct 16-byte keys with 100-byte values, linearizable
+ * GET and stale GET of 1000 prepopulated keys. Requests go to the leader of each cluster. Then a
+ * stress check writes STRESS_KEYS (default 1,000,000) keys in batches and restarts the cluster:
+ * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { request } from 'undici';
+
+const root = join(import.meta.dirname, '..');
+const wrkDir = join(root, 'bench/wrk');
+const seconds = Number(process.env.BENCH_SECONDS ?? '10');
+const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
+const only = new Set((process.env.BENCH_ONLY ?? 'raftkv,koa,etcd,stress').split(','));
+const stressKeys = Number(process.env.STRESS_KEYS ?? '1000000');
+const readKeys = 1000;
+const value = 'v'.repeat(100);
+
+type Op = 'put' | 'get-linearizable' | 'get-stale';
+interface Row { target: string; op: Op; conns: number; rps: number; p50Ms: number; p99Ms: number; errors: number }
+
+const procs: ChildProcess[] = [];
+const dirs: string[] = [];
+
+function cleanup(): void {
+  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+function spawnProc(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
+  const child = spawn(cmd, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let tail = '';
+  child.stderr?.on('data', (b: Buffer) => { tail = (tail + b.toString()).slice(-4000); });
+  child.on('exit', (code, sig) => { if (code && code !== 0 && sig === null) process.stderr.write(`bench: ${cmd} exited ${code}: ${tail}\n`); });
+  procs.push(child);
+  return child;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try { if (await check()) return; } catch { /* not up yet; poll again */ }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`bench: timed out waiting for ${what}`);
+}
+
+async function httpJson(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  const res = await request(url, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  const text = await res.body.text();
+  let json: unknown = null;
+  try { json = JSON.parse(text); } catch { json = text; }
+  return { status: res.statusCode, json };
+}
+
+function toMs(s: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(s.trim());
+  if (!m) return NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 'ms' ? n : m[2] === 's' ? n * 1000 : n * 60_000;
+}
+
+/** Runs wrk against `url` with one of our Lua scripts and parses throughput, p50, p99 and errors. */
+function runWrk(url: string, script: string, conns: number, args: string[], env: Record<string, string> = {}): Omit<Row, 'target' | 'op' | 'conns'> {
+  const threads = Math.min(conns, 2);
+  const out = execFileSync('wrk', ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '--latency', '--timeout', '10s', '-s', join(wrkDir, script), url, '--', ...args], {
+    env: { ...process.env, BENCH_WRK_DIR: wrkDir, ...env },
+    encoding: 'utf8',
+  });
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? 'NaN');
+  const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? '0');
+  const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  return { rps, p50Ms: p50, p99Ms: p99, errors };
+}
+
+// ------------------------------------------------------------------------------------------------
+// raftkv
+// ------------------------------------------------------------------------------------------------
+
+interface RaftkvCluster { dir: string; apis: string[]; nodes: { id: string; env: Record<string, string>; proc: ChildProcess }[] }
+
+function startRaftkvNode(id: string, env: Record<string, string>): ChildProcess {
+  return spawnProc(process.execPath, [join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...env });
+}
+
+async function startRaftkv(): Promise<RaftkvCluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-'));
+  dirs.push(dir);
+  const apis: string[] = [];
+  const nodes: RaftkvCluster['nodes'] = [];
+  for (let i = 1; i <= 3; i++) {
+    const env: Record<string, string> = { PORT: String(18180 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17100 + i}`, RAFT_DIR: dir };
+    if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18181';
+    nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env) });
+    apis.push(`http://127.0.0.1:${18180 + i}`);
+    if (i === 1) await waitFor('raftkv node 1', async () => (await httpJson('GET', `${apis[0]}/ready`)).status === 200);
+  }
+  await waitFor('three raftkv voters', async () => {
+    const { json } = await httpJson('GET', `${apis[0]}/cluster`);
+    const members = (json as { nodes: { suffrage: string }[] }).nodes;
+    return members.filter((m) => m.suffrage === 'voter').length === 3;
+  });
+  for (const api of apis) await waitFor(`${api} ready`, async () => (await httpJson('GET', `${api}/ready`)).status === 200);
+  return { dir, apis, nodes };
+}
+
+async function raftkvLeader(c: RaftkvCluster): Promise<string> {
+  const { json } = await httpJson('GET', `${c.apis[0]}/cluster`);
+  const leader = (json as { leader: { apiAddr: string } | null }).leader;
+  if (!leader) throw new Error('bench: raftkv has no leader');
+  return `http://${leader.apiAddr}`;
+}
+
+function readKeyPairs(): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (let i = 1; i <= readKeys; i++) pairs[`r${String(i).padStart(15, '0')}`] = value;
+  return pairs;
+}
+
+async function benchRaftkv(rows: Row[], target: string, base: string): Promise<void> {
+  const { status } = await httpJson('POST', `${base}/key`, readKeyPairs());
+  if (status !== 200) throw new Error(`bench: prepopulating ${target} failed with ${status}`);
+  let run = 0;
+  for (const conns of connsList) {
+    const tag = String.fromCharCode(97 + run++);
+    rows.push({ target, op: 'put', conns, ...runWrk(base, 'raftkv-put.lua', conns, [tag, String(readKeys)]) });
+    const isCeiling = target === 'koa';
+    if (!isCeiling) rows.push({ target, op: 'get-linearizable', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)]) });
+    rows.push({ target, op: 'get-stale', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)], isCeiling ? {} : { BENCH_QUERY: '?consistency=stale' }) });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// etcd
+// ------------------------------------------------------------------------------------------------
+
+async function startEtcd(): Promise<string[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'etcd-bench-'));
+  dirs.push(dir);
+  const initial = [1, 2, 3].map((i) => `e${i}=http://127.0.0.1:${23800 + i}`).join(',');
+  const clients: string[] = [];
+  for (let i = 1; i <= 3; i++) {
+    const client = `http://127.0.0.1:${23790 + i}`;
+    clients.push(client);
+    spawnProc('etcd', [
+      '--name', `e${i}`, '--data-dir', join(dir, `e${i}`),
+      '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', `http://127.0.0.1:${23800 + i}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${23800 + i}`,
+      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'raftkv-bench',
+      '--log-level', 'error',
+    ], {});
+  }
+  for (const c of clients) await waitFor(`${c} health`, async () => (await httpJson('GET', `${c}/health`)).status === 200);
+  return clients;
+}
+
+async function etcdLeader(clients: string[]): Promise<string> {
+  for (const c of clients) {
+    const { json } = await httpJson('POST', `${c}/v3/maintenance/status`, {});
+    const s = json as { header: { member_id: string }; leader: string };
+    if (s.leader === s.header.member_id) return c;
+  }
+  throw new Error('bench: etcd has no leader');
+}
+
+async function benchEtcd(rows: Row[], base: string): Promise<void> {
+  for (const [k, v] of Object.entries(readKeyPairs())) {
+    const { status } = await httpJson('POST', `${base}/v3/kv/put`, { key: Buffer.from(k).toString('base64'), value: Buffer.from(v).toString('base64') });
+    if (status !== 200) throw new Error(`bench: prepopulating etcd failed with ${status}`);
+  }
+  let run = 0;
+  for (const conns of connsList) {
+    const tag = String.fromCharCode(97 + run++);
+    rows.push({ target: 'etcd', op: 'put', conns, ...runWrk(base, 'etcd-put.lua', conns, [tag, String(readKeys)]) });
+    rows.push({ target: 'etcd', op: 'get-linearizable', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)]) });
+    rows.push({ target: 'etcd', op: 'get-stale', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)], { BENCH_SERIALIZABLE: '1' }) });
+  }
+}
+
+// ------------------------------------------------------------------------------------------------
+// Stress: many keys, then a restart.
+// ------------------------------------------------------------------------------------------------
+
+function rssMb(pid: number | undefined): number {
+  if (!pid) return NaN;
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+function duMb(dir: string): number {
+  return Math.round(Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]) / (1024 * 1024));
+}
+
+async function stress(): Promise<string[]> {
+  const c = await startRaftkv();
+  const leader = await raftkvLeader(c);
+  const batch = 1000;
+  const batches = Math.ceil(stressKeys / batch);
+  const t0 = Date.now();
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < batches) {
+      const b = next++;
+      const pairs: Record<string, string> = {};
+      for (let i = 0; i < batch && b * batch + i < stressKeys; i++) pairs[`s${String(b * batch + i).padStart(15, '0')}`] = value;
+      const { status } = await httpJson('POST', `${leader}/key`, pairs);
+      if (status !== 200) throw new Error(`bench: stress batch ${b} failed with ${status}`);
+    }
+  };
+  await Promise.all(Array.from({ length: 8 }, worker));
+  const writeSecs = (Date.now() - t0) / 1000;
+  const rssBefore = c.nodes.map((n) => rssMb(n.proc.pid));
+  await new Promise((r) => setTimeout(r, 1000));
+  for (const n of c.nodes) n.proc.kill('SIGTERM');
+  await Promise.all(c.nodes.map((n) => new Promise((r) => (n.proc.exitCode !== null ? r(null) : n.proc.once('exit', r)))));
+  const disk = duMb(c.dir);
+  const t1 = Date.now();
+  for (const n of c.nodes) n.proc = startRaftkvNode(n.id, n.env);
+  for (const api of c.apis) await waitFor(`${api} ready after restart`, async () => (await httpJson('GET', `${api}/ready`)).status === 200, 300_000);
+  const readySecs = (Date.now() - t1) / 1000;
+  const probe = await httpJson('GET', `${c.apis[2]}/key/s${String(stressKeys - 1).padStart(15, '0')}?consistency=linearizable`);
+  const rssAfter = c.nodes.map((n) => rssMb(n.proc.pid));
+  for (const n of c.nodes) n.proc.kill('SIGTERM');
+  return [
+    `stress: keys=${stressKeys} batches=${batches}x${batch} write_secs=${writeSecs.toFixed(1)} keys_per_sec=${Math.round(stressKeys / writeSecs)}`,
+    `stress: rss_mb_after_writes=${rssBefore.join('/')} disk_mb=${disk} restart_to_ready_secs=${readySecs.toFixed(1)} rss_mb_after_restart=${rssAfter.join('/')} last_key_status=${probe.status}`,
+  ];
+}
+
+// ------------------------------------------------------------------------------------------------
+
+function fmt(n: number, digits = 1): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : 'n/a';
+}
+
+function find(rows: Row[], target: string, op: Op, conns: number): Row | undefined {
+  return rows.find((r) => r.target === target && r.op === op && r.conns === conns);
+}
+
+function ratio(a: number | undefined, b: number | undefined): string {
+  return a !== undefined && b !== undefined && b > 0 ? `${(a / b).toFixed(2)}x` : 'n/a';
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(join(root, 'dist/src/main.js'))) throw new Error('bench: run `make build` first');
+  const lines: string[] = [];
+  lines.push(`bench: cores=${cpus().length} load_at_start=${loadavg().map((x) => x.toFixed(2)).join(',')} seconds=${seconds} conns=${connsList.join(',')} node=${process.version}`);
+  const rows: Row[] = [];
+  if (only.has('raftkv')) {
+    const c = await startRaftkv();
+    await benchRaftkv(rows, 'raftkv', await raftkvLeader(c));
+    for (const n of c.nodes) n.proc.kill('SIGTERM');
+  }
+  if (only.has('koa')) {
+    const koa = spawnProc(process.execPath, ['--import', 'tsx', join(root, 'bench/koa-ceiling.ts'), '18090'], {});
+    await waitFor('koa ceiling', async () => (await httpJson('GET', 'http://127.0.0.1:18090/key/x')).status === 404);
+    await benchRaftkv(rows, 'koa', 'http://127.0.0.1:18090');
+    koa.kill('SIGTERM');
+  }
+  if (only.has('etcd')) {
+    const clients = await startEtcd();
+    await benchEtcd(rows, await etcdLeader(clients));
+    for (const p of procs) if (p.spawnargs[0] === 'etcd') p.kill('SIGTERM');
+  }
+  lines.push('target  op                conns     req/s   p50 ms   p99 ms  errors');
+  for (const r of rows) {
+    lines.push(`${r.target.padEnd(7)} ${r.op.padEnd(17)} ${String(r.conns).padStart(5)} ${fmt(r.rps, 0).padStart(9)} ${fmt(r.p50Ms, 2).padStart(8)} ${fmt(r.p99Ms, 2).padStart(8)} ${String(r.errors).padStart(7)}`);
+  }
+  const top = Math.max(...connsList);
+  const rk = (op: Op, c = top) => find(rows, 'raftkv', op, c);
+  const et = (op: Op, c = top) => find(rows, 'etcd', op, c);
+  lines.push(`ratio: put@${top} raftkv/etcd throughput=${ratio(rk('put')?.rps, et('put')?.rps)} (target >=1.0x) p99=${ratio(rk('put')?.p99Ms, et('put')?.p99Ms)} (target <=2.0x)`);
+  lines.push(`ratio: get-linearizable@${top} raftkv/etcd throughput=${ratio(rk('get-linearizable')?.rps, et('get-linearizable')?.rps)} (target >=1.5x)`);
+  lines.push(`ratio: get-stale@${top} raftkv/koa throughput=${ratio(rk('get-stale')?.rps, find(rows, 'koa', 'get-stale', top)?.rps)} (target >=0.7x)`);
+  lines.push(`ratio: put@1 raftkv/etcd p50=${ratio(rk('put', 1)?.p50Ms, et('put', 1)?.p50Ms)} (target <=1.5x)`);
+  if (only.has('stress')) lines.push(...(await stress()));
+  lines.push(`bench: load_at_end=${loadavg().map((x) => x.toFixed(2)).join(',')}`);
+  console.log(lines.join('\n'));
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  console.error(err instanceof Error ? err.message : err);
+  process.exit(1);
+});
