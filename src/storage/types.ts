@@ -45,6 +45,12 @@ export interface StoredValue {
 /** One key-value mutation of a command. */
 export type KvOp = { op: 'set'; key: string; value: string } | { op: 'delete'; key: string };
 
+/** The operations of one committed entry, for KvStore.applyBatch. */
+export interface KvApply {
+  index: number;
+  ops: KvOp[];
+}
+
 /** The state machine's data: keys, values and the applied index, always written together. */
 export interface KvStore {
   get(key: string): Promise<StoredValue | undefined>;
@@ -54,6 +60,13 @@ export interface KvStore {
    * of an absent key is detected at apply time).
    */
   apply(index: number, ops: KvOp[]): Promise<boolean[]>;
+  /**
+   * Applies several committed entries in index order and records appliedIndex in the same atomic
+   * batch; resolves with apply()'s existence flags for each entry. It need not be synced on its own:
+   * every applied entry is already durable in the log, and replay from the stored applied index is
+   * exactly-once because the index is written atomically with the data (the driver's hot path).
+   */
+  applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]>;
   /** Records appliedIndex = index for an entry that changes no key (noop, config). May be batched. */
   setApplied(index: number): Promise<void>;
   /** The applied index stored with the data (0 when empty). */

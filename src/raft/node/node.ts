@@ -6,7 +6,7 @@
  */
 import { Raft, defaultRaftOptions } from '../core/raft.js';
 import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
-import type { KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
+import type { KvApply, KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
 import { decodeCommand, encodeCommand } from '../../kv/commands.js';
 import { ConflictError, NoLeaderError, NotLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
@@ -360,17 +360,22 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // 1. Persist (synced) before any message that depends on it leaves: a received snapshot first
-    //    (replacing the whole stored log), then entries and hard state.
+    // Raft thesis §10.2.1: a leader may send AppendEntries before its own disk write finishes, because
+    // the core counts the leader towards a quorum only for entries it has persisted. Anything that
+    // changes term or vote, or installs a snapshot, is persisted before a single message leaves.
+    const isSendFirst = rd.softState.role === 'leader' && rd.hardState === null && rd.snapshot === null;
+    if (isSendFirst) this.sendAll(rd.messages);
+    // 1. Persist (synced): a received snapshot first (replacing the whole stored log), then entries
+    //    and hard state.
     if (rd.snapshot) await this.storage.log.saveSnapshot(rd.snapshot, true);
     if (rd.hardState || rd.entries.length > 0) {
       await this.storage.log.write({ hardState: rd.hardState, entries: rd.entries });
     }
     // 2. Send, one request per destination.
-    this.sendAll(rd.messages);
-    // 3. Install the snapshot into the state machine, then apply the entries after it.
+    if (!isSendFirst) this.sendAll(rd.messages);
+    // 3. Install the snapshot into the state machine, then apply the entries after it in one batch.
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
-    for (const e of rd.committedEntries) await this.apply(e);
+    await this.applyEntries(rd.committedEntries);
     if (rd.commitIndex > this.knownCommit) this.knownCommit = rd.commitIndex;
     // 4. Reads.
     for (const rs of rd.readStates) {
@@ -445,23 +450,27 @@ export class RaftNode {
   }
 
   /**
-   * Applies one committed entry. A write still pending after its leader lost office is neither
-   * failed nor acknowledged early: it resolves when its index is applied with its own term,
+   * Applies committed entries as one KV batch. A write still pending after its leader lost office is
+   * neither failed nor acknowledged early: it resolves when its index is applied with its own term,
    * rejects when another term's entry lands there, or times out with an unknown outcome.
    */
-  private async apply(e: Entry): Promise<void> {
-    if (e.index <= this.applied) return;
-    let existed: boolean[] = [];
-    if (e.type === 'normal') existed = await this.storage.kv.apply(e.index, decodeCommand(e.data));
-    else await this.storage.kv.setApplied(e.index);
-    this.applied = e.index;
-    this.observer.onApplied?.(e.index);
-    const w = this.writes.get(e.index);
-    if (w) {
+  private async applyEntries(entries: Entry[]): Promise<void> {
+    const fresh = entries.filter((e) => e.index > this.applied);
+    if (fresh.length === 0) return;
+    const batch: KvApply[] = [];
+    for (const e of fresh) if (e.type === 'normal') batch.push({ index: e.index, ops: decodeCommand(e.data) });
+    const last = fresh[fresh.length - 1].index;
+    const results = await this.storage.kv.applyBatch(batch, last);
+    const existedByIndex = new Map<number, boolean[]>(batch.map((b, i) => [b.index, results[i]]));
+    this.applied = last;
+    this.observer.onApplied?.(last);
+    for (const e of fresh) {
+      const w = this.writes.get(e.index);
+      if (!w) continue;
       this.writes.delete(e.index);
       clearTimeout(w.timer);
       // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
-      if (w.term === e.term) w.resolve({ index: e.index, existed });
+      if (w.term === e.term) w.resolve({ index: e.index, existed: existedByIndex.get(e.index) ?? [] });
       else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
     }
   }

@@ -3,7 +3,7 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
-import type { KvOp, KvStore, LogStore, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
+import type { KvApply, KvOp, KvStore, LogStore, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -54,14 +54,20 @@ export class MemoryKvStore implements KvStore {
   }
 
   async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
-    const existed: boolean[] = [];
-    for (const op of ops) {
-      existed.push(this.data.has(op.key));
-      if (op.op === 'set') this.data.set(op.key, { value: op.value, index });
-      else this.data.delete(op.key);
-    }
-    this.applied = index;
-    return existed;
+    return (await this.applyBatch([{ index, ops }], index))[0];
+  }
+
+  async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
+    const results = entries.map(({ index, ops }) =>
+      ops.map((op) => {
+        const had = this.data.has(op.key);
+        if (op.op === 'set') this.data.set(op.key, { value: op.value, index });
+        else this.data.delete(op.key);
+        return had;
+      }),
+    );
+    this.applied = appliedIndex;
+    return results;
   }
 
   async setApplied(index: number): Promise<void> {

@@ -8,13 +8,15 @@
  *   'l/' + 16-digit index    log entries (JSON)
  *   'k/' + key               KV data (JSON StoredValue)
  *   'a'                      applied index (JSON number)
- * Every mutating call is one atomic batch written with {sync: true}.
+ * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
+ * applies are not (see KvStore.applyBatch): they share the WAL with the synced writes, so each later
+ * synced write makes them durable too, and a snapshot is saved only after what it covers was applied.
  */
 import { createRequire } from 'node:module';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
-import type { KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
+import type { KvApply, KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 import { parseKvSnapshot } from '../memory/index.js';
 
 type ErrCb = (err?: Error | null) => void;
@@ -42,6 +44,7 @@ interface RawDb {
   open(options: { createIfMissing: boolean }, cb: ErrCb): void;
   close(cb: ErrCb): void;
   get(key: string, options: { asBuffer: false }, cb: (err: Error | null | undefined, value?: string) => void): void;
+  getMany(keys: string[], options: { asBuffer: false }, cb: (err: Error | null | undefined, values?: Array<string | undefined>) => void): void;
   batch(ops: BatchOp[], options: { sync: boolean }, cb: ErrCb): void;
   iterator(options: IteratorOptions): RawIterator;
 }
@@ -118,6 +121,33 @@ export class RocksDatabase {
         }
       });
     });
+  }
+
+  /** Reads many raw values in one call (undefined where absent). */
+  getMany(keys: string[]): Promise<Array<string | undefined>> {
+    if (keys.length === 0) return Promise.resolve([]);
+    return new Promise((resolve, reject) => {
+      this.db.getMany(keys, { asBuffer: false }, (err, values) => (err ? reject(err) : resolve(values ?? [])));
+    });
+  }
+
+  /** Counts the keys in [gte, lt) without holding them in memory. */
+  async count(gte: string, lt: string): Promise<number> {
+    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
+    let n = 0;
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        const isEnd = await new Promise<boolean>((resolve, reject) => it.next((err, key) => (err ? reject(err) : resolve(key === undefined))));
+        if (isEnd) break;
+        n++;
+      }
+    } catch (err) {
+      failure = err;
+    }
+    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
+    if (failure !== null) throw failure;
+    return n;
   }
 
   /** Reads and JSON-decodes a value, or undefined when the key is absent. */
@@ -244,7 +274,7 @@ export class RocksKvStore implements KvStore {
   /** Opens the KV store over `db`, counting the stored keys once. */
   static async open(db: RocksDatabase): Promise<RocksKvStore> {
     const store = new RocksKvStore(db);
-    store.keyCount = (await db.scan(KV_PREFIX, KV_END)).length;
+    store.keyCount = await db.count(KV_PREFIX, KV_END);
     return store;
   }
 
@@ -253,28 +283,35 @@ export class RocksKvStore implements KvStore {
   }
 
   async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
+    return (await this.applyBatch([{ index, ops }], index))[0];
+  }
+
+  async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
+    // One lookup of every key touched, for delete results and the key count.
+    const keys = [...new Set(entries.flatMap((e) => e.ops.map((op) => op.key)))];
+    const found = await this.db.getMany(keys.map((k) => KV_PREFIX + k));
+    const exists = new Map<string, boolean>(keys.map((k, i) => [k, found[i] !== undefined]));
     const batch: BatchOp[] = [];
-    const exists = new Map<string, boolean>();
-    const existed: boolean[] = [];
     let count = this.keyCount;
-    for (const op of ops) {
-      let had = exists.get(op.key);
-      if (had === undefined) had = (await this.db.get(KV_PREFIX + op.key)) !== undefined;
-      existed.push(had);
-      if (op.op === 'set') {
-        batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
-        if (!had) count++;
-        exists.set(op.key, true);
-      } else {
-        batch.push({ type: 'del', key: KV_PREFIX + op.key });
-        if (had) count--;
-        exists.set(op.key, false);
-      }
-    }
-    batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(index) });
-    await this.db.batch(batch);
+    const results = entries.map(({ index, ops }) =>
+      ops.map((op) => {
+        const had = exists.get(op.key) === true;
+        if (op.op === 'set') {
+          batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
+          if (!had) count++;
+          exists.set(op.key, true);
+        } else {
+          batch.push({ type: 'del', key: KV_PREFIX + op.key });
+          if (had) count--;
+          exists.set(op.key, false);
+        }
+        return had;
+      }),
+    );
+    batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
+    await this.db.batch(batch, false);
     this.keyCount = count;
-    return existed;
+    return results;
   }
 
   async setApplied(index: number): Promise<void> {

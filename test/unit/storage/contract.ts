@@ -202,6 +202,30 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect(await s.kv.apply(3, [{ op: 'set', key: 'a', value: '3' }])).to.deep.equal([true]);
     });
 
+    it('applyBatch applies several entries in order, each op seeing the ones before it, and records the last index', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      const results = await s.kv.applyBatch(
+        [
+          { index: 2, ops: [{ op: 'delete', key: 'a' }, { op: 'set', key: 'b', value: '2' }] },
+          { index: 4, ops: [{ op: 'delete', key: 'a' }, { op: 'set', key: 'b', value: '4' }, { op: 'set', key: 'c', value: '4' }] },
+        ],
+        5,
+      );
+      expect(results).to.deep.equal([[true, false], [false, true, false]]);
+      expect(await s.kv.get('a')).to.equal(undefined);
+      expect(await s.kv.get('b')).to.deep.equal({ value: '4', index: 4 });
+      expect(await s.kv.get('c')).to.deep.equal({ value: '4', index: 4 });
+      expect(await s.kv.appliedIndex()).to.equal(5);
+      expect(await s.kv.count()).to.equal(2);
+    });
+
+    it('applyBatch with no operations only moves the applied index', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      expect(await s.kv.applyBatch([], 3)).to.deep.equal([]);
+      expect(await s.kv.appliedIndex()).to.equal(3);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    });
+
     it('setApplied records the applied index without changing keys', async () => {
       await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
       await s.kv.setApplied(2);
