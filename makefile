@@ -38,3 +38,12 @@ bench: build
 
 clean:
 	rm -rf dist node_modules
+
+# Four nodes in containers (docker-compose.yml): app1 bootstraps, app2..app4 join; API on :8081..:8084.
+COMPOSE = $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; else echo docker-compose; fi)
+
+docker:
+	$(COMPOSE) up -d --build app1 app2 app3 app4
+
+docker-down:
+	$(COMPOSE) down

@@ -12,6 +12,7 @@ import { HttpTransport } from './transport/http/client.js';
 import { startPeerServer } from './transport/http/server.js';
 import { createApp } from './api/app.js';
 import { createMetrics } from './metrics.js';
+import type { Message } from './raft/core/types.js';
 
 const cfg = loadConfig();
 const logger = createLogger(cfg);
@@ -47,6 +48,9 @@ async function main(): Promise<void> {
   let node: RaftNode | null = null;
   const metrics = createMetrics(cfg.nodeId, () => node, true);
   const transport = new HttpTransport({ selfAddr: cfg.raftAdvertiseAddr });
+  // Metrics decorators: synced log writes are timed, every message sent is counted by type.
+  const measuredStorage = metrics.wrapStorage(storage);
+  const measuredTransport = metrics.wrapTransport(transport);
   const raftNode = new RaftNode(
     {
       nodeId: cfg.nodeId,
@@ -59,14 +63,16 @@ async function main(): Promise<void> {
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
       snapshotThreshold: cfg.snapshotThreshold,
     },
-    storage,
-    transport,
+    measuredStorage,
+    measuredTransport,
     {
+      ...metrics.observer,
       onSoftState(s, prev) {
         metrics.onSoftState(s, prev);
         if (!prev || prev.leaderId !== s.leaderId || prev.role !== s.role) logger.info({ role: s.role, term: s.term, leader: s.leaderId }, 'raft state changed');
       },
       onSnapshot(kind, meta, bytes) {
+        metrics.onSnapshot(kind, meta, bytes);
         logger.info({ kind, lastIndex: meta.lastIndex, lastTerm: meta.lastTerm, bytes }, kind === 'taken' ? 'snapshot taken; log compacted' : 'snapshot received from the leader and installed');
       },
       onError(err) {
@@ -77,7 +83,11 @@ async function main(): Promise<void> {
   );
   node = raftNode;
 
-  const peer = await startPeerServer({ host: cfg.raftBindHost, port: cfg.raftBindPort, onMessages: (msgs, fromAddr) => raftNode.receive(msgs, fromAddr) });
+  const onMessages = (msgs: Message[], fromAddr: string | null): void => {
+    metrics.onMessagesReceived(msgs);
+    raftNode.receive(msgs, fromAddr);
+  };
+  const peer = await startPeerServer({ host: cfg.raftBindHost, port: cfg.raftBindPort, onMessages });
   const { hadState, bootstrapped } = await raftNode.start();
   logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr }, 'raft node started');
 

@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvOp } from '../storage/types.js';
+import { httpMetrics } from '../metrics.js';
 import { BadRequestError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, errorBody } from '../errors.js';
 
 /** Limits applied to client input. */
@@ -76,6 +77,7 @@ export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, s
 export function createApp(deps: ApiDeps): Koa {
   const { node, limits, logger } = deps;
   const app = new Koa();
+  app.use(httpMetrics(deps.registry));
   const router = new Router();
 
   app.use(async (ctx, next) => {

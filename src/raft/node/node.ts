@@ -42,6 +42,12 @@ export interface RaftNodeObserver {
   /** A snapshot was taken locally ('taken') or received from the leader and installed ('installed'). */
   onSnapshot?(kind: 'taken' | 'installed', meta: SnapshotMeta, bytes: number): void;
   onError?(err: unknown): void;
+  /** A proposal (write or membership change) finished: `err` is null once committed and applied here. */
+  onProposalDone?(err: Error | null, seconds: number): void;
+  /** A ReadIndex barrier finished: `err` is null once the read may be served locally. */
+  onReadIndexDone?(err: Error | null, seconds: number): void;
+  /** Taking a snapshot compacted the stored log: `count` entries were deleted. */
+  onEntriesCompacted?(count: number): void;
 }
 
 interface WriteWaiter {
@@ -205,9 +211,21 @@ export class RaftNode {
 
   private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<WriteResult> {
     this.assertRunning();
+    const startedMs = performance.now();
+    let isDone = false;
+    const done = (err: Error | null) => {
+      if (!isDone) this.observer.onProposalDone?.(err, (performance.now() - startedMs) / 1000);
+      isDone = true;
+    };
     const res = propose(this.raft);
-    if (!res.ok) throw this.rejection(res.reason, res.leaderId);
-    return new Promise<WriteResult>((resolve, reject) => {
+    if (!res.ok) {
+      const err = this.rejection(res.reason, res.leaderId);
+      done(err);
+      throw err;
+    }
+    return new Promise<WriteResult>((resolveWrite, rejectWrite) => {
+      const resolve = (result: WriteResult) => (done(null), resolveWrite(result));
+      const reject = (err: Error) => (done(err), rejectWrite(err));
       const timer = setTimeout(() => {
         this.writes.delete(res.index);
         reject(new TimeoutError('the write was not committed in time; its outcome is unknown'));
@@ -233,7 +251,16 @@ export class RaftNode {
   async linearizableBarrier(): Promise<void> {
     this.assertRunning();
     const id = `${this.opts.nodeId}:${++this.readSeq}`;
-    await new Promise<number>((resolve, reject) => {
+    const startedMs = performance.now();
+    // Observed once: a read that timed out while waiting for apply may still be released later.
+    let isDone = false;
+    const done = (err: Error | null) => {
+      if (!isDone) this.observer.onReadIndexDone?.(err, (performance.now() - startedMs) / 1000);
+      isDone = true;
+    };
+    await new Promise<number>((resolveRead, rejectRead) => {
+      const resolve = (index: number) => (done(null), resolveRead(index));
+      const reject = (err: Error) => (done(err), rejectRead(err));
       const timer = setTimeout(() => {
         this.reads.delete(id);
         reject(new TimeoutError('the read could not be confirmed in time'));
@@ -419,6 +446,7 @@ export class RaftNode {
     if (!snap) return;
     await this.storage.log.saveSnapshot(snap, false);
     this.observer.onSnapshot?.('taken', snap.meta, data.length);
+    this.observer.onEntriesCompacted?.(snap.meta.lastIndex - last);
   }
 
   /**
