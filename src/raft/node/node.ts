@@ -262,13 +262,21 @@ export class RaftNode {
       const resolve = (index: number) => (done(null), resolveRead(index));
       const reject = (err: Error) => (done(err), rejectRead(err));
       const timer = setTimeout(() => {
+        // The read may be confirmed already and only waiting for apply: forget it there too.
         this.reads.delete(id);
+        this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => r.waiter !== waiter);
         reject(new TimeoutError('the read could not be confirmed in time'));
       }, this.opts.requestTimeoutMs);
-      this.reads.set(id, { resolve, reject, timer });
+      const waiter: ReadWaiter = { resolve, reject, timer };
+      this.reads.set(id, waiter);
       this.raft.readIndex(id);
       this.schedule();
     });
+  }
+
+  /** Linearizable reads in progress: waiting for the leader's confirmation, or confirmed and waiting for apply. */
+  pendingReads(): { confirming: number; awaitingApply: number } {
+    return { confirming: this.reads.size, awaitingApply: this.readsAwaitingApply.length };
   }
 
   /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
@@ -319,12 +327,13 @@ export class RaftNode {
       clearTimeout(w.timer);
       w.reject(err);
     }
-    for (const w of this.reads.values()) {
+    for (const w of [...this.reads.values(), ...this.readsAwaitingApply.map((r) => r.waiter)]) {
       clearTimeout(w.timer);
       w.reject(err);
     }
     this.writes.clear();
     this.reads.clear();
+    this.readsAwaitingApply = [];
   }
 
   private assertRunning(): void {

@@ -11,12 +11,17 @@ import { parseMessages } from '../../../src/transport/validate.js';
 class LoopbackNet {
   nodes = new Map<string, RaftNode>();
   down = new Set<string>();
+  /** Message types dropped on their way to one raft address. */
+  dropTo = new Map<string, Set<string>>();
   sentTypes: string[] = [];
 
   transport(selfAddr: string): Transport {
     return {
       send: (to, msgs) => {
         if (this.down.has(to.raftAddr) || this.down.has(selfAddr)) return;
+        const dropped = this.dropTo.get(to.raftAddr);
+        if (dropped) msgs = msgs.filter((m) => !dropped.has(m.type));
+        if (msgs.length === 0) return;
         for (const m of msgs) this.sentTypes.push(m.type);
         const body = JSON.parse(JSON.stringify({ from: msgs[0]?.from ?? '', fromAddr: selfAddr, messages: msgs })) as unknown;
         setImmediate(() => {
@@ -104,6 +109,22 @@ describe('raft node driver (in-process, memory storage)', function () {
     await node.start();
     running.push(node);
     expect(node.status().term).to.equal(0);
+  });
+
+  it('stop() rejects a read that is confirmed but still waiting for its index to be applied', async () => {
+    const net = new LoopbackNet();
+    const [n1, n2, n3] = await threeNodes(net, 10_000);
+    running.push(n1.node, n2.node);
+    // n3 hears heartbeats and read confirmations but no entries, so it falls behind the commit index.
+    net.dropTo.set(n3.addr, new Set(['AppendEntries', 'InstallSnapshot']));
+    await n1.node.write([{ op: 'set', key: 'k', value: 'v' }]);
+    const read = n3.node.linearizableBarrier().then(
+      () => 'served',
+      (err: Error) => err.message,
+    );
+    await waitFor('the read to be confirmed and left waiting for apply', () => n3.node.pendingReads().awaitingApply === 1);
+    await n3.node.stop();
+    expect(await read).to.equal('node is shutting down');
   });
 
   it('takes a snapshot every SNAPSHOT_THRESHOLD applied entries and compacts the log', async () => {
