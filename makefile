@@ -30,5 +30,10 @@ sim: install
 sim-mutants: install
 	npm run sim:mutants
 
+# Fault injection (needs root, iproute2, iptables): every scenario on 3- and 5-node clusters in
+# private network namespaces; one summary line each. Options: FAULTS_ARGS='--only kill-all --dur 20'.
+faults: build
+	npx tsx test/faults/run.ts $(FAULTS_ARGS)
+
 clean:
 	rm -rf dist node_modules

@@ -124,6 +124,10 @@ interface Frame {
   requiredDone: number;
   start: number;
   minComplete: number;
+  /** the state was just set by an unknown-outcome write: only a read of it may follow */
+  mustRead: boolean;
+  /** a pending read that may and therefore must go next (-1: none); it is the only candidate */
+  forced: number;
   /** next candidate position to try */
   next: number;
   /** op linearized for the child being explored, -1 when none */
@@ -134,6 +138,14 @@ interface Frame {
  * Wing & Gong search with Lowe's memoization on one register history, with an explicit stack so
  * long histories cannot overflow the call stack. `ok` is 'unknown' when `maxExplored`
  * configurations did not settle the question.
+ *
+ * Three prunings keep histories with many unknown-outcome writes tractable; each only discards
+ * linearizations that have an equivalent one still searched:
+ *  - a read that may go next and matches the state goes next (reads change nothing, and every
+ *    pending op completes after its invocation, so moving it earlier breaks no real-time order);
+ *  - an unknown-outcome write must be followed by a read of its value, else dropping it from the
+ *    linearization changes nothing;
+ *  - an unknown-outcome write of the value the register already holds is never useful.
  */
 function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'unknown'; explored: number } {
   const ops = pruneUnobserved(opsIn).sort((a, b) => a.invoke - b.invoke || a.complete - b.complete);
@@ -152,7 +164,7 @@ function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'un
     words[i >>> 5] &= ~(1 << (i & 31));
   };
 
-  const frame = (state: string | null, requiredDone: number, firstOpen: number): Frame => {
+  const frame = (state: string | null, requiredDone: number, firstOpen: number, mustRead: boolean): Frame => {
     // Advance past the prefix of already-linearized ops.
     let start = firstOpen;
     while (start < n && isDone(start)) start++;
@@ -162,12 +174,20 @@ function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'un
       if (ops[i].invoke > minComplete) break; // sorted by invoke
       if (!isDone(i) && ops[i].complete < minComplete) minComplete = ops[i].complete;
     }
-    return { state, requiredDone, start, minComplete, next: start, chosen: -1 };
+    let forced = -1;
+    for (let i = start; i < n && ops[i].invoke <= minComplete; i++) {
+      if (!isDone(i) && !ops[i].isWrite && ops[i].value === state) {
+        forced = i;
+        break;
+      }
+    }
+    return { state, requiredDone, start, minComplete, mustRead, forced, next: start, chosen: -1 };
   };
 
-  seen.add(stateKey(words, null));
+  const key = (state: string | null, mustRead: boolean) => `${stateKey(words, state)}|${mustRead ? 1 : 0}`;
+  seen.add(key(null, false));
   explored++;
-  const stack: Frame[] = [frame(null, 0, 0)];
+  const stack: Frame[] = [frame(null, 0, 0, false)];
   while (stack.length > 0) {
     const f = stack[stack.length - 1];
     if (f.chosen >= 0) {
@@ -175,13 +195,17 @@ function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'un
       f.chosen = -1;
     }
     let pick = -1;
-    for (let i = f.next; i < n; i++) {
-      const op = ops[i];
-      if (op.invoke > f.minComplete) break;
-      if (isDone(i)) continue;
-      if (!op.isWrite && op.value !== f.state) continue;
-      pick = i;
-      break;
+    if (f.forced >= 0) {
+      if (f.next <= f.forced) pick = f.forced;
+    } else if (!f.mustRead) {
+      for (let i = f.next; i < n; i++) {
+        const op = ops[i];
+        if (op.invoke > f.minComplete) break;
+        if (isDone(i) || !op.isWrite) continue; // no read matches the state here (else it was forced)
+        if (op.optional && op.value === f.state) continue;
+        pick = i;
+        break;
+      }
     }
     if (pick < 0) {
       stack.pop();
@@ -194,12 +218,13 @@ function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'un
     const nextState = op.isWrite ? op.value : f.state;
     const requiredDone = f.requiredDone + (op.optional ? 0 : 1);
     if (requiredDone === required) return { ok: true, explored };
-    const k = stateKey(words, nextState);
+    const mustRead = op.isWrite && op.optional;
+    const k = key(nextState, mustRead);
     if (seen.has(k)) continue;
     seen.add(k);
     explored++;
     if (explored > maxExplored) return { ok: 'unknown', explored };
-    stack.push(frame(nextState, requiredDone, f.start));
+    stack.push(frame(nextState, requiredDone, f.start, mustRead));
   }
   return { ok: false, explored };
 }
