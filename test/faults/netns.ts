@@ -86,7 +86,7 @@ export async function runInNamespace(args: ScenarioArgs, opts: { verbose?: boole
     if (!up.ok) throw new Error(`ip -n ${a.ns} link set lo up failed: ${up.out}`);
     const child = spawn('ip', ['netns', 'exec', a.ns, process.execPath, '--import', 'tsx', join(root, 'test/faults/scenario.ts'), JSON.stringify(args)], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RAFTKV_FAULT_NS: a.ns, RAFTKV_FAULT_DIR: a.dir },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RAFTKV_FAULT_NS: a.ns, RAFTKV_FAULT_DIR: a.dir, RAFTKV_FAULT_DUMP: process.env.RAFTKV_FAULT_DUMP ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';

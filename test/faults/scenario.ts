@@ -7,7 +7,9 @@
  * Usage (via netns.ts): node --import tsx test/faults/scenario.ts '<json ScenarioArgs>'
  */
 import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
@@ -361,9 +363,15 @@ async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map
     states.push(m);
   }
   const same = states.every((m) => KEYS.every((k) => m.get(k) === states[0].get(k)));
+  for (const [i, n] of ctx.members.entries()) {
+    if ([...states[i].values()].some((v) => v?.startsWith('<unreadable'))) {
+      process.stderr.write(`faults: ${n.id} unreadable after healing (up=${cluster.isUp(n)}); its last output:\n${cluster.tail(n, 40)}\n`);
+    }
+  }
+  const leaderState = states[ctx.members.indexOf(leader)] ?? states[0];
   if (!isSettled) ctx.notes.push('members did not reach the same applied index');
   if (!same) ctx.notes.push(`replicas differ: ${JSON.stringify(states.map((m) => Object.fromEntries(m)))}`);
-  return { converged: isSettled === true && same, finalState: states[0] };
+  return { converged: isSettled === true && same, finalState: leaderState };
 }
 
 /** Longest stretch of the load phase without any successful operation completing. */
@@ -428,6 +436,8 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const history = [...workload.history];
     const tEnd = workload.now();
     for (const k of KEYS) history.push({ client: -1, kind: 'get', key: k, result: finalState.get(k) ?? null, invokeMs: tEnd, completeMs: tEnd + 1, ok: true });
+    const dump = process.env.RAFTKV_FAULT_DUMP;
+    if (dump) writeFileSync(join(dump, `${args.fault}-${args.nodes}.json`), JSON.stringify(history));
     const lin = checkLinearizable(history);
     let snapshotInstalled: boolean | null = null;
     if (args.fault === 'follower-snapshot') {

@@ -87,6 +87,10 @@ export class Workload {
     }
   }
 
+  /**
+   * One request. `status` -1: the connection was never made (refused or connect timeout), so the
+   * request never left; 0: no answer after it may have been sent (outcome unknown).
+   */
   private async call(method: string, url: string, body?: string): Promise<{ status: number; body: unknown }> {
     const ac = new AbortController();
     const timer = setTimeout(() => ac.abort(), this.opts.timeoutMs);
@@ -100,7 +104,9 @@ export class Workload {
         parsed = null;
       }
       return { status: res.statusCode, body: parsed };
-    } catch {
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') return { status: -1, body: null };
       return { status: 0, body: null }; // no answer: outcome unknown
     } finally {
       clearTimeout(timer);
@@ -121,8 +127,9 @@ export class Workload {
       } else if (r.status === 404) {
         this.history.push({ client, kind: 'get', key, result: null, invokeMs, completeMs, ok: true });
       } else {
-        const why = `${r.status}:${errorOf(r.body).code ?? 'none'}`;
+        const why = `${r.status}:${r.status === -1 ? 'ECONNREFUSED' : (errorOf(r.body).code ?? 'none')}`;
         this.history.push({ client, kind: 'get', key, invokeMs, completeMs: r.status === 0 ? null : completeMs, ok: r.status === 0, error: why });
+        await new Promise((res) => setTimeout(res, 20)); // no busy loop against a dead node
       }
       return;
     }
@@ -150,10 +157,11 @@ export class Workload {
     }
     const completeMs = this.now();
     const e = errorOf(r.body);
-    const outcome = r.status === 0 ? 'unknown' : classifyWrite(r.status, e.code, e.message);
+    const outcome = r.status === 0 ? 'unknown' : r.status === -1 ? 'fail' : classifyWrite(r.status, e.code, e.message);
     op.completeMs = outcome === 'unknown' ? null : completeMs;
     op.ok = outcome !== 'fail';
-    if (outcome !== 'ok') op.error = `${r.status}:${e.code ?? 'none'}`;
+    if (outcome !== 'ok') op.error = `${r.status}:${r.status === -1 ? 'ECONNREFUSED' : (e.code ?? 'none')}`;
     this.history.push(op);
+    if (outcome !== 'ok') await new Promise((res) => setTimeout(res, 20)); // no busy loop against a dead node
   }
 }

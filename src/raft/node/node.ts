@@ -63,6 +63,8 @@ export class RaftNode {
   private isLoopRunning = false;
   private isLoopScheduled = false;
   private isStopped = false;
+  /** False until start() has built the core from storage. */
+  private isStarted = false;
   private failure: Error | null = null;
   private writes = new Map<number, WriteWaiter>();
   private reads = new Map<string, ReadWaiter>();
@@ -93,6 +95,7 @@ export class RaftNode {
     const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : 0;
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
     this.applied = applied;
+    this.isStarted = true;
     const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
     let bootstrapped = false;
     if (!hadState && this.opts.bootstrapIfEmpty) {
@@ -124,7 +127,8 @@ export class RaftNode {
    * remembered so a node that is not yet in any configuration (a joiner) can answer its leader.
    */
   receive(msgs: Message[], fromAddr: string | null = null): void {
-    if (this.isStopped) return;
+    // The peer server listens before start() has loaded storage: drop until then (Raft retransmits).
+    if (this.isStopped || !this.isStarted) return;
     if (fromAddr !== null && msgs.length > 0) this.peerAddrs.set(msgs[0].from, fromAddr);
     for (const m of msgs) this.raft.step(m);
     this.schedule();
