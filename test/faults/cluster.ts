@@ -199,12 +199,18 @@ export class NsCluster {
 
   /** Waits until `n` is a voter in the leader's configuration. */
   async waitVoter(n: FaultNode, timeoutMs = 30_000): Promise<void> {
-    await waitFor(`${n.id} to become a voter`, async () => {
-      const l = await this.leader(this.nodes.filter((x) => this.isUp(x)));
-      if (!l) return false;
-      const i = await this.info(l);
-      return i?.nodes.some((m) => m.id === n.id && m.suffrage === 'voter') ?? false;
-    }, timeoutMs, 150);
+    let last: ClusterInfo | null = null;
+    try {
+      await waitFor(`${n.id} to become a voter`, async () => {
+        const l = await this.leader(this.nodes.filter((x) => this.isUp(x)));
+        if (!l) return false;
+        last = await this.info(l);
+        return last?.nodes.some((m) => m.id === n.id && m.suffrage === 'voter') ?? false;
+      }, timeoutMs, 150);
+    } catch (err) {
+      const own = await this.info(n);
+      throw new Error(`${(err as Error).message}\nleader view: ${JSON.stringify(last)}\n${n.id} view: ${JSON.stringify(own)}\n${n.id} output:\n${this.tail(n, 15)}`);
+    }
   }
 
   /** Last lines of a node's output, for failure messages. */
