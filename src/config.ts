@@ -24,6 +24,8 @@ export interface Config {
   readonly maxBodyBytes: number;
   readonly requestTimeoutMs: number;
   readonly logLevel: string;
+  /** Entries applied since the last snapshot that trigger a new one (log compaction). */
+  readonly snapshotThreshold: number;
 }
 
 const hostPort = makeValidator<string>((v) => {
@@ -86,6 +88,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       MAX_VALUE_BYTES: positiveInt({ default: 1048576 }),
       MAX_BODY_BYTES: positiveInt({ default: 2097152 }),
       REQUEST_TIMEOUT_MS: positiveInt({ default: 5000 }),
+      SNAPSHOT_THRESHOLD: positiveInt({ default: 10000 }),
       LOG_LEVEL: str({ default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }),
     },
     {
@@ -126,5 +129,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     maxBodyBytes: e.MAX_BODY_BYTES,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
+    snapshotThreshold: e.SNAPSHOT_THRESHOLD,
   });
 }

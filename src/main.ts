@@ -62,6 +62,7 @@ async function main(): Promise<void> {
       heartbeatTicks: cfg.heartbeatTicks,
       requestTimeoutMs: cfg.requestTimeoutMs,
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
+      snapshotThreshold: cfg.snapshotThreshold,
     },
     storage,
     transport,
@@ -69,6 +70,9 @@ async function main(): Promise<void> {
       onSoftState(s, prev) {
         metrics.onSoftState(s, prev);
         if (!prev || prev.leaderId !== s.leaderId || prev.role !== s.role) logger.info({ role: s.role, term: s.term, leader: s.leaderId }, 'raft state changed');
+      },
+      onSnapshot(kind, meta, bytes) {
+        logger.info({ kind, lastIndex: meta.lastIndex, lastTerm: meta.lastTerm, bytes }, kind === 'taken' ? 'snapshot taken; log compacted' : 'snapshot received from the leader and installed');
       },
       onError(err) {
         logger.fatal({ err }, 'storage failure: stopping the node');
@@ -105,6 +109,12 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    // Thesis §3.10: a leader hands over to the most caught-up voter first, so the cluster does not
+    // wait an election timeout for a new leader.
+    if (raftNode.leaderId() === cfg.nodeId) {
+      const t = await raftNode.transferLeadership(2000);
+      if (t.started) logger.info({ to: t.to, newLeader: t.leaderId, ms: t.ms }, t.leaderId !== null && t.leaderId !== cfg.nodeId ? 'leadership handed over' : 'leadership transfer did not complete in time');
+    }
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await closed;

@@ -154,10 +154,10 @@ export function createApp(deps: ApiDeps): Koa {
     const key = ctx.params.key;
     checkKey(key, limits);
     await onLeader(ctx, null, async () => {
-      await node.linearizableBarrier();
-      if (!(await node.get(key))) throw new KeyNotFoundError(key);
-      const index = await node.write([{ op: 'delete', key }]);
+      // Whether the key was there is decided when the delete is applied, not by an earlier read.
+      const { index, existed } = await node.deleteKey(key);
       ctx.set('X-Raft-Index', String(index));
+      if (!existed) throw new KeyNotFoundError(key);
       ctx.body = { deleted: key };
     });
   });
@@ -174,6 +174,7 @@ export function createApp(deps: ApiDeps): Koa {
       commitIndex: st.commitIndex,
       appliedIndex: node.appliedIndex(),
       lastIndex: st.lastIndex,
+      snapshotIndex: st.snapshotIndex,
       nodes: st.config.members.map((m) => {
         const p = peers.get(m.id);
         return { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, ...(p ? { matchIndex: p.matchIndex, ticksSinceContact: p.ticksSinceContact } : {}) };

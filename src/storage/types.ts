@@ -48,8 +48,12 @@ export type KvOp = { op: 'set'; key: string; value: string } | { op: 'delete'; k
 /** The state machine's data: keys, values and the applied index, always written together. */
 export interface KvStore {
   get(key: string): Promise<StoredValue | undefined>;
-  /** Applies `ops` (tagged with `index`) and records appliedIndex = index in the same atomic batch. */
-  apply(index: number, ops: KvOp[]): Promise<void>;
+  /**
+   * Applies `ops` (tagged with `index`) and records appliedIndex = index in the same atomic batch.
+   * Resolves with, for each op in order, whether its key existed just before that op (so a delete
+   * of an absent key is detected at apply time).
+   */
+  apply(index: number, ops: KvOp[]): Promise<boolean[]>;
   /** Records appliedIndex = index for an entry that changes no key (noop, config). May be batched. */
   setApplied(index: number): Promise<void>;
   /** The applied index stored with the data (0 when empty). */

@@ -109,3 +109,97 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
     expect(await setKey(follower, 'after-remove', 'ok')).to.equal(200);
   });
 });
+
+describe('integration: snapshots and leadership transfer with three real nodes (SNAPSHOT_THRESHOLD=50)', function () {
+  this.timeout(180_000);
+  const port = basePort();
+  let dir = '';
+  const nodes: NodeProc[] = [];
+
+  function envFor(i: number, join: boolean): Record<string, string> {
+    return {
+      NODE_ID: `snap${i}`,
+      PORT: String(port + i),
+      HOST: '127.0.0.1',
+      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+      RAFT_DIR: dir,
+      SNAPSHOT_THRESHOLD: '50',
+      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
+    };
+  }
+
+  async function view(n: NodeProc): Promise<{ role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number } | null> {
+    const r = await http('GET', `${n.api}/cluster`);
+    return r.status === 200 ? (r.body as { role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number }) : null;
+  }
+
+  before(async () => {
+    dir = tempDir('raftkv-it-snap-');
+    nodes.push(startNode('snap1', envFor(1, false)));
+    await waitForLeader([nodes[0]]);
+    nodes.push(startNode('snap2', envFor(2, true)), startNode('snap3', envFor(3, true)));
+    try {
+      await waitFor('three voters', async () => {
+        const v = await clusterView(nodes[0]);
+        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+      }, 60_000);
+    } catch (err) {
+      // Leave the nodes' own account of what went wrong in the failure.
+      const logs = nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`);
+      throw new Error(`${(err as Error).message}\n${logs.join('\n')}`);
+    }
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+    removeDir(dir);
+  });
+
+  it('a follower SIGKILLed while the leader compacts past it restarts and catches up via InstallSnapshot with every key', async () => {
+    const leader = await waitForLeader(nodes);
+    const follower = nodes.find((n) => n !== leader) as NodeProc;
+    await stopNode(follower, 'SIGKILL');
+    const total = 300;
+    const keys = Array.from({ length: total }, (_, i) => `snapkey-${i}`);
+    for (let i = 0; i < total; i += 10) {
+      const codes = await Promise.all(keys.slice(i, i + 10).map((k) => http('POST', `${leader.api}/key`, { [k]: `value-of-${k}` }).then((r) => r.status)));
+      expect(codes.every((c) => c === 200), `writes ${i}..${i + 9}: ${codes.join(',')}`).to.equal(true);
+    }
+    const lv = await view(leader);
+    expect(lv?.snapshotIndex, 'the leader compacted its log').to.be.greaterThan(200);
+    follower.output.length = 0;
+    restartNode(follower);
+    await waitFor('the restarted follower to apply the last write', async () => {
+      const r = await http('GET', `${follower.api}/key/${keys[total - 1]}?consistency=stale`);
+      return r.status === 200;
+    }, 60_000);
+    expect(follower.output.join(''), 'the follower installed a snapshot from the leader').to.contain('snapshot received from the leader and installed');
+    for (const k of keys) {
+      const r = await http('GET', `${follower.api}/key/${k}?consistency=stale`);
+      expect(r.status, `${k}: ${r.text}`).to.equal(200);
+      expect(r.body).to.deep.equal({ [k]: `value-of-${k}` });
+    }
+    // The follower keeps replicating normally after the snapshot.
+    expect((await http('POST', `${leader.api}/key`, { 'after-snapshot': 'yes' })).status).to.equal(200);
+    await waitFor('the follower to apply a write after the snapshot', async () => (await http('GET', `${follower.api}/key/after-snapshot?consistency=stale`)).status === 200);
+  });
+
+  it('SIGTERM of the leader hands leadership over: another node leads by the time the old process exits 0', async () => {
+    const leader = await waitForLeader(nodes);
+    const before = await view(leader);
+    const others = nodes.filter((n) => n !== leader);
+    const started = Date.now();
+    const code = await stopNode(leader, 'SIGTERM');
+    const exitMs = Date.now() - started;
+    expect(code).to.equal(0);
+    // No waiting here: a transfer completes before the old leader exits; without one, the followers
+    // would still be within their election timeout and nobody would lead yet.
+    const views = await Promise.all(others.map((n) => view(n)));
+    const newLeader = views.find((v) => v?.role === 'leader');
+    expect(newLeader, `views at exit: ${JSON.stringify(views)}`).to.not.equal(undefined);
+    expect(newLeader?.term).to.be.greaterThan(before?.term ?? 0);
+    expect(leader.output.join('')).to.contain('leadership handed over');
+    console.log(`      integration: leader SIGTERM to exit (leadership handed over) = ${exitMs} ms`);
+    expect((await http('POST', `${others[0].api}/key`, { 'after-transfer': 'ok' })).status).to.equal(200);
+  });
+});

@@ -1,6 +1,8 @@
 /**
- * The in-memory Raft log of one node: entries after the last snapshot, with the boundary between
+ * The in-memory Raft log of one node: entries after the compaction point, with the boundary between
  * entries already on stable storage and those still to be persisted. Used only by the Raft core.
+ * `snapshotIndex`/`snapshotTerm` name the last entry dropped from memory; it is the last index of
+ * the latest snapshot or, when the core keeps a tail of entries behind a snapshot, a little earlier.
  */
 import type { Entry, SnapshotMeta } from './types.js';
 
@@ -121,6 +123,19 @@ export class RaftLog {
       if (t < term) return 0;
     }
     return 0;
+  }
+
+  /**
+   * Drops every entry with index <= `index` (log compaction, Raft §7). Only persisted entries may be
+   * dropped, so the driver never has to write an entry the core no longer holds.
+   */
+  compactTo(index: number): void {
+    if (index <= this.snapshotIndex) return;
+    if (index > this.stableIndex) throw new Error(`raft log: compacting to ${index} beyond the persisted ${this.stableIndex}`);
+    const term = this.termAt(index) as number;
+    this.entries = this.entries.slice(index - this.snapshotIndex);
+    this.snapshotIndex = index;
+    this.snapshotTerm = term;
   }
 
   /** Replaces the whole log with a snapshot's position (follower installing a snapshot). */

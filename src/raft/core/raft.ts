@@ -1,6 +1,6 @@
 /**
  * The Raft protocol as a pure, deterministic state machine. Inputs: tick(), step(message),
- * propose(data), readIndex(id), campaign(), bootstrap(config). Output: a Ready bundle that the
+ * propose(data), readIndex(id), campaign(), bootstrap(config), compact(index, data). Output: a Ready bundle that the
  * driver persists, sends and applies before calling advance(). No I/O, no clock, no global
  * randomness: time is ticks and jitter comes from the injected rng. Used by src/raft/node (the real
  * driver) and test/sim (the simulator).
@@ -15,6 +15,8 @@ import type {
   Entry,
   Heartbeat,
   HeartbeatResponse,
+  InstallSnapshot,
+  InstallSnapshotResponse,
   Member,
   Message,
   NodeId,
@@ -30,6 +32,10 @@ import type {
   RequestVote,
   RequestVoteResponse,
   Role,
+  Snapshot,
+  TimeoutNow,
+  TransferResult,
+  SnapshotMeta,
 } from './types.js';
 
 /** Sensible defaults for the core's tunables; the node driver maps configuration onto them. */
@@ -45,6 +51,7 @@ export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
     maxBytesPerAppend: 1 << 20,
     maxInflight: 16,
     maxSnapshotChunkBytes: 512 * 1024,
+    compactionTailEntries: 0,
     maxApplyBytes: 4 << 20,
     autoPromote: true,
   };
@@ -60,9 +67,12 @@ interface Progress {
   /** Invariant: matchIndex < nextIndex. */
   matchIndex: number;
   nextIndex: number;
-  /** probe: one AppendEntries at a time until a match is found; replicate: optimistic pipelining. */
-  state: 'probe' | 'replicate';
-  /** In probe state: an AppendEntries is outstanding. */
+  /**
+   * probe: one AppendEntries at a time until a match is found; replicate: optimistic pipelining;
+   * snapshot: the follower needs entries we compacted away, so it is sent `snapshot` in chunks.
+   */
+  state: 'probe' | 'replicate' | 'snapshot';
+  /** In probe state: an AppendEntries is outstanding. In snapshot state: a chunk is outstanding. */
   isPaused: boolean;
   /** In replicate state: last index of each AppendEntries in flight, oldest first. */
   inflight: number[];
@@ -71,6 +81,24 @@ interface Progress {
   ticksSinceContact: number;
   /** Highest ReadIndex round acknowledged in this term. */
   ackedCtx: number;
+  /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile). */
+  snapshot: Snapshot | null;
+  /** In snapshot state: characters of snapshot.data the follower confirmed it holds. */
+  snapshotOffset: number;
+  /** In snapshot state: end of the chunk in flight (the `received` its acknowledgement will carry). */
+  snapshotChunkEnd: number;
+  /** In snapshot state: ticks since the outstanding chunk was sent; it is resent after an election timeout. */
+  snapshotTicks: number;
+}
+
+/** A snapshot being received from the leader, chunk by chunk (Raft §7). */
+interface IncomingSnapshot {
+  meta: SnapshotMeta;
+  term: number;
+  from: NodeId;
+  chunks: string[];
+  /** Characters received so far; the next chunk must start here. */
+  received: number;
 }
 
 interface PendingRead {
@@ -99,6 +127,13 @@ export class Raft {
   private config: ClusterConfig;
   /** Index of the config entry in force; 0 when it came from the snapshot or there is none. */
   private configIndex = 0;
+  /** The configuration in force at log.snapshotIndex (the last compacted index). */
+  private baseConfig: ClusterConfig;
+  /** The latest snapshot: taken locally by compact(), received from a leader, or loaded at start. */
+  private snapshot: Snapshot | null;
+  /** A snapshot received from the leader that the driver has not yet been handed in a Ready. */
+  private pendingSnapshot: Snapshot | null = null;
+  private incomingSnapshot: IncomingSnapshot | null = null;
 
   private electionElapsed = 0;
   private heartbeatElapsed = 0;
@@ -107,6 +142,10 @@ export class Raft {
   private progress = new Map<NodeId, Progress>();
   private needsBroadcast = false;
   private needsCommitBroadcast = false;
+
+  // Leadership transfer (thesis §3.10). Invariant: transferee !== null only on a leader.
+  private transferee: NodeId | null = null;
+  private transferElapsed = 0;
 
   // ReadIndex (thesis §6.4).
   private readCtx = 0;
@@ -125,7 +164,9 @@ export class Raft {
     this.log = new RaftLog(initial.snapshot?.meta ?? null, initial.entries);
     this.term = initial.hardState.term;
     this.votedFor = initial.hardState.votedFor;
-    this.config = initial.snapshot?.meta.config ?? { members: [] };
+    this.snapshot = initial.snapshot;
+    this.baseConfig = initial.snapshot?.meta.config ?? { members: [] };
+    this.config = this.baseConfig;
     this.commitIndex = Math.max(initial.applied, this.log.snapshotIndex);
     this.appliedIndex = this.commitIndex;
     if (this.commitIndex > this.log.lastIndex) throw new Error('raft: applied index beyond the log');
@@ -152,7 +193,18 @@ export class Raft {
     this.electionElapsed++;
     if (this.role === 'leader') {
       this.heartbeatElapsed++;
-      for (const pr of this.progress.values()) pr.ticksSinceContact++;
+      for (const [id, pr] of this.progress) {
+        pr.ticksSinceContact++;
+        if (pr.state === 'snapshot' && pr.isPaused && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
+          // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
+          pr.isPaused = false;
+          this.sendSnapshotChunk(id, pr);
+        }
+      }
+      if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTimeoutTicks) {
+        // Thesis §3.10: a transfer that has not completed within an election timeout is aborted.
+        this.transferee = null;
+      }
       if (this.electionElapsed >= this.opts.electionTimeoutTicks) {
         this.electionElapsed = 0;
         // Raft thesis §6.2 (CheckQuorum): a leader that has not heard from a majority steps down.
@@ -182,6 +234,7 @@ export class Raft {
   /** Appends a client command on the leader; the caller learns the outcome when index/term is applied. */
   propose(data: string): ProposeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
     const index = this.log.lastIndex + 1;
     this.log.append({ index, term: this.term, type: 'normal', data });
     this.needsBroadcast = true;
@@ -194,6 +247,7 @@ export class Raft {
    */
   proposeConfChange(change: ConfChange): ProposeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
     if (this.log.termAt(this.commitIndex) !== this.term) return { ok: false, reason: 'no-commit-in-term', leaderId: this.id };
     // MUTATION-POINT: one-conf-change
     if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };
@@ -228,6 +282,47 @@ export class Raft {
     return { ok: true, index, term: this.term };
   }
 
+  /**
+   * Hands leadership to voter `to`, or to the most caught-up voter that was recently heard from when
+   * no target is given (thesis §3.10): new proposals are refused with 'transferring', the target is
+   * brought up to date, then sent TimeoutNow so it campaigns at once. The transfer is aborted after an
+   * election timeout of ticks; it is complete when this node learns of the new leader's term.
+   */
+  transferLeadership(to?: NodeId): TransferResult {
+    if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
+    if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
+    let target: NodeId | null = null;
+    if (to === undefined) {
+      let best: Progress | null = null;
+      for (const id of this.voterIds()) {
+        const pr = this.progress.get(id);
+        if (id === this.id || !pr) continue;
+        const isBetter =
+          best === null ||
+          (pr.isRecentlyActive && !best.isRecentlyActive) ||
+          (pr.isRecentlyActive === best.isRecentlyActive && (pr.matchIndex > best.matchIndex || (pr.matchIndex === best.matchIndex && pr.ticksSinceContact < best.ticksSinceContact)));
+        if (isBetter) {
+          best = pr;
+          target = id;
+        }
+      }
+      if (target === null) return { ok: false, reason: 'no-target', leaderId: this.id };
+    } else {
+      if (to === this.id) return { ok: false, reason: 'no-target', leaderId: this.id };
+      if (!this.isVoter(to) || !this.progress.has(to)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
+      target = to;
+    }
+    this.transferee = target;
+    this.transferElapsed = 0;
+    this.maybeSendTimeoutNow(target);
+    return { ok: true, to: target };
+  }
+
+  /** The voter leadership is being handed to, or null when no transfer is in progress. */
+  get leadershipTransferee(): NodeId | null {
+    return this.transferee;
+  }
+
   /** Asks for a linearizable read index for request `id`; answered in a later Ready (readStates or readFailures). */
   readIndex(id: string): void {
     if (this.role === 'leader') {
@@ -260,7 +355,7 @@ export class Raft {
         this.becomeFollower(m.term, isFromLeader ? m.from : null);
       }
     } else if (m.term < this.term) {
-      if (m.type === 'AppendEntries' || m.type === 'Heartbeat') {
+      if (m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot') {
         // A stale leader (e.g. after a partition) learns of the newer term and steps down.
         this.send({ type: 'AppendEntriesResponse', from: this.id, to: m.from, term: this.term, success: false, matchIndex: 0, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0 });
       } else if (m.type === 'RequestVote' && m.preVote) {
@@ -304,8 +399,11 @@ export class Raft {
         if (this.isPromotable()) this.startElection(false, true);
         return;
       case 'InstallSnapshot':
+        this.acceptLeader(m.from);
+        this.handleInstallSnapshot(m);
+        return;
       case 'InstallSnapshotResponse':
-        // Snapshot transfer is not implemented yet: the log is never compacted, so no leader sends one.
+        if (this.role === 'leader') this.handleInstallSnapshotResponse(m);
         return;
       default:
         assertNever(m);
@@ -320,6 +418,7 @@ export class Raft {
   hasReady(): boolean {
     return (
       this.isHardStateDirty ||
+      this.pendingSnapshot !== null ||
       this.messages.length > 0 ||
       this.log.stableIndex < this.log.lastIndex ||
       this.commitIndex > this.appliedIndex ||
@@ -344,7 +443,7 @@ export class Raft {
     const rd: Ready = {
       hardState: this.isHardStateDirty ? { term: this.term, votedFor: this.votedFor } : null,
       entries: this.log.unstable(),
-      snapshot: null,
+      snapshot: this.pendingSnapshot,
       messages: this.messages,
       committedEntries: this.log.slice(this.appliedIndex + 1, this.commitIndex, Infinity, this.opts.maxApplyBytes),
       readStates: this.readStates,
@@ -353,6 +452,7 @@ export class Raft {
       commitIndex: this.commitIndex,
     };
     this.isHardStateDirty = false;
+    this.pendingSnapshot = null;
     this.messages = [];
     this.readStates = [];
     this.readFailures = [];
@@ -361,6 +461,8 @@ export class Raft {
 
   /** Acknowledges that `rd` was persisted, sent and applied. */
   advance(rd: Ready): void {
+    // The driver has installed the snapshot into the state machine: it is applied up to its index.
+    if (rd.snapshot) this.appliedIndex = Math.max(this.appliedIndex, rd.snapshot.meta.lastIndex);
     if (rd.entries.length > 0) {
       const last = rd.entries[rd.entries.length - 1];
       this.log.stableTo(last.index, last.term);
@@ -401,7 +503,7 @@ export class Raft {
       commitIndex: this.commitIndex,
       appliedIndex: this.appliedIndex,
       lastIndex: this.log.lastIndex,
-      snapshotIndex: this.log.snapshotIndex,
+      snapshotIndex: this.snapshot?.meta.lastIndex ?? 0,
       config: this.config,
       peers,
     };
@@ -417,6 +519,11 @@ export class Raft {
     return this.config;
   }
 
+  /** The latest snapshot this node holds (taken by compact(), received, or loaded), or null. */
+  get latestSnapshot(): Snapshot | null {
+    return this.snapshot;
+  }
+
   /** The entry at `index`, or undefined when compacted or beyond the end of the log. */
   entryAt(index: number): Entry | undefined {
     return this.log.entryAt(index);
@@ -428,6 +535,8 @@ export class Raft {
 
   private startElection(isPreVote: boolean, isTransfer: boolean): void {
     this.failPendingReads('leadership-lost');
+    this.transferee = null;
+    this.incomingSnapshot = null;
     this.votes.clear();
     if (isPreVote) {
       this.role = 'precandidate';
@@ -505,6 +614,7 @@ export class Raft {
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
     const wasLeader = this.role === 'leader';
+    this.transferee = null;
     if (term > this.term) {
       this.term = term;
       this.votedFor = null;
@@ -525,6 +635,7 @@ export class Raft {
 
   private becomeLeader(): void {
     this.role = 'leader';
+    this.transferee = null;
     this.leaderId = this.id;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
@@ -539,6 +650,7 @@ export class Raft {
   private syncProgress(): void {
     const ids = new Set(this.config.members.map((mb) => mb.id).filter((id) => id !== this.id));
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
+    if (this.transferee !== null && !this.isVoter(this.transferee)) this.transferee = null;
     for (const id of ids) {
       if (!this.progress.has(id)) {
         this.progress.set(id, {
@@ -550,6 +662,10 @@ export class Raft {
           isRecentlyActive: true,
           ticksSinceContact: 0,
           ackedCtx: 0,
+          snapshot: null,
+          snapshotOffset: 0,
+          snapshotChunkEnd: 0,
+          snapshotTicks: 0,
         });
       }
     }
@@ -570,12 +686,18 @@ export class Raft {
   private sendAppend(to: NodeId): void {
     const pr = this.progress.get(to);
     if (!pr) return;
+    if (pr.state === 'snapshot') {
+      if (!pr.isPaused) this.sendSnapshotChunk(to, pr);
+      return;
+    }
     if (pr.state === 'probe' && pr.isPaused) return;
     if (pr.state === 'replicate' && (pr.inflight.length >= this.opts.maxInflight || pr.nextIndex > this.log.lastIndex)) return;
     const prevLogIndex = pr.nextIndex - 1;
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) {
-      throw new Error(`raft: no term for index ${prevLogIndex} (snapshot transfer not implemented)`);
+      // Raft §7: the entries this follower needs were compacted away; send the snapshot instead.
+      this.startSnapshotTransfer(to, pr);
+      return;
     }
     const entries = this.log.slice(pr.nextIndex, this.log.lastIndex, this.opts.maxEntriesPerAppend, this.opts.maxBytesPerAppend);
     const msg: AppendEntries = {
@@ -634,6 +756,19 @@ export class Raft {
     if (!pr) return;
     pr.isRecentlyActive = true;
     pr.ticksSinceContact = 0;
+    if (pr.state === 'snapshot') {
+      // A late answer to an AppendEntries sent before the transfer began. A success still tells the
+      // truth about the follower's log; leave snapshot state only if it lets us replicate from our log.
+      if (!m.success || m.matchIndex <= pr.matchIndex) return;
+      if (m.matchIndex < this.log.snapshotIndex) {
+        pr.matchIndex = m.matchIndex;
+        this.maybeCommit();
+        return;
+      }
+      // Leave as a probe; the success below moves it to replicate from the new match.
+      this.leaveSnapshotState(pr);
+      pr.state = 'probe';
+    }
     if (m.success) {
       if (m.matchIndex > pr.matchIndex) {
         pr.matchIndex = m.matchIndex;
@@ -650,6 +785,7 @@ export class Raft {
       }
       pr.isPaused = false;
       this.sendAppend(m.from);
+      if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
       return;
     }
     // Rejection. Ignore stale ones (already superseded by a higher match or a newer probe).
@@ -673,13 +809,200 @@ export class Raft {
     pr.isRecentlyActive = true;
     pr.ticksSinceContact = 0;
     if (m.ctx > pr.ackedCtx) pr.ackedCtx = m.ctx;
-    if (pr.matchIndex < this.log.lastIndex) {
+    if (pr.state !== 'snapshot' && pr.matchIndex < this.log.lastIndex) {
       // The follower is alive but behind: a lost AppendEntries must not stall it forever.
+      // (A snapshot transfer has its own tick-based retry: chunks are too big to resend per heartbeat.)
       pr.isPaused = false;
       if (pr.state === 'replicate' && pr.inflight.length >= this.opts.maxInflight) pr.inflight.shift();
+      if (pr.state === 'replicate' && pr.nextIndex > this.log.lastIndex) {
+        // Everything was sent yet the follower is still behind a heartbeat round later: an append
+        // was lost. Probe again from its match rather than wait for the next proposal to expose the gap.
+        pr.state = 'probe';
+        pr.nextIndex = pr.matchIndex + 1;
+        pr.inflight = [];
+      }
       this.sendAppend(m.from);
     }
+    // A lost TimeoutNow is resent while the transfer lasts.
+    if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
     this.releaseConfirmedReads();
+  }
+
+  /**
+   * Thesis §3.10: TimeoutNow goes out only once the target's log matches ours to the end, so it
+   * can win the election; until then it is sent the missing entries.
+   */
+  private maybeSendTimeoutNow(to: NodeId): void {
+    const pr = this.progress.get(to);
+    if (!pr) return;
+    if (pr.matchIndex < this.log.lastIndex) {
+      if (pr.state === 'probe') pr.isPaused = false;
+      this.sendAppend(to);
+      return;
+    }
+    const msg: TimeoutNow = { type: 'TimeoutNow', from: this.id, to, term: this.term };
+    this.send(msg);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Snapshots and log compaction (Raft §7)
+  // -------------------------------------------------------------------------------------------
+
+  /**
+   * Records a snapshot of the state machine taken by the driver after applying every entry up to
+   * `index`, serialised as `data`, and drops the log up to it (keeping compactionTailEntries). The
+   * driver persists the returned snapshot (LogStore.saveSnapshot(s, false)). Returns null when
+   * `index` is not newer than the latest snapshot. Throws when `index` is beyond the applied index.
+   */
+  compact(index: number, data: string): Snapshot | null {
+    if (index <= (this.snapshot?.meta.lastIndex ?? 0) || index <= this.log.snapshotIndex) return null;
+    if (index > this.appliedIndex) throw new Error(`raft: compact(${index}) beyond the applied index ${this.appliedIndex}`);
+    const lastTerm = this.log.termAt(index) as number;
+    const snap: Snapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
+    this.snapshot = snap;
+    const base = index - this.opts.compactionTailEntries;
+    if (base > this.log.snapshotIndex) {
+      this.baseConfig = this.configAt(base);
+      this.log.compactTo(base);
+    }
+    return snap;
+  }
+
+  /** The configuration in force at `index` (>= log.snapshotIndex): the last config entry at or before it. */
+  private configAt(index: number): ClusterConfig {
+    for (let i = Math.min(index, this.log.lastIndex); i > this.log.snapshotIndex; i--) {
+      const e = this.log.entryAt(i);
+      if (e && e.type === 'config') return e.config;
+    }
+    return this.baseConfig;
+  }
+
+  private startSnapshotTransfer(to: NodeId, pr: Progress): void {
+    if (!this.snapshot) throw new Error('raft: the log is compacted but no snapshot is held');
+    pr.state = 'snapshot';
+    pr.snapshot = this.snapshot;
+    pr.snapshotOffset = 0;
+    pr.inflight = [];
+    pr.isPaused = false;
+    this.sendSnapshotChunk(to, pr);
+  }
+
+  /** Sends the chunk at the follower's confirmed offset; one chunk is outstanding at a time. */
+  private sendSnapshotChunk(to: NodeId, pr: Progress): void {
+    const snap = pr.snapshot;
+    if (!snap) throw new Error('raft: snapshot state without a snapshot');
+    const offset = Math.min(pr.snapshotOffset, snap.data.length);
+    const end = Math.min(offset + Math.max(1, this.opts.maxSnapshotChunkBytes), snap.data.length);
+    const msg: InstallSnapshot = {
+      type: 'InstallSnapshot',
+      from: this.id,
+      to,
+      term: this.term,
+      meta: snap.meta,
+      offset,
+      data: snap.data.slice(offset, end),
+      done: end >= snap.data.length,
+    };
+    this.send(msg);
+    pr.snapshotChunkEnd = end;
+    pr.snapshotTicks = 0;
+    pr.isPaused = true;
+  }
+
+  /** Ends a transfer: the follower's match is known exactly, so replication resumes optimistically. */
+  private leaveSnapshotState(pr: Progress): void {
+    pr.state = 'replicate';
+    pr.snapshot = null;
+    pr.isPaused = false;
+    pr.inflight = [];
+    pr.nextIndex = pr.matchIndex + 1;
+  }
+
+  private handleInstallSnapshotResponse(m: InstallSnapshotResponse): void {
+    const pr = this.progress.get(m.from);
+    if (!pr) return;
+    pr.isRecentlyActive = true;
+    pr.ticksSinceContact = 0;
+    if (pr.state !== 'snapshot' || !pr.snapshot || m.lastIndex !== pr.snapshot.meta.lastIndex) return;
+    if (m.done) {
+      // The follower holds the snapshot (or already had its entries): resume replication after it.
+      pr.matchIndex = Math.max(pr.matchIndex, m.matchIndex);
+      this.leaveSnapshotState(pr);
+      this.maybeCommit();
+      if (this.role !== 'leader') return;
+      this.maybePromote(m.from, pr);
+      this.sendAppend(m.from);
+      return;
+    }
+    // A duplicate or reordered acknowledgement of a chunk we have moved past: the retry timer covers loss.
+    if (m.received === pr.snapshotOffset && pr.isPaused) return;
+    pr.snapshotOffset = Math.min(m.received, pr.snapshot.data.length);
+    pr.isPaused = false;
+    this.sendSnapshotChunk(m.from, pr);
+  }
+
+  /**
+   * Follower side of InstallSnapshot (Raft §7): chunks are buffered strictly in order (a gap is
+   * answered with the offset we hold, a new snapshot restarts the buffer); a snapshot not newer than
+   * our commit index is ignored; a snapshot whose last entry our log already holds only advances
+   * commit; a complete one replaces the log and is handed to the driver in the next Ready.
+   */
+  private handleInstallSnapshot(m: InstallSnapshot): void {
+    const reply = (received: number, done: boolean, matchIndex: number): void => {
+      const resp: InstallSnapshotResponse = { type: 'InstallSnapshotResponse', from: this.id, to: m.from, term: this.term, lastIndex: m.meta.lastIndex, received, done, matchIndex };
+      this.send(resp);
+    };
+    const meta = m.meta;
+    if (meta.lastIndex <= this.commitIndex) {
+      reply(0, true, this.commitIndex);
+      return;
+    }
+    if (this.log.termAt(meta.lastIndex) === meta.lastTerm) {
+      // Raft §7: our log already contains the snapshot's last entry, so the entries after it are kept
+      // (a leader may have counted them); everything up to it is committed since the leader snapshotted it.
+      this.commitIndex = meta.lastIndex;
+      this.incomingSnapshot = null;
+      reply(0, true, meta.lastIndex);
+      return;
+    }
+    let inc = this.incomingSnapshot;
+    if (inc && (inc.meta.lastIndex !== meta.lastIndex || inc.term !== m.term || inc.from !== m.from)) {
+      // A late chunk of an older snapshot from the same leader must not discard the newer buffer.
+      if (inc.term === m.term && inc.from === m.from && meta.lastIndex < inc.meta.lastIndex) return;
+      inc = null;
+    }
+    if (!inc) {
+      if (m.offset !== 0) {
+        reply(0, false, 0);
+        return;
+      }
+      inc = { meta, term: m.term, from: m.from, chunks: [], received: 0 };
+      this.incomingSnapshot = inc;
+    }
+    if (m.offset !== inc.received) {
+      reply(inc.received, false, 0);
+      return;
+    }
+    inc.chunks.push(m.data);
+    inc.received += m.data.length;
+    if (!m.done) {
+      reply(inc.received, false, 0);
+      return;
+    }
+    this.incomingSnapshot = null;
+    this.restoreSnapshot({ meta, data: inc.chunks.join('') });
+    reply(inc.received, true, meta.lastIndex);
+  }
+
+  /** Replaces log position, commit index and configuration with a received snapshot's. */
+  private restoreSnapshot(snap: Snapshot): void {
+    this.log.restore(snap.meta);
+    this.snapshot = snap;
+    this.pendingSnapshot = snap;
+    this.commitIndex = snap.meta.lastIndex;
+    this.baseConfig = snap.meta.config;
+    this.config = snap.meta.config;
+    this.configIndex = 0;
   }
 
   /** Raft §5.3/§5.4.2: commit the highest index stored on a majority, but only if it is of the current term. */
@@ -797,7 +1120,9 @@ export class Raft {
         return;
       }
     }
+    this.config = this.baseConfig;
     this.configIndex = 0;
+    if (this.role === 'leader') this.syncProgress();
   }
 
   private applyConfigEntry(e: Entry & { type: 'config' }): void {

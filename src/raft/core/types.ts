@@ -135,7 +135,11 @@ export interface InstallSnapshot extends MessageBase {
   done: boolean;
 }
 
-/** Acknowledges a chunk: `received` bytes are buffered; on completion `matchIndex` is the follower's new match. */
+/**
+ * Acknowledges a chunk of the snapshot ending at `lastIndex`: `received` characters are buffered and
+ * the next chunk must start there. `done` means the follower needs no more of it (installed, already
+ * covered by its log, or stale) and `matchIndex` is then its new match.
+ */
 export interface InstallSnapshotResponse extends MessageBase {
   type: 'InstallSnapshotResponse';
   lastIndex: number;
@@ -237,11 +241,17 @@ export type RejectReason =
   | 'unknown-member'
   | 'already-member'
   | 'removed'
-  | 'too-large';
+  | 'too-large'
+  | 'no-target';
 
 /** The result of propose / proposeConfChange: where the entry went, or why it was refused. */
 export type ProposeResult =
   | { ok: true; index: number; term: number }
+  | { ok: false; reason: RejectReason; leaderId: NodeId | null };
+
+/** The result of transferLeadership: the voter chosen to take over, or why no transfer started. */
+export type TransferResult =
+  | { ok: true; to: NodeId }
   | { ok: false; reason: RejectReason; leaderId: NodeId | null };
 
 /** Tunables of the core; every time is in ticks. */
@@ -258,7 +268,13 @@ export interface RaftOptions {
   maxBytesPerAppend: number;
   /** Bound on AppendEntries messages in flight to one follower (pipelining window). */
   maxInflight: number;
+  /** Size of one InstallSnapshot chunk, in characters of the snapshot's data (≈ bytes for ASCII JSON). */
   maxSnapshotChunkBytes: number;
+  /**
+   * Entries at or before a new snapshot's index kept in memory by compact(), so a follower that lags
+   * by a little is still served by AppendEntries rather than a whole InstallSnapshot. 0 keeps none.
+   */
+  compactionTailEntries: number;
   /** Bound on the bytes of committed entries handed out in one Ready. */
   maxApplyBytes: number;
   /** When true the leader promotes a learner to voter once it has caught up. */

@@ -5,7 +5,7 @@
  * and by tests; the API layer calls propose/read/join/remove.
  */
 import { Raft, defaultRaftOptions } from '../core/raft.js';
-import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, SoftState } from '../core/types.js';
+import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
 import { decodeCommand, encodeCommand } from '../../kv/commands.js';
@@ -22,18 +22,31 @@ export interface RaftNodeOptions {
   requestTimeoutMs: number;
   /** Bootstrap a one-node cluster when there is no saved state (no join address configured). */
   bootstrapIfEmpty: boolean;
+  /** Take a snapshot once this many entries were applied since the last one (default 10000). */
+  snapshotThreshold?: number;
+  /** Entries kept in memory behind a snapshot for slightly lagging followers (default min(1000, threshold/2)). */
+  compactionTailEntries?: number;
+}
+
+/** The outcome of a committed write as seen by the state machine. */
+export interface WriteResult {
+  index: number;
+  /** For each op of the write, whether its key existed just before it was applied. */
+  existed: boolean[];
 }
 
 /** Callbacks for logs and metrics; all optional. */
 export interface RaftNodeObserver {
   onSoftState?(s: SoftState, prev: SoftState | null): void;
   onApplied?(index: number): void;
+  /** A snapshot was taken locally ('taken') or received from the leader and installed ('installed'). */
+  onSnapshot?(kind: 'taken' | 'installed', meta: SnapshotMeta, bytes: number): void;
   onError?(err: unknown): void;
 }
 
 interface WriteWaiter {
   term: number;
-  resolve: (index: number) => void;
+  resolve: (result: WriteResult) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout;
 }
@@ -63,7 +76,7 @@ export class RaftNode {
   private isLoopRunning = false;
   private isLoopScheduled = false;
   private isStopped = false;
-  /** False until start() has built the core from storage. */
+  /** False until start() has built the core; peer messages arriving earlier are dropped (Raft retransmits). */
   private isStarted = false;
   private failure: Error | null = null;
   private writes = new Map<number, WriteWaiter>();
@@ -88,11 +101,17 @@ export class RaftNode {
   /** Loads persisted state, creates the core, bootstraps if configured, and starts ticking. */
   async start(): Promise<{ bootstrapped: boolean; hadState: boolean }> {
     const persisted = await this.storage.log.load();
-    const applied = Math.max(await this.storage.kv.appliedIndex(), persisted.snapshot?.meta.lastIndex ?? 0);
+    const snapshotIndex = persisted.snapshot?.meta.lastIndex ?? 0;
+    if (persisted.snapshot && (await this.storage.kv.appliedIndex()) < snapshotIndex) {
+      // A crash between persisting a received snapshot and importing it: finish the install now.
+      await this.storage.kv.importSnapshot(persisted.snapshot.data, snapshotIndex);
+    }
+    const applied = Math.max(await this.storage.kv.appliedIndex(), snapshotIndex);
     const options = defaultRaftOptions(this.opts.nodeId, entropyRng());
     options.electionTimeoutTicks = this.opts.electionTimeoutTicks;
     options.heartbeatTicks = this.opts.heartbeatTicks;
-    const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : 0;
+    options.compactionTailEntries = this.opts.compactionTailEntries ?? Math.min(1000, Math.floor(this.snapshotThreshold() / 2));
+    const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : snapshotIndex;
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
     this.applied = applied;
     this.isStarted = true;
@@ -127,7 +146,7 @@ export class RaftNode {
    * remembered so a node that is not yet in any configuration (a joiner) can answer its leader.
    */
   receive(msgs: Message[], fromAddr: string | null = null): void {
-    // The peer server listens before start() has loaded storage: drop until then (Raft retransmits).
+    // The peer server listens before start() has loaded the log: a peer may already be talking to us.
     if (this.isStopped || !this.isStarted) return;
     if (fromAddr !== null && msgs.length > 0) this.peerAddrs.set(msgs[0].from, fromAddr);
     for (const m of msgs) this.raft.step(m);
@@ -136,19 +155,59 @@ export class RaftNode {
 
   /** Replicates `ops` as one entry; resolves with its index once committed and applied here. */
   async write(ops: KvOp[]): Promise<number> {
+    return (await this.writeOps(ops)).index;
+  }
+
+  /** Replicates `ops` as one entry; resolves with its index and what the state machine saw when applying it. */
+  async writeOps(ops: KvOp[]): Promise<WriteResult> {
     return this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+  }
+
+  /** Deletes `key` through the log; `existed` is false when the key was absent at apply time. */
+  async deleteKey(key: string): Promise<{ index: number; existed: boolean }> {
+    const res = await this.writeOps([{ op: 'delete', key }]);
+    return { index: res.index, existed: res.existed[0] === true };
   }
 
   /** Proposes a membership change on the leader and waits for it to be applied. */
   async changeMembership(change: ConfChange): Promise<number> {
-    return this.proposeAndWait((r) => r.proposeConfChange(change));
+    return (await this.proposeAndWait((r) => r.proposeConfChange(change))).index;
   }
 
-  private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<number> {
+  /**
+   * On the leader, hands leadership to the most caught-up voter (thesis §3.10) and waits up to
+   * `timeoutMs` for another node to lead. Resolves with the outcome; never throws (used at shutdown).
+   */
+  async transferLeadership(timeoutMs: number): Promise<{ started: boolean; to: NodeId | null; leaderId: NodeId | null; ms: number }> {
+    const started = Date.now();
+    if (this.isStopped || this.failure || this.raft.currentLeaderId !== this.opts.nodeId) {
+      return { started: false, to: null, leaderId: this.raft.currentLeaderId, ms: 0 };
+    }
+    const res = this.raft.transferLeadership();
+    if (!res.ok) return { started: false, to: null, leaderId: this.raft.currentLeaderId, ms: 0 };
+    this.schedule();
+    while (Date.now() - started < timeoutMs && !this.isStopped) {
+      const leader = this.raft.currentLeaderId;
+      if (leader !== null && leader !== this.opts.nodeId) break;
+      // Stepped down without a successor in sight (no quorum): waiting longer cannot help.
+      const role = this.raft.status().role;
+      if (role === 'precandidate' || role === 'candidate') break;
+      // The core aborts a transfer after an election timeout; try again while time remains.
+      if (leader === this.opts.nodeId && this.raft.leadershipTransferee === null) this.raft.transferLeadership();
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    return { started: true, to: res.to, leaderId: this.raft.currentLeaderId, ms: Date.now() - started };
+  }
+
+  private snapshotThreshold(): number {
+    return this.opts.snapshotThreshold ?? 10_000;
+  }
+
+  private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<WriteResult> {
     this.assertRunning();
     const res = propose(this.raft);
     if (!res.ok) throw this.rejection(res.reason, res.leaderId);
-    return new Promise<number>((resolve, reject) => {
+    return new Promise<WriteResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.writes.delete(res.index);
         reject(new TimeoutError('the write was not committed in time; its outcome is unknown'));
@@ -163,6 +222,7 @@ export class RaftNode {
       if (leaderId === null) return new NoLeaderError('no leader is elected right now');
       return new NotLeaderError(leaderId, this.memberApiAddr(leaderId));
     }
+    if (reason === 'transferring') return new NoLeaderError('leadership is being handed to another node; retry shortly');
     if (reason === 'conf-change-pending' || reason === 'no-commit-in-term') return new ConflictError(`membership change refused: ${reason}`);
     if (reason === 'already-member') return new ConflictError('already a member');
     if (reason === 'unknown-member') return new ConflictError('no such member');
@@ -260,6 +320,7 @@ export class RaftNode {
     try {
       // One Ready per turn of the event loop, so peer messages, timers and sockets interleave.
       if (!this.failure && this.raft.hasReady()) await this.handleReady(this.raft.ready());
+      if (!this.failure) await this.maybeSnapshot();
     } catch (err) {
       // A storage failure stops the node: it must never keep voting on top of a failed write.
       this.failure = err instanceof Error ? err : new Error(String(err));
@@ -272,13 +333,16 @@ export class RaftNode {
   }
 
   private async handleReady(rd: Ready): Promise<void> {
-    // 1. Persist (synced) before any message that depends on it leaves.
+    // 1. Persist (synced) before any message that depends on it leaves: a received snapshot first
+    //    (replacing the whole stored log), then entries and hard state.
+    if (rd.snapshot) await this.storage.log.saveSnapshot(rd.snapshot, true);
     if (rd.hardState || rd.entries.length > 0) {
       await this.storage.log.write({ hardState: rd.hardState, entries: rd.entries });
     }
     // 2. Send, one request per destination.
     this.sendAll(rd.messages);
-    // 3. Apply.
+    // 3. Install the snapshot into the state machine, then apply the entries after it.
+    if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     for (const e of rd.committedEntries) await this.apply(e);
     if (rd.commitIndex > this.knownCommit) this.knownCommit = rd.commitIndex;
     // 4. Reads.
@@ -319,6 +383,39 @@ export class RaftNode {
     }
   }
 
+  /** Replaces the key-value state with a snapshot received from the leader (Raft §7). */
+  private async installSnapshot(snap: Snapshot): Promise<void> {
+    const index = snap.meta.lastIndex;
+    if (index <= this.applied) return;
+    await this.storage.kv.importSnapshot(snap.data, index);
+    this.applied = index;
+    // Writes proposed here at covered indices cannot be matched to their entries any more.
+    for (const [i, w] of this.writes) {
+      if (i > index) continue;
+      this.writes.delete(i);
+      clearTimeout(w.timer);
+      w.reject(new TimeoutError('leadership changed and the log was replaced by a snapshot; the outcome of the write is unknown'));
+    }
+    this.observer.onApplied?.(index);
+    this.observer.onSnapshot?.('installed', snap.meta, snap.data.length);
+  }
+
+  /**
+   * Takes a snapshot once SNAPSHOT_THRESHOLD entries were applied since the last one. Runs inside the
+   * Ready loop, so nothing is applied while the state is exported: the data matches the index.
+   */
+  private async maybeSnapshot(): Promise<void> {
+    const last = this.raft.latestSnapshot?.meta.lastIndex ?? 0;
+    if (this.applied - last < this.snapshotThreshold()) return;
+    const index = Math.min(this.applied, this.raft.status().appliedIndex);
+    if (index - last < this.snapshotThreshold()) return;
+    const data = await this.storage.kv.exportSnapshot();
+    const snap = this.raft.compact(index, data);
+    if (!snap) return;
+    await this.storage.log.saveSnapshot(snap, false);
+    this.observer.onSnapshot?.('taken', snap.meta, data.length);
+  }
+
   /**
    * Applies one committed entry. A write still pending after its leader lost office is neither
    * failed nor acknowledged early: it resolves when its index is applied with its own term,
@@ -326,7 +423,8 @@ export class RaftNode {
    */
   private async apply(e: Entry): Promise<void> {
     if (e.index <= this.applied) return;
-    if (e.type === 'normal') await this.storage.kv.apply(e.index, decodeCommand(e.data));
+    let existed: boolean[] = [];
+    if (e.type === 'normal') existed = await this.storage.kv.apply(e.index, decodeCommand(e.data));
     else await this.storage.kv.setApplied(e.index);
     this.applied = e.index;
     this.observer.onApplied?.(e.index);
@@ -335,7 +433,7 @@ export class RaftNode {
       this.writes.delete(e.index);
       clearTimeout(w.timer);
       // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
-      if (w.term === e.term) w.resolve(e.index);
+      if (w.term === e.term) w.resolve({ index: e.index, existed });
       else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
     }
   }

@@ -53,12 +53,15 @@ export class MemoryKvStore implements KvStore {
     return v ? { value: v.value, index: v.index } : undefined;
   }
 
-  async apply(index: number, ops: KvOp[]): Promise<void> {
+  async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
+    const existed: boolean[] = [];
     for (const op of ops) {
+      existed.push(this.data.has(op.key));
       if (op.op === 'set') this.data.set(op.key, { value: op.value, index });
       else this.data.delete(op.key);
     }
     this.applied = index;
+    return existed;
   }
 
   async setApplied(index: number): Promise<void> {

@@ -2,7 +2,9 @@
  * Durable storage over RocksDB (the `rocksdb` package, callback API wrapped in promises). One
  * database per node directory holds both stores under key prefixes:
  *   'h'                      hard state (JSON)
- *   's'                      latest snapshot (JSON)
+ *   's'                      latest snapshot: meta and chunk count (JSON)
+ *   's/' + 8-digit chunk no. the snapshot's data, in chunks of SNAP_CHUNK_CHARS characters, so a large
+ *                            state machine is never one huge value
  *   'l/' + 16-digit index    log entries (JSON)
  *   'k/' + key               KV data (JSON StoredValue)
  *   'a'                      applied index (JSON number)
@@ -50,11 +52,26 @@ const rocksdb = require('rocksdb') as (location: string) => RawDb;
 
 const HARD_KEY = 'h';
 const SNAP_KEY = 's';
+const SNAP_CHUNK_PREFIX = 's/';
+const SNAP_CHUNK_END = 's0';
+const SNAP_CHUNK_CHARS = 1 << 20;
 const APPLIED_KEY = 'a';
 const LOG_PREFIX = 'l/';
 const LOG_END = 'l0'; // '0' sorts right after '/'
 const KV_PREFIX = 'k/';
 const KV_END = 'k0';
+
+/** The key of snapshot data chunk `n`. */
+function snapChunkKey(n: number): string {
+  return SNAP_CHUNK_PREFIX + String(n).padStart(8, '0');
+}
+
+/** What is stored under SNAP_KEY: the metadata and how many data chunks follow. */
+interface StoredSnapshotHead {
+  meta: Snapshot['meta'];
+  chunks: number;
+  length: number;
+}
 
 /** The log key of `index`: zero-padded so that byte order is index order. */
 function logKey(index: number): string {
@@ -162,7 +179,7 @@ export class RocksLogStore implements LogStore {
 
   async load(): Promise<RaftPersistedState> {
     const hardState = (await this.db.getJson<HardState>(HARD_KEY)) ?? { term: 0, votedFor: null };
-    const snapshot = (await this.db.getJson<Snapshot>(SNAP_KEY)) ?? null;
+    const snapshot = await this.loadSnapshot();
     const after = snapshot ? snapshot.meta.lastIndex : 0;
     const entries = (await this.db.scan(logKey(after + 1), LOG_END)).map(([, v]) => JSON.parse(v) as Entry);
     return { hardState, snapshot, entries };
@@ -180,10 +197,30 @@ export class RocksLogStore implements LogStore {
     await this.db.batch(ops);
   }
 
+  /** Reads the snapshot head and reassembles its data from the chunks; null when none is stored. */
+  private async loadSnapshot(): Promise<Snapshot | null> {
+    const head = await this.db.getJson<StoredSnapshotHead>(SNAP_KEY);
+    if (!head) return null;
+    const parts = (await this.db.scan(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)).map(([, v]) => v);
+    const data = parts.join('');
+    if (parts.length !== head.chunks || data.length !== head.length) {
+      throw new Error(`rocksdb: snapshot at ${head.meta.lastIndex} is incomplete (${parts.length}/${head.chunks} chunks)`);
+    }
+    return { meta: head.meta, data };
+  }
+
   async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
     const end = discardLog ? LOG_END : logKey(snapshot.meta.lastIndex + 1);
     const ops: BatchOp[] = (await this.db.scan(LOG_PREFIX, end)).map(([key]) => ({ type: 'del', key }));
-    ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(snapshot) });
+    // The previous snapshot's chunks go in the same atomic batch that writes the new ones.
+    for (const [key] of await this.db.scan(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)) ops.push({ type: 'del', key });
+    const data = snapshot.data;
+    let chunks = 0;
+    for (let at = 0; at < data.length; at += SNAP_CHUNK_CHARS) {
+      ops.push({ type: 'put', key: snapChunkKey(chunks++), value: data.slice(at, at + SNAP_CHUNK_CHARS) });
+    }
+    const head: StoredSnapshotHead = { meta: snapshot.meta, chunks, length: data.length };
+    ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(head) });
     await this.db.batch(ops);
   }
 
@@ -215,13 +252,15 @@ export class RocksKvStore implements KvStore {
     return this.db.getJson<StoredValue>(KV_PREFIX + key);
   }
 
-  async apply(index: number, ops: KvOp[]): Promise<void> {
+  async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
     const batch: BatchOp[] = [];
     const exists = new Map<string, boolean>();
+    const existed: boolean[] = [];
     let count = this.keyCount;
     for (const op of ops) {
       let had = exists.get(op.key);
       if (had === undefined) had = (await this.db.get(KV_PREFIX + op.key)) !== undefined;
+      existed.push(had);
       if (op.op === 'set') {
         batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
         if (!had) count++;
@@ -235,6 +274,7 @@ export class RocksKvStore implements KvStore {
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(index) });
     await this.db.batch(batch);
     this.keyCount = count;
+    return existed;
   }
 
   async setApplied(index: number): Promise<void> {

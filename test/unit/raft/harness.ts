@@ -1,13 +1,26 @@
 /** A hand-cranked network of Raft cores for unit tests: messages move only when a test says so. */
 import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { ClusterConfig, Entry, HardState, Message, Ready } from '../../../src/raft/core/types.js';
+import type { ClusterConfig, Entry, HardState, Message, RaftOptions, Ready, Snapshot } from '../../../src/raft/core/types.js';
 
 export interface TestNode {
   raft: Raft;
   persistedHardState: HardState;
   persistedEntries: Entry[];
+  /** Entries applied one by one (not those covered by an installed snapshot). */
   applied: Entry[];
   readReady: Ready[];
+  /** The toy state machine: the data of every normal entry applied, in order (snapshots carry it as JSON). */
+  sm: string[];
+  /** Index the toy state machine has applied (entries or snapshot). */
+  smIndex: number;
+  persistedSnapshot: Snapshot | null;
+  /** Snapshots received from a leader and installed, in order. */
+  installed: Snapshot[];
+}
+
+/** A fresh TestNode around `raft`. */
+export function testNode(raft: Raft): TestNode {
+  return { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [], sm: [], smIndex: 0, persistedSnapshot: null, installed: [] };
 }
 
 /** A config where every id is a voter. */
@@ -29,18 +42,34 @@ export class TestNet {
   inFlight: Message[] = [];
   /** Pairs "a->b" whose messages are dropped. */
   blocked = new Set<string>();
+  /** Drops a message when it returns true (after `blocked`). */
+  dropIf: ((m: Message) => boolean) | null = null;
+  /** Every message delivered, in order (for assertions on what crossed the network). */
+  delivered: Message[] = [];
 
-  constructor(ids: string[], opts: { preVote?: boolean; checkQuorum?: boolean } = {}) {
+  constructor(ids: string[], opts: { preVote?: boolean; checkQuorum?: boolean; tune?: (o: RaftOptions) => void } = {}) {
     const config = votersConfig(ids);
     ids.forEach((id, k) => {
       const o = defaultRaftOptions(id, fixedRng(k + 1));
       o.preVote = opts.preVote ?? true;
       o.checkQuorum = opts.checkQuorum ?? true;
+      opts.tune?.(o);
       const raft = new Raft(o, { hardState: { term: 0, votedFor: null }, snapshot: null, entries: [], applied: 0 });
       raft.bootstrap(config);
-      this.nodes.set(id, { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [] });
+      this.nodes.set(id, testNode(raft));
     });
     this.processAll();
+  }
+
+  /** Has node `id` snapshot its toy state machine at its applied index and compact its log (as the driver does). */
+  compact(id: string): Snapshot | null {
+    const n = this.node(id);
+    const snap = n.raft.compact(n.smIndex, JSON.stringify(n.sm));
+    if (snap) {
+      n.persistedSnapshot = snap;
+      n.persistedEntries = n.persistedEntries.filter((e) => e.index > snap.meta.lastIndex);
+    }
+    return snap;
   }
 
   node(id: string): TestNode {
@@ -61,12 +90,27 @@ export class TestNet {
   process(n: TestNode): Ready | null {
     if (!n.raft.hasReady()) return null;
     const rd = n.raft.ready();
+    if (rd.snapshot) {
+      // Persist the received snapshot (discarding the whole stored log), then install it below.
+      n.persistedSnapshot = rd.snapshot;
+      n.persistedEntries = [];
+    }
     if (rd.hardState) n.persistedHardState = rd.hardState;
     if (rd.entries.length > 0) {
       const first = rd.entries[0].index;
       n.persistedEntries = n.persistedEntries.filter((e) => e.index < first).concat(rd.entries);
     }
     this.inFlight.push(...rd.messages);
+    if (rd.snapshot) {
+      n.sm = JSON.parse(rd.snapshot.data) as string[];
+      n.smIndex = rd.snapshot.meta.lastIndex;
+      n.installed.push(rd.snapshot);
+    }
+    for (const e of rd.committedEntries) {
+      if (e.index !== n.smIndex + 1) throw new Error(`${n.raft.id}: applied ${e.index} after ${n.smIndex}`);
+      if (e.type === 'normal') n.sm.push(e.data);
+      n.smIndex = e.index;
+    }
     n.applied.push(...rd.committedEntries);
     n.readReady.push(rd);
     n.raft.advance(rd);
@@ -82,6 +126,8 @@ export class TestNet {
       this.inFlight = [];
       for (const m of batch) {
         if (this.blocked.has(`${m.from}->${m.to}`)) continue;
+        if (this.dropIf?.(m)) continue;
+        this.delivered.push(m);
         this.nodes.get(m.to)?.raft.step(m);
       }
     }

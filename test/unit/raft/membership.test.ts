@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import { TestNet } from './harness.js';
+import { TestNet, testNode } from './harness.js';
 
 const member = (id: string) => ({ id, suffrage: 'learner' as const, raftAddr: '', apiAddr: '' });
 
 /** Adds an empty node `id` to the test network (it knows nothing until the leader contacts it). */
 function addEmptyNode(net: TestNet, id: string): void {
   const raft = new Raft(defaultRaftOptions(id, () => 0.5), { hardState: { term: 0, votedFor: null }, snapshot: null, entries: [], applied: 0 });
-  net.nodes.set(id, { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [] });
+  net.nodes.set(id, testNode(raft));
 }
 
 describe('raft core: membership changes, one server at a time (thesis §4.1)', () => {

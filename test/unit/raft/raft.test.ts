@@ -194,6 +194,20 @@ describe('raft core: log replication (Raft §5.3)', () => {
     expect(net.raft('c').status().commitIndex).to.equal(net.raft('a').status().commitIndex);
   });
 
+  it('a follower whose pipelined appends were all lost catches up on a heartbeat round, with no new proposal', () => {
+    const net = new TestNet(['a', 'b', 'c']);
+    net.elect('a');
+    net.blocked.add('a->c');
+    for (let i = 0; i < 3; i++) {
+      net.raft('a').propose(`lost${i}`);
+      net.deliverAll();
+    }
+    net.blocked.clear();
+    net.tickNode('a', 6);
+    expect(net.raft('c').status().lastIndex).to.equal(net.raft('a').status().lastIndex);
+    expect(net.node('c').applied.filter((e) => e.type === 'normal').map((e) => e.type === 'normal' && e.data)).to.deep.equal(['lost0', 'lost1', 'lost2']);
+  });
+
   it('Figure 8: a leader does not commit an entry of an earlier term by counting replicas (Raft §5.4.2)', () => {
     // Leader of term 3 holds an entry of term 2 at index 2 that a majority stores; its own log has no
     // term-3 entry committed yet, so commitIndex must stay below 2 until its own no-op is replicated.

@@ -123,6 +123,47 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect(st.entries).to.deep.equal([entry(6, 1)]);
     });
 
+    it('a large snapshot (several MiB of data) round-trips and survives reopen', async () => {
+      const big = 'x'.repeat(3 * 1024 * 1024 + 17) + 'é"\\end';
+      await s.log.write({ hardState: { term: 3, votedFor: 'n1' }, entries: range(1, 4, 3) });
+      await s.log.saveSnapshot(snapshot(3, 3, big), false);
+      let st = await s.log.load();
+      expect(st.snapshot?.data.length).to.equal(big.length);
+      expect(st.snapshot?.data === big).to.equal(true);
+      await reopen();
+      st = await s.log.load();
+      expect(st.snapshot?.meta).to.deep.equal(snapshot(3, 3).meta);
+      expect(st.snapshot?.data === big).to.equal(true);
+      expect(st.entries).to.deep.equal([entry(4, 3)]);
+      // A smaller snapshot afterwards replaces every piece of the large one.
+      await s.log.saveSnapshot(snapshot(4, 3, 'small'), true);
+      await reopen();
+      expect((await s.log.load()).snapshot).to.deep.equal(snapshot(4, 3, 'small'));
+    });
+
+    it('restart after a snapshot: the snapshot, later entries, hard state and imported KV state all come back', async () => {
+      await s.log.write({ hardState: { term: 2, votedFor: 'n1' }, entries: range(1, 10, 2) });
+      await s.kv.apply(7, [{ op: 'set', key: 'k', value: 'v7' }]);
+      const data = await s.kv.exportSnapshot();
+      await s.log.saveSnapshot(snapshot(7, 2, data), false);
+      await s.log.write({ hardState: { term: 3, votedFor: null }, entries: range(11, 12, 3) });
+      await reopen();
+      const st = await s.log.load();
+      expect(st.snapshot).to.deep.equal(snapshot(7, 2, data));
+      expect(st.entries.map((e) => e.index)).to.deep.equal([8, 9, 10, 11, 12]);
+      expect(st.hardState).to.deep.equal({ term: 3, votedFor: null });
+      // A snapshot received from a leader: persisted with the log discarded, then imported.
+      const received = snapshot(20, 4, JSON.stringify([['r', 'from-leader', 18]]));
+      await s.log.saveSnapshot(received, true);
+      await s.kv.importSnapshot(received.data, 20);
+      await reopen();
+      expect((await s.log.load()).entries).to.deep.equal([]);
+      expect((await s.log.load()).snapshot).to.deep.equal(received);
+      expect(await s.kv.appliedIndex()).to.equal(20);
+      expect(await s.kv.get('r')).to.deep.equal({ value: 'from-leader', index: 18 });
+      expect(await s.kv.get('k')).to.equal(undefined);
+    });
+
     it('reports a non-negative size', async () => {
       await s.log.write({ hardState: null, entries: range(1, 3, 1) });
       expect(await s.log.sizeBytes()).to.be.a('number').and.to.be.at.least(0);
@@ -153,6 +194,12 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.kv.apply(2, [{ op: 'delete', key: 'x' }, { op: 'set', key: 'x', value: '2' }]);
       expect(await s.kv.get('x')).to.deep.equal({ value: '2', index: 2 });
       expect(await s.kv.count()).to.equal(1);
+    });
+
+    it('apply reports, per op, whether its key existed just before it (deletes of absent keys are detected at apply)', async () => {
+      expect(await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }])).to.deep.equal([false]);
+      expect(await s.kv.apply(2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'a' }, { op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'nope' }])).to.deep.equal([true, false, false, false]);
+      expect(await s.kv.apply(3, [{ op: 'set', key: 'a', value: '3' }])).to.deep.equal([true]);
     });
 
     it('setApplied records the applied index without changing keys', async () => {

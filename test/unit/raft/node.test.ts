@@ -1,0 +1,172 @@
+/** The node driver over memory storage, with peers connected in-process through the peer message validator. */
+import { expect } from 'chai';
+import { RaftNode, type RaftNodeOptions } from '../../../src/raft/node/node.js';
+import type { SnapshotMeta } from '../../../src/raft/core/types.js';
+import type { NodeStorage } from '../../../src/storage/types.js';
+import type { Transport } from '../../../src/transport/types.js';
+import { MemoryKvStore, MemoryLogStore } from '../../../src/storage/memory/index.js';
+import { parseMessages } from '../../../src/transport/validate.js';
+
+/** Delivers messages between in-process nodes by raft address, as JSON through the real validator. */
+class LoopbackNet {
+  nodes = new Map<string, RaftNode>();
+  down = new Set<string>();
+  sentTypes: string[] = [];
+
+  transport(selfAddr: string): Transport {
+    return {
+      send: (to, msgs) => {
+        if (this.down.has(to.raftAddr) || this.down.has(selfAddr)) return;
+        for (const m of msgs) this.sentTypes.push(m.type);
+        const body = JSON.parse(JSON.stringify({ from: msgs[0]?.from ?? '', fromAddr: selfAddr, messages: msgs })) as unknown;
+        setImmediate(() => {
+          const parsed = parseMessages(body);
+          this.nodes.get(to.raftAddr)?.receive(parsed.messages, parsed.fromAddr);
+        });
+      },
+      close: async () => undefined,
+    };
+  }
+}
+
+function memoryStorage(): NodeStorage {
+  return { log: new MemoryLogStore(), kv: new MemoryKvStore(), durable: false };
+}
+
+async function waitFor<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const v = await fn();
+    if (v) return v;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+interface Started {
+  node: RaftNode;
+  storage: NodeStorage;
+  addr: string;
+  snapshots: { kind: string; meta: SnapshotMeta }[];
+}
+
+function options(id: string, bootstrap: boolean, snapshotThreshold: number): RaftNodeOptions {
+  return { nodeId: id, raftAddr: `${id}:1`, apiAddr: `${id}:2`, tickMs: 5, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 10_000, bootstrapIfEmpty: bootstrap, snapshotThreshold, compactionTailEntries: 2 };
+}
+
+async function startNode(net: LoopbackNet, id: string, bootstrap: boolean, threshold: number, storage = memoryStorage()): Promise<Started> {
+  const addr = `${id}:1`;
+  const snapshots: Started['snapshots'] = [];
+  const node = new RaftNode(options(id, bootstrap, threshold), storage, net.transport(addr), {
+    onSnapshot: (kind, meta) => snapshots.push({ kind, meta }),
+  });
+  net.nodes.set(addr, node);
+  await node.start();
+  return { node, storage, addr, snapshots };
+}
+
+async function threeNodes(net: LoopbackNet, threshold: number): Promise<Started[]> {
+  const n1 = await startNode(net, 'n1', true, threshold);
+  await waitFor('n1 to lead and commit its no-op', () => n1.node.leaderId() === 'n1' && n1.node.status().commitIndex === n1.node.status().lastIndex);
+  const out = [n1];
+  for (const id of ['n2', 'n3']) {
+    const s = await startNode(net, id, false, threshold);
+    out.push(s);
+    await n1.node.changeMembership({ op: 'addLearner', member: { id, suffrage: 'learner', raftAddr: `${id}:1`, apiAddr: `${id}:2` } });
+    await waitFor(`${id} to be promoted`, () => n1.node.members().find((m) => m.id === id)?.suffrage === 'voter');
+  }
+  return out;
+}
+
+describe('raft node driver (in-process, memory storage)', function () {
+  this.timeout(60_000);
+  const running: RaftNode[] = [];
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((n) => n.stop()));
+  });
+
+  it('a delete reports at apply time whether the key existed: of two racing deletes exactly one finds it', async () => {
+    const net = new LoopbackNet();
+    const s = await startNode(net, 'solo', true, 10_000);
+    running.push(s.node);
+    await waitFor('a leader', () => s.node.leaderId() === 'solo');
+    await s.node.write([{ op: 'set', key: 'k', value: 'v' }]);
+    const [d1, d2] = await Promise.all([s.node.deleteKey('k'), s.node.deleteKey('k')]);
+    expect([d1.existed, d2.existed].sort()).to.deep.equal([false, true]);
+    expect(d2.index).to.not.equal(d1.index);
+    expect((await s.node.deleteKey('never')).existed).to.equal(false);
+  });
+
+  it('peer messages that arrive before start() has loaded the log are dropped instead of crashing the process', async () => {
+    const net = new LoopbackNet();
+    const node = new RaftNode(options('early', false, 10_000), memoryStorage(), net.transport('early:1'));
+    expect(() => node.receive([{ type: 'Heartbeat', from: 'x', to: 'early', term: 5, commit: 0, ctx: 0 }], 'x:1')).to.not.throw();
+    await node.start();
+    running.push(node);
+    expect(node.status().term).to.equal(0);
+  });
+
+  it('takes a snapshot every SNAPSHOT_THRESHOLD applied entries and compacts the log', async () => {
+    const net = new LoopbackNet();
+    const s = await startNode(net, 'solo', true, 10);
+    running.push(s.node);
+    await waitFor('a leader', () => s.node.leaderId() === 'solo');
+    for (let i = 0; i < 25; i++) await s.node.write([{ op: 'set', key: `k${i}`, value: `v${i}` }]);
+    await waitFor('two snapshots', () => s.snapshots.filter((x) => x.kind === 'taken').length >= 2);
+    const persisted = await s.storage.log.load();
+    const snapIndex = persisted.snapshot?.meta.lastIndex ?? 0;
+    expect(snapIndex).to.be.at.least(20);
+    expect(persisted.entries.every((e) => e.index > snapIndex)).to.equal(true);
+    const rows = JSON.parse(persisted.snapshot?.data ?? '[]') as [string, string, number][];
+    expect(rows.every(([, , index]) => index <= snapIndex)).to.equal(true);
+    expect(s.node.status().snapshotIndex).to.equal(snapIndex);
+  });
+
+  it('Raft §7: a follower cut off while the leader compacted past it catches up through InstallSnapshot with every key', async () => {
+    const net = new LoopbackNet();
+    const nodes = await threeNodes(net, 20);
+    running.push(...nodes.map((n) => n.node));
+    const [n1, , n3] = nodes;
+    net.down.add(n3.addr);
+    for (let i = 0; i < 80; i++) await n1.node.write([{ op: 'set', key: `key-${i}`, value: `value-${i}` }]);
+    await waitFor('the leader to compact past n3', () => n1.node.status().snapshotIndex > n3.node.appliedIndex() + 2);
+    net.sentTypes = [];
+    net.down.delete(n3.addr);
+    await waitFor('n3 to catch up', () => n3.node.appliedIndex() >= n1.node.status().commitIndex);
+    expect(net.sentTypes).to.include('InstallSnapshot');
+    expect(n3.snapshots.some((x) => x.kind === 'installed')).to.equal(true);
+    for (let i = 0; i < 80; i++) expect(await n3.node.get(`key-${i}`), `key-${i}`).to.deep.include({ value: `value-${i}` });
+    // Replication continues normally afterwards.
+    await n1.node.write([{ op: 'set', key: 'after', value: 'yes' }]);
+    await waitFor('n3 to apply a later write', async () => (await n3.node.get('after'))?.value === 'yes');
+  });
+
+  it('restart after an interrupted snapshot install: the persisted snapshot is imported before anything else', async () => {
+    const storage = memoryStorage();
+    const config = { members: [{ id: 'r', suffrage: 'voter' as const, raftAddr: 'r:1', apiAddr: 'r:2' }] };
+    await storage.log.write({ hardState: { term: 3, votedFor: 'r' }, entries: [] });
+    await storage.log.saveSnapshot({ meta: { lastIndex: 12, lastTerm: 3, config }, data: JSON.stringify([['from-snap', 'yes', 9]]) }, true);
+    const net = new LoopbackNet();
+    const s = await startNode(net, 'r', false, 10_000, storage);
+    running.push(s.node);
+    expect(await storage.kv.appliedIndex()).to.equal(12);
+    expect(await s.node.get('from-snap')).to.deep.equal({ value: 'yes', index: 9 });
+    await waitFor('the sole voter to lead again', () => s.node.leaderId() === 'r');
+    const idx = await s.node.write([{ op: 'set', key: 'next', value: '1' }]);
+    expect(idx).to.be.greaterThan(12);
+  });
+
+  it('transferLeadership hands over to another voter and the cluster keeps taking writes', async () => {
+    const net = new LoopbackNet();
+    const nodes = await threeNodes(net, 10_000);
+    running.push(...nodes.map((n) => n.node));
+    const leader = nodes.find((n) => n.node.leaderId() === n.node.status().id) as Started;
+    const t = await leader.node.transferLeadership(2000);
+    expect(t.started).to.equal(true);
+    expect(t.leaderId).to.not.equal(null);
+    expect(t.leaderId).to.not.equal(leader.node.status().id);
+    const next = nodes.find((n) => n.node.status().id === t.leaderId) as Started;
+    await next.node.write([{ op: 'set', key: 'after-transfer', value: 'ok' }]);
+  });
+});
+
