@@ -825,6 +825,9 @@ export class Raft {
     }
     // A lost TimeoutNow is resent while the transfer lasts.
     if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
+    // A learner that caught up while its own addLearner was pending got a refused promotion; retry
+    // per heartbeat round, since an idle cluster may never grow its matchIndex again (thesis §4.2.1).
+    if (this.role === 'leader') this.maybePromote(m.from, pr);
     this.releaseConfirmedReads();
   }
 
