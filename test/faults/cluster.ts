@@ -30,6 +30,9 @@ export interface ClusterInfo {
   term: number;
   commitIndex: number;
   appliedIndex: number;
+  lastIndex: number;
+  /** last index covered by this node's snapshot (0 or absent without snapshots) */
+  snapshotIndex?: number;
   nodes: { id: string; suffrage: string }[];
 }
 
