@@ -67,6 +67,7 @@ export class Workload {
 
   /** Stops issuing operations and waits for those in flight. */
   async stop(): Promise<void> {
+    if (this.isStopping) return;
     this.isStopping = true;
     await Promise.all(this.runners);
     await this.agent.close();
