@@ -1,6 +1,11 @@
 import { expect } from 'chai';
 import { basePort, clusterView, http, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
 
+/** The last log lines of every node, so a failed start-up carries the nodes' own account of it. */
+function lastLogs(nodes: NodeProc[]): string {
+  return nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`).join('\n');
+}
+
 describe('integration: three real nodes on loopback with RocksDB', function () {
   this.timeout(180_000);
   const port = basePort();
@@ -30,10 +35,14 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
     nodes.push(startNode('app1', envFor(1, false)));
     await waitForLeader([nodes[0]]);
     nodes.push(startNode('app2', envFor(2, true)), startNode('app3', envFor(3, true)));
-    await waitFor('three voters', async () => {
-      const v = await clusterView(nodes[0]);
-      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-    }, 60_000);
+    try {
+      await waitFor('three voters', async () => {
+        const v = await clusterView(nodes[0]);
+        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+      }, 60_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
+    }
   });
 
   after(async () => {
@@ -144,9 +153,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
         return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
       }, 60_000);
     } catch (err) {
-      // Leave the nodes' own account of what went wrong in the failure.
-      const logs = nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`);
-      throw new Error(`${(err as Error).message}\n${logs.join('\n')}`);
+      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
     }
   });
 

@@ -825,9 +825,9 @@ export class Raft {
     }
     // A lost TimeoutNow is resent while the transfer lasts.
     if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
-    // A learner that caught up while its own addLearner was pending got a refused promotion; retry
-    // per heartbeat round, since an idle cluster may never grow its matchIndex again (thesis §4.2.1).
-    if (this.role === 'leader') this.maybePromote(m.from, pr);
+    // A caught-up learner whose promotion was refused earlier (another change was pending) gets
+    // another chance each heartbeat round; otherwise it would wait for a new entry to be acked.
+    this.maybePromote(m.from, pr);
     this.releaseConfirmedReads();
   }
 

@@ -24,6 +24,27 @@ describe('raft core: membership changes, one server at a time (thesis §4.1)', (
     expect(net.raft('d').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
   });
 
+  it('a caught-up learner whose promotion was refused (another change pending) is promoted later without new entries', () => {
+    const net = new TestNet(['a', 'b']);
+    net.elect('a');
+    addEmptyNode(net, 'd');
+    net.blocked.add('a->d');
+    expect(net.raft('a').proposeConfChange({ op: 'addLearner', member: member('d') }).ok).to.equal(true);
+    net.deliverAll();
+    net.tickNode('a', 2);
+    // b is cut off, so the next change stays uncommitted while d catches up and asks to be promoted.
+    net.blocked.clear();
+    net.blocked.add('a->b');
+    net.blocked.add('b->a');
+    expect(net.raft('a').proposeConfChange({ op: 'addLearner', member: member('e') }).ok).to.equal(true);
+    net.tickNode('a', 3);
+    expect(net.raft('d').status().lastIndex).to.equal(net.raft('a').status().lastIndex);
+    expect(net.raft('a').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('learner');
+    net.heal();
+    net.tickNode('a', 8);
+    expect(net.raft('a').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
+  });
+
   it('rejects a second change while one is uncommitted', () => {
     const net = new TestNet(['a', 'b', 'c']);
     net.elect('a');
