@@ -36,6 +36,11 @@ bench: build
 	@command -v etcd >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends etcd-server; }
 	npx tsx bench/run.ts
 
+# Fault injection (needs root, iproute2, iptables): every scenario on 3- and 5-node clusters in
+# private network namespaces; one summary line each. Options: FAULTS_ARGS='--only kill-all --dur 20'.
+faults: build
+	npx tsx test/faults/run.ts $(FAULTS_ARGS)
+
 clean:
 	rm -rf dist node_modules
 

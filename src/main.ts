@@ -3,7 +3,8 @@
  * transport and the client API, joins the cluster when asked, and shuts down cleanly on SIGTERM.
  */
 import type { Server } from 'node:http';
-import { request } from 'undici';
+import { isIP } from 'node:net';
+import { Agent, request, setGlobalDispatcher } from 'undici';
 import { loadConfig } from './config.js';
 import { createLogger } from './logger.js';
 import { openStorage } from './storage/index.js';
@@ -47,7 +48,11 @@ async function main(): Promise<void> {
 
   let node: RaftNode | null = null;
   const metrics = createMetrics(cfg.nodeId, () => node, true);
-  const transport = new HttpTransport({ selfAddr: cfg.raftAdvertiseAddr });
+  // Peer connections leave from the Raft bind address when it is one specific IP, so nodes sharing
+  // a host (e.g. 127.0.0.x in the fault suite's namespace) are told apart by source address.
+  const isSpecificIp = isIP(cfg.raftBindHost) !== 0 && cfg.raftBindHost !== '0.0.0.0' && cfg.raftBindHost !== '::';
+  const transport = new HttpTransport({ selfAddr: cfg.raftAdvertiseAddr, localAddress: isSpecificIp ? cfg.raftBindHost : undefined });
+  if (isSpecificIp) setGlobalDispatcher(new Agent({ localAddress: cfg.raftBindHost })); // forwarding and join too
   // Metrics decorators: synced log writes are timed, every message sent is counted by type.
   const measuredStorage = metrics.wrapStorage(storage);
   const measuredTransport = metrics.wrapTransport(transport);

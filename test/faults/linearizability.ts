@@ -41,17 +41,21 @@ export interface HistoryOp {
   ok: boolean;
   /** for get: value read, null = not found */
   result?: string | null;
+  /** why it failed or is unknown (HTTP status and error code), for diagnostics only */
+  error?: string;
 }
 
 export interface LinearizabilityResult {
-  linearizable: boolean;
+  /** 'unknown' when the search budget ran out before an answer */
+  linearizable: boolean | 'unknown';
   /** first key (in sorted order) whose sub-history is not linearizable */
   badKey?: string;
   /** number of search configurations visited, summed over keys */
   explored: number;
 }
 
-interface RegOp {
+/** One operation on a single register (one key). */
+export interface RegOp {
   isWrite: boolean;
   /** write: value written (null = delete); read: value observed */
   value: string | null;
@@ -105,13 +109,49 @@ function stateKey(words: Uint32Array, state: string | null): string {
 }
 
 /**
- * Wing & Gong search with Lowe's memoization on one register history.
- * Returns whether linearizable and how many configurations were visited.
+ * Drops unknown-outcome writes whose value no read observed: with unique written values such a
+ * write can always be linearized "never" without changing any read, so keeping it only widens the
+ * search. Unknown deletes are kept when some read saw the key absent.
  */
-function checkRegister(opsIn: RegOp[]): { ok: boolean; explored: number } {
-  const ops = [...opsIn].sort((a, b) => a.invoke - b.invoke || a.complete - b.complete);
+export function pruneUnobserved(ops: RegOp[]): RegOp[] {
+  const seenValues = new Set<string | null>();
+  for (const o of ops) if (!o.isWrite) seenValues.add(o.value);
+  return ops.filter((o) => !(o.isWrite && o.optional && !seenValues.has(o.value)));
+}
+
+interface Frame {
+  state: string | null;
+  requiredDone: number;
+  start: number;
+  minComplete: number;
+  /** the state was just set by an unknown-outcome write: only a read of it may follow */
+  mustRead: boolean;
+  /** a pending read that may and therefore must go next (-1: none); it is the only candidate */
+  forced: number;
+  /** next candidate position to try */
+  next: number;
+  /** op linearized for the child being explored, -1 when none */
+  chosen: number;
+}
+
+/**
+ * Wing & Gong search with Lowe's memoization on one register history, with an explicit stack so
+ * long histories cannot overflow the call stack. `ok` is 'unknown' when `maxExplored`
+ * configurations did not settle the question.
+ *
+ * Three prunings keep histories with many unknown-outcome writes tractable; each only discards
+ * linearizations that have an equivalent one still searched:
+ *  - a read that may go next and matches the state goes next (reads change nothing, and every
+ *    pending op completes after its invocation, so moving it earlier breaks no real-time order);
+ *  - an unknown-outcome write must be followed by a read of its value, else dropping it from the
+ *    linearization changes nothing;
+ *  - an unknown-outcome write of the value the register already holds is never useful.
+ */
+function checkRegister(opsIn: RegOp[], maxExplored: number): { ok: boolean | 'unknown'; explored: number } {
+  const ops = pruneUnobserved(opsIn).sort((a, b) => a.invoke - b.invoke || a.complete - b.complete);
   const n = ops.length;
   const required = ops.filter((o) => !o.optional).length;
+  if (required === 0) return { ok: true, explored: 0 };
   const words = new Uint32Array(Math.max(1, Math.ceil(n / 32)));
   const seen = new Set<string>();
   let explored = 0;
@@ -124,57 +164,83 @@ function checkRegister(opsIn: RegOp[]): { ok: boolean; explored: number } {
     words[i >>> 5] &= ~(1 << (i & 31));
   };
 
-  const search = (state: string | null, requiredDone: number, firstOpen: number): boolean => {
-    if (requiredDone === required) return true;
-    const k = stateKey(words, state);
-    if (seen.has(k)) return false;
-    seen.add(k);
-    explored++;
-
+  const frame = (state: string | null, requiredDone: number, firstOpen: number, mustRead: boolean): Frame => {
     // Advance past the prefix of already-linearized ops.
     let start = firstOpen;
     while (start < n && isDone(start)) start++;
-
     // Earliest completion among pending ops: no op invoked after it may go next.
     let minComplete = Number.POSITIVE_INFINITY;
     for (let i = start; i < n; i++) {
       if (ops[i].invoke > minComplete) break; // sorted by invoke
       if (!isDone(i) && ops[i].complete < minComplete) minComplete = ops[i].complete;
     }
-
-    for (let i = start; i < n; i++) {
-      const op = ops[i];
-      if (op.invoke > minComplete) break;
-      if (isDone(i)) continue;
-      let next: string | null;
-      if (op.isWrite) {
-        next = op.value;
-      } else {
-        if (op.value !== state) continue;
-        next = state;
+    let forced = -1;
+    for (let i = start; i < n && ops[i].invoke <= minComplete; i++) {
+      if (!isDone(i) && !ops[i].isWrite && ops[i].value === state) {
+        forced = i;
+        break;
       }
-      setBit(i);
-      const found = search(next, requiredDone + (op.optional ? 0 : 1), start);
-      clearBit(i);
-      if (found) return true;
     }
-    return false;
+    return { state, requiredDone, start, minComplete, mustRead, forced, next: start, chosen: -1 };
   };
 
-  const ok = search(null, 0, 0);
-  return { ok, explored };
+  const key = (state: string | null, mustRead: boolean) => `${stateKey(words, state)}|${mustRead ? 1 : 0}`;
+  seen.add(key(null, false));
+  explored++;
+  const stack: Frame[] = [frame(null, 0, 0, false)];
+  while (stack.length > 0) {
+    const f = stack[stack.length - 1];
+    if (f.chosen >= 0) {
+      clearBit(f.chosen); // the child explored with this op linearized failed
+      f.chosen = -1;
+    }
+    let pick = -1;
+    if (f.forced >= 0) {
+      if (f.next <= f.forced) pick = f.forced;
+    } else if (!f.mustRead) {
+      for (let i = f.next; i < n; i++) {
+        const op = ops[i];
+        if (op.invoke > f.minComplete) break;
+        if (isDone(i) || !op.isWrite) continue; // no read matches the state here (else it was forced)
+        if (op.optional && op.value === f.state) continue;
+        pick = i;
+        break;
+      }
+    }
+    if (pick < 0) {
+      stack.pop();
+      continue;
+    }
+    f.next = pick + 1;
+    const op = ops[pick];
+    setBit(pick);
+    f.chosen = pick;
+    const nextState = op.isWrite ? op.value : f.state;
+    const requiredDone = f.requiredDone + (op.optional ? 0 : 1);
+    if (requiredDone === required) return { ok: true, explored };
+    const mustRead = op.isWrite && op.optional;
+    const k = key(nextState, mustRead);
+    if (seen.has(k)) continue;
+    seen.add(k);
+    explored++;
+    if (explored > maxExplored) return { ok: 'unknown', explored };
+    stack.push(frame(nextState, requiredDone, f.start, mustRead));
+  }
+  return { ok: false, explored };
 }
 
-/** Check a KV history for linearizability, key by key. */
-export function checkLinearizable(history: HistoryOp[]): LinearizabilityResult {
+/** Check a KV history for linearizability, key by key; gives up with 'unknown' past `maxExplored` configurations per key. */
+export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000): LinearizabilityResult {
   const byKey = splitByKey(history);
   let explored = 0;
+  let isUnknown = false;
   for (const key of [...byKey.keys()].sort()) {
-    const r = checkRegister(byKey.get(key) ?? []);
+    const r = checkRegister(byKey.get(key) ?? [], maxExplored);
     explored += r.explored;
-    if (!r.ok) return { linearizable: false, badKey: key, explored };
+    if (r.ok === false) return { linearizable: false, badKey: key, explored };
+    if (r.ok === 'unknown') isUnknown = true;
   }
-  return { linearizable: true, explored };
+  return { linearizable: isUnknown ? 'unknown' : true, explored };
 }
 
 /**
@@ -237,4 +303,42 @@ export function countStaleReads(history: HistoryOp[]): number {
     if (overwritten) stale++;
   }
   return stale;
+}
+
+/**
+ * Direct count of acknowledged writes missing at the end: an acknowledged write W to key K is lost
+ * when K's final value differs from W's and no other write to K that may have taken effect (acked
+ * or unknown) could be ordered after W in real time (i.e. none completed at or after W's invoke).
+ * `finalState` maps each key to its converged value (null = absent).
+ */
+export function countLostAcked(history: HistoryOp[], finalState: Map<string, string | null>): number {
+  interface W {
+    value: string | null;
+    invoke: number;
+    complete: number | null;
+    isAcked: boolean;
+  }
+  const writes = new Map<string, W[]>();
+  const add = (key: string, w: W): void => {
+    const l = writes.get(key);
+    if (l) l.push(w);
+    else writes.set(key, [w]);
+  };
+  for (const h of history) {
+    if (!h.ok) continue; // definitely failed: no effect
+    const base = { invoke: h.invokeMs, complete: h.completeMs, isAcked: h.completeMs !== null };
+    if (h.kind === 'set' && h.key !== undefined) add(h.key, { ...base, value: h.value ?? '' });
+    else if (h.kind === 'delete' && h.key !== undefined) add(h.key, { ...base, value: null });
+    else if (h.kind === 'setMany') for (const [k, v] of Object.entries(h.pairs ?? {})) add(k, { ...base, value: v });
+  }
+  let lost = 0;
+  for (const [key, ws] of writes) {
+    const final = finalState.get(key) ?? null;
+    for (const w of ws) {
+      if (!w.isAcked || w.value === final) continue;
+      const isSuperseded = ws.some((w2) => w2 !== w && (w2.complete === null || w2.complete >= w.invoke));
+      if (!isSuperseded) lost++;
+    }
+  }
+  return lost;
 }

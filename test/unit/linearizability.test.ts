@@ -1,9 +1,11 @@
 import { expect } from 'chai';
 import {
   checkLinearizable,
+  countLostAcked,
   countStaleReads,
   type HistoryOp,
 } from '../faults/linearizability.js';
+import { classifyWrite } from '../faults/workload.js';
 import { makeRng } from '../sim/rng.js';
 
 const set = (client: number, key: string, value: string, invokeMs: number, completeMs: number | null, ok = true): HistoryOp => ({
@@ -158,5 +160,96 @@ describe('linearizability checker', () => {
       expect(r.linearizable, `seed ${seed}`).to.equal(true);
       expect(r.explored).to.be.greaterThan(0);
     }
+  });
+
+  it('agrees with a brute-force search on 600 random small single-key histories (legal and illegal)', () => {
+    // Brute force: every subset of unknown-outcome writes, every order respecting real time.
+    const brute = (h: HistoryOp[]): boolean => {
+      const ops = h.filter((o) => o.ok && !(o.kind === 'get' && o.completeMs === null));
+      const n = ops.length;
+      const done = new Array<boolean>(n).fill(false);
+      const end = (o: HistoryOp) => o.completeMs ?? Number.POSITIVE_INFINITY;
+      const go = (state: string | null, left: number): boolean => {
+        if (ops.every((o, i) => done[i] || o.completeMs === null)) return true;
+        if (left === 0) return false;
+        for (let i = 0; i < n; i++) {
+          if (done[i]) continue;
+          const o = ops[i];
+          // o may go next only if no other pending op completed before o was invoked
+          if (ops.some((p, j) => !done[j] && j !== i && end(p) < o.invokeMs)) continue;
+          if (o.kind === 'get' && (o.result ?? null) !== state) continue;
+          done[i] = true;
+          const next = o.kind === 'set' ? (o.value ?? '') : o.kind === 'delete' ? null : state;
+          if (go(next, left - 1)) {
+            done[i] = false;
+            return true;
+          }
+          done[i] = false;
+        }
+        return false;
+      };
+      return go(null, n);
+    };
+    const r = rng(99);
+    let legal = 0;
+    let illegal = 0;
+    for (let t = 0; t < 600; t++) {
+      const h: HistoryOp[] = [];
+      const n = 2 + Math.floor(r() * 6);
+      let written = 0;
+      for (let i = 0; i < n; i++) {
+        const invokeMs = Math.floor(r() * 20);
+        const completeMs = r() < 0.25 ? null : invokeMs + Math.floor(r() * 8);
+        const x = r();
+        if (x < 0.35) h.push(set(i, 'k', `v${written++}`, invokeMs, completeMs));
+        else if (x < 0.5) h.push(del(i, 'k', invokeMs, completeMs));
+        else {
+          const pickV = Math.floor(r() * (written + 1));
+          h.push(get(i, 'k', pickV === written ? null : `v${pickV}`, invokeMs, completeMs ?? invokeMs + 3));
+        }
+      }
+      const want = brute(h);
+      if (want) legal++;
+      else illegal++;
+      expect(checkLinearizable(h).linearizable, JSON.stringify(h)).to.equal(want);
+    }
+    expect(legal).to.be.greaterThan(50);
+    expect(illegal).to.be.greaterThan(50);
+  });
+
+  it('settles a 3000-op history with many unknown-outcome writes and deletes in near-linear search', () => {
+    const h = generateHistory(11, 3000, 8);
+    h.forEach((o, i) => {
+      if ((o.kind === 'set' || o.kind === 'delete' || o.kind === 'setMany') && i % 4 === 0) o.completeMs = null;
+    });
+    const res = checkLinearizable(h, 200_000);
+    expect(res.linearizable).to.equal(true); // 'unknown' would mean the search budget ran out
+    expect(res.explored).to.be.below(3 * h.length); // near-linear: the prunings keep it off the exponential path
+  });
+
+  it('counts an acknowledged write missing from the final state as lost, unless a later write may explain it', () => {
+    const h = [set(1, 'k', 'a', 0, 1), set(2, 'k', 'b', 2, 3)];
+    expect(countLostAcked(h, new Map([['k', 'b']]))).to.equal(0);
+    expect(countLostAcked(h, new Map([['k', 'a']]))).to.equal(1); // b was acked last and is gone
+    expect(countLostAcked(h, new Map())).to.equal(1);
+    // an unknown-outcome delete after b may have removed it
+    expect(countLostAcked([...h, del(3, 'k', 4, null)], new Map())).to.equal(0);
+    // a definitely failed delete may not
+    expect(countLostAcked([...h, del(3, 'k', 4, 5, false)], new Map())).to.equal(1);
+    // concurrent writes: either may be last
+    const c = [set(1, 'k', 'a', 0, 10), set(2, 'k', 'b', 1, 9)];
+    expect(countLostAcked(c, new Map([['k', 'a']]))).to.equal(0);
+    expect(countLostAcked(c, new Map([['k', 'b']]))).to.equal(0);
+  });
+
+  it('classifies write answers: only proofs of no effect are failures', () => {
+    expect(classifyWrite(200, null, '')).to.equal('ok');
+    expect(classifyWrite(503, 'NOT_LEADER', 'not the leader')).to.equal('fail');
+    expect(classifyWrite(503, 'NO_LEADER', 'no leader is available to take the write')).to.equal('fail');
+    expect(classifyWrite(503, 'NO_LEADER', 'leadership changed before the write committed; it was not applied')).to.equal('fail');
+    expect(classifyWrite(503, 'NO_LEADER', 'the leader could not be reached')).to.equal('unknown');
+    expect(classifyWrite(503, 'UNAVAILABLE', 'node is shutting down')).to.equal('unknown');
+    expect(classifyWrite(504, 'TIMEOUT', 'outcome unknown')).to.equal('unknown');
+    expect(classifyWrite(500, 'INTERNAL', 'internal error')).to.equal('unknown');
   });
 });

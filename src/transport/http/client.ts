@@ -7,9 +7,9 @@ import { Pool } from 'undici';
 import type { Message } from '../../raft/core/types.js';
 import type { Transport } from '../types.js';
 
-/** A keep-alive pool to one peer. */
-function newPool(addr: string): Pool {
-  return new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: 10_000, pipelining: 1 });
+/** A keep-alive pool to one peer; `localAddress` pins the source address of its connections. */
+function newPool(addr: string, localAddress?: string): Pool {
+  return new Pool(`http://${addr}`, { connections: 4, keepAliveTimeout: 10_000, pipelining: 1, ...(localAddress ? { localAddress } : {}) });
 }
 
 interface Peer {
@@ -22,7 +22,8 @@ interface Peer {
 export class HttpTransport implements Transport {
   private peers = new Map<string, Peer>();
 
-  constructor(private readonly opts: { selfAddr?: string; timeoutMs?: number; maxInFlight?: number } = {}) {}
+  /** `localAddress`: source address for peer connections, so firewalls can tell nodes apart on one host. */
+  constructor(private readonly opts: { selfAddr?: string; timeoutMs?: number; maxInFlight?: number; localAddress?: string } = {}) {}
 
   send(to: { id: string; raftAddr: string }, msgs: Message[]): void {
     const peer = this.peer(to.raftAddr);
@@ -56,7 +57,7 @@ export class HttpTransport implements Transport {
   private peer(addr: string): Peer {
     let p = this.peers.get(addr);
     if (!p) {
-      p = { pool: newPool(addr), inFlight: 0, sent: 0, failed: 0 };
+      p = { pool: newPool(addr, this.opts.localAddress), inFlight: 0, sent: 0, failed: 0 };
       this.peers.set(addr, p);
     }
     return p;
@@ -65,7 +66,7 @@ export class HttpTransport implements Transport {
   /** Replaces a peer's pool after an error (once per broken pool), keeping its counters. */
   private discard(addr: string, peer: Peer, broken: Pool): void {
     if (peer.pool !== broken) return;
-    peer.pool = newPool(addr);
+    peer.pool = newPool(addr, this.opts.localAddress);
     broken.destroy().catch(() => undefined);
   }
 
