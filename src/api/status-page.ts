@@ -39,7 +39,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .role-follower { background: #e7ecf5; color: #344054; }
   .role-learner, .role-candidate, .role-precandidate { background: var(--warn-bg); color: var(--warn); }
   .role-unknown { background: #eef0f3; color: var(--muted); }
-  .h-ok { background: var(--lead-bg); color: var(--lead); }
+  .h-ok { background: var(--lead-bg); color: var(--lead); border: 1px solid #b7e1c8; }
   .h-lagging, .h-no-contact, .h-unknown { background: var(--warn-bg); color: var(--warn); }
   .h-unreachable { background: var(--bad-bg); color: var(--bad); }
   .addr { color: var(--muted); font-size: 12px; }
