@@ -96,7 +96,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     var up = 0;
     var body = $('nodes');
     body.textContent = '';
-    view.nodes.forEach(function (n) {
+    view.nodes.slice().sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; }).forEach(function (n) {
       if (n.reachable) up++;
       var isLeader = view.leader !== null && view.leader.id === n.id;
       var tr = document.createElement('tr');

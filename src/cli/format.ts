@@ -26,7 +26,7 @@ export function renderCluster(info: ClusterInfo): string {
   const leaderId = info.leader?.id ?? null;
   const head = `leader: ${leaderId ?? 'none'}   term: ${info.term}   commit: ${info.commitIndex}   (answered by ${info.id} at ${info.endpoint})`;
   const rows: string[][] = [['ID', 'ROLE', 'SUFFRAGE', 'TERM', 'MATCH', 'COMMIT', 'APPLIED', 'LAG', 'LAST CONTACT', 'HEALTH']];
-  for (const n of info.nodes) {
+  for (const n of [...info.nodes].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
     rows.push([
       n.id === leaderId ? `${n.id} *` : n.id,
       n.role ?? '-',
