@@ -184,6 +184,7 @@ export class RaftKvClient {
 
   /** Reads `key`; throws KeyNotFoundError when it does not exist. Retried on any transient failure. */
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    if (key.length === 0) throw new BadRequestError('key must not be empty');
     const consistency = options.consistency ?? 'linearizable';
     const { res, endpoint } = await this.call({
       kind: 'read',
@@ -212,6 +213,7 @@ export class RaftKvClient {
 
   /** Deletes `key`; throws KeyNotFoundError when it does not exist. */
   async delete(key: string): Promise<DeleteResult> {
+    if (key.length === 0) throw new BadRequestError('key must not be empty');
     const { res } = await this.call({ kind: 'write', method: 'DELETE', path: `/key/${encodeURIComponent(key)}`, notFound: (message, ep) => new KeyNotFoundError(key, message, ep) });
     return { deleted: key, index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
   }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { removeDir, tempDir, waitFor, waitForLeader } from '../../support/procs.js';
 import { startThreeNodes, type ThreeNodes } from './three-nodes.js';
@@ -44,6 +44,13 @@ describe('raftkv command line, run as a subprocess against a real three-node clu
   after(async () => {
     await c?.stop();
     if (dir) removeDir(dir);
+  });
+
+  it('is the package bin: package.json points at dist/src/cli/main.js, which starts with a node shebang', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { bin: Record<string, string> };
+    expect(pkg.bin.raftkv).to.equal('dist/src/cli/main.js');
+    expect(readFileSync(join(root, 'src/cli/main.ts'), 'utf8').startsWith('#!/usr/bin/env node\n')).to.equal(true);
+    if (existsSync(built)) expect(readFileSync(built, 'utf8').startsWith('#!/usr/bin/env node\n')).to.equal(true);
   });
 
   it('set then get prints OK and the value, exit 0', async () => {

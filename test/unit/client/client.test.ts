@@ -226,6 +226,8 @@ describe('client library: failover, retry safety and error typing (scripted serv
     expect(() => new RaftKvClient({ endpoints: ['not a url'] })).to.throw(BadRequestError);
     const a = await fake(okWrite);
     expect(await rejection(new RaftKvClient({ endpoints: [a.url] }).setMany({}))).to.be.instanceOf(BadRequestError);
+    expect(await rejection(new RaftKvClient({ endpoints: [a.url] }).get(''))).to.be.instanceOf(BadRequestError);
+    expect(await rejection(new RaftKvClient({ endpoints: [a.url] }).delete(''))).to.be.instanceOf(BadRequestError);
     expect(a.seen).to.deep.equal([]);
   });
 
