@@ -51,14 +51,22 @@ describe('status page at GET / in headless Chromium', function () {
   });
 
   it('lists every node with the leader highlighted, and shows the new leader after the leader is SIGKILLed', async () => {
-    const leader = await waitForLeader(c.nodes);
-    const follower = c.nodes.find((n) => n !== leader) as NodeProc;
     const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 480 } });
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(e.message));
+    // Served by a follower, so the page outlives the leader we kill (re-picked if leadership moves).
+    let leader = await waitForLeader(c.nodes);
+    let follower = c.nodes.find((n) => n !== leader) as NodeProc;
     await page.goto(`${follower.api}/`);
-
     const before = await waitFor('the page to list all three nodes', async () => {
+      const current = await waitForLeader(c.nodes);
+      if (current === follower) {
+        leader = current;
+        follower = c.nodes.find((n) => n !== leader) as NodeProc;
+        await page.goto(`${follower.api}/`);
+        return null;
+      }
+      leader = current;
       const s = await shown(page);
       return s.rows.length === 3 && s.leader === leader.id && s.rows.every((r) => r.health === 'ok') ? s : null;
     }, 30_000, 200);
