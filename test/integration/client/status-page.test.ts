@@ -50,6 +50,44 @@ describe('status page at GET / in headless Chromium', function () {
     expect(r.text).to.not.match(/<script[^>]+src=|<link[^>]+href=|https?:\/\//i);
   });
 
+  it('the client library, bundled for the browser, works from a page on a node', async function () {
+    type Build = (o: object) => Promise<{ outputFiles: { text: string }[] }>;
+    let build: Build;
+    try {
+      // esbuild arrives with tsx (a dev dependency); without it this check cannot run.
+      build = ((await import('esbuild')) as unknown as { build: Build }).build;
+    } catch (err) {
+      console.log(`      skipped: esbuild is not available to bundle the client (${String(err)})`);
+      this.skip();
+    }
+    const out = await build({
+      entryPoints: [join(import.meta.dirname, '../../../src/client/index.ts')],
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      globalName: 'raftkv',
+      write: false,
+    });
+    const page = await (browser as Browser).newPage();
+    await page.goto(`${c.endpoints[1]}/`);
+    await page.addScriptTag({ content: out.outputFiles[0].text });
+    const r = (await page.evaluate(`(async () => {
+      const client = new raftkv.RaftKvClient({ endpoints: [location.origin] });
+      const w = await client.set('from-browser', 'hi');
+      const g = await client.get('from-browser');
+      let notFound = '';
+      try { await client.get('absent-in-browser'); } catch (e) { notFound = e.name + ' ' + (e instanceof raftkv.KeyNotFoundError); }
+      const info = await client.cluster();
+      return { index: w.index, leaderId: w.leaderId, value: g.value, notFound, nodes: info.nodes.length };
+    })()`)) as { index: number; leaderId: string; value: string; notFound: string; nodes: number };
+    expect(r.value).to.equal('hi');
+    expect(r.index).to.be.a('number');
+    expect(r.leaderId).to.match(/^app[123]$/);
+    expect(r.notFound).to.equal('KeyNotFoundError true');
+    expect(r.nodes).to.equal(3);
+    await page.close();
+  });
+
   it('lists every node with the leader highlighted, and shows the new leader after the leader is SIGKILLed', async () => {
     const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 480 } });
     const errors: string[] = [];

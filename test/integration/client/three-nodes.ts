@@ -35,6 +35,8 @@ export async function startThreeNodes(): Promise<ThreeNodes> {
       return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
     }, 60_000);
   } catch (err) {
+    // Show what the nodes said, so a slow or failed start can be diagnosed from the test log.
+    for (const n of nodes) console.log(`      --- ${n.id} (port ${n.apiPort}) output tail:\n${n.output.join('').slice(-2000)}`);
     await stop();
     throw err;
   }
