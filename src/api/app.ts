@@ -1,7 +1,7 @@
 /**
- * The client HTTP API (Koa): /key, /cluster, /health, /ready, /metrics. One error middleware turns
- * RaftKvError into `{"error":{"code","message"}}`; anything else is a logged 500. Writes reaching a
- * follower are forwarded to the leader. Built by main.ts and by tests.
+ * The client HTTP API (Koa): /key, /cluster, /health, /ready, /metrics, and the status page at /.
+ * One error middleware turns RaftKvError into `{"error":{"code","message"}}`; anything else is a
+ * logged 500. Writes reaching a follower are forwarded to the leader. Built by main.ts and by tests.
  */
 import Koa from 'koa';
 import Router from '@koa/router';
