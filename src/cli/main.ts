@@ -235,7 +235,8 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
     const client = new RaftKvClient({
       endpoints: endpointsFrom(values.endpoints, io.env),
       timeoutMs: intOption('timeout', values.timeout, 1),
-      retries: intOption('retries', values.retries, 0),
+      // A watch refreshes anyway, so it waits through at most one retry unless told otherwise.
+      retries: intOption('retries', values.retries, 0) ?? (cmd === 'watch-cluster' ? 1 : undefined),
       ...(token ? { token } : {}),
     });
 
@@ -309,7 +310,7 @@ function isMain(): boolean {
 
 if (isMain()) {
   const io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`), env: process.env };
-  run(process.argv.slice(2), io, process.stdout.isTTY === true).then(
+  void run(process.argv.slice(2), io, process.stdout.isTTY === true).then(
     (code) => {
       process.exitCode = code;
     },
