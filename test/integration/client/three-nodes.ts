@@ -20,7 +20,7 @@ export function nodeEnv(port: number, i: number, joinVia: number | null): Record
   };
 }
 
-/** Boots app1, joins app2 and app3 through it, and waits for three voters. */
+/** Boots app1, joins app2 then app3 through it, and waits for three voters. */
 export async function startThreeNodes(): Promise<ThreeNodes> {
   const port = basePort();
   const nodes: NodeProc[] = [startNode('app1', nodeEnv(port, 1, null))];
@@ -29,11 +29,14 @@ export async function startThreeNodes(): Promise<ThreeNodes> {
   };
   try {
     await waitForLeader([nodes[0]], 60_000);
-    nodes.push(startNode('app2', nodeEnv(port, 2, 1)), startNode('app3', nodeEnv(port, 3, 1)));
-    await waitFor('three voters', async () => {
-      const v = await clusterView(nodes[0]);
-      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-    }, 60_000);
+    // One join at a time: these suites test the client, not concurrent membership changes.
+    for (const i of [2, 3]) {
+      nodes.push(startNode(`app${i}`, nodeEnv(port, i, 1)));
+      await waitFor(`${i} voters`, async () => {
+        const v = await clusterView(nodes[0]);
+        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === i;
+      }, 60_000);
+    }
   } catch (err) {
     // Show what the nodes said, so a slow or failed start can be diagnosed from the test log.
     for (const n of nodes) console.log(`      --- ${n.id} (port ${n.apiPort}) output tail:\n${n.output.join('').slice(-2000)}`);
