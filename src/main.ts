@@ -103,6 +103,7 @@ async function main(): Promise<void> {
     logger,
     registry: metrics.registry,
     requestTimeoutMs: cfg.requestTimeoutMs,
+    tickMs: cfg.tickMs,
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(cfg.port, cfg.host, () => resolve(s));

@@ -1,7 +1,7 @@
 /**
- * The client HTTP API (Koa): /key, /cluster, /health, /ready, /metrics. One error middleware turns
- * RaftKvError into `{"error":{"code","message"}}`; anything else is a logged 500. Writes reaching a
- * follower are forwarded to the leader. Built by main.ts and by tests.
+ * The client HTTP API (Koa): /key, /cluster, /health, /ready, /metrics, and the status page at /.
+ * One error middleware turns RaftKvError into `{"error":{"code","message"}}`; anything else is a
+ * logged 500. Writes reaching a follower are forwarded to the leader. Built by main.ts and by tests.
  */
 import Koa from 'koa';
 import Router from '@koa/router';
@@ -11,7 +11,9 @@ import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvOp } from '../storage/types.js';
 import { httpMetrics } from '../metrics.js';
-import { BadRequestError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, errorBody } from '../errors.js';
+import { fullClusterView, localClusterView } from './cluster-view.js';
+import { STATUS_PAGE_HTML } from './status-page.js';
+import { BadRequestError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, TimeoutError, errorBody } from '../errors.js';
 
 /** Limits applied to client input. */
 export interface ApiLimits {
@@ -27,6 +29,8 @@ export interface ApiDeps {
   logger: Logger;
   registry: Registry;
   requestTimeoutMs: number;
+  /** Raft tick length, to report last contact in milliseconds on /cluster (ticks only when absent). */
+  tickMs?: number;
 }
 
 const FORWARDED = 'x-raftkv-forwarded';
@@ -117,8 +121,12 @@ export function createApp(deps: ApiDeps): Koa {
         headersTimeout: deps.requestTimeoutMs + 1000,
         bodyTimeout: deps.requestTimeoutMs + 1000,
       });
-    } catch {
-      throw new NoLeaderError('the leader could not be reached');
+    } catch (err) {
+      // Only a refused connection proves the leader never saw the request; anything later (reset,
+      // timeout) may follow a write it took, so the outcome is unknown (504), not a safe-to-retry 503.
+      const code = (err as { code?: unknown }).code;
+      if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') throw new NoLeaderError('the leader could not be reached');
+      throw new TimeoutError('the leader stopped answering the forwarded request; its outcome is unknown');
     }
     ctx.status = res.statusCode;
     for (const h of ['x-raft-index', 'etag', 'retry-after']) {
@@ -164,24 +172,15 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
-  router.get('/cluster', (ctx) => {
-    const st = node.status();
-    const leaderApi = st.leaderId ? node.memberApiAddr(st.leaderId) : null;
-    const peers = new Map(st.peers.map((p) => [p.id, p]));
-    ctx.body = {
-      id: deps.nodeId,
-      role: st.role,
-      leader: st.leaderId ? { id: st.leaderId, apiAddr: leaderApi } : null,
-      term: st.term,
-      commitIndex: st.commitIndex,
-      appliedIndex: node.appliedIndex(),
-      lastIndex: st.lastIndex,
-      snapshotIndex: st.snapshotIndex,
-      nodes: st.config.members.map((m) => {
-        const p = peers.get(m.id);
-        return { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, ...(p ? { matchIndex: p.matchIndex, ticksSinceContact: p.ticksSinceContact } : {}) };
-      }),
-    };
+  router.get('/cluster', async (ctx) => {
+    // ?view=all asks every member for its own view (for the status page, the client and the CLI).
+    ctx.body = ctx.query.view === 'all' ? await fullClusterView(node, deps.nodeId, deps.tickMs) : localClusterView(node, deps.nodeId, deps.tickMs);
+  });
+
+  router.get('/', (ctx) => {
+    ctx.type = 'text/html; charset=utf-8';
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = STATUS_PAGE_HTML;
   });
 
   router.post('/cluster/join', async (ctx) => {

@@ -1,0 +1,160 @@
+/**
+ * The live cluster status page served at `GET /` by every node: one self-contained HTML document
+ * (inline CSS and script, no CDN, no build step) that polls `/cluster?view=all` every second and
+ * shows each member's role, term, commit and applied index, replication lag and health, with the
+ * leader highlighted. Served by the API routes in app.ts.
+ */
+export const STATUS_PAGE_HTML = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>raftkv cluster</title>
+<style>
+  :root { --bg: #f5f6f8; --card: #fff; --ink: #1d2330; --muted: #667085; --line: #e3e6ec;
+          --lead: #0f7b4a; --lead-bg: #e8f6ee; --warn: #b25e09; --warn-bg: #fff4e0; --bad: #b42318; --bad-bg: #fdecea; }
+  * { box-sizing: border-box; }
+  body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; background: var(--bg); color: var(--ink); }
+  header { padding: 18px 28px; background: #1d2330; color: #fff; display: flex; align-items: baseline; gap: 16px; flex-wrap: wrap; }
+  header h1 { font-size: 20px; margin: 0; font-weight: 650; letter-spacing: .2px; }
+  header .sub { color: #b8c0cc; }
+  main { padding: 20px 28px; max-width: 1200px; }
+  .summary { display: flex; gap: 12px; flex-wrap: wrap; margin-bottom: 16px; }
+  .stat { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 10px 16px; min-width: 140px; }
+  .stat .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .5px; }
+  .stat .value { font-size: 20px; font-weight: 650; font-variant-numeric: tabular-nums; }
+  #banner { display: none; margin-bottom: 16px; padding: 10px 14px; border-radius: 8px; background: var(--bad-bg); color: var(--bad); border: 1px solid #f5c2bd; }
+  #banner.show { display: block; }
+  table { width: 100%; border-collapse: separate; border-spacing: 0; background: var(--card); border: 1px solid var(--line); border-radius: 8px; overflow: hidden; }
+  th, td { padding: 10px 14px; text-align: left; border-bottom: 1px solid var(--line); white-space: nowrap; }
+  th { background: #fafbfc; color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .5px; font-weight: 600; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; }
+  th.num { text-align: right; }
+  tr:last-child td { border-bottom: none; }
+  tr.leader td { background: var(--lead-bg); }
+  tr.leader td:first-child { box-shadow: inset 4px 0 0 var(--lead); font-weight: 650; }
+  tr.down td { color: var(--muted); }
+  .pill { display: inline-block; padding: 2px 9px; border-radius: 999px; font-size: 12px; font-weight: 600; }
+  .role-leader { background: var(--lead); color: #fff; }
+  .role-follower { background: #e7ecf5; color: #344054; }
+  .role-learner, .role-candidate, .role-precandidate { background: var(--warn-bg); color: var(--warn); }
+  .role-unknown { background: #eef0f3; color: var(--muted); }
+  .h-ok { background: var(--lead-bg); color: var(--lead); border: 1px solid #b7e1c8; }
+  .h-lagging, .h-no-contact, .h-unknown { background: var(--warn-bg); color: var(--warn); }
+  .h-unreachable { background: var(--bad-bg); color: var(--bad); }
+  .addr { color: var(--muted); font-size: 12px; }
+  footer { color: var(--muted); margin-top: 12px; font-size: 12px; }
+</style>
+</head>
+<body>
+<header><h1>raftkv cluster</h1><span class="sub" id="served-by">connecting…</span></header>
+<main>
+  <div id="banner" role="alert"></div>
+  <div class="summary">
+    <div class="stat"><div class="label">Leader</div><div class="value" id="leader">–</div></div>
+    <div class="stat"><div class="label">Term</div><div class="value" id="term">–</div></div>
+    <div class="stat"><div class="label">Commit index</div><div class="value" id="commit">–</div></div>
+    <div class="stat"><div class="label">Nodes up</div><div class="value" id="up">–</div></div>
+  </div>
+  <table>
+    <thead><tr>
+      <th>Node</th><th>Role</th><th>Suffrage</th><th class="num">Term</th><th class="num">Match</th>
+      <th class="num">Commit</th><th class="num">Applied</th><th class="num">Lag</th><th class="num">Last contact</th><th>Health</th>
+    </tr></thead>
+    <tbody id="nodes"></tbody>
+  </table>
+  <footer>Refreshes every second from <code>/cluster?view=all</code>. Last update: <span id="updated">never</span>.</footer>
+</main>
+<script>
+(function () {
+  'use strict';
+  var REFRESH_MS = 1000;
+  function $(id) { return document.getElementById(id); }
+  function cell(tr, text, cls) {
+    var td = document.createElement('td');
+    if (cls) td.className = cls;
+    if (text instanceof Node) td.appendChild(text); else td.textContent = text;
+    tr.appendChild(td);
+    return td;
+  }
+  function pill(text, cls) {
+    var s = document.createElement('span');
+    s.className = 'pill ' + cls;
+    s.textContent = text;
+    return s;
+  }
+  function show(v) { return v === null || v === undefined ? '–' : String(v); }
+  function ago(ms) {
+    if (ms === null || ms === undefined) return '–';
+    return ms < 1000 ? ms + ' ms' : (ms / 1000).toFixed(1) + ' s';
+  }
+  function render(view) {
+    $('served-by').textContent = 'served by ' + view.id;
+    $('leader').textContent = view.leader ? view.leader.id : 'none';
+    $('term').textContent = show(view.term);
+    $('commit').textContent = show(view.commitIndex);
+    var up = 0;
+    var body = $('nodes');
+    body.textContent = '';
+    view.nodes.slice().sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; }).forEach(function (n) {
+      if (n.reachable) up++;
+      var isLeader = view.leader !== null && view.leader.id === n.id;
+      var tr = document.createElement('tr');
+      tr.setAttribute('data-node-id', n.id);
+      tr.setAttribute('data-role', n.role || 'unknown');
+      tr.setAttribute('data-health', n.health);
+      tr.className = (isLeader ? 'leader' : '') + (n.reachable ? '' : ' down');
+      var name = document.createElement('div');
+      name.textContent = n.id;
+      var addr = document.createElement('div');
+      addr.className = 'addr';
+      addr.textContent = n.apiAddr;
+      var who = document.createElement('div');
+      who.appendChild(name);
+      who.appendChild(addr);
+      cell(tr, who);
+      var role = n.role || 'unknown';
+      cell(tr, pill(role, 'role-' + role));
+      cell(tr, n.suffrage);
+      cell(tr, show(n.term), 'num');
+      cell(tr, show(n.matchIndex), 'num');
+      cell(tr, show(n.commitIndex), 'num');
+      cell(tr, show(n.appliedIndex), 'num');
+      cell(tr, show(n.lag), 'num');
+      cell(tr, ago(n.lastContactMs), 'num');
+      var h = cell(tr, pill(n.health, 'h-' + n.health));
+      if (n.error) h.title = n.error;
+      body.appendChild(tr);
+    });
+    $('up').textContent = up + ' / ' + view.nodes.length;
+    $('updated').textContent = new Date().toLocaleTimeString();
+  }
+  function fail(message) {
+    var b = $('banner');
+    b.textContent = message;
+    b.className = 'show';
+  }
+  function poll() {
+    var ctl = typeof AbortController === 'function' ? new AbortController() : null;
+    var timer = ctl ? setTimeout(function () { ctl.abort(); }, 5000) : null;
+    fetch('/cluster?view=all', { cache: 'no-store', signal: ctl ? ctl.signal : undefined })
+      .then(function (res) {
+        if (!res.ok) throw new Error('HTTP ' + res.status);
+        return res.json();
+      })
+      .then(function (view) {
+        $('banner').className = '';
+        render(view);
+      })
+      .catch(function (err) { fail('This node did not answer /cluster: ' + (err && err.message ? err.message : String(err))); })
+      .then(function () {
+        if (timer) clearTimeout(timer);
+        setTimeout(poll, REFRESH_MS);
+      });
+  }
+  poll();
+})();
+</script>
+</body>
+</html>
+`;

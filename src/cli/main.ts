@@ -1,0 +1,322 @@
+#!/usr/bin/env node
+/**
+ * The `raftkv` command: get, set, del, cluster, cluster remove and watch-cluster against a raftkv
+ * cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected input,
+ * 3 cluster unavailable (or a write whose outcome is unknown). Installed as the package's `bin`.
+ */
+import { readFileSync, realpathSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, RaftKvClient, RaftKvClientError, type ClusterInfo } from '../client/index.js';
+import { parseInterval, renderCluster } from './format.js';
+
+/** Exit codes of the command. */
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3 } as const;
+
+const DEFAULT_ENDPOINT = 'http://127.0.0.1:8080';
+
+const COMMON = `Options for every command:
+  --endpoints URLS   comma-separated API endpoints (default: $RAFTKV_ENDPOINTS, else ${DEFAULT_ENDPOINT});
+                     "host:port" means http://host:port
+  --json             machine-readable output (errors too, on stderr)
+  --timeout MS       per-request deadline in milliseconds (default 10000)
+  --retries N        extra attempts on transient failures (default 6)
+  -h, --help         show help
+Environment: RAFTKV_ENDPOINTS, RAFTKV_TOKEN (sent as "Authorization: Bearer <token>").
+Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable or outcome unknown.`;
+
+const HELP: Record<string, string> = {
+  main: `Usage: raftkv <command> [options]
+
+Commands:
+  get KEY                 print the value of KEY
+  set KEY VALUE           set KEY to VALUE
+  set --file PAIRS.json   set every pair of a JSON object atomically ("-" reads stdin)
+  del KEY                 delete KEY
+  cluster                 show every node: role, suffrage, term, match/commit/applied index, lag, last contact, health
+  cluster remove ID       remove node ID from the cluster
+  watch-cluster           the cluster table, refreshed until Ctrl-C
+
+Run "raftkv <command> --help" for details.
+
+${COMMON}`,
+  get: `Usage: raftkv get KEY [--consistency linearizable|stale]
+
+Prints the value of KEY (with --json: {"key","value","index"}). Exit 1 when KEY does not exist.
+  --consistency MODE   linearizable (default): confirmed with the leader; stale: the answering node's local state
+
+${COMMON}`,
+  set: `Usage: raftkv set KEY VALUE
+       raftkv set --file PAIRS.json
+
+Sets KEY to VALUE, or every pair of a JSON object of strings in one atomic write ("-" reads stdin).
+Prints OK and the log index once a majority has committed it. A write that may or may not have
+applied (the leader died mid-request) exits 3 and says so; read the key to find out.
+  --file PATH   JSON object {"key": "value", ...}
+
+${COMMON}`,
+  del: `Usage: raftkv del KEY
+
+Deletes KEY. Exit 1 when KEY does not exist.
+
+${COMMON}`,
+  cluster: `Usage: raftkv cluster
+       raftkv cluster remove ID
+
+Without arguments prints a table of every node: ID (leader marked *), ROLE, SUFFRAGE, TERM,
+MATCH (the leader's match index for it), COMMIT, APPLIED, LAG (entries behind the leader's log),
+LAST CONTACT (since the leader last heard from it) and HEALTH. "cluster remove ID" removes a member;
+exit 1 when there is no such member.
+
+${COMMON}`,
+  'watch-cluster': `Usage: raftkv watch-cluster [--interval 1s]
+
+Shows the cluster table and refreshes it until Ctrl-C (with --json: one JSON line per refresh).
+  --interval T   refresh period: 500ms, 2s, or plain seconds (default 1s; at least 100ms)
+
+${COMMON}`,
+};
+HELP.delete = HELP.del;
+
+class UsageError extends Error {}
+
+interface Io {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  env: NodeJS.ProcessEnv;
+}
+
+function endpointsFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string[] {
+  const raw = flag ?? env.RAFTKV_ENDPOINTS ?? DEFAULT_ENDPOINT;
+  const list = raw
+    .split(',')
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0)
+    .map((e) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`));
+  if (list.length === 0) throw new UsageError('no endpoints given');
+  for (const e of list) {
+    try {
+      new URL(e);
+    } catch {
+      throw new UsageError(`not a valid endpoint: ${e}`);
+    }
+  }
+  return list;
+}
+
+function intOption(name: string, v: string | undefined, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}`);
+  return n;
+}
+
+function readPairs(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new UsageError(`${path} is not valid JSON`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`${path} must hold a JSON object of "key": "value" pairs`);
+  const pairs: Record<string, string> = {};
+  for (const [k, v] of Object.entries(parsed)) {
+    if (typeof v !== 'string') throw new UsageError(`${path}: the value of "${k}" must be a string`);
+    pairs[k] = v;
+  }
+  if (Object.keys(pairs).length === 0) throw new UsageError(`${path} holds no pairs`);
+  return pairs;
+}
+
+function exitCodeFor(err: unknown): number {
+  if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof KeyNotFoundError || err instanceof NodeNotFoundError) return EXIT.notFound;
+  if (err instanceof BadRequestError || err instanceof PayloadTooLargeError) return EXIT.usage;
+  return EXIT.unavailable;
+}
+
+function argCount(cmd: string, args: string[], n: number): void {
+  if (args.length !== n) throw new UsageError(`"${cmd}" takes ${n} argument${n === 1 ? '' : 's'}, got ${args.length} (see raftkv ${cmd} --help)`);
+}
+
+/** Refreshes the cluster view until SIGINT/SIGTERM; resolves with exit code 0. */
+async function watchCluster(client: RaftKvClient, intervalMs: number, isJson: boolean, io: Io, isTty: boolean): Promise<number> {
+  let isStopped = false;
+  let wake: (() => void) | null = null;
+  const stop = () => {
+    isStopped = true;
+    wake?.();
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    while (!isStopped) {
+      const at = new Date().toISOString();
+      let info: ClusterInfo | null = null;
+      let failure: string | null = null;
+      try {
+        info = await client.cluster();
+      } catch (err) {
+        failure = err instanceof Error ? err.message : String(err);
+      }
+      if (isStopped) break;
+      if (isJson) io.out(JSON.stringify(info ? { at, cluster: info } : { at, error: failure }));
+      else {
+        const body = info ? renderCluster(info) : `cluster unavailable: ${failure}`;
+        io.out(`${isTty ? '\x1b[2J\x1b[H' : ''}raftkv watch-cluster — ${at} — every ${intervalMs}ms, Ctrl-C to stop\n${body}\n`);
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, intervalMs);
+        wake = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+  return EXIT.ok;
+}
+
+const OPTIONS = {
+  endpoints: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  file: { type: 'string', short: 'f' },
+  consistency: { type: 'string' },
+  interval: { type: 'string' },
+  timeout: { type: 'string' },
+  retries: { type: 'string' },
+} as const;
+
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: OPTIONS });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+}
+
+/** Runs the command line `argv` (without node and script); returns the exit code. */
+export async function run(argv: string[], io: Io, isTty = false): Promise<number> {
+  let isJson = argv.includes('--json');
+  try {
+    const { values, positionals } = parseCommandLine(argv);
+    isJson = values.json === true;
+    const [cmd, ...args] = positionals;
+    if (cmd === undefined || cmd === 'help') {
+      const topic = cmd === 'help' ? args[0] : undefined;
+      if (topic !== undefined && HELP[topic] === undefined) throw new UsageError(`unknown command: ${topic}`);
+      io.out(HELP[topic ?? 'main']);
+      return values.help || cmd === 'help' ? EXIT.ok : EXIT.usage;
+    }
+    if (HELP[cmd] === undefined) throw new UsageError(`unknown command: ${cmd} (see raftkv --help)`);
+    if (values.help) {
+      io.out(HELP[cmd]);
+      return EXIT.ok;
+    }
+    if (values.file !== undefined && cmd !== 'set') throw new UsageError('--file only applies to "set"');
+    if (values.consistency !== undefined && cmd !== 'get') throw new UsageError('--consistency only applies to "get"');
+    if (values.interval !== undefined && cmd !== 'watch-cluster') throw new UsageError('--interval only applies to "watch-cluster"');
+    const consistency = values.consistency ?? 'linearizable';
+    if (consistency !== 'linearizable' && consistency !== 'stale') throw new UsageError('--consistency must be linearizable or stale');
+    const intervalMs = values.interval === undefined ? 1000 : parseInterval(values.interval);
+    if (intervalMs === null) throw new UsageError('--interval must look like 500ms, 2s or 1 (between 100ms and 1h)');
+    const token = io.env.RAFTKV_TOKEN;
+    const client = new RaftKvClient({
+      endpoints: endpointsFrom(values.endpoints, io.env),
+      timeoutMs: intOption('timeout', values.timeout, 1),
+      // A watch refreshes anyway, so it waits through at most one retry unless told otherwise.
+      retries: intOption('retries', values.retries, 0) ?? (cmd === 'watch-cluster' ? 1 : undefined),
+      ...(token ? { token } : {}),
+    });
+
+    switch (cmd) {
+      case 'get': {
+        argCount(cmd, args, 1);
+        const r = await client.get(args[0], { consistency });
+        io.out(isJson ? JSON.stringify(r) : r.value);
+        return EXIT.ok;
+      }
+      case 'set': {
+        let pairs: Record<string, string>;
+        if (values.file !== undefined) {
+          argCount('set --file', args, 0);
+          pairs = readPairs(values.file);
+        } else {
+          argCount(cmd, args, 2);
+          pairs = { [args[0]]: args[1] };
+        }
+        const r = await client.setMany(pairs);
+        const n = Object.keys(pairs).length;
+        io.out(isJson ? JSON.stringify({ ok: true, keys: n, index: r.index, leader: r.leaderId }) : `OK${n > 1 ? ` (${n} keys)` : ''}${r.index !== null ? ` index=${r.index}` : ''}`);
+        return EXIT.ok;
+      }
+      case 'del':
+      case 'delete': {
+        argCount(cmd, args, 1);
+        const r = await client.delete(args[0]);
+        io.out(isJson ? JSON.stringify({ ok: true, deleted: r.deleted, index: r.index }) : `deleted ${r.deleted}`);
+        return EXIT.ok;
+      }
+      case 'cluster': {
+        if (args.length === 0) {
+          const info = await client.cluster();
+          io.out(isJson ? JSON.stringify(info, null, 2) : renderCluster(info));
+          return EXIT.ok;
+        }
+        if (args[0] !== 'remove') throw new UsageError(`unknown cluster subcommand: ${args[0]} (see raftkv cluster --help)`);
+        argCount('cluster remove', args.slice(1), 1);
+        const r = await client.removeNode(args[1]);
+        io.out(isJson ? JSON.stringify({ ok: true, ...r }) : `removed ${r.removed}; members now: ${r.nodes.map((n) => `${n.id} (${n.suffrage})`).join(', ')}`);
+        return EXIT.ok;
+      }
+      case 'watch-cluster': {
+        argCount(cmd, args, 0);
+        return await watchCluster(client, intervalMs, isJson, io, isTty);
+      }
+      default:
+        throw new UsageError(`unknown command: ${cmd}`);
+    }
+  } catch (err) {
+    const code = exitCodeFor(err);
+    const errCode = err instanceof RaftKvClientError ? err.code : code === EXIT.usage ? 'USAGE' : 'ERROR';
+    const message = err instanceof Error ? err.message : String(err);
+    if (isJson) io.err(JSON.stringify({ error: { code: errCode, message } }));
+    else io.err(`raftkv: ${message}${code === EXIT.usage && !(err instanceof RaftKvClientError) ? '\n(run "raftkv --help" for usage)' : ''}`);
+    return code;
+  }
+}
+
+/** True when this file is the process's entry point (also through the npm bin symlink). */
+function isMain(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
+  const io: Io = { out: (s) => process.stdout.write(`${s}\n`), err: (s) => process.stderr.write(`${s}\n`), env: process.env };
+  void run(process.argv.slice(2), io, process.stdout.isTTY === true).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      process.stderr.write(`raftkv: internal error: ${String(err)}\n`);
+      process.exitCode = EXIT.unavailable;
+    },
+  );
+}

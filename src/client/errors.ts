@@ -1,0 +1,129 @@
+/**
+ * Typed errors thrown by RaftKvClient. Server answers map one-to-one onto the server's error codes
+ * (src/errors.ts); the client adds OutcomeUnknownError (a write may or may not have applied) and
+ * ClusterUnavailableError (no endpoint could serve the request). Browser-safe: no Node imports.
+ */
+
+/** Base class of every error the client throws; `code` is the server's code or a client code. */
+export class RaftKvClientError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    /** HTTP status of the answer this error came from, or null when there was no answer. */
+    readonly status: number | null = null,
+    /** The endpoint that gave the answer, when there was one. */
+    readonly endpoint: string | null = null,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** 400 BAD_REQUEST: the server rejected the input and changed nothing. */
+export class BadRequestError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('BAD_REQUEST', message, 400, endpoint);
+  }
+}
+
+/** 413 PAYLOAD_TOO_LARGE: the request body is over the server's limit; nothing changed. */
+export class PayloadTooLargeError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('PAYLOAD_TOO_LARGE', message, 413, endpoint);
+  }
+}
+
+/** 404 KEY_NOT_FOUND from get or delete: the key does not exist. */
+export class KeyNotFoundError extends RaftKvClientError {
+  constructor(
+    readonly key: string,
+    message = `key not found: ${key}`,
+    endpoint: string | null = null,
+  ) {
+    super('KEY_NOT_FOUND', message, 404, endpoint);
+  }
+}
+
+/** 404 from removeNode: no member has this id. */
+export class NodeNotFoundError extends RaftKvClientError {
+  constructor(
+    readonly nodeId: string,
+    endpoint: string | null = null,
+  ) {
+    super('KEY_NOT_FOUND', `no member with id ${nodeId}`, 404, endpoint);
+  }
+}
+
+/** 409 CONFLICT: e.g. another membership change is still in progress; nothing changed. */
+export class ConflictError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('CONFLICT', message, 409, endpoint);
+  }
+}
+
+/** 503 NOT_LEADER: the answering node knows the leader but could not forward; retried internally. */
+export class NotLeaderError extends RaftKvClientError {
+  constructor(
+    message: string,
+    readonly leaderId: string | null,
+    endpoint: string | null = null,
+  ) {
+    super('NOT_LEADER', message, 503, endpoint);
+  }
+}
+
+/** 503 NO_LEADER: no leader right now (an election is running); nothing was applied. */
+export class NoLeaderError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('NO_LEADER', message, 503, endpoint);
+  }
+}
+
+/** 503 UNAVAILABLE: the node is shutting down or its storage failed. */
+export class UnavailableError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('UNAVAILABLE', message, 503, endpoint);
+  }
+}
+
+/** 504 TIMEOUT: the server gave up waiting (for a read: not confirmed in time). */
+export class TimeoutError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('TIMEOUT', message, 504, endpoint);
+  }
+}
+
+/** 500 INTERNAL or any other unexpected answer. */
+export class ServerError extends RaftKvClientError {
+  constructor(code: string, message: string, status: number, endpoint: string | null = null) {
+    super(code, message, status, endpoint);
+  }
+}
+
+/**
+ * A write may or may not have been applied: the request may have reached a server (timeout,
+ * connection reset, 504 TIMEOUT, shutdown) and the client did not retry it, because repeating a
+ * write that already applied is not always harmless. Read the key to find out.
+ */
+export class OutcomeUnknownError extends RaftKvClientError {
+  constructor(
+    message: string,
+    /** What happened: the server error or the network error that left the outcome open. */
+    override readonly cause: Error,
+    status: number | null = null,
+    endpoint: string | null = null,
+  ) {
+    super('OUTCOME_UNKNOWN', message, status, endpoint);
+  }
+}
+
+/** No endpoint could serve the request within the retries; nothing was applied by this call. */
+export class ClusterUnavailableError extends RaftKvClientError {
+  constructor(
+    message: string,
+    /** The last failure seen on each endpoint tried. */
+    readonly attempts: { endpoint: string; error: string }[],
+  ) {
+    super('CLUSTER_UNAVAILABLE', message);
+  }
+}

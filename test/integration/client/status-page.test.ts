@@ -1,0 +1,134 @@
+import { expect } from 'chai';
+import { existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { http, stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { startThreeNodes, type ThreeNodes } from './three-nodes.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const artifacts = join(import.meta.dirname, '../../../test-artifacts');
+
+/** What the page currently shows: the leader box and one entry per table row. */
+async function shown(page: Page): Promise<{ leader: string; rows: { id: string; role: string; health: string; isLeader: boolean }[] }> {
+  // A string, because this project compiles without the DOM library.
+  return page.evaluate(`(() => {
+    const rows = [...document.querySelectorAll('tr[data-node-id]')].map((tr) => ({
+      id: tr.getAttribute('data-node-id') || '',
+      role: tr.getAttribute('data-role') || '',
+      health: tr.getAttribute('data-health') || '',
+      isLeader: tr.classList.contains('leader'),
+    }));
+    const leader = document.getElementById('leader');
+    return { leader: leader ? leader.textContent : '', rows };
+  })()`);
+}
+
+describe('status page at GET / in headless Chromium', function () {
+  this.timeout(180_000);
+  let c: ThreeNodes;
+  let browser: Browser | null = null;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.log(`      skipped: ${CHROMIUM} is absent (install the Debian package "chromium" to run the status page test)`);
+      this.skip();
+    }
+    c = await startThreeNodes();
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await c?.stop();
+  });
+
+  it('is one self-contained HTML document: no external scripts, styles or CDN', async () => {
+    const r = await http('GET', `${c.endpoints[0]}/`);
+    expect(r.status).to.equal(200);
+    expect(r.headers['content-type']).to.contain('text/html');
+    expect(r.text).to.contain('<title>raftkv cluster</title>');
+    expect(r.text).to.not.match(/<script[^>]+src=|<link[^>]+href=|https?:\/\//i);
+  });
+
+  it('the client library, bundled for the browser, works from a page on a node', async function () {
+    type Build = (o: object) => Promise<{ outputFiles: { text: string }[] }>;
+    let build: Build;
+    try {
+      // esbuild arrives with tsx (a dev dependency); without it this check cannot run.
+      build = ((await import('esbuild')) as unknown as { build: Build }).build;
+    } catch (err) {
+      console.log(`      skipped: esbuild is not available to bundle the client (${String(err)})`);
+      this.skip();
+    }
+    const out = await build({
+      entryPoints: [join(import.meta.dirname, '../../../src/client/index.ts')],
+      bundle: true,
+      platform: 'browser',
+      format: 'iife',
+      globalName: 'raftkv',
+      write: false,
+    });
+    const page = await (browser as Browser).newPage();
+    await page.goto(`${c.endpoints[1]}/`);
+    await page.addScriptTag({ content: out.outputFiles[0].text });
+    const r = (await page.evaluate(`(async () => {
+      const client = new raftkv.RaftKvClient({ endpoints: [location.origin] });
+      const w = await client.set('from-browser', 'hi');
+      const g = await client.get('from-browser');
+      let notFound = '';
+      try { await client.get('absent-in-browser'); } catch (e) { notFound = e.name + ' ' + (e instanceof raftkv.KeyNotFoundError); }
+      const info = await client.cluster();
+      return { index: w.index, leaderId: w.leaderId, value: g.value, notFound, nodes: info.nodes.length };
+    })()`)) as { index: number; leaderId: string; value: string; notFound: string; nodes: number };
+    expect(r.value).to.equal('hi');
+    expect(r.index).to.be.a('number');
+    expect(r.leaderId).to.match(/^app[123]$/);
+    expect(r.notFound).to.equal('KeyNotFoundError true');
+    expect(r.nodes).to.equal(3);
+    await page.close();
+  });
+
+  it('lists every node with the leader highlighted, and shows the new leader after the leader is SIGKILLed', async () => {
+    const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 480 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    // Served by a follower, so the page outlives the leader we kill (re-picked if leadership moves).
+    let leader = await waitForLeader(c.nodes);
+    let follower = c.nodes.find((n) => n !== leader) as NodeProc;
+    await page.goto(`${follower.api}/`);
+    const before = await waitFor('the page to list all three nodes', async () => {
+      const current = await waitForLeader(c.nodes);
+      if (current === follower) {
+        leader = current;
+        follower = c.nodes.find((n) => n !== leader) as NodeProc;
+        await page.goto(`${follower.api}/`);
+        return null;
+      }
+      leader = current;
+      const s = await shown(page);
+      return s.rows.length === 3 && s.leader === leader.id && s.rows.every((r) => r.health === 'ok') ? s : null;
+    }, 30_000, 200);
+    expect(before.rows.map((r) => r.id).sort()).to.deep.equal(['app1', 'app2', 'app3']);
+    expect(before.rows.filter((r) => r.isLeader).map((r) => r.id)).to.deep.equal([leader.id]);
+    expect(before.rows.find((r) => r.id === leader.id)?.role).to.equal('leader');
+    const cells = await page.locator(`tr[data-node-id="${follower.id}"] td`).allInnerTexts();
+    expect(cells).to.have.length(10);
+    expect(cells[1]).to.equal('follower');
+    expect(cells[2]).to.equal('voter');
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'status-page-before.png'), fullPage: true });
+
+    await stopNode(leader, 'SIGKILL');
+    const after = await waitFor('the page to show a new leader', async () => {
+      const s = await shown(page);
+      const isNew = s.leader !== leader.id && s.leader !== 'none' && s.leader !== '';
+      return isNew && s.rows.some((r) => r.isLeader && r.id === s.leader) && s.rows.find((r) => r.id === leader.id)?.health === 'unreachable' ? s : null;
+    }, 30_000, 200);
+    const newLeader = await waitForLeader(c.nodes.filter((n) => n !== leader));
+    expect(after.leader).to.equal(newLeader.id);
+    expect(after.rows).to.have.length(3);
+    expect(after.rows.filter((r) => r.isLeader)).to.have.length(1);
+    await page.screenshot({ path: join(artifacts, 'status-page.png'), fullPage: true });
+    expect(errors, errors.join('\n')).to.deep.equal([]);
+  });
+});
