@@ -1,0 +1,105 @@
+/** Shared helpers of the security integration tests: certificates, HTTPS requests, cluster views. */
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Agent, request, type Dispatcher } from 'undici';
+import { waitFor } from '../../support/procs.js';
+
+const root = join(import.meta.dirname, '../../..');
+
+/** Makes a CA and certificates for `nodes` in `dir` with scripts/gen-certs.sh (the CA is reused if present). */
+export function makeCerts(dir: string, nodes: string[], caName = 'raftkv test CA'): void {
+  execFileSync(join(root, 'scripts/gen-certs.sh'), [dir, ...nodes], { env: { ...process.env, CA_NAME: caName }, stdio: 'ignore' });
+}
+
+/** An undici Agent that trusts `caFile` and, when given, presents `certName`'s certificate from `dir`. */
+export function agent(caFile: string | null, client?: { dir: string; name: string }, extra: Record<string, unknown> = {}): Agent {
+  return new Agent({
+    connect: {
+      ...(caFile ? { ca: readFileSync(caFile) } : {}),
+      ...(client ? { cert: readFileSync(join(client.dir, `${client.name}.pem`)), key: readFileSync(join(client.dir, `${client.name}-key.pem`)) } : {}),
+      ...extra,
+    },
+  });
+}
+
+export interface Res {
+  status: number;
+  headers: Record<string, string>;
+  body: unknown;
+  text: string;
+}
+
+/** One request; a network or TLS failure comes back as status 0 with the error message as text. */
+export async function call(method: string, url: string, opts: { body?: string | object; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Res> {
+  try {
+    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+    const res = await request(url, {
+      method: method as 'GET',
+      body,
+      headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
+      dispatcher: opts.dispatcher,
+      headersTimeout: 8000,
+      bodyTimeout: 8000,
+    });
+    const text = await res.body.text();
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      parsed = text;
+    }
+    const hs: Record<string, string> = {};
+    for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hs[k] = v;
+    return { status: res.statusCode, headers: hs, body: parsed, text };
+  } catch (err) {
+    const e = err as Error & { cause?: Error; code?: string };
+    return { status: 0, headers: {}, body: null, text: `${e.code ?? ''} ${e.message} ${e.cause?.message ?? ''}` };
+  }
+}
+
+/** The fields of GET /cluster the tests look at. */
+export interface View {
+  id: string;
+  role: string;
+  term: number;
+  commitIndex: number;
+  lastIndex: number;
+  leader: { id: string } | null;
+  nodes: { id: string; suffrage: string }[];
+}
+
+/** GET /cluster through `base` (with optional dispatcher and headers); null unless 200. */
+export async function view(base: string, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<View | null> {
+  const r = await call('GET', `${base}/cluster`, opts);
+  return r.status === 200 ? (r.body as View) : null;
+}
+
+/** Waits until one of `bases` reports itself leader; returns its index. */
+export async function waitLeader(bases: string[], opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}, timeoutMs = 60_000): Promise<number> {
+  return waitFor('a leader', async () => {
+    for (let i = 0; i < bases.length; i++) {
+      const v = await view(bases[i], opts);
+      if (v?.role === 'leader') return i + 1;
+    }
+    return null;
+  }, timeoutMs).then((i) => i - 1);
+}
+
+/** Waits until `base` reports `n` voters. */
+export async function waitVoters(base: string, n: number, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}, timeoutMs = 90_000): Promise<void> {
+  await waitFor(`${n} voters`, async () => {
+    const v = await view(base, opts);
+    return v !== null && v.nodes.filter((m) => m.suffrage === 'voter').length === n;
+  }, timeoutMs);
+}
+
+/** A forged AppendEntries from a leader that does not exist, with a term well above `term`. */
+export function forgedAppend(to: string, term: number, lastIndex: number): string {
+  const data = JSON.stringify({ ops: [{ op: 'set', key: 'forged', value: 'evil' }] });
+  return JSON.stringify({
+    from: 'mallory',
+    fromAddr: '127.0.0.1:1',
+    messages: [{ type: 'AppendEntries', from: 'mallory', to, term: term + 100, prevLogIndex: lastIndex, prevLogTerm: term, entries: [{ index: lastIndex + 1, term: term + 100, type: 'normal', data }], leaderCommit: lastIndex + 1 }],
+  });
+}
