@@ -279,6 +279,15 @@ export function createApp(deps: ApiDeps): Koa {
   });
 
   app.use(router.routes());
+  app.use(async (ctx, next) => {
+    await next();
+    // The router answers an unknown method with 501 and a wrong one with 405, both without a body:
+    // a client's bad method is a 4xx with the error body like every other rejection.
+    if (ctx.status === 501 || ctx.status === 405) {
+      ctx.status = 405;
+      ctx.body = { error: { code: 'METHOD_NOT_ALLOWED', message: `${ctx.method} is not allowed on ${ctx.path}` } };
+    }
+  });
   app.use(router.allowedMethods());
   app.use((ctx) => {
     ctx.status = 404;
