@@ -9,6 +9,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Config, TlsFileConfig } from '../config.js';
 import type { ApiSecurity } from './auth.js';
+import { answerClientErrors } from './client-error.js';
 import { signRequest } from './hmac.js';
 import { ReloadableTls } from './tls.js';
 import { TokenStore } from './tokens.js';
@@ -73,8 +74,13 @@ export class NodeSecurity {
 
   /** Creates the client API server: HTTPS with the API identity when configured, else HTTP. */
   createApiServer(listener: RequestListener): Server {
-    if (this.apiTls === null) return createHttpServer(listener);
+    if (this.apiTls === null) {
+      const plain = createHttpServer(listener);
+      answerClientErrors(plain);
+      return plain;
+    }
     const server = createHttpsServer(this.apiTls.serverOptions(), listener);
+    answerClientErrors(server);
     this.apiTls.onReload(() => (server as HttpsServer).setSecureContext(this.apiTls?.serverOptions() ?? {}));
     return server;
   }

@@ -10,6 +10,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
 import { PeerBadRequest, parseMessages } from '../validate.js';
 import { verifyRequest } from '../../security/hmac.js';
+import { answerClientErrors } from '../../security/client-error.js';
 
 function reply(res: ServerResponse, status: number, code?: string, message?: string): void {
   if (res.headersSent || res.destroyed) return;
@@ -102,6 +103,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const server: Server = opts.tls
     ? createHttpsServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, handler)
     : createServer(handler);
+  answerClientErrors(server);
   server.keepAliveTimeout = 30_000;
   server.headersTimeout = Math.min(bodyTimeoutMs, 60_000);
   server.requestTimeout = bodyTimeoutMs + 5_000;
