@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, lowBasePort, waitLeader, waitVoters } from './helpers.js';
+import { call, freeBasePort, waitLeader, waitVoters } from './helpers.js';
 
 const TOKENS = {
   'admin-token-0001': { role: 'admin' },
@@ -27,7 +27,7 @@ const SECRET = 'the cluster secret for auth tests';
 
 describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)', function () {
   this.timeout(240_000);
-  const port = lowBasePort();
+  let port = 0;
   const nodes: NodeProc[] = [];
   let dir = '';
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
@@ -48,6 +48,7 @@ describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)
   const admin = { headers: auth('admin') };
 
   before(async () => {
+    port = await freeBasePort();
     dir = tempDir('raftkv-auth-');
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify(TOKENS));
     try {
@@ -131,7 +132,11 @@ function stalledPost(port: number, token: string): Promise<{ socket: Socket; res
       socket.write(`POST /key HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"slow":`);
       const response = new Promise<string>((res) => {
         let text = '';
-        socket.on('data', (b) => (text += b.toString()));
+        socket.on('data', (b) => {
+          text += b.toString();
+          // One complete JSON error response is all we wait for (a 429 keeps the connection open).
+          if (/\r\n\r\n\{.*\}$/s.test(text)) socket.destroy();
+        });
         socket.on('close', () => res(text));
         socket.on('error', () => res(text));
       });
@@ -143,12 +148,14 @@ function stalledPost(port: number, token: string): Promise<{ socket: Socket; res
 
 describe('security: limits (keys per request, concurrent requests, slow bodies) and METRICS_AUTH', function () {
   this.timeout(120_000);
-  const port = lowBasePort();
+  let port = 0;
   let dir = '';
   let n: NodeProc;
-  const base = `http://127.0.0.1:${port}`;
+  let base = '';
 
   before(async () => {
+    port = await freeBasePort();
+    base = `http://127.0.0.1:${port}`;
     dir = tempDir('raftkv-limits-');
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify(TOKENS));
     n = startNode('solo', {

@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { makeRng, randInt } from '../../sim/rng.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, lowBasePort, waitLeader, waitVoters } from './helpers.js';
+import { call, freeBasePort, waitLeader, waitVoters } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -199,7 +199,7 @@ async function send(c: Case): Promise<number> {
 
 describe('security: fuzzing the client API and the peer RPC of a 3-node cluster', function () {
   this.timeout(600_000);
-  const port = lowBasePort();
+  let port = 0;
   const nodes: NodeProc[] = [];
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
   const env = (i: number): Record<string, string> => ({
@@ -216,6 +216,7 @@ describe('security: fuzzing the client API and the peer RPC of a 3-node cluster'
   });
 
   before(async () => {
+    port = await freeBasePort();
     nodes.push(startNode('app1', env(1)));
     await waitLeader([api(1)]);
     // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.

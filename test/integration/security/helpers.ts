@@ -1,19 +1,34 @@
 /** Shared helpers of the security integration tests: certificates, HTTPS requests, cluster views. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
 import { waitFor } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 
+/** Whether 127.0.0.1:`port` can be bound right now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
+  });
+}
+
 /**
- * A random port base below Linux's ephemeral range (32768-60999): test/support/procs.ts basePort()
- * reaches up to 59900, where a node's listen can collide with some process's outgoing connection
- * (EADDRINUSE, seen while the fuzz test ran). Bases 20000..32600; a node uses base+1..base+19.
+ * A random port base whose 20 ports (base..base+19) are free now, below Linux's ephemeral range
+ * (32768-60999): test/support/procs.ts basePort() reaches up to 59900, where a node's listen can
+ * collide with an outgoing connection, and six helpers' test clusters share this machine.
  */
-export function lowBasePort(): number {
-  return 20000 + Math.floor(Math.random() * 127) * 100;
+export async function freeBasePort(): Promise<number> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const base = 20000 + Math.floor(Math.random() * 127) * 100;
+    const checks = await Promise.all(Array.from({ length: 20 }, (_, i) => isFree(base + i)));
+    if (checks.every(Boolean)) return base;
+  }
+  throw new Error('no free port range found');
 }
 
 /** Makes a CA and certificates for `nodes` in `dir` with scripts/gen-certs.sh (the CA is reused if present). */

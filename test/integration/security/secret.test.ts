@@ -1,13 +1,13 @@
 import { expect } from 'chai';
 import { signRequest } from '../../../src/security/hmac.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, forgedAppend, lowBasePort, view, waitLeader, waitVoters } from './helpers.js';
+import { call, forgedAppend, freeBasePort, view, waitLeader, waitVoters } from './helpers.js';
 
 const SECRET = 'correct horse battery staple 42';
 
 describe('security: RAFT_CLUSTER_SECRET signs every peer RPC and join', function () {
   this.timeout(240_000);
-  const port = lowBasePort();
+  let port = 0;
   const nodes: NodeProc[] = [];
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
   const raft = (i: number) => `http://127.0.0.1:${port + 10 + i}`;
@@ -24,6 +24,7 @@ describe('security: RAFT_CLUSTER_SECRET signs every peer RPC and join', function
   });
 
   before(async () => {
+    port = await freeBasePort();
     nodes.push(startNode('app1', env(1)));
     await waitLeader([api(1)]);
     // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { agent, call, forgedAppend, lowBasePort, makeCerts, view, waitLeader, waitVoters } from './helpers.js';
+import { agent, call, forgedAppend, freeBasePort, makeCerts, view, waitLeader, waitVoters } from './helpers.js';
 
 /** The serial number of the certificate served on 127.0.0.1:`port` (optionally presenting a client certificate). */
 async function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; key: Buffer }): Promise<string> {
@@ -20,7 +20,7 @@ async function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; k
 
 describe('security: HTTPS client API and mutual TLS between peers', function () {
   this.timeout(300_000);
-  const port = lowBasePort();
+  let port = 0;
   const nodes: NodeProc[] = [];
   let dir = '';
   let good = '';
@@ -46,6 +46,7 @@ describe('security: HTTPS client API and mutual TLS between peers', function () 
   let trusted: ReturnType<typeof agent>;
 
   before(async () => {
+    port = await freeBasePort();
     dir = tempDir('raftkv-tls-');
     good = join(dir, 'good');
     evil = join(dir, 'evil');
