@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, freeBasePort, waitLeader, waitVoters } from './helpers.js';
+import { call, dumpOnFailure, freeBasePort, waitLeader, waitVoters } from './helpers.js';
 
 const TOKENS = {
   'admin-token-0001': { role: 'admin' },
@@ -170,10 +170,7 @@ describe('security: limits (keys per request, concurrent requests, slow bodies) 
       MAX_CONCURRENT_REQUESTS: '2',
       BODY_TIMEOUT_MS: '5000',
     });
-    await waitFor('node ready', async () => (await call('GET', `${base}/ready`)).status === 200).catch((err: unknown) => {
-      console.log('DEBUG ready', n.proc?.exitCode, n.output.join('').slice(-3000));
-      throw err;
-    });
+    await dumpOnFailure([n], () => waitFor('node ready', async () => (await call('GET', `${base}/ready`)).status === 200));
   });
 
   after(async () => {

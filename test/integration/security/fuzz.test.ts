@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { request } from 'undici';
 import { makeRng, randInt } from '../../sim/rng.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, freeBasePort, waitLeader, waitVoters } from './helpers.js';
+import { call, dumpOnFailure, freeBasePort, waitLeader, waitVoters } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -217,13 +217,15 @@ describe('security: fuzzing the client API and the peer RPC of a 3-node cluster'
 
   before(async () => {
     port = await freeBasePort();
-    nodes.push(startNode('app1', env(1)));
-    await waitLeader([api(1)]);
-    // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-    nodes.push(startNode('app2', env(2)));
-    await waitVoters(api(1), 2);
-    nodes.push(startNode('app3', env(3)));
-    await waitVoters(api(1), 3);
+    await dumpOnFailure(nodes, async () => {
+      nodes.push(startNode('app1', env(1)));
+      await waitLeader([api(1)]);
+      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
+      nodes.push(startNode('app2', env(2)));
+      await waitVoters(api(1), 2);
+      nodes.push(startNode('app3', env(3)));
+      await waitVoters(api(1), 3);
+    });
   });
 
   after(async () => {

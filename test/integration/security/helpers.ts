@@ -134,3 +134,16 @@ export function forgedAppend(to: string, term: number, lastIndex: number): strin
     messages: [{ type: 'AppendEntries', from: 'mallory', to, term: term + 100, prevLogIndex: lastIndex, prevLogTerm: term, entries: [{ index: lastIndex + 1, term: term + 100, type: 'normal', data }], leaderCommit: lastIndex + 1 }],
   });
 }
+
+/** Runs `fn`; on failure prints each node's recent non-debug output (start-up errors), then rethrows. */
+export async function dumpOnFailure<T>(nodes: { id: string; output: string[]; proc: { exitCode: number | null } | null }[], fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (err) {
+    for (const n of nodes) {
+      const lines = n.output.join('').split('\n').filter((l) => !l.includes('"level":20'));
+      console.log(`--- ${n.id} (exit ${String(n.proc?.exitCode ?? 'none')}):\n${lines.join('\n').slice(-3000)}`);
+    }
+    throw err;
+  }
+}

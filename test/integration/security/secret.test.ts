@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { signRequest } from '../../../src/security/hmac.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, forgedAppend, freeBasePort, view, waitLeader, waitVoters } from './helpers.js';
+import { call, dumpOnFailure, forgedAppend, freeBasePort, view, waitLeader, waitVoters } from './helpers.js';
 
 const SECRET = 'correct horse battery staple 42';
 
@@ -25,13 +25,15 @@ describe('security: RAFT_CLUSTER_SECRET signs every peer RPC and join', function
 
   before(async () => {
     port = await freeBasePort();
-    nodes.push(startNode('app1', env(1)));
-    await waitLeader([api(1)]);
-    // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-    nodes.push(startNode('app2', env(2)));
-    await waitVoters(api(1), 2);
-    nodes.push(startNode('app3', env(3)));
-    await waitVoters(api(1), 3);
+    await dumpOnFailure(nodes, async () => {
+      nodes.push(startNode('app1', env(1)));
+      await waitLeader([api(1)]);
+      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
+      nodes.push(startNode('app2', env(2)));
+      await waitVoters(api(1), 2);
+      nodes.push(startNode('app3', env(3)));
+      await waitVoters(api(1), 3);
+    });
   });
 
   after(async () => {

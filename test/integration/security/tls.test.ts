@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { agent, call, forgedAppend, freeBasePort, makeCerts, view, waitLeader, waitVoters } from './helpers.js';
+import { agent, call, dumpOnFailure, forgedAppend, freeBasePort, makeCerts, view, waitLeader, waitVoters } from './helpers.js';
 
 /** The serial number of the certificate served on 127.0.0.1:`port` (optionally presenting a client certificate). */
 async function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; key: Buffer }): Promise<string> {
@@ -53,13 +53,15 @@ describe('security: HTTPS client API and mutual TLS between peers', function () 
     makeCerts(good, ['app1', 'app2', 'app3'], 'raftkv test cluster CA');
     makeCerts(evil, ['app4', 'app2'], 'mallory CA');
     trusted = agent(join(good, 'ca.pem'));
-    nodes.push(startNode('app1', env(1, good)));
-    await waitLeader([api(1)], { dispatcher: trusted });
-    // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-    nodes.push(startNode('app2', env(2, good)));
-    await waitVoters(api(1), 2, { dispatcher: trusted });
-    nodes.push(startNode('app3', env(3, good)));
-    await waitVoters(api(1), 3, { dispatcher: trusted });
+    await dumpOnFailure(nodes, async () => {
+      nodes.push(startNode('app1', env(1, good)));
+      await waitLeader([api(1)], { dispatcher: trusted });
+      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
+      nodes.push(startNode('app2', env(2, good)));
+      await waitVoters(api(1), 2, { dispatcher: trusted });
+      nodes.push(startNode('app3', env(3, good)));
+      await waitVoters(api(1), 3, { dispatcher: trusted });
+    });
   });
 
   after(async () => {
