@@ -52,3 +52,7 @@ docker:
 
 docker-down:
 	$(COMPOSE) down
+
+# Development CA and node certificates (app1..app4; SANs appN, localhost, 127.0.0.1) in deploy/certs.
+certs:
+	CERTS_WORLD_READABLE=1 scripts/gen-certs.sh deploy/certs app1 app2 app3 app4

@@ -2,7 +2,15 @@
  * Configuration, read once from the environment into a frozen Config (12-factor). Nothing else in
  * raftkv reads process.env. A bad or missing value is one line naming the variable.
  */
-import { cleanEnv, makeValidator, port, str } from 'envalid';
+import { accessSync, constants as fsConstants } from 'node:fs';
+import { bool, cleanEnv, makeValidator, port, str } from 'envalid';
+
+/** File paths of one TLS identity from the environment. */
+export interface TlsFileConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly caFile: string | undefined;
+}
 
 export interface Config {
   readonly nodeId: string;
@@ -26,6 +34,19 @@ export interface Config {
   readonly logLevel: string;
   /** Entries applied since the last snapshot that trigger a new one (log compaction). */
   readonly snapshotThreshold: number;
+  /** TLS_*: serve the client API over HTTPS; null means plain HTTP. */
+  readonly apiTls: TlsFileConfig | null;
+  /** RAFT_TLS_*: mutual TLS between peers (caFile always set); null means plain HTTP. */
+  readonly raftTls: TlsFileConfig | null;
+  /** RAFT_CLUSTER_SECRET: peers and joiners sign requests with it; null means unsigned. */
+  readonly clusterSecret: string | null;
+  /** AUTH_TOKENS_FILE: client tokens; null means no client authentication. */
+  readonly authTokensFile: string | null;
+  /** METRICS_AUTH: /metrics needs a token. */
+  readonly isMetricsAuthRequired: boolean;
+  readonly maxKeysPerRequest: number;
+  readonly maxConcurrentRequests: number;
+  readonly bodyTimeoutMs: number;
 }
 
 const hostPort = makeValidator<string>((v) => {
@@ -89,6 +110,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       MAX_BODY_BYTES: positiveInt({ default: 2097152 }),
       REQUEST_TIMEOUT_MS: positiveInt({ default: 5000 }),
       SNAPSHOT_THRESHOLD: positiveInt({ default: 10000 }),
+      TLS_CERT_FILE: str({ default: '' }),
+      TLS_KEY_FILE: str({ default: '' }),
+      TLS_CA_FILE: str({ default: '' }),
+      RAFT_TLS_CERT_FILE: str({ default: '' }),
+      RAFT_TLS_KEY_FILE: str({ default: '' }),
+      RAFT_TLS_CA_FILE: str({ default: '' }),
+      RAFT_CLUSTER_SECRET: str({ default: '' }),
+      AUTH_TOKENS_FILE: str({ default: '' }),
+      METRICS_AUTH: bool({ default: false }),
+      MAX_KEYS_PER_REQUEST: positiveInt({ default: 1000 }),
+      MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
+      BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
       LOG_LEVEL: str({ default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }),
     },
     {
@@ -111,6 +144,32 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
   } catch {
     fail('raftkv: invalid configuration: RAFT_JOIN_ADDR: must be host:port or URLs, comma-separated');
   }
+  const readable = (name: string, file: string): void => {
+    try {
+      accessSync(file, fsConstants.R_OK);
+    } catch {
+      fail(`raftkv: invalid configuration: ${name}: cannot read ${file}`);
+    }
+  };
+  const tlsFiles = (prefix: string, isCaRequired: boolean): TlsFileConfig | null => {
+    const cert = e[`${prefix}CERT_FILE` as 'TLS_CERT_FILE'];
+    const key = e[`${prefix}KEY_FILE` as 'TLS_KEY_FILE'];
+    const ca = e[`${prefix}CA_FILE` as 'TLS_CA_FILE'];
+    if (cert === '' && key === '' && ca === '') return null;
+    if (cert === '') fail(`raftkv: invalid configuration: ${prefix}CERT_FILE: required when ${key !== '' ? `${prefix}KEY_FILE` : `${prefix}CA_FILE`} is set`);
+    if (key === '') fail(`raftkv: invalid configuration: ${prefix}KEY_FILE: required when ${prefix}CERT_FILE is set`);
+    if (isCaRequired && ca === '') fail(`raftkv: invalid configuration: ${prefix}CA_FILE: required for mutual TLS between peers`);
+    readable(`${prefix}CERT_FILE`, cert);
+    readable(`${prefix}KEY_FILE`, key);
+    if (ca !== '') readable(`${prefix}CA_FILE`, ca);
+    return Object.freeze({ certFile: cert, keyFile: key, caFile: ca === '' ? undefined : ca });
+  };
+  const apiTls = tlsFiles('TLS_', false);
+  const raftTls = tlsFiles('RAFT_TLS_', true);
+  if (e.RAFT_CLUSTER_SECRET !== '' && e.RAFT_CLUSTER_SECRET.length < 16) fail('raftkv: invalid configuration: RAFT_CLUSTER_SECRET: must be at least 16 characters');
+  if (e.AUTH_TOKENS_FILE !== '') readable('AUTH_TOKENS_FILE', e.AUTH_TOKENS_FILE);
+  // A member's API speaks HTTPS when ours does, so host:port join addresses default to https.
+  if (apiTls !== null) joinAddrs = joinAddrs.map((u) => (e.RAFT_JOIN_ADDR.includes(`http://${new URL(u).host}`) ? u : u.replace(/^http:/, 'https:')));
   return Object.freeze({
     nodeId: e.NODE_ID,
     port: e.PORT,
@@ -130,5 +189,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     snapshotThreshold: e.SNAPSHOT_THRESHOLD,
+    apiTls,
+    raftTls,
+    clusterSecret: e.RAFT_CLUSTER_SECRET === '' ? null : e.RAFT_CLUSTER_SECRET,
+    authTokensFile: e.AUTH_TOKENS_FILE === '' ? null : e.AUTH_TOKENS_FILE,
+    isMetricsAuthRequired: e.METRICS_AUTH,
+    maxKeysPerRequest: e.MAX_KEYS_PER_REQUEST,
+    maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+    bodyTimeoutMs: e.BODY_TIMEOUT_MS,
   });
 }

@@ -71,3 +71,31 @@ export class UnavailableError extends RaftKvError {
 export function errorBody(err: RaftKvError): { error: { code: string; message: string } } {
   return { error: { code: err.code, message: err.message } };
 }
+
+/** No valid credentials: a missing or unknown Bearer token, or a missing or bad cluster signature. */
+export class UnauthorizedError extends RaftKvError {
+  constructor(message: string) {
+    super('UNAUTHORIZED', 401, message, { 'WWW-Authenticate': 'Bearer' });
+  }
+}
+
+/** Valid credentials without the right for this request (role or key prefix). */
+export class ForbiddenError extends RaftKvError {
+  constructor(message: string) {
+    super('FORBIDDEN', 403, message);
+  }
+}
+
+/** The request body did not arrive in time (slow or endless body). */
+export class RequestTimeoutError extends RaftKvError {
+  constructor(message: string) {
+    super('REQUEST_TIMEOUT', 408, message, { Connection: 'close' });
+  }
+}
+
+/** Too many requests in progress on this node. */
+export class TooManyRequestsError extends RaftKvError {
+  constructor(message: string) {
+    super('TOO_MANY_REQUESTS', 429, message, { 'Retry-After': '1' });
+  }
+}

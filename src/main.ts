@@ -14,17 +14,19 @@ import { startPeerServer } from './transport/http/server.js';
 import { createApp } from './api/app.js';
 import { createMetrics } from './metrics.js';
 import type { Message } from './raft/core/types.js';
+import { NodeSecurity } from './security/setup.js';
 
 const cfg = loadConfig();
 const logger = createLogger(cfg);
 
-async function joinCluster(node: RaftNode, isStopping: () => boolean): Promise<void> {
+async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeSecurity): Promise<void> {
   const body = JSON.stringify({ id: cfg.nodeId, raftAddr: cfg.raftAdvertiseAddr, apiAddr: cfg.apiAdvertiseAddr });
   let delayMs = 200;
   for (let attempt = 1; !isStopping(); attempt++) {
     for (const base of cfg.joinAddrs) {
       try {
-        const res = await request(`${base}/cluster/join`, { method: 'POST', body, headers: { 'content-type': 'application/json' }, headersTimeout: 10_000, bodyTimeout: 10_000 });
+        const headers = { 'content-type': 'application/json', ...sec.joinHeaders('/cluster/join', body) };
+        const res = await request(`${base}/cluster/join`, { method: 'POST', body, headers, dispatcher: sec.apiClient().dispatcher(), headersTimeout: 10_000, bodyTimeout: 10_000 });
         const text = await res.body.text();
         if (res.statusCode === 200) {
           logger.info({ via: base, attempt }, 'joined the cluster');
@@ -42,6 +44,7 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean): Promise<v
 }
 
 async function main(): Promise<void> {
+  const sec = new NodeSecurity(cfg, logger);
   const storage = await openStorage(cfg.dataDir, cfg.nodeId);
   if (storage.durable) logger.info({ dir: cfg.dataDir }, 'storage: RocksDB (durable)');
   else logger.warn('storage: in memory (RAFT_DIR unset) — data is NOT durable and is lost on restart');
@@ -51,7 +54,12 @@ async function main(): Promise<void> {
   // Peer connections leave from the Raft bind address when it is one specific IP, so nodes sharing
   // a host (e.g. 127.0.0.x in the fault suite's namespace) are told apart by source address.
   const isSpecificIp = isIP(cfg.raftBindHost) !== 0 && cfg.raftBindHost !== '0.0.0.0' && cfg.raftBindHost !== '::';
-  const transport = new HttpTransport({ selfAddr: cfg.raftAdvertiseAddr, localAddress: isSpecificIp ? cfg.raftBindHost : undefined });
+  const transport = new HttpTransport({
+    selfAddr: cfg.raftAdvertiseAddr,
+    localAddress: isSpecificIp ? cfg.raftBindHost : undefined,
+    tls: sec.peerClientTls(),
+    clusterSecret: cfg.clusterSecret,
+  });
   if (isSpecificIp) setGlobalDispatcher(new Agent({ localAddress: cfg.raftBindHost })); // forwarding and join too
   // Metrics decorators: synced log writes are timed, every message sent is counted by type.
   const measuredStorage = metrics.wrapStorage(storage);
@@ -92,27 +100,49 @@ async function main(): Promise<void> {
     metrics.onMessagesReceived(msgs);
     raftNode.receive(msgs, fromAddr);
   };
-  const peer = await startPeerServer({ host: cfg.raftBindHost, port: cfg.raftBindPort, onMessages });
+  const peer = await startPeerServer({
+    host: cfg.raftBindHost,
+    port: cfg.raftBindPort,
+    onMessages,
+    tls: sec.raftTls?.serverOptions(),
+    clusterSecret: cfg.clusterSecret,
+    bodyTimeoutMs: cfg.bodyTimeoutMs,
+  });
+  sec.onReload(() => {
+    const tls = sec.peerClientTls();
+    if (tls && sec.raftTls) {
+      peer.setSecureContext(sec.raftTls.serverOptions());
+      transport.setTls(tls);
+    }
+  });
+  logger.info(sec.summary(), 'security');
   const { hadState, bootstrapped } = await raftNode.start();
   logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr }, 'raft node started');
 
   const app = createApp({
     node: raftNode,
     nodeId: cfg.nodeId,
-    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes, maxBodyBytes: cfg.maxBodyBytes },
+    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes, maxBodyBytes: cfg.maxBodyBytes, maxKeysPerRequest: cfg.maxKeysPerRequest, bodyTimeoutMs: cfg.bodyTimeoutMs },
     logger,
     registry: metrics.registry,
     requestTimeoutMs: cfg.requestTimeoutMs,
     tickMs: cfg.tickMs,
+    security: sec.apiSecurity(),
+    maxConcurrentRequests: cfg.maxConcurrentRequests,
+    forward: sec.apiClient(),
+    verifyJoiner: sec.raftTls ? (raftAddr) => transport.probe(raftAddr) : undefined,
   });
   const server: Server = await new Promise((resolve) => {
-    const s = app.listen(cfg.port, cfg.host, () => resolve(s));
+    const s = sec.createApiServer(app.callback());
+    s.listen(cfg.port, cfg.host, () => resolve(s));
   });
   server.keepAliveTimeout = 30_000;
-  logger.info({ host: cfg.host, port: cfg.port }, 'client API listening');
+  server.headersTimeout = Math.min(cfg.bodyTimeoutMs, 60_000);
+  server.requestTimeout = cfg.bodyTimeoutMs + 5_000;
+  logger.info({ host: cfg.host, port: cfg.port, https: sec.apiTls !== null }, 'client API listening');
 
   let isStopping = false;
-  if (!hadState && cfg.joinAddrs.length > 0) void joinCluster(raftNode, () => isStopping);
+  if (!hadState && cfg.joinAddrs.length > 0) void joinCluster(raftNode, () => isStopping, sec);
 
   const shutdown = async (signal: string): Promise<void> => {
     if (isStopping) return;
@@ -139,6 +169,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
   process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGHUP', () => sec.reload());
 }
 
 main().catch((err: unknown) => {

@@ -5,7 +5,7 @@
  */
 import Koa from 'koa';
 import Router from '@koa/router';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
@@ -13,13 +13,20 @@ import type { KvOp } from '../storage/types.js';
 import { httpMetrics } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
-import { BadRequestError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, TimeoutError, errorBody } from '../errors.js';
+import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
+import { authMiddleware, authorizeKeys, verifyJoin, type ApiSecurity } from '../security/auth.js';
+import { concurrencyLimit } from '../security/limits.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */
 export interface ApiLimits {
   maxKeyBytes: number;
   maxValueBytes: number;
   maxBodyBytes: number;
+  /** Most pairs in one POST /key (default 1000). */
+  maxKeysPerRequest?: number;
+  /** How long a request body may take to arrive before a 408 (default 10 s). */
+  bodyTimeoutMs?: number;
 }
 
 export interface ApiDeps {
@@ -31,22 +38,55 @@ export interface ApiDeps {
   requestTimeoutMs: number;
   /** Raft tick length, to report last contact in milliseconds on /cluster (ticks only when absent). */
   tickMs?: number;
+  /** Tokens and cluster secret; absent means the API is open (zero-config start). */
+  security?: ApiSecurity;
+  /** Most requests in progress at once (429 beyond); default unlimited. */
+  maxConcurrentRequests?: number;
+  /** How to reach other members' APIs when forwarding (HTTPS and its trust when TLS is on). */
+  forward?: { scheme: 'http' | 'https'; dispatcher: () => Dispatcher | undefined };
+  /** Checks a joiner's peer endpoint before it is added (mutual TLS with the cluster CA). */
+  verifyJoiner?: (raftAddr: string) => Promise<boolean>;
 }
 
 const FORWARDED = 'x-raftkv-forwarded';
 
-/** Reads the request body up to `limit` bytes; a larger body is a 413 and is not buffered. */
-async function readBody(ctx: Koa.Context, limit: number): Promise<string> {
+/**
+ * Reads the request body up to `limit` bytes; a larger body is a 413 and is not buffered, a body
+ * that has not fully arrived after `timeoutMs` is a 408, and an aborted one a 400.
+ */
+async function readBody(ctx: Koa.Context, limit: number, timeoutMs = 10_000): Promise<string> {
   const declared = Number(ctx.get('content-length') || '0');
   if (declared > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+  const req = ctx.req;
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (err: Error | null, text?: string): void => {
+      clearTimeout(timer);
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('aborted', onAborted);
+      if (err) {
+        // The rest of the body is not read: close the connection once the error is sent.
+        ctx.set('Connection', 'close');
+        reject(err);
+      } else resolve(text ?? '');
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) done(new PayloadTooLargeError(`request body over ${limit} bytes`));
+      else chunks.push(chunk);
+    };
+    const onEnd = (): void => done(null, Buffer.concat(chunks).toString('utf8'));
+    const onError = (): void => done(new BadRequestError('the request body was not received completely'));
+    const onAborted = onError;
+    const timer = setTimeout(() => done(new RequestTimeoutError(`request body not received within ${timeoutMs} ms`)), timeoutMs);
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', onError);
+    req.on('aborted', onAborted);
+  });
 }
 
 function parseJson(text: string): unknown {
@@ -67,6 +107,7 @@ export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, s
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body must be a JSON object of string pairs');
   const entries = Object.entries(body as Record<string, unknown>);
   if (entries.length === 0) throw new BadRequestError('body must contain at least one pair');
+  if (limits.maxKeysPerRequest !== undefined && entries.length > limits.maxKeysPerRequest) throw new BadRequestError(`at most ${limits.maxKeysPerRequest} pairs per request`);
   const out: Record<string, string> = {};
   for (const [k, v] of entries) {
     checkKey(k, limits);
@@ -103,6 +144,8 @@ export function createApp(deps: ApiDeps): Koa {
     if (leader) ctx.set('X-Raft-Leader', leader);
     logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
   });
+  if (deps.maxConcurrentRequests !== undefined) app.use(concurrencyLimit(deps.maxConcurrentRequests));
+  if (deps.security) app.use(authMiddleware(deps.security));
 
   /** Runs `leaderAction` here if we lead, else forwards the request to the leader once. */
   async function onLeader(ctx: Koa.Context, rawBody: string | null, leaderAction: () => Promise<void>): Promise<void> {
@@ -114,9 +157,13 @@ export function createApp(deps: ApiDeps): Koa {
     if (!addr) throw new NotLeaderError(leaderId, null);
     let res;
     try {
-      res = await request(`http://${addr}${ctx.originalUrl}`, {
+      // The leader authenticates the client again: pass its token and, for a join, the joiner's signature.
+      const passed: Record<string, string> = {};
+      for (const h of ['authorization', TIMESTAMP_HEADER, SIGNATURE_HEADER]) if (ctx.get(h)) passed[h] = ctx.get(h);
+      res = await request(`${deps.forward?.scheme ?? 'http'}://${addr}${ctx.originalUrl}`, {
         method: ctx.method as 'POST' | 'DELETE',
-        headers: { 'content-type': 'application/json', [FORWARDED]: '1' },
+        dispatcher: deps.forward?.dispatcher(),
+        headers: { 'content-type': 'application/json', [FORWARDED]: '1', ...passed },
         body: rawBody ?? undefined,
         headersTimeout: deps.requestTimeoutMs + 1000,
         bodyTimeout: deps.requestTimeoutMs + 1000,
@@ -138,8 +185,9 @@ export function createApp(deps: ApiDeps): Koa {
   }
 
   router.post('/key', async (ctx) => {
-    const raw = await readBody(ctx, limits.maxBodyBytes);
+    const raw = await readBody(ctx, limits.maxBodyBytes, limits.bodyTimeoutMs);
     const pairs = parseSetBody(parseJson(raw), limits);
+    authorizeKeys(ctx, Object.keys(pairs));
     await onLeader(ctx, raw, async () => {
       const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => ({ op: 'set', key, value }));
       const index = await node.write(ops);
@@ -151,6 +199,7 @@ export function createApp(deps: ApiDeps): Koa {
   router.get('/key/:key', async (ctx) => {
     const key = ctx.params.key;
     checkKey(key, limits);
+    authorizeKeys(ctx, [key]);
     const consistency = ctx.query.consistency ?? 'linearizable';
     if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
     if (consistency === 'linearizable') await node.linearizableBarrier();
@@ -163,6 +212,7 @@ export function createApp(deps: ApiDeps): Koa {
   router.delete('/key/:key', async (ctx) => {
     const key = ctx.params.key;
     checkKey(key, limits);
+    authorizeKeys(ctx, [key]);
     await onLeader(ctx, null, async () => {
       // Whether the key was there is decided when the delete is applied, not by an earlier read.
       const { index, existed } = await node.deleteKey(key);
@@ -184,7 +234,8 @@ export function createApp(deps: ApiDeps): Koa {
   });
 
   router.post('/cluster/join', async (ctx) => {
-    const raw = await readBody(ctx, 64 * 1024);
+    const raw = await readBody(ctx, 64 * 1024, limits.bodyTimeoutMs);
+    verifyJoin(ctx, raw, deps.security);
     const body = parseJson(raw) as { id?: unknown; raftAddr?: unknown; apiAddr?: unknown };
     if (typeof body !== 'object' || body === null) throw new BadRequestError('body must be {"id","raftAddr","apiAddr"}');
     const { id, raftAddr, apiAddr } = body;
@@ -197,6 +248,7 @@ export function createApp(deps: ApiDeps): Koa {
         // Joining again (e.g. after a restart) is harmless when the addresses are unchanged.
         if (existing.raftAddr !== raftAddr) throw new BadRequestError(`node ${id} is already a member with raftAddr ${existing.raftAddr}`);
       } else {
+        if (deps.verifyJoiner && !(await deps.verifyJoiner(raftAddr))) throw new ForbiddenError(`the peer endpoint ${raftAddr} did not complete mutual TLS with the cluster CA`);
         await node.changeMembership({ op: 'addLearner', member: { id, raftAddr, apiAddr, suffrage: 'learner' } });
       }
       ctx.body = { joined: id, nodes: node.members() };
@@ -229,6 +281,15 @@ export function createApp(deps: ApiDeps): Koa {
   });
 
   app.use(router.routes());
+  app.use(async (ctx, next) => {
+    await next();
+    // The router answers an unknown method with 501 and a wrong one with 405, both without a body:
+    // a client's bad method is a 4xx with the error body like every other rejection.
+    if (ctx.status === 501 || ctx.status === 405) {
+      ctx.status = 405;
+      ctx.body = { error: { code: 'METHOD_NOT_ALLOWED', message: `${ctx.method} is not allowed on ${ctx.path}` } };
+    }
+  });
   app.use(router.allowedMethods());
   app.use((ctx) => {
     ctx.status = 404;

@@ -1,12 +1,19 @@
 /**
- * The peer RPC server on the raft port, on node:http directly: POST /raft/messages with
- * `{"from","messages":[...]}`. Malformed requests get 400 and change nothing.
+ * The peer RPC server on the raft port, on node:http (or node:https with mutual TLS) directly:
+ * POST /raft/messages with `{"from","messages":[...]}`. With RAFT_TLS_* a peer must present a
+ * certificate signed by the cluster CA; with RAFT_CLUSTER_SECRET a request must carry a valid HMAC
+ * (401 otherwise). Malformed requests get 400, slow bodies 408; none of them changes anything.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
 import { PeerBadRequest, parseMessages } from '../validate.js';
+import { verifyRequest } from '../../security/hmac.js';
+import { answerClientErrors } from '../../security/client-error.js';
 
 function reply(res: ServerResponse, status: number, code?: string, message?: string): void {
+  if (res.headersSent || res.destroyed) return;
   if (code) {
     const body = JSON.stringify({ error: { code, message } });
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
@@ -17,28 +24,69 @@ function reply(res: ServerResponse, status: number, code?: string, message?: str
   }
 }
 
+/** Options of the peer server. */
+export interface PeerServerOptions {
+  host: string;
+  port: number;
+  onMessages: MessageHandler;
+  maxBodyBytes?: number;
+  /** Server identity plus the cluster CA: turns on mutual TLS (peers without a CA-signed certificate are refused). */
+  tls?: SecureContextOptions;
+  /** RAFT_CLUSTER_SECRET: every request to /raft/messages must be signed with it. */
+  clusterSecret?: string | null;
+  /** How long a request body may take to arrive (408 after). */
+  bodyTimeoutMs?: number;
+}
+
+/** A running peer server. */
+export interface PeerServer {
+  port: number;
+  close(): Promise<void>;
+  /** Swaps the TLS identity and CA for new connections (SIGHUP); a no-op without TLS. */
+  setSecureContext(opts: SecureContextOptions): void;
+}
+
 /** Starts the peer server; resolves once listening. */
-export async function startPeerServer(opts: { host: string; port: number; onMessages: MessageHandler; maxBodyBytes?: number }): Promise<{ close(): Promise<void>; port: number }> {
+export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
   const limit = opts.maxBodyBytes ?? 64 << 20;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const path = (req.url ?? '').split('?')[0];
+  const bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
+  const secret = opts.clusterSecret ?? null;
+  const handler = (req: IncomingMessage, res: ServerResponse): void => {
+    const url = req.url ?? '';
+    const path = url.split('?')[0];
     if (path === '/raft/health' && req.method === 'GET') return reply(res, 200, undefined);
     if (path !== '/raft/messages') return reply(res, 404, 'NOT_FOUND', 'no such route');
     if (req.method !== 'POST') return reply(res, 405, 'METHOD_NOT_ALLOWED', 'use POST');
     const chunks: Buffer[] = [];
     let size = 0;
     let isTooLarge = false;
+    const timer = setTimeout(() => {
+      res.setHeader('connection', 'close');
+      res.once('finish', () => req.socket.destroy());
+      reply(res, 408, 'REQUEST_TIMEOUT', `request body not received within ${bodyTimeoutMs} ms`);
+    }, bodyTimeoutMs);
     req.on('data', (c: Buffer) => {
       size += c.length;
       if (size > limit) isTooLarge = true;
       else chunks.push(c);
     });
-    req.on('error', () => res.destroy());
+    req.on('error', () => {
+      clearTimeout(timer);
+      res.destroy();
+    });
+    req.on('close', () => clearTimeout(timer));
     req.on('end', () => {
+      clearTimeout(timer);
+      if (res.headersSent) return;
       if (isTooLarge) return reply(res, 413, 'PAYLOAD_TOO_LARGE', 'body too large');
+      const raw = Buffer.concat(chunks);
+      if (secret !== null) {
+        const v = verifyRequest(secret, { method: req.method ?? '', path: url, body: raw, headers: req.headers });
+        if (!v.ok) return reply(res, 401, 'UNAUTHORIZED', v.reason);
+      }
       let parsed: unknown;
       try {
-        parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        parsed = JSON.parse(raw.toString('utf8'));
       } catch {
         return reply(res, 400, 'BAD_REQUEST', 'body is not valid JSON');
       }
@@ -51,8 +99,14 @@ export async function startPeerServer(opts: { host: string; port: number; onMess
       }
       reply(res, 204);
     });
-  });
+  };
+  const server: Server = opts.tls
+    ? createHttpsServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, handler)
+    : createServer(handler);
+  answerClientErrors(server);
   server.keepAliveTimeout = 30_000;
+  server.headersTimeout = Math.min(bodyTimeoutMs, 60_000);
+  server.requestTimeout = bodyTimeoutMs + 5_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(opts.port, opts.host, () => resolve());
@@ -60,6 +114,9 @@ export async function startPeerServer(opts: { host: string; port: number; onMess
   const addr = server.address();
   return {
     port: typeof addr === 'object' && addr ? addr.port : opts.port,
+    setSecureContext: (ctx) => {
+      if (opts.tls) (server as import('node:https').Server).setSecureContext({ ...ctx });
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());

@@ -1,0 +1,139 @@
+/**
+ * Builds this node's security pieces from the Config (TLS identities, tokens, the cluster secret)
+ * and re-reads their files on SIGHUP. main.ts calls it once and wires the results; with no
+ * security variables set everything here is inert and the node behaves as before.
+ */
+import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { Agent, type Dispatcher } from 'undici';
+import type { Logger } from 'pino';
+import type { Config, TlsFileConfig } from '../config.js';
+import type { ApiSecurity } from './auth.js';
+import { answerClientErrors } from './client-error.js';
+import { signRequest } from './hmac.js';
+import { ReloadableTls } from './tls.js';
+import { TokenStore } from './tokens.js';
+import type { PeerClientTls } from '../transport/http/client.js';
+
+function load<T>(name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    throw new Error(`raftkv: invalid configuration: ${name}: ${(err as Error).message}`);
+  }
+}
+
+function tlsFrom(prefix: string, files: TlsFileConfig | null): ReloadableTls | null {
+  if (files === null) return null;
+  return load(`${prefix}CERT_FILE/${prefix}KEY_FILE`, () => new ReloadableTls({ certFile: files.certFile, keyFile: files.keyFile, caFile: files.caFile }));
+}
+
+/** The node's security state; one instance per process. */
+export class NodeSecurity {
+  /** TLS for the client API (HTTPS), or null. */
+  readonly apiTls: ReloadableTls | null;
+  /** Mutual TLS for peer RPC, or null. */
+  readonly raftTls: ReloadableTls | null;
+  private tokens: TokenStore | null;
+  private apiAgent: Agent | null = null;
+  private readonly reloaders: (() => void)[] = [];
+
+  constructor(
+    private readonly cfg: Config,
+    private readonly logger: Logger,
+  ) {
+    this.apiTls = tlsFrom('TLS_', cfg.apiTls);
+    this.raftTls = tlsFrom('RAFT_TLS_', cfg.raftTls);
+    this.tokens = cfg.authTokensFile === null ? null : load('AUTH_TOKENS_FILE', () => TokenStore.load(cfg.authTokensFile as string));
+    if (this.apiTls !== null) this.apiAgent = this.newApiAgent();
+  }
+
+  /** A one-line summary for the start-up log (never a secret or a token). */
+  summary(): Record<string, unknown> {
+    return {
+      apiTls: this.apiTls !== null,
+      peerMutualTls: this.raftTls !== null,
+      clusterSecret: this.cfg.clusterSecret !== null,
+      clientTokens: this.tokens?.size ?? 0,
+      metricsAuth: this.cfg.isMetricsAuthRequired,
+    };
+  }
+
+  /** What the API's auth middleware needs. */
+  apiSecurity(): ApiSecurity | undefined {
+    if (this.tokens === null && this.cfg.clusterSecret === null) return undefined;
+    return { tokens: () => this.tokens, clusterSecret: this.cfg.clusterSecret, isMetricsAuthRequired: this.cfg.isMetricsAuthRequired };
+  }
+
+  /** Client-side TLS for the peer transport, or null. */
+  peerClientTls(): PeerClientTls | null {
+    if (this.raftTls === null) return null;
+    const pem = this.raftTls.current;
+    return { cert: pem.cert, key: pem.key, ca: pem.ca as Buffer };
+  }
+
+  /** Creates the client API server: HTTPS with the API identity when configured, else HTTP. */
+  createApiServer(listener: RequestListener): Server {
+    if (this.apiTls === null) {
+      const plain = createHttpServer(listener);
+      answerClientErrors(plain);
+      return plain;
+    }
+    const server = createHttpsServer(this.apiTls.serverOptions(), listener);
+    answerClientErrors(server);
+    this.apiTls.onReload(() => (server as HttpsServer).setSecureContext(this.apiTls?.serverOptions() ?? {}));
+    return server;
+  }
+
+  /** The scheme and dispatcher for calls to other members' APIs (forwarding, join). */
+  apiClient(): { scheme: 'http' | 'https'; dispatcher: () => Dispatcher | undefined } {
+    return { scheme: this.apiTls === null ? 'http' : 'https', dispatcher: () => this.apiAgent ?? undefined };
+  }
+
+  /** Headers that prove the cluster secret for a join request (none without a secret). */
+  joinHeaders(path: string, body: string): Record<string, string> {
+    return this.cfg.clusterSecret === null ? {} : signRequest(this.cfg.clusterSecret, 'POST', path, body);
+  }
+
+  /** Registers work to do after a successful reload (e.g. swapping the peer server's context). */
+  onReload(fn: () => void): void {
+    this.reloaders.push(fn);
+  }
+
+  /**
+   * Re-reads certificate, key, CA and token files (SIGHUP). Each part is all-or-nothing: a file
+   * that cannot be read or parsed leaves that part unchanged and is logged.
+   */
+  reload(): void {
+    let isOk = true;
+    for (const [what, tls] of [['client API TLS', this.apiTls], ['peer TLS', this.raftTls]] as const) {
+      if (tls === null) continue;
+      try {
+        tls.reload();
+      } catch (err) {
+        isOk = false;
+        this.logger.error({ err: (err as Error).message }, `SIGHUP: ${what} not reloaded; keeping the old certificate`);
+      }
+    }
+    if (this.apiTls !== null) {
+      const old = this.apiAgent;
+      this.apiAgent = this.newApiAgent();
+      old?.close().catch(() => undefined);
+    }
+    if (this.cfg.authTokensFile !== null) {
+      try {
+        this.tokens = TokenStore.load(this.cfg.authTokensFile);
+      } catch (err) {
+        isOk = false;
+        this.logger.error({ err: (err as Error).message }, 'SIGHUP: AUTH_TOKENS_FILE not reloaded; keeping the old tokens');
+      }
+    }
+    for (const fn of this.reloaders) fn();
+    this.logger.info({ ...this.summary(), isOk }, 'SIGHUP: security files re-read');
+  }
+
+  private newApiAgent(): Agent {
+    const ca = this.apiTls?.current.ca;
+    return new Agent({ connect: ca ? { ca } : {} });
+  }
+}

@@ -1,0 +1,279 @@
+/**
+ * Fuzz: thousands of random and malformed requests (seeded, so a failure replays with FUZZ_SEED)
+ * against the client API and the peer RPC port of every node of a 3-node cluster of real
+ * processes. Afterwards every node must be alive and healthy, no response may be a 5xx, and the
+ * keys written before must be unchanged.
+ */
+import { expect } from 'chai';
+import { connect } from 'node:net';
+import { request } from 'undici';
+import { makeRng, randInt } from '../../sim/rng.js';
+import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
+import { call, dumpOnFailure, freeBasePort, waitLeader, waitVoters } from './helpers.js';
+
+const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
+const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
+const WORKERS = 12;
+
+type Rng = () => number;
+const pick = <T>(rng: Rng, xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)];
+
+/** One fuzz case: an HTTP request through undici or raw bytes on a socket. */
+type Case = { kind: 'http'; port: number; method: string; path: string; body?: string | Buffer; headers?: Record<string, string> } | { kind: 'raw'; port: number; bytes: Buffer; keepOpen: boolean };
+
+const GARBAGE_JSON = ['', '{', '}', '{"a":', '{"a" "b"}', '[1,2', 'nul', 'tru', '"unterminated', '{"a":"b",}', "{'a':'b'}", '{"a":"\\ud800"}', '{"__proto__":{"x":"y"}}', '{"constructor":{"prototype":1}}', '1e999', '-', '{"a":"b"}garbage', '\u0000', '{"a":1}{"b":2}', 'NaN', '[]', '[{}]', 'null', 'true', '42', '"str"', '{}'];
+
+function randomString(rng: Rng, maxLen: number): string {
+  const n = randInt(rng, 0, maxLen);
+  let s = '';
+  for (let i = 0; i < n; i++) {
+    const r = rng();
+    if (r < 0.6) s += String.fromCharCode(randInt(rng, 0x20, 0x7e));
+    else if (r < 0.8) s += String.fromCharCode(randInt(rng, 0, 0x1f));
+    else if (r < 0.95) s += String.fromCodePoint(randInt(rng, 0xa0, 0x2fff));
+    else s += String.fromCharCode(randInt(rng, 0xd800, 0xdfff));
+  }
+  return s;
+}
+
+function randomBytes(rng: Rng, maxLen: number): Buffer {
+  const b = Buffer.alloc(randInt(rng, 0, maxLen));
+  for (let i = 0; i < b.length; i++) b[i] = randInt(rng, 0, 255);
+  return b;
+}
+
+function randomJsonValue(rng: Rng, depth = 0): unknown {
+  const r = rng();
+  if (r < 0.15) return null;
+  if (r < 0.3) return rng() < 0.5;
+  if (r < 0.45) return pick(rng, [0, -1, 1.5, 1e308, -0, Number.MAX_SAFE_INTEGER + 2, 2 ** 53]);
+  if (r < 0.65) return randomString(rng, 20);
+  if (r < 0.8 && depth < 3) return Array.from({ length: randInt(rng, 0, 4) }, () => randomJsonValue(rng, depth + 1));
+  if (depth < 3) return Object.fromEntries(Array.from({ length: randInt(rng, 0, 4) }, () => [randomString(rng, 8), randomJsonValue(rng, depth + 1)]));
+  return 'x';
+}
+
+/** Percent-encodes every UTF-8 byte (lone surrogates become U+FFFD instead of throwing). */
+function pctEncode(s: string): string {
+  return [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('');
+}
+
+/** A bad percent-encoding or invalid UTF-8 key segment, or an odd but valid one. */
+function randomKeySegment(rng: Rng): string {
+  return pick(rng, [
+    '%', '%z', '%zz', '%C3%28', '%FF%FE', '%E2%82', '%ED%A0%80', '%00', '%2F..%2F', '..', '.', pctEncode(randomString(rng, 12)),
+    'x'.repeat(randInt(rng, 1000, 5000)), 'fz-' + String(randInt(rng, 0, 50)), '%25', '%%%', '%u0041', 'a%20b', 'keep-ghost',
+  ]);
+}
+
+const MESSAGE_TYPES = ['RequestVote', 'RequestVoteResponse', 'AppendEntries', 'AppendEntriesResponse', 'Heartbeat', 'HeartbeatResponse', 'InstallSnapshot', 'InstallSnapshotResponse', 'ReadIndex', 'ReadIndexResponse', 'TimeoutNow', 'Bogus'];
+
+/** A peer body: garbage, wrong types, or well-formed messages that Raft must ignore (stale term 0 or addressed to nobody). */
+function randomPeerBody(rng: Rng, ids: string[]): string {
+  const r = rng();
+  if (r < 0.2) return pick(rng, GARBAGE_JSON);
+  if (r < 0.35) return JSON.stringify(randomJsonValue(rng));
+  const msg: Record<string, unknown> = {
+    type: pick(rng, MESSAGE_TYPES),
+    from: pick(rng, ['mallory', 'nobody', '', randomString(rng, 10)]),
+    to: rng() < 0.5 ? 'nobody' : pick(rng, ids),
+    term: 0,
+    preVote: rng() < 0.5,
+    lastLogIndex: randInt(rng, 0, 1e6),
+    lastLogTerm: randInt(rng, 0, 1e6),
+    transfer: false,
+    granted: rng() < 0.5,
+    prevLogIndex: randInt(rng, 0, 5),
+    prevLogTerm: randInt(rng, 0, 5),
+    leaderCommit: randInt(rng, 0, 1e9),
+    entries: rng() < 0.5 ? [] : [{ index: 1, term: 0, type: pick(rng, ['normal', 'noop', 'config', 'x']), data: randomString(rng, 10) }],
+    success: rng() < 0.5,
+    matchIndex: randInt(rng, 0, 1e9),
+    rejectedIndex: 0,
+    conflictIndex: 0,
+    conflictTerm: 0,
+    commit: randInt(rng, 0, 1e9),
+    ctx: randInt(rng, 0, 1e9),
+    ids: ['a'],
+    index: randInt(rng, 0, 1e9),
+    ok: true,
+    meta: { lastIndex: 1, lastTerm: 0, config: { members: [] } },
+    offset: 0,
+    data: '',
+    done: false,
+    received: 0,
+    lastIndex: 0,
+  };
+  // Well-formed messages may reach the core only when they cannot change anything (to=nobody, or
+  // term 0 which every node has passed); mutations break one field's type.
+  if (msg.to !== 'nobody') msg.term = 0;
+  if (rng() < 0.5) {
+    const k = pick(rng, Object.keys(msg));
+    msg[k] = randomJsonValue(rng);
+    if (k === 'term' && msg.to !== 'nobody' && typeof msg[k] === 'number') msg[k] = -1;
+  }
+  const body: Record<string, unknown> = { from: msg.from, fromAddr: pick(rng, [null, '127.0.0.1:1', 'bad addr', 5, 'x:99999999']), messages: [msg] };
+  if (rng() < 0.2) body.messages = randomJsonValue(rng);
+  return JSON.stringify(body);
+}
+
+function rawHttp(method: string, path: string, headers: string[], body: Buffer | string): Buffer {
+  const head = `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\n${headers.map((h) => `${h}\r\n`).join('')}\r\n`;
+  return Buffer.concat([Buffer.from(head, 'latin1'), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
+}
+
+function makeCase(rng: Rng, apiPorts: number[], raftPorts: number[], ids: string[]): Case {
+  const api = pick(rng, apiPorts);
+  const raft = pick(rng, raftPorts);
+  const r = rng();
+  if (r < 0.14) return { kind: 'http', port: api, method: 'POST', path: '/key', body: pick(rng, GARBAGE_JSON) };
+  if (r < 0.26) return { kind: 'http', port: api, method: 'POST', path: '/key', body: JSON.stringify(randomJsonValue(rng)) };
+  if (r < 0.34) {
+    const key = pick(rng, ['', 'x'.repeat(randInt(rng, 1025, 4000)), randomString(rng, 30), `fz-${randInt(rng, 0, 99)}`]);
+    const value = pick(rng, ['v', '', 'y'.repeat(rng() < 0.1 ? 1_100_000 : 100)]);
+    return { kind: 'http', port: api, method: 'POST', path: '/key', body: JSON.stringify({ [key]: value }) };
+  }
+  if (r < 0.46) {
+    const method = pick(rng, ['GET', 'DELETE', 'GET', 'PUT', 'PATCH']);
+    const q = pick(rng, ['', '?consistency=stale', '?consistency=bogus', '?consistency=stale&consistency=linearizable', '?%zz=1', '?consistency=%']);
+    return { kind: 'raw', port: api, bytes: rawHttp(method, `/key/${randomKeySegment(rng)}${q}`, ['Connection: close'], ''), keepOpen: false };
+  }
+  if (r < 0.54) {
+    const method = pick(rng, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'PROPFIND', 'MKCOL']);
+    const path = pick(rng, ['/', '/keys', '/key', '/key/', '/cluster', '/cluster/join', '/cluster/nodes/', `/cluster/nodes/ghost-${randInt(rng, 0, 9)}`, '/metrics', '/health', '/ready', '/admin', '/../etc/passwd', `/${pctEncode(randomString(rng, 10))}`]);
+    return { kind: 'http', port: api, method, path, body: method === 'GET' || method === 'HEAD' ? undefined : pick(rng, GARBAGE_JSON) };
+  }
+  if (r < 0.6) {
+    const join = rng() < 0.5 ? JSON.stringify(randomJsonValue(rng)) : JSON.stringify({ id: pick(rng, ['app1', '', 'bad id', 7, 'x'.repeat(100)]), raftAddr: pick(rng, ['127.0.0.1', 'h:p', 5, '']), apiAddr: pick(rng, ['::', 'nope', null]) });
+    return { kind: 'http', port: api, method: 'POST', path: '/cluster/join', body: join };
+  }
+  if (r < 0.72) {
+    // Truncated or invalid bytes on a raw socket: declared length larger than sent, invalid UTF-8,
+    // bad chunked encoding, garbage request lines and headers.
+    const port = rng() < 0.6 ? api : raft;
+    const path = port === api ? pick(rng, ['/key', '/cluster/join']) : '/raft/messages';
+    const v = randInt(rng, 0, 6);
+    if (v === 0) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Content-Type: application/json', `Content-Length: ${randInt(rng, 20, 500)}`], '{"trunc'), keepOpen: rng() < 0.3 };
+    if (v === 1) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Content-Type: application/json', 'Content-Length: 8', 'Connection: close'], Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x22, 0x7d])), keepOpen: false };
+    if (v === 2) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Transfer-Encoding: chunked', 'Connection: close'], pick(rng, ['zz\r\nabc\r\n', '5\r\nab', 'ffffffffffff\r\n', '0\r\n'])), keepOpen: false };
+    if (v === 3) return { kind: 'raw', port, bytes: randomBytes(rng, 300), keepOpen: false };
+    if (v === 4) return { kind: 'raw', port, bytes: Buffer.concat([Buffer.from('GET /key/'), randomBytes(rng, 20), Buffer.from(' HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')]), keepOpen: false };
+    if (v === 5) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Content-Length: -1', 'Content-Length: 5', 'Connection: close'], 'abcde'), keepOpen: false };
+    return { kind: 'raw', port, bytes: rawHttp(pick(rng, ['G@T', 'POST', 'BREW']), pick(rng, [path, '*', 'http://x/', '/\u00ff']), [pick(rng, ['X: \u0001', 'Bad Header', 'Content-Length: abc', ': empty']), 'Connection: close'], ''), keepOpen: false };
+  }
+  if (r < 0.92) {
+    const path = pick(rng, ['/raft/messages', '/raft/messages', '/raft/messages', '/raft/health', '/raft/', '/raft/snapshot', '/raft/messages?x=1']);
+    const method = pick(rng, ['POST', 'POST', 'POST', 'GET', 'PUT', 'DELETE']);
+    return { kind: 'http', port: raft, method, path, body: method === 'GET' ? undefined : randomPeerBody(rng, ids) };
+  }
+  return { kind: 'http', port: rng() < 0.5 ? api : raft, method: 'POST', path: rng() < 0.5 ? '/key' : '/raft/messages', body: randomBytes(rng, 2000), headers: { 'content-type': pick(rng, ['application/json', 'text/plain', 'application/octet-stream']) } };
+}
+
+/** Sends one case; returns the status (0 when the server closed or reset without an HTTP answer). */
+async function send(c: Case): Promise<number> {
+  if (c.kind === 'http') {
+    try {
+      const res = await request(`http://127.0.0.1:${c.port}${c.path}`, { method: c.method as 'GET', body: c.body, headers: { 'content-type': 'application/json', ...(c.headers ?? {}) }, headersTimeout: 15_000, bodyTimeout: 15_000 });
+      await res.body.dump();
+      return res.statusCode;
+    } catch {
+      return 0;
+    }
+  }
+  return new Promise<number>((resolve) => {
+    let text = '';
+    const s = connect(c.port, '127.0.0.1', () => {
+      if (c.keepOpen) s.write(c.bytes);
+      else s.end(c.bytes);
+    });
+    const timer = setTimeout(() => s.destroy(), 15_000);
+    s.on('data', (b: Buffer) => (text += b.toString('latin1')));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      resolve(m ? Number(m[1]) : 0);
+    });
+  });
+}
+
+describe('security: fuzzing the client API and the peer RPC of a 3-node cluster', function () {
+  this.timeout(600_000);
+  let port = 0;
+  const nodes: NodeProc[] = [];
+  const api = (i: number) => `http://127.0.0.1:${port + i}`;
+  const env = (i: number): Record<string, string> => ({
+    NODE_ID: `app${i}`,
+    PORT: String(port + i),
+    HOST: '127.0.0.1',
+    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+    TICK_MS: '50',
+    ELECTION_TIMEOUT_TICKS: '20',
+    BODY_TIMEOUT_MS: '2000',
+    MAX_BODY_BYTES: '500000',
+    REQUEST_TIMEOUT_MS: '10000',
+    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
+  });
+
+  before(async () => {
+    port = await freeBasePort();
+    await dumpOnFailure(nodes, async () => {
+      nodes.push(startNode('app1', env(1)));
+      await waitLeader([api(1)]);
+      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
+      nodes.push(startNode('app2', env(2)));
+      await waitVoters(api(1), 2);
+      nodes.push(startNode('app3', env(3)));
+      await waitVoters(api(1), 3);
+    });
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+  });
+
+  it(`survives ${REQUESTS} malformed requests (seed ${SEED}) with no 5xx, no crash and no data change`, async () => {
+    const kept: Record<string, string> = {};
+    for (let i = 0; i < 40; i++) kept[`keep-${i}`] = `value-${i}-${'é'.repeat(i % 5)}`;
+    const entries = Object.entries(kept);
+    for (let i = 0; i < entries.length; i += 10) {
+      const w = await call('POST', `${api(1 + (i % 3))}/key`, { body: Object.fromEntries(entries.slice(i, i + 10)) });
+      expect(w.status, w.text).to.equal(200);
+    }
+
+    const rng = makeRng(SEED);
+    const cases = Array.from({ length: REQUESTS }, () => makeCase(rng, [port + 1, port + 2, port + 3], [port + 11, port + 12, port + 13], ['app1', 'app2', 'app3']));
+    const statuses = new Map<number, number>();
+    const fiveXx: string[] = [];
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: WORKERS }, async () => {
+        while (next < cases.length) {
+          const c = cases[next++];
+          const status = await send(c);
+          statuses.set(status, (statuses.get(status) ?? 0) + 1);
+          if (status >= 500) fiveXx.push(c.kind === 'http' ? `${status} ${c.method} :${c.port}${c.path.slice(0, 80)} ${String(c.body ?? '').slice(0, 120)}` : `${status} raw :${c.port} ${c.bytes.toString('latin1').slice(0, 160)}`);
+        }
+      }),
+    );
+
+    const crashed = nodes.filter((n) => n.proc === null || n.proc.exitCode !== null || n.proc.signalCode !== null).length;
+    for (const n of nodes) await waitFor(`${n.id} healthy`, async () => (await call('GET', `${api(Number(n.id.slice(3)))}/health`)).status === 200, 30_000);
+    await waitLeader([api(1), api(2), api(3)]);
+    let isIntact = true;
+    for (const i of [1, 2, 3]) {
+      for (const [k, v] of entries) {
+        const r = await call('GET', `${api(i)}/key/${k}`);
+        if (JSON.stringify(r.body) !== JSON.stringify({ [k]: v })) isIntact = false;
+      }
+    }
+    const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}:${n}`).join(' ');
+    console.log(`      fuzz statuses (0 = closed without an HTTP answer): ${summary}`);
+    for (const f of fiveXx.slice(0, 20)) console.log(`      5xx: ${f}`);
+    console.log(`fuzz: requests=${cases.length} 5xx=${fiveXx.length} crashed=${crashed} data_intact=${isIntact}`);
+    expect(fiveXx, fiveXx.slice(0, 5).join('\n')).to.deep.equal([]);
+    expect(crashed).to.equal(0);
+    expect(isIntact).to.equal(true);
+    for (const n of nodes) expect(n.output.join(''), n.id).to.not.include('unhandled error in request');
+  });
+});
