@@ -224,7 +224,13 @@ export function createApp(deps: ApiDeps): Koa {
 
   router.get('/cluster', async (ctx) => {
     // ?view=all asks every member for its own view (for the status page, the client and the CLI).
-    ctx.body = ctx.query.view === 'all' ? await fullClusterView(node, deps.nodeId, deps.tickMs) : localClusterView(node, deps.nodeId, deps.tickMs);
+    if (ctx.query.view !== 'all') {
+      ctx.body = localClusterView(node, deps.nodeId, deps.tickMs);
+      return;
+    }
+    // Members are asked the way writes are forwarded (HTTPS when on), with the caller's own token.
+    const authorization = ctx.get('authorization') || undefined;
+    ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization });
   });
 
   router.get('/', (ctx) => {

@@ -4,7 +4,7 @@
  * and applied index, merged with the leader's replication progress (match index, lag, last contact).
  * Used by the API routes; read by the status page, the client library and `raftkv cluster`.
  */
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { RaftNode } from '../raft/node/node.js';
 
 /** How long the whole-cluster view waits for one member's answer before calling it unreachable. */
@@ -146,10 +146,24 @@ export function parseLocalView(body: unknown): LocalClusterView | null {
   return { id: body.id, role: body.role, leader, term, commitIndex, appliedIndex, lastIndex, snapshotIndex: num(body.snapshotIndex) ?? 0, nodes };
 }
 
+/** How this node reaches other members' APIs: HTTPS and its trust when TLS is on, and the caller's token. */
+export interface MemberReach {
+  scheme: 'http' | 'https';
+  dispatcher?: Dispatcher;
+  authorization?: string;
+}
+
 /** Fetches one member's own `/cluster` with a short deadline. */
-async function probe(apiAddr: string): Promise<LocalClusterView | string> {
+async function probe(apiAddr: string, reach: MemberReach): Promise<LocalClusterView | string> {
   try {
-    const res = await request(`http://${apiAddr}/cluster`, { method: 'GET', headersTimeout: PROBE_TIMEOUT_MS, bodyTimeout: PROBE_TIMEOUT_MS, signal: AbortSignal.timeout(PROBE_TIMEOUT_MS) });
+    const res = await request(`${reach.scheme}://${apiAddr}/cluster`, {
+      method: 'GET',
+      dispatcher: reach.dispatcher,
+      headers: reach.authorization ? { authorization: reach.authorization } : {},
+      headersTimeout: PROBE_TIMEOUT_MS,
+      bodyTimeout: PROBE_TIMEOUT_MS,
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
     const text = await res.body.text();
     if (res.statusCode !== 200) return `HTTP ${res.statusCode}`;
     let parsed: unknown;
@@ -180,7 +194,7 @@ function healthOf(n: FullNodeView, leaderKnown: boolean): NodeHealth {
  * row's role, term and indexes from that member itself, and match index, lag and last contact from
  * the leader's answer (this node's own when it leads).
  */
-export async function fullClusterView(node: RaftNode, nodeId: string, tickMs: number | undefined): Promise<FullClusterView> {
+export async function fullClusterView(node: RaftNode, nodeId: string, tickMs: number | undefined, reach: MemberReach = { scheme: 'http' }): Promise<FullClusterView> {
   const local = localClusterView(node, nodeId, tickMs);
   const reports = new Map<string, LocalClusterView | string>();
   reports.set(nodeId, local);
@@ -188,7 +202,7 @@ export async function fullClusterView(node: RaftNode, nodeId: string, tickMs: nu
     local.nodes
       .filter((m) => m.id !== nodeId)
       .map(async (m) => {
-        reports.set(m.id, m.apiAddr ? await probe(m.apiAddr) : 'no API address');
+        reports.set(m.id, m.apiAddr ? await probe(m.apiAddr, reach) : 'no API address');
       }),
   );
   // The freshest leader: the reachable member that says it leads with the highest term.

@@ -70,6 +70,14 @@ describe('security: HTTPS client API and mutual TLS between peers', function () 
     removeDir(dir);
   });
 
+  it('the whole-cluster view (/cluster?view=all) reaches every member over HTTPS', async () => {
+    await waitLeader([api(1), api(2), api(3)], { dispatcher: trusted });
+    const r = await call('GET', `${api(1)}/cluster?view=all`, { dispatcher: trusted });
+    expect(r.status, r.text).to.equal(200);
+    const members = (r.body as { nodes: { id: string; reachable: boolean }[] }).nodes;
+    expect(members.map((m) => [m.id, m.reachable]).sort()).to.deep.equal([['app1', true], ['app2', true], ['app3', true]]);
+  });
+
   it('serves the API over HTTPS to a client trusting the CA, forwards a follower write over HTTPS, and refuses untrusted or plain clients', async () => {
     const leader = await waitLeader([api(1), api(2), api(3)], { dispatcher: trusted });
     const f = leader === 0 ? 2 : 1;
