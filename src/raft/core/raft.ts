@@ -79,6 +79,8 @@ interface Progress {
   /** Heard from in the current CheckQuorum window. */
   isRecentlyActive: boolean;
   ticksSinceContact: number;
+  /** Ticks since an AppendEntries was last sent to this follower or its match index last advanced. */
+  ticksSinceAppend: number;
   /** Highest ReadIndex round acknowledged in this term. */
   ackedCtx: number;
   /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile). */
@@ -195,6 +197,7 @@ export class Raft {
       this.heartbeatElapsed++;
       for (const [id, pr] of this.progress) {
         pr.ticksSinceContact++;
+        pr.ticksSinceAppend++;
         if (pr.state === 'snapshot' && pr.isPaused && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
           // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
           pr.isPaused = false;
@@ -661,6 +664,7 @@ export class Raft {
           inflight: [],
           isRecentlyActive: true,
           ticksSinceContact: 0,
+          ticksSinceAppend: 0,
           ackedCtx: 0,
           snapshot: null,
           snapshotOffset: 0,
@@ -711,6 +715,7 @@ export class Raft {
       leaderCommit: this.commitIndex,
     };
     this.send(msg);
+    pr.ticksSinceAppend = 0;
     if (pr.state === 'replicate') {
       const last = entries[entries.length - 1].index;
       pr.nextIndex = last + 1;
@@ -772,6 +777,7 @@ export class Raft {
     if (m.success) {
       if (m.matchIndex > pr.matchIndex) {
         pr.matchIndex = m.matchIndex;
+        pr.ticksSinceAppend = 0;
         pr.nextIndex = Math.max(pr.nextIndex, m.matchIndex + 1);
         while (pr.inflight.length > 0 && pr.inflight[0] <= m.matchIndex) pr.inflight.shift();
         if (pr.state === 'probe') {
@@ -809,7 +815,10 @@ export class Raft {
     pr.isRecentlyActive = true;
     pr.ticksSinceContact = 0;
     if (m.ctx > pr.ackedCtx) pr.ackedCtx = m.ctx;
-    if (pr.state !== 'snapshot' && pr.matchIndex < this.log.lastIndex) {
+    // A follower acks an append only after its disk write but answers a heartbeat at once, so an
+    // append sent less than a heartbeat interval ago is most likely just slower than this answer.
+    const isAppendOverdue = pr.ticksSinceAppend >= this.opts.heartbeatTicks;
+    if (pr.state !== 'snapshot' && pr.matchIndex < this.log.lastIndex && isAppendOverdue) {
       // The follower is alive but behind: a lost AppendEntries must not stall it forever.
       // (A snapshot transfer has its own tick-based retry: chunks are too big to resend per heartbeat.)
       pr.isPaused = false;

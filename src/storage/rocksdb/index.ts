@@ -18,6 +18,10 @@ import path from 'node:path';
 import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
 import type { KvApply, KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 import { parseKvSnapshot } from '../memory/index.js';
+import { ReadCache } from './cache.js';
+
+/** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
+export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
 type ErrCb = (err?: Error | null) => void;
 
@@ -266,20 +270,30 @@ export class RocksLogStore implements LogStore {
 /** The state machine's keys, values and applied index stored in RocksDB. */
 export class RocksKvStore implements KvStore {
   private keyCount = 0;
+  private readonly cache: ReadCache;
 
-  private constructor(private readonly db: RocksDatabase) {
+  private constructor(
+    private readonly db: RocksDatabase,
+    cacheBytes: number,
+  ) {
     db.retain();
+    this.cache = new ReadCache(cacheBytes);
   }
 
   /** Opens the KV store over `db`, counting the stored keys once. */
-  static async open(db: RocksDatabase): Promise<RocksKvStore> {
-    const store = new RocksKvStore(db);
+  static async open(db: RocksDatabase, cacheBytes = DEFAULT_KV_CACHE_BYTES): Promise<RocksKvStore> {
+    const store = new RocksKvStore(db, cacheBytes);
     store.keyCount = await db.count(KV_PREFIX, KV_END);
     return store;
   }
 
   async get(key: string): Promise<StoredValue | undefined> {
-    return this.db.getJson<StoredValue>(KV_PREFIX + key);
+    const cached = this.cache.lookup(key);
+    if (cached !== undefined) return cached ?? undefined;
+    const generation = this.cache.generation;
+    const v = (await this.db.getJson<StoredValue>(KV_PREFIX + key)) ?? null;
+    this.cache.fill(key, v, generation);
+    return v ?? undefined;
   }
 
   async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
@@ -287,10 +301,22 @@ export class RocksKvStore implements KvStore {
   }
 
   async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
-    // One lookup of every key touched, for delete results and the key count.
-    const keys = [...new Set(entries.flatMap((e) => e.ops.map((op) => op.key)))];
-    const found = await this.db.getMany(keys.map((k) => KV_PREFIX + k));
-    const exists = new Map<string, boolean>(keys.map((k, i) => [k, found[i] !== undefined]));
+    // Whether each touched key exists (for delete results and the key count): from the cache where
+    // known, else one lookup of all the rest. Only this method writes keys, so nothing changes meanwhile.
+    const exists = new Map<string, boolean>();
+    const unknown = new Set<string>();
+    for (const { ops } of entries) {
+      for (const { key } of ops) {
+        if (exists.has(key) || unknown.has(key)) continue;
+        const cached = this.cache.lookup(key);
+        if (cached === undefined) unknown.add(key);
+        else exists.set(key, cached !== null);
+      }
+    }
+    const unknownKeys = [...unknown];
+    const found = await this.db.getMany(unknownKeys.map((k) => KV_PREFIX + k));
+    unknownKeys.forEach((k, i) => exists.set(k, found[i] !== undefined));
+    const updates = new Map<string, StoredValue | null>();
     const batch: BatchOp[] = [];
     let count = this.keyCount;
     const results = entries.map(({ index, ops }) =>
@@ -300,16 +326,19 @@ export class RocksKvStore implements KvStore {
           batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
           if (!had) count++;
           exists.set(op.key, true);
+          updates.set(op.key, { value: op.value, index });
         } else {
           batch.push({ type: 'del', key: KV_PREFIX + op.key });
           if (had) count--;
           exists.set(op.key, false);
+          updates.set(op.key, null);
         }
         return had;
       }),
     );
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch, false);
+    this.cache.afterWrite(updates);
     this.keyCount = count;
     return results;
   }
@@ -341,6 +370,7 @@ export class RocksKvStore implements KvStore {
     }
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch);
+    this.cache.clear();
     this.keyCount = keys.size;
   }
 

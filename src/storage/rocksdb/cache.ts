@@ -1,0 +1,76 @@
+/**
+ * A byte-bounded LRU cache of key → stored value (or known absence) in front of the RocksDB KV store.
+ * Every RocksDB get costs a thread-pool round trip on the main thread; hot keys are served from
+ * here instead. Used only by RocksKvStore, which keeps it coherent: writes go through it, and a value
+ * read from disk is cached only if no write happened while it was being read.
+ */
+import type { StoredValue } from '../types.js';
+
+/** Rough per-entry overhead of the Map slot and object headers, in bytes. */
+const ENTRY_OVERHEAD_BYTES = 64;
+
+function sizeOf(key: string, v: StoredValue | null): number {
+  return ENTRY_OVERHEAD_BYTES + 2 * key.length + (v === null ? 0 : 2 * v.value.length);
+}
+
+export class ReadCache {
+  /** Insertion order is recency order: the first key is the least recently used. */
+  private readonly entries = new Map<string, StoredValue | null>();
+  private bytes = 0;
+  /**
+   * Bumped by every write. Invariant: a value read from disk is cached only when the generation is
+   * the one seen before the read started, so a read racing a write never caches the older value.
+   */
+  private gen = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** The generation to pass to fill() for a read from disk that starts now. */
+  get generation(): number {
+    return this.gen;
+  }
+
+  /** The cached value: a StoredValue, null when the key is known to be absent, undefined when not cached. */
+  lookup(key: string): StoredValue | null | undefined {
+    const v = this.entries.get(key);
+    if (v === undefined) return undefined;
+    this.entries.delete(key);
+    this.entries.set(key, v);
+    return v;
+  }
+
+  /** Caches what a disk read started at `generation` returned, unless a write happened since. */
+  fill(key: string, v: StoredValue | null, generation: number): void {
+    if (generation === this.gen) this.put(key, v);
+  }
+
+  /** Records the outcome of a write batch (null for a deleted key) once it is in RocksDB. */
+  afterWrite(updates: Map<string, StoredValue | null>): void {
+    this.gen++;
+    for (const [key, v] of updates) this.put(key, v);
+  }
+
+  /** Forgets everything (the key space was replaced wholesale, e.g. by a snapshot). */
+  clear(): void {
+    this.gen++;
+    this.entries.clear();
+    this.bytes = 0;
+  }
+
+  private put(key: string, v: StoredValue | null): void {
+    const old = this.entries.get(key);
+    if (old !== undefined) {
+      this.bytes -= sizeOf(key, old);
+      this.entries.delete(key);
+    }
+    const size = sizeOf(key, v);
+    if (size > this.maxBytes) return;
+    this.entries.set(key, v);
+    this.bytes += size;
+    for (const [k, old2] of this.entries) {
+      if (this.bytes <= this.maxBytes) break;
+      this.entries.delete(k);
+      this.bytes -= sizeOf(k, old2);
+    }
+  }
+}

@@ -1,0 +1,62 @@
+/** The RocksDB KV store's read cache: LRU within its byte bound, and never caching a value older than a write. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { expect } from 'chai';
+import { ReadCache } from '../../../src/storage/rocksdb/cache.js';
+import { openStorage } from '../../../src/storage/index.js';
+
+describe('storage: RocksDB read cache', () => {
+  it('answers cached values and known absence, and misses what it never saw', () => {
+    const c = new ReadCache(1 << 20);
+    c.afterWrite(new Map([['a', { value: '1', index: 3 }], ['gone', null]]));
+    expect(c.lookup('a')).to.deep.equal({ value: '1', index: 3 });
+    expect(c.lookup('gone')).to.equal(null);
+    expect(c.lookup('never')).to.equal(undefined);
+  });
+
+  it('stays within its byte bound by evicting the least recently used keys', () => {
+    const c = new ReadCache(1000);
+    for (let i = 0; i < 5; i++) c.afterWrite(new Map([[`k${i}`, { value: 'x'.repeat(100), index: i }]]));
+    // Each entry is about 64 + 4 + 200 bytes: at most three fit in 1000 bytes.
+    c.lookup('k2'); // k2 becomes the most recently used
+    c.afterWrite(new Map([['k5', { value: 'x'.repeat(100), index: 5 }]]));
+    const present = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'].filter((k) => c.lookup(k) !== undefined);
+    expect(present).to.include.members(['k2', 'k5']);
+    expect(present.length).to.be.at.most(3);
+    expect(present).to.not.include('k0');
+  });
+
+  it('a disk read that raced a write is not cached (the older value would be served forever)', () => {
+    const c = new ReadCache(1 << 20);
+    const before = c.generation;
+    c.afterWrite(new Map([['k', { value: 'new', index: 9 }]]));
+    c.fill('k', { value: 'old', index: 4 }, before);
+    expect(c.lookup('k')).to.deep.equal({ value: 'new', index: 9 });
+    const beforeClear = c.generation;
+    c.clear();
+    c.fill('k', { value: 'old', index: 4 }, beforeClear);
+    expect(c.lookup('k')).to.equal(undefined);
+  });
+
+  it('through the store: a get issued just before a write does not leave the older value cached after it (writes go through the cache)', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-cache-'));
+    const s = await openStorage(dir, 'n1');
+    try {
+      for (let i = 0; i < 200; i++) {
+        const key = `k${i}`;
+        await s.kv.apply(2 * i + 1, [{ op: 'set', key, value: 'old' }]);
+        // Force a miss for this key: a snapshot import clears the cache (and keeps the value).
+        await s.kv.importSnapshot(await s.kv.exportSnapshot(), 2 * i + 1);
+        const racing = s.kv.get(key);
+        await s.kv.apply(2 * i + 2, [{ op: 'set', key, value: 'new' }]);
+        await racing;
+        expect(await s.kv.get(key), key).to.deep.equal({ value: 'new', index: 2 * i + 2 });
+      }
+    } finally {
+      await s.log.close();
+      await s.kv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
