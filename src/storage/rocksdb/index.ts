@@ -207,6 +207,13 @@ export class RocksDatabase {
 
 /** The Raft log, hard state and latest snapshot stored in RocksDB. */
 export class RocksLogStore implements LogStore {
+  /**
+   * The highest index that may have an entry stored, known once load() ran (null before: then a
+   * write scans for the suffix it replaces). Only the driver writes, one call at a time, so it stays
+   * exact, and a write appending at the end needs no read at all.
+   */
+  private lastStoredIndex: number | null = null;
+
   constructor(private readonly db: RocksDatabase) {
     db.retain();
   }
@@ -216,6 +223,7 @@ export class RocksLogStore implements LogStore {
     const snapshot = await this.loadSnapshot();
     const after = snapshot ? snapshot.meta.lastIndex : 0;
     const entries = (await this.db.scan(logKey(after + 1), LOG_END)).map(([, v]) => JSON.parse(v) as Entry);
+    this.lastStoredIndex = entries.length > 0 ? entries[entries.length - 1].index : after;
     return { hardState, snapshot, entries };
   }
 
@@ -223,12 +231,18 @@ export class RocksLogStore implements LogStore {
     const ops: BatchOp[] = [];
     if (w.entries.length > 0) {
       const first = w.entries[0]!.index;
-      for (const [key] of await this.db.scan(logKey(first), LOG_END)) ops.push({ type: 'del', key });
+      // Raft §5.3: the stored suffix from `first` on is replaced, so delete it (nothing when appending).
+      if (this.lastStoredIndex === null) {
+        for (const [key] of await this.db.scan(logKey(first), LOG_END)) ops.push({ type: 'del', key });
+      } else {
+        for (let i = first; i <= this.lastStoredIndex; i++) ops.push({ type: 'del', key: logKey(i) });
+      }
       // A put after a del of the same key in one batch wins, so overwritten indices end up correct.
       for (const e of w.entries) ops.push({ type: 'put', key: logKey(e.index), value: JSON.stringify(e) });
     }
     if (w.hardState) ops.push({ type: 'put', key: HARD_KEY, value: JSON.stringify(w.hardState) });
     await this.db.batch(ops);
+    if (w.entries.length > 0 && this.lastStoredIndex !== null) this.lastStoredIndex = w.entries[w.entries.length - 1].index;
   }
 
   /** Reads the snapshot head and reassembles its data from the chunks; null when none is stored. */
@@ -256,6 +270,7 @@ export class RocksLogStore implements LogStore {
     const head: StoredSnapshotHead = { meta: snapshot.meta, chunks, length: data.length };
     ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(head) });
     await this.db.batch(ops);
+    if (discardLog && this.lastStoredIndex !== null) this.lastStoredIndex = snapshot.meta.lastIndex;
   }
 
   async sizeBytes(): Promise<number> {

@@ -85,6 +85,20 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect(st.entries).to.deep.equal([entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)]);
     });
 
+    it('after load, overwriting a suffix deletes exactly the replaced entries, also after a snapshot discarded the log', async () => {
+      await s.log.load();
+      await s.log.write({ hardState: null, entries: range(1, 5, 1) });
+      await s.log.write({ hardState: null, entries: range(3, 4, 2) });
+      expect((await s.log.load()).entries).to.deep.equal([entry(1, 1), entry(2, 1), entry(3, 2), entry(4, 2)]);
+      await s.log.write({ hardState: null, entries: range(2, 2, 3) });
+      expect((await s.log.load()).entries).to.deep.equal([entry(1, 1), entry(2, 3)]);
+      await s.log.write({ hardState: null, entries: range(3, 9, 3) });
+      await s.log.saveSnapshot(snapshot(20, 4, 'from leader'), true);
+      await s.log.write({ hardState: null, entries: range(21, 24, 4) });
+      await s.log.write({ hardState: null, entries: range(23, 23, 5) });
+      expect((await s.log.load()).entries).to.deep.equal([entry(21, 4), entry(22, 4), entry(23, 5)]);
+    });
+
     it('persists the hard state, alone or with entries', async () => {
       await s.log.write({ hardState: { term: 3, votedFor: 'n2' }, entries: [] });
       expect((await s.log.load()).hardState).to.deep.equal({ term: 3, votedFor: 'n2' });
