@@ -22,6 +22,12 @@ export class ReadCache {
    * the one seen before the read started, so a read racing a write never caches the older value.
    */
   private gen = 0;
+  /**
+   * The eviction cursor, a live iterator over `entries`: everything before it was evicted, so it
+   * always stands at the least recently used entry. Restarting an iteration from the front on
+   * every eviction would walk the deleted slots V8 keeps until a rehash (quadratic under churn).
+   */
+  private cursor: Iterator<[string, StoredValue | null]> | null = null;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -55,6 +61,7 @@ export class ReadCache {
     this.gen++;
     this.entries.clear();
     this.bytes = 0;
+    this.cursor = null;
   }
 
   private put(key: string, v: StoredValue | null): void {
@@ -67,10 +74,21 @@ export class ReadCache {
     if (size > this.maxBytes) return;
     this.entries.set(key, v);
     this.bytes += size;
-    for (const [k, old2] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
+    while (this.bytes > this.maxBytes) {
+      this.cursor ??= this.entries.entries();
+      const next = this.cursor.next();
+      if (next.done) {
+        this.cursor = null;
+        // Unreachable while the byte count is right (an empty cache holds 0 bytes); never spin.
+        if (this.entries.size === 0) {
+          this.bytes = 0;
+          return;
+        }
+        continue;
+      }
+      const [k, evicted] = next.value;
       this.entries.delete(k);
-      this.bytes -= sizeOf(k, old2);
+      this.bytes -= sizeOf(k, evicted);
     }
   }
 }

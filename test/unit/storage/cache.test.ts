@@ -27,6 +27,22 @@ describe('storage: RocksDB read cache', () => {
     expect(present).to.not.include('k0');
   });
 
+  it('under heavy churn it keeps evicting in least-recently-used order and stays within its bound', () => {
+    const entryBytes = 64 + 2 * 'k0000'.length + 2 * 10;
+    const c = new ReadCache(entryBytes * 10);
+    for (let i = 0; i < 2000; i++) {
+      c.afterWrite(new Map([[`k${String(i).padStart(4, '0')}`, { value: 'x'.repeat(10), index: i }]]));
+      c.lookup('k0000'); // refreshed after every write, so never the least recently used
+    }
+    const present = Array.from({ length: 2000 }, (_, i) => `k${String(i).padStart(4, '0')}`).filter((k) => c.lookup(k) !== undefined);
+    expect(present).to.have.length(10);
+    expect(present).to.include('k0000');
+    expect(present.filter((k) => k !== 'k0000')).to.deep.equal(Array.from({ length: 9 }, (_, i) => `k${1991 + i}`));
+    c.clear();
+    c.afterWrite(new Map([['after-clear', { value: 'v', index: 1 }]]));
+    expect(c.lookup('after-clear')).to.deep.equal({ value: 'v', index: 1 });
+  });
+
   it('a disk read that raced a write is not cached (the older value would be served forever)', () => {
     const c = new ReadCache(1 << 20);
     const before = c.generation;
