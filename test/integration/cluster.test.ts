@@ -137,11 +137,6 @@ describe('integration: snapshots and leadership transfer with three real nodes (
     };
   }
 
-  async function view(n: NodeProc): Promise<{ role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number } | null> {
-    const r = await http('GET', `${n.api}/cluster`);
-    return r.status === 200 ? (r.body as { role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number }) : null;
-  }
-
   before(async () => {
     dir = tempDir('raftkv-it-snap-');
     nodes.push(startNode('snap1', envFor(1, false)));
@@ -172,7 +167,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
       const codes = await Promise.all(keys.slice(i, i + 10).map((k) => http('POST', `${leader.api}/key`, { [k]: `value-of-${k}` }).then((r) => r.status)));
       expect(codes.every((c) => c === 200), `writes ${i}..${i + 9}: ${codes.join(',')}`).to.equal(true);
     }
-    const lv = await view(leader);
+    const lv = await clusterView(leader);
     expect(lv?.snapshotIndex, 'the leader compacted its log').to.be.greaterThan(200);
     follower.output.length = 0;
     restartNode(follower);
@@ -193,7 +188,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
 
   it('SIGTERM of the leader hands leadership over: another node leads by the time the old process exits 0', async () => {
     const leader = await waitForLeader(nodes);
-    const before = await view(leader);
+    const before = await clusterView(leader);
     const others = nodes.filter((n) => n !== leader);
     const started = Date.now();
     const code = await stopNode(leader, 'SIGTERM');
@@ -201,7 +196,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
     expect(code).to.equal(0);
     // No waiting here: a transfer completes before the old leader exits; without one, the followers
     // would still be within their election timeout and nobody would lead yet.
-    const views = await Promise.all(others.map((n) => view(n)));
+    const views = await Promise.all(others.map((n) => clusterView(n)));
     const newLeader = views.find((v) => v?.role === 'leader');
     expect(newLeader, `views at exit: ${JSON.stringify(views)}`).to.not.equal(undefined);
     expect(newLeader?.term).to.be.greaterThan(before?.term ?? 0);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
 const root = join(import.meta.dirname, '../..');
 
@@ -114,16 +115,10 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
 }
 
-interface ClusterView {
-  id: string;
-  role: string;
-  leader: { id: string; apiAddr: string } | null;
-  nodes: { id: string; suffrage: string }[];
-}
-
-export async function clusterView(n: NodeProc): Promise<ClusterView | null> {
+/** GET /cluster of one node; null unless it answers 200. */
+export async function clusterView(n: NodeProc): Promise<LocalClusterView | null> {
   const r = await http('GET', `${n.api}/cluster`);
-  return r.status === 200 ? (r.body as ClusterView) : null;
+  return r.status === 200 ? (r.body as LocalClusterView) : null;
 }
 
 /** Waits until some node reports itself leader and returns it. */

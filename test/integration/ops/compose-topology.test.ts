@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { parse } from 'yaml';
+import type { LocalClusterView } from '../../../src/api/cluster-types.js';
 import { removeDir, tempDir, waitFor } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
@@ -83,14 +84,6 @@ class NetnsHttp {
       this.proc.stdin!.write(`${JSON.stringify({ id, method, url, body: body === undefined ? undefined : JSON.stringify(body) })}\n`);
     });
   }
-}
-
-interface ClusterView {
-  id: string;
-  role: string;
-  term: number;
-  leader: { id: string; apiAddr: string } | null;
-  nodes: { id: string; raftAddr: string; apiAddr: string; suffrage: string }[];
 }
 
 describe('ops: the docker-compose topology as processes in a private network namespace', function () {
@@ -167,11 +160,11 @@ describe('ops: the docker-compose topology as processes in a private network nam
 
   it('forms one cluster of four voters, each advertised by its compose name', async () => {
     const views = await waitFor('one cluster of four voters agreeing on the leader', async () => {
-      const vs: ClusterView[] = [];
+      const vs: LocalClusterView[] = [];
       for (const s of SERVICES) {
         const r = await client!.request('GET', `${api(s)}/cluster`);
         if (r.status !== 200) return null;
-        vs.push(r.body as ClusterView);
+        vs.push(r.body as LocalClusterView);
       }
       const leaders = new Set(vs.map((v) => v.leader?.id ?? null));
       const allFour = vs.every((v) => v.nodes.length === 4 && v.nodes.every((n) => n.suffrage === 'voter'));
@@ -195,7 +188,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
   });
 
   it("serves the README's curl flow: set via a follower, get from every node, delete", async () => {
-    const view = (await client!.request('GET', `${api('app1')}/cluster`)).body as ClusterView;
+    const view = (await client!.request('GET', `${api('app1')}/cluster`)).body as LocalClusterView;
     const follower = SERVICES.find((s) => s !== view.leader!.id)!;
     const set = await client!.request('POST', `${api(follower)}/key`, { key1: 'value1' });
     expect(set.status, set.text).to.equal(200);
@@ -230,7 +223,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
     launch('app1');
     const view = await waitFor('app1 back in the four-voter cluster', async () => {
       const r = await client!.request('GET', `${api('app1')}/cluster`);
-      const v = r.status === 200 ? (r.body as ClusterView) : null;
+      const v = r.status === 200 ? (r.body as LocalClusterView) : null;
       return v && v.leader && v.nodes.length === 4 && v.nodes.every((n) => n.suffrage === 'voter') ? v : null;
     }, 60_000, 250).catch((err: Error) => {
       throw new Error(`${err.message}\n${tail()}`);

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, request, type Dispatcher } from 'undici';
+import type { LocalClusterView } from '../../../src/api/cluster-types.js';
 import { waitFor } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
@@ -82,16 +83,8 @@ export async function call(method: string, url: string, opts: { body?: string | 
   }
 }
 
-/** The fields of GET /cluster the tests look at. */
-export interface View {
-  id: string;
-  role: string;
-  term: number;
-  commitIndex: number;
-  lastIndex: number;
-  leader: { id: string } | null;
-  nodes: { id: string; suffrage: string }[];
-}
+/** What GET /cluster answers. */
+export type View = LocalClusterView;
 
 /** GET /cluster through `base` (with optional dispatcher and headers); null unless 200. */
 export async function view(base: string, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<View | null> {
