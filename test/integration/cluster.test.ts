@@ -6,6 +6,35 @@ function lastLogs(nodes: NodeProc[]): string {
   return nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 }
 
+/** Environment of node `i` named `${name}${i}` on ports `port`+i (API) and `port`+10+i (Raft); `join` joins through node 1. */
+function nodeEnv(name: string, port: number, dir: string, i: number, join: boolean, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ID: `${name}${i}`,
+    PORT: String(port + i),
+    HOST: '127.0.0.1',
+    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+    RAFT_DIR: dir,
+    ...extra,
+    ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
+  };
+}
+
+/** Starts node 1, waits until it leads, starts nodes 2 and 3 joining it, and waits for three voters (the nodes' logs on failure). */
+async function startThreeVoters(nodes: NodeProc[], envFor: (i: number, join: boolean) => Record<string, string>): Promise<void> {
+  const start = (i: number, join: boolean): NodeProc => startNode(envFor(i, join).NODE_ID, envFor(i, join));
+  nodes.push(start(1, false));
+  await waitForLeader([nodes[0]]);
+  nodes.push(start(2, true), start(3, true));
+  try {
+    await waitFor('three voters', async () => {
+      const v = await clusterView(nodes[0]);
+      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+    }, 60_000);
+  } catch (err) {
+    throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
+  }
+}
+
 describe('integration: three real nodes on loopback with RocksDB', function () {
   this.timeout(180_000);
   const port = basePort();
@@ -13,16 +42,7 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
   const nodes: NodeProc[] = [];
   const acked = new Map<string, string>();
 
-  function envFor(i: number, join: boolean): Record<string, string> {
-    return {
-      NODE_ID: `app${i}`,
-      PORT: String(port + i),
-      HOST: '127.0.0.1',
-      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-      RAFT_DIR: dir,
-      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
-    };
-  }
+  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv('app', port, dir, i, join);
 
   async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
     const r = await http('POST', `${n.api}/key`, { [k]: v });
@@ -32,17 +52,7 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
 
   before(async () => {
     dir = tempDir('raftkv-it-');
-    nodes.push(startNode('app1', envFor(1, false)));
-    await waitForLeader([nodes[0]]);
-    nodes.push(startNode('app2', envFor(2, true)), startNode('app3', envFor(3, true)));
-    try {
-      await waitFor('three voters', async () => {
-        const v = await clusterView(nodes[0]);
-        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-      }, 60_000);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
-    }
+    await startThreeVoters(nodes, envFor);
   });
 
   after(async () => {
@@ -125,31 +135,11 @@ describe('integration: snapshots and leadership transfer with three real nodes (
   let dir = '';
   const nodes: NodeProc[] = [];
 
-  function envFor(i: number, join: boolean): Record<string, string> {
-    return {
-      NODE_ID: `snap${i}`,
-      PORT: String(port + i),
-      HOST: '127.0.0.1',
-      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-      RAFT_DIR: dir,
-      SNAPSHOT_THRESHOLD: '50',
-      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
-    };
-  }
+  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv('snap', port, dir, i, join, { SNAPSHOT_THRESHOLD: '50' });
 
   before(async () => {
     dir = tempDir('raftkv-it-snap-');
-    nodes.push(startNode('snap1', envFor(1, false)));
-    await waitForLeader([nodes[0]]);
-    nodes.push(startNode('snap2', envFor(2, true)), startNode('snap3', envFor(3, true)));
-    try {
-      await waitFor('three voters', async () => {
-        const v = await clusterView(nodes[0]);
-        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-      }, 60_000);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
-    }
+    await startThreeVoters(nodes, envFor);
   });
 
   after(async () => {
