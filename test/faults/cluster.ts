@@ -4,9 +4,9 @@
  * scenario.ts, which runs inside the namespace (netns.ts checks that before anything here runs).
  */
 import { spawnSync } from 'node:child_process';
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
-import { restartNode, startNode, stopNode, waitFor, type NodeProc } from '../support/procs.js';
+import { http, restartNode, startNode, stopNode, waitFor, type NodeProc } from '../support/procs.js';
 
 /** The iptables chain holding every fault rule; healing flushes it. */
 const CHAIN = 'RAFTKV_FAULTS';
@@ -137,29 +137,8 @@ export class NsCluster {
 
   /** One HTTP call from inside the namespace (source 127.0.0.1, which no fault rule matches). */
   async http(method: string, url: string, body?: unknown, timeoutMs = 3000): Promise<NsResponse> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      const res = await request(url, {
-        method: method as 'GET',
-        dispatcher: this.agent,
-        signal: ac.signal,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-      });
-      const text = await res.body.text();
-      let parsed: unknown = null;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
-      return { status: res.statusCode, text, body: parsed };
-    } catch (err) {
-      return { status: 0, text: (err as Error).message, body: null };
-    } finally {
-      clearTimeout(timer);
-    }
+    const r = await http(method, url, body === undefined ? undefined : JSON.stringify(body), {}, { dispatcher: this.agent, timeoutMs });
+    return { status: r.status, text: r.text, body: r.body };
   }
 
   /** GET /cluster of one node, or null when it does not answer. */

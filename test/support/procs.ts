@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { request, type Dispatcher } from 'undici';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
 const root = join(import.meta.dirname, '../..');
@@ -70,19 +70,32 @@ export async function stopNode(n: NodeProc, signal: NodeJS.Signals = 'SIGTERM'):
 export interface HttpResult {
   status: number;
   headers: Record<string, string>;
+  /** The parsed JSON, or the text when it is not JSON. */
   body: unknown;
   text: string;
+  /** When no answer came (status 0): the error's code, e.g. `ECONNREFUSED` (the request never left). */
+  errorCode?: string;
 }
 
-/** One HTTP request with a short timeout; network errors come back as status 0. */
-export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult> {
+/** How http() sends: through which dispatcher, and with which deadline. */
+export interface HttpOptions {
+  /** An undici dispatcher (TLS trust, a client certificate, connection limits); the global one by default. */
+  dispatcher?: Dispatcher;
+  /** Aborts the whole request after this many milliseconds; without it, 8 s header and body timeouts apply. */
+  timeoutMs?: number;
+}
+
+/** One HTTP request (a string body is sent as is, anything else as JSON); network errors come back as status 0. */
+export async function http(method: string, url: string, body?: unknown, headers: Record<string, string> = {}, opts: HttpOptions = {}): Promise<HttpResult> {
+  const ac = new AbortController();
+  const timer = opts.timeoutMs === undefined ? null : setTimeout(() => ac.abort(), opts.timeoutMs);
   try {
     const res = await request(url, {
       method: method as 'GET',
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
       headers: { 'content-type': 'application/json', ...headers },
-      headersTimeout: 8000,
-      bodyTimeout: 8000,
+      dispatcher: opts.dispatcher,
+      ...(timer === null ? { headersTimeout: 8000, bodyTimeout: 8000 } : { signal: ac.signal }),
     });
     const text = await res.body.text();
     let parsed: unknown = text;
@@ -95,7 +108,11 @@ export async function http(method: string, url: string, body?: unknown, headers:
     for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hs[k] = v;
     return { status: res.statusCode, headers: hs, body: parsed, text };
   } catch (err) {
-    return { status: 0, headers: {}, body: null, text: (err as Error).message };
+    const e = err as Error & { cause?: Error; code?: unknown };
+    const code = typeof e.code === 'string' ? e.code : undefined;
+    return { status: 0, headers: {}, body: null, text: `${code ?? ''} ${e.message} ${e.cause?.message ?? ''}`, errorCode: code };
+  } finally {
+    if (timer !== null) clearTimeout(timer);
   }
 }
 

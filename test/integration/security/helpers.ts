@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
+import { Agent, type Dispatcher } from 'undici';
 import type { LocalClusterView } from '../../../src/api/cluster-types.js';
-import { waitFor } from '../../support/procs.js';
+import { http, waitFor, type HttpResult } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -48,39 +48,12 @@ export function agent(caFile: string | null, client?: { dir: string; name: strin
   });
 }
 
-export interface Res {
-  status: number;
-  headers: Record<string, string>;
-  body: unknown;
-  text: string;
-}
+/** The result of call(): test/support/procs.ts's HttpResult. */
+export type Res = HttpResult;
 
-/** One request; a network or TLS failure comes back as status 0 with the error message as text. */
-export async function call(method: string, url: string, opts: { body?: string | object; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Res> {
-  try {
-    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    const res = await request(url, {
-      method: method as 'GET',
-      body,
-      headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
-      dispatcher: opts.dispatcher,
-      headersTimeout: 8000,
-      bodyTimeout: 8000,
-    });
-    const text = await res.body.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    const hs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hs[k] = v;
-    return { status: res.statusCode, headers: hs, body: parsed, text };
-  } catch (err) {
-    const e = err as Error & { cause?: Error; code?: string };
-    return { status: 0, headers: {}, body: null, text: `${e.code ?? ''} ${e.message} ${e.cause?.message ?? ''}` };
-  }
+/** One request through procs.ts's http(); a network or TLS failure comes back as status 0 with the error's code and message as text. */
+export function call(method: string, url: string, opts: { body?: string | object; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Res> {
+  return http(method, url, opts.body, opts.headers, { dispatcher: opts.dispatcher });
 }
 
 /** What GET /cluster answers. */
