@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import type { LocalClusterView } from '../../../src/api/cluster-types.js';
-import { http, waitFor, type HttpResult } from '../../support/procs.js';
+import { http, startNode, waitFor, type HttpResult, type NodeProc } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -89,6 +89,39 @@ export async function waitVoters(base: string, n: number, opts: { headers?: Reco
     await call('POST', `${base}/key`, { ...opts, body: { 'promotion-nudge': String(Date.now()) } });
     return false;
   }, timeoutMs, 250);
+}
+
+/**
+ * The environment of security-test node `app<i>`: API on `port`+i, Raft on `port`+10+i, slower ticks
+ * for the shared machine, nodes 2 and up joining node 1; `extra` is added last.
+ */
+export function nodeEnv(port: number, i: number, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    NODE_ID: `app${i}`,
+    PORT: String(port + i),
+    HOST: '127.0.0.1',
+    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+    TICK_MS: '50',
+    ELECTION_TIMEOUT_TICKS: '20',
+    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
+    ...extra,
+  };
+}
+
+/**
+ * Starts app1 with `env(1)` and waits until it leads at `api1`, then adds app2 and app3 one at a time,
+ * each until it is a voter (two learners catching up together can leave the second unpromoted until
+ * the next write); on failure prints the nodes' recent output. `nodes` receives every process started.
+ */
+export async function startThreeVoters(nodes: NodeProc[], env: (i: number) => Record<string, string>, api1: string, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<void> {
+  await dumpOnFailure(nodes, async () => {
+    nodes.push(startNode('app1', env(1)));
+    await waitLeader([api1], opts);
+    for (const i of [2, 3]) {
+      nodes.push(startNode(`app${i}`, env(i)));
+      await waitVoters(api1, i, opts);
+    }
+  });
 }
 
 /** A forged AppendEntries from a leader that does not exist, with a term well above `term`. */
