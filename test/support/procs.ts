@@ -116,8 +116,18 @@ export async function http(method: string, url: string, body?: unknown, headers:
   }
 }
 
-/** Polls `fn` until it returns a truthy value or the deadline passes. */
-export async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000, everyMs = 100): Promise<T> {
+/**
+ * Polls `fn` every `everyMs` until it returns a truthy value or `timeoutMs` passes. An exception from
+ * `fn` counts as "not yet" (the last one is reported on timeout) unless `isRetryingErrors` is false,
+ * when it fails the wait at once.
+ */
+export async function waitFor<T>(
+  what: string,
+  fn: () => T | null | undefined | false | Promise<T | null | undefined | false>,
+  timeoutMs = 30_000,
+  everyMs = 100,
+  isRetryingErrors = true,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown = null;
   while (Date.now() < deadline) {
@@ -125,6 +135,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | null | unde
       const v = await fn();
       if (v) return v;
     } catch (err) {
+      if (!isRetryingErrors) throw err;
       last = err;
     }
     await new Promise((r) => setTimeout(r, everyMs));
