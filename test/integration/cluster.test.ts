@@ -1,22 +1,14 @@
 import { expect } from 'chai';
-import { basePort, clusterView, http, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
+import { basePort, clusterView, http, nodeEnv, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
 
 /** The last log lines of every node, so a failed start-up carries the nodes' own account of it. */
 function lastLogs(nodes: NodeProc[]): string {
   return nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 }
 
-/** Environment of node `i` named `${name}${i}` on ports `port`+i (API) and `port`+10+i (Raft); `join` joins through node 1. */
-function nodeEnv(name: string, port: number, dir: string, i: number, join: boolean, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    NODE_ID: `${name}${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    RAFT_DIR: dir,
-    ...extra,
-    ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
-  };
+/** Environment of node `${name}${i}` keeping its data in `dir`; `join` joins through node 1 by host name. */
+function envOf(name: string, port: number, dir: string, i: number, join: boolean, extra: Record<string, string> = {}): Record<string, string> {
+  return nodeEnv(port, i, { name, join: join ? `localhost:${port + 1}` : null, extra: { RAFT_DIR: dir, ...extra } });
 }
 
 /** Starts node 1, waits until it leads, starts nodes 2 and 3 joining it, and waits for three voters (the nodes' logs on failure). */
@@ -42,7 +34,7 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
   const nodes: NodeProc[] = [];
   const acked = new Map<string, string>();
 
-  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv('app', port, dir, i, join);
+  const envFor = (i: number, join: boolean): Record<string, string> => envOf('app', port, dir, i, join);
 
   async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
     const r = await http('POST', `${n.api}/key`, { [k]: v });
@@ -135,7 +127,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
   let dir = '';
   const nodes: NodeProc[] = [];
 
-  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv('snap', port, dir, i, join, { SNAPSHOT_THRESHOLD: '50' });
+  const envFor = (i: number, join: boolean): Record<string, string> => envOf('snap', port, dir, i, join, { SNAPSHOT_THRESHOLD: '50' });
 
   before(async () => {
     dir = tempDir('raftkv-it-snap-');

@@ -31,6 +31,22 @@ export function removeDir(dir: string): void {
   rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Environment of node `i` (1-based) of a loopback cluster whose ports start at `port`: NODE_ID
+ * `${name}${i}` (name `app` by default), API on `port`+i, Raft on `port`+10+i, RAFT_JOIN_ADDR `join`
+ * when given; `extra` is added last.
+ */
+export function nodeEnv(port: number, i: number, opts: { name?: string; join?: string | null; extra?: Record<string, string> } = {}): Record<string, string> {
+  return {
+    NODE_ID: `${opts.name ?? 'app'}${i}`,
+    PORT: String(port + i),
+    HOST: '127.0.0.1',
+    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
+    ...(opts.join ? { RAFT_JOIN_ADDR: opts.join } : {}),
+    ...opts.extra,
+  };
+}
+
 /** Spawns one node with `env` (plus fast timings); dist build when present, else tsx. */
 export function startNode(id: string, env: Record<string, string>): NodeProc {
   const apiPort = Number(env.PORT);

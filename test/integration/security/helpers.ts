@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import type { LocalClusterView } from '../../../src/api/cluster-types.js';
-import { http, startNode, waitFor, type HttpResult, type NodeProc } from '../../support/procs.js';
+import { http, nodeEnv as loopbackEnv, startNode, waitFor, type HttpResult, type NodeProc } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -96,16 +96,7 @@ export async function waitVoters(base: string, n: number, opts: { headers?: Reco
  * for the shared machine, nodes 2 and up joining node 1; `extra` is added last.
  */
 export function nodeEnv(port: number, i: number, extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    TICK_MS: '50',
-    ELECTION_TIMEOUT_TICKS: '20',
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-    ...extra,
-  };
+  return loopbackEnv(port, i, { join: i > 1 ? `127.0.0.1:${port + 1}` : null, extra: { TICK_MS: '50', ELECTION_TIMEOUT_TICKS: '20', ...extra } });
 }
 
 /**
