@@ -55,10 +55,15 @@ export function startNode(id: string, env: Record<string, string>): NodeProc {
   return n;
 }
 
-export function restartNode(n: NodeProc): void {
+/** Node's arguments to run raftkv: the dist build when present, else the sources through tsx. */
+export function mainArgs(): string[] {
   const main = join(root, 'dist/src/main.js');
-  const args = existsSync(main) ? [main] : ['--import', 'tsx', join(root, 'src/main.ts')];
-  const child = spawn(process.execPath, args, {
+  return existsSync(main) ? [main] : ['--import', 'tsx', join(root, 'src/main.ts')];
+}
+
+/** Starts `n` again (same env and ports) after it stopped, keeping its output so far. */
+export function restartNode(n: NodeProc): void {
+  const child = spawn(process.execPath, mainArgs(), {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', LOG_LEVEL: 'info', TICK_MS: '20', ELECTION_TIMEOUT_TICKS: '15', ...n.env },
     stdio: ['ignore', 'pipe', 'pipe'],
