@@ -6,51 +6,52 @@ function lastLogs(nodes: NodeProc[]): string {
   return nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 }
 
-/** Environment of node `${name}${i}` keeping its data in `dir`; `join` joins through node 1 by host name. */
-function envOf(name: string, port: number, dir: string, i: number, join: boolean, extra: Record<string, string> = {}): Record<string, string> {
-  return nodeEnv(port, i, { name, join: join ? `localhost:${port + 1}` : null, extra: { RAFT_DIR: dir, ...extra } });
-}
-
-/** Starts node 1, waits until it leads, starts nodes 2 and 3 joining it, and waits for three voters (the nodes' logs on failure). */
-async function startThreeVoters(nodes: NodeProc[], envFor: (i: number, join: boolean) => Record<string, string>): Promise<void> {
-  const start = (i: number, join: boolean): NodeProc => startNode(envFor(i, join).NODE_ID, envFor(i, join));
-  nodes.push(start(1, false));
-  await waitForLeader([nodes[0]]);
-  nodes.push(start(2, true), start(3, true));
-  try {
-    await waitFor('three voters', async () => {
-      const v = await clusterView(nodes[0]);
-      return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-    }, 60_000);
-  } catch (err) {
-    throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
-  }
-}
-
-describe('integration: three real nodes on loopback with RocksDB', function () {
-  this.timeout(180_000);
+/**
+ * Registers the enclosing suite's hooks: before, start `${name}1`, wait until it leads, start
+ * `${name}2` and `${name}3` joining it (by host name) and wait for three voters (the nodes' logs on
+ * failure); after, SIGKILL every node in `nodes` and remove the data dir. `envFor` builds the
+ * environment of node `i` (with `extra`), also for nodes a test adds.
+ */
+function threeVoters(name: string, dirPrefix: string, extra: Record<string, string> = {}): { nodes: NodeProc[]; envFor: (i: number, join: boolean) => Record<string, string> } {
   const port = basePort();
   let dir = '';
   const nodes: NodeProc[] = [];
-  const acked = new Map<string, string>();
-
-  const envFor = (i: number, join: boolean): Record<string, string> => envOf('app', port, dir, i, join);
-
-  async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
-    const r = await http('POST', `${n.api}/key`, { [k]: v });
-    if (r.status === 200) acked.set(k, v);
-    return r.status;
-  }
+  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv(port, i, { name, join: join ? `localhost:${port + 1}` : null, extra: { RAFT_DIR: dir, ...extra } });
+  const start = (i: number, join: boolean): NodeProc => startNode(`${name}${i}`, envFor(i, join));
 
   before(async () => {
-    dir = tempDir('raftkv-it-');
-    await startThreeVoters(nodes, envFor);
+    dir = tempDir(dirPrefix);
+    nodes.push(start(1, false));
+    await waitForLeader([nodes[0]]);
+    nodes.push(start(2, true), start(3, true));
+    try {
+      await waitFor('three voters', async () => {
+        const v = await clusterView(nodes[0]);
+        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
+      }, 60_000);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
+    }
   });
 
   after(async () => {
     await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
     removeDir(dir);
   });
+
+  return { nodes, envFor };
+}
+
+describe('integration: three real nodes on loopback with RocksDB', function () {
+  this.timeout(180_000);
+  const { nodes, envFor } = threeVoters('app', 'raftkv-it-');
+  const acked = new Map<string, string>();
+
+  async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
+    const r = await http('POST', `${n.api}/key`, { [k]: v });
+    if (r.status === 200) acked.set(k, v);
+    return r.status;
+  }
 
   it('a write sent to a follower is forwarded, and every node reads it linearizably', async () => {
     const leader = await waitForLeader(nodes);
@@ -123,21 +124,7 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
 
 describe('integration: snapshots and leadership transfer with three real nodes (SNAPSHOT_THRESHOLD=50)', function () {
   this.timeout(180_000);
-  const port = basePort();
-  let dir = '';
-  const nodes: NodeProc[] = [];
-
-  const envFor = (i: number, join: boolean): Record<string, string> => envOf('snap', port, dir, i, join, { SNAPSHOT_THRESHOLD: '50' });
-
-  before(async () => {
-    dir = tempDir('raftkv-it-snap-');
-    await startThreeVoters(nodes, envFor);
-  });
-
-  after(async () => {
-    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-    removeDir(dir);
-  });
+  const { nodes } = threeVoters('snap', 'raftkv-it-snap-', { SNAPSHOT_THRESHOLD: '50' });
 
   it('a follower SIGKILLed while the leader compacts past it restarts and catches up via InstallSnapshot with every key', async () => {
     const leader = await waitForLeader(nodes);
