@@ -6,6 +6,9 @@
  */
 import { request, type Dispatcher } from 'undici';
 import type { RaftNode } from '../raft/node/node.js';
+import type { FullClusterView, FullNodeView, LocalClusterView, LocalNodeView, NodeHealth } from './cluster-types.js';
+
+export type { FullClusterView, FullNodeView, LocalClusterView, LocalNodeView, NodeHealth } from './cluster-types.js';
 
 /** How long the whole-cluster view waits for one member's answer before calling it unreachable. */
 export const PROBE_TIMEOUT_MS = 800;
@@ -13,59 +16,6 @@ export const PROBE_TIMEOUT_MS = 800;
 export const NO_CONTACT_MS = 2000;
 /** A follower this many entries behind the leader's last index is reported as `lagging`. */
 export const LAGGING_ENTRIES = 1000;
-
-/** Health of one member in the whole-cluster view. */
-export type NodeHealth = 'ok' | 'lagging' | 'no-contact' | 'unreachable' | 'unknown';
-
-/** One member as this node sees it. */
-export interface LocalNodeView {
-  id: string;
-  raftAddr: string;
-  apiAddr: string;
-  suffrage: string;
-  /** This node's own role for itself; `leader` for the known leader; on the leader, `follower`/`learner` for the rest; otherwise null. */
-  role: string | null;
-  /** Only known on the leader (and for the leader itself). */
-  matchIndex?: number;
-  ticksSinceContact?: number;
-  /** Leader's last index minus this member's match index (leader only). */
-  lag?: number;
-  /** Milliseconds since the leader last heard from this member (leader only; 0 for itself). */
-  lastContactMs?: number;
-}
-
-/** The body of `GET /cluster` without `view=all`. */
-export interface LocalClusterView {
-  id: string;
-  role: string;
-  leader: { id: string; apiAddr: string | null } | null;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  /** Last index covered by this node's latest snapshot (0 when none). */
-  snapshotIndex: number;
-  nodes: LocalNodeView[];
-}
-
-/** One member in the whole-cluster view: its own report merged with the leader's progress for it. */
-export interface FullNodeView extends LocalNodeView {
-  reachable: boolean;
-  term: number | null;
-  commitIndex: number | null;
-  appliedIndex: number | null;
-  lastIndex: number | null;
-  health: NodeHealth;
-  /** Why the member's own report is missing, when it is. */
-  error?: string;
-}
-
-/** The body of `GET /cluster?view=all`. */
-export interface FullClusterView extends Omit<LocalClusterView, 'nodes'> {
-  view: 'all';
-  observedAt: string;
-  nodes: FullNodeView[];
-}
 
 /** Builds this node's own view; `tickMs` turns ticks since contact into milliseconds when known. */
 export function localClusterView(node: RaftNode, nodeId: string, tickMs: number | undefined): LocalClusterView {

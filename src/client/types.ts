@@ -1,4 +1,5 @@
-/** Options and result types of RaftKvClient (browser-safe: no Node imports). */
+/** Options and result types of RaftKvClient (browser-safe: no Node imports; type-only imports). */
+import type { FullNodeView, LocalClusterView, NodeHealth } from '../api/cluster-types.js';
 
 /** How to construct a RaftKvClient. */
 export interface RaftKvClientOptions {
@@ -44,41 +45,22 @@ export interface DeleteResult extends WriteResult {
   deleted: string;
 }
 
-/** Health of a member as the whole-cluster view reports it. */
-export type NodeHealth = 'ok' | 'lagging' | 'no-contact' | 'unreachable' | 'unknown';
+/** Health of a member as the whole-cluster view reports it (declared with the server's view). */
+export type { NodeHealth };
 
-/** One member in the whole-cluster view. */
-export interface ClusterNode {
-  id: string;
-  raftAddr: string;
-  apiAddr: string;
-  suffrage: string;
-  role: string | null;
-  reachable: boolean;
-  term: number | null;
-  commitIndex: number | null;
-  appliedIndex: number | null;
-  lastIndex: number | null;
+/** One member in the whole-cluster view, with the leader-only fields and `error` as null when absent. */
+export interface ClusterNode extends Omit<FullNodeView, 'ticksSinceContact' | 'matchIndex' | 'lag' | 'lastContactMs' | 'error'> {
   /** From the leader: highest log index known to match the leader's. */
   matchIndex: number | null;
   /** From the leader: its last index minus this member's match index. */
   lag: number | null;
   /** From the leader: milliseconds since it last heard from this member. */
   lastContactMs: number | null;
-  health: NodeHealth;
   error: string | null;
 }
 
-/** The answer to cluster(): the answering node's view plus every member's own report. */
-export interface ClusterInfo {
-  /** The node that answered. */
-  id: string;
-  role: string;
-  leader: { id: string; apiAddr: string | null } | null;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
+/** The answer to cluster(): the answering node's view (`id` is the node that answered) plus every member's own report. */
+export interface ClusterInfo extends Omit<LocalClusterView, 'snapshotIndex' | 'nodes'> {
   nodes: ClusterNode[];
   /** The endpoint that answered. */
   endpoint: string;

@@ -4,8 +4,9 @@
  * scenario.ts, which runs inside the namespace (netns.ts checks that before anything here runs).
  */
 import { spawnSync } from 'node:child_process';
-import { Agent, request } from 'undici';
-import { restartNode, startNode, stopNode, waitFor, type NodeProc } from '../support/procs.js';
+import { Agent } from 'undici';
+import type { LocalClusterView } from '../../src/api/cluster-types.js';
+import { http, restartNode, startNode, stopNode, waitFor, type NodeProc } from '../support/procs.js';
 
 /** The iptables chain holding every fault rule; healing flushes it. */
 const CHAIN = 'RAFTKV_FAULTS';
@@ -20,20 +21,6 @@ export interface FaultNode {
   api: string;
   proc: NodeProc | null;
   isPaused: boolean;
-}
-
-/** What /cluster answers (the fields the suite reads). */
-export interface ClusterInfo {
-  id: string;
-  role: string;
-  leader: { id: string; apiAddr: string | null } | null;
-  term: number;
-  commitIndex: number;
-  appliedIndex: number;
-  lastIndex: number;
-  /** last index covered by this node's snapshot (0 or absent without snapshots) */
-  snapshotIndex?: number;
-  nodes: { id: string; suffrage: string }[];
 }
 
 /** Result of one HTTP call made from inside the namespace; status 0 = no answer. */
@@ -150,36 +137,15 @@ export class NsCluster {
 
   /** One HTTP call from inside the namespace (source 127.0.0.1, which no fault rule matches). */
   async http(method: string, url: string, body?: unknown, timeoutMs = 3000): Promise<NsResponse> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), timeoutMs);
-    try {
-      const res = await request(url, {
-        method: method as 'GET',
-        dispatcher: this.agent,
-        signal: ac.signal,
-        body: body === undefined ? undefined : JSON.stringify(body),
-        headers: { 'content-type': 'application/json' },
-      });
-      const text = await res.body.text();
-      let parsed: unknown = null;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = text;
-      }
-      return { status: res.statusCode, text, body: parsed };
-    } catch (err) {
-      return { status: 0, text: (err as Error).message, body: null };
-    } finally {
-      clearTimeout(timer);
-    }
+    const r = await http(method, url, body === undefined ? undefined : JSON.stringify(body), {}, { dispatcher: this.agent, timeoutMs });
+    return { status: r.status, text: r.text, body: r.body };
   }
 
   /** GET /cluster of one node, or null when it does not answer. */
-  async info(n: FaultNode, timeoutMs = 1000): Promise<ClusterInfo | null> {
+  async info(n: FaultNode, timeoutMs = 1000): Promise<LocalClusterView | null> {
     if (!this.isUp(n) || n.isPaused) return null;
     const r = await this.http('GET', `${n.api}/cluster`, undefined, timeoutMs);
-    return r.status === 200 ? (r.body as ClusterInfo) : null;
+    return r.status === 200 ? (r.body as LocalClusterView) : null;
   }
 
   /** The node that currently reports itself leader and is reported leader by a majority of `among`. */
@@ -202,7 +168,7 @@ export class NsCluster {
 
   /** Waits until `n` is a voter in the leader's configuration. */
   async waitVoter(n: FaultNode, timeoutMs = 30_000): Promise<void> {
-    let last: ClusterInfo | null = null;
+    let last: LocalClusterView | null = null;
     try {
       await waitFor(`${n.id} to become a voter`, async () => {
         const l = await this.leader(this.nodes.filter((x) => this.isUp(x)));

@@ -64,7 +64,7 @@ export interface RegOp {
   optional: boolean;
 }
 
-function pushOp(map: Map<string, RegOp[]>, key: string, op: RegOp): void {
+function pushOp<T>(map: Map<string, T[]>, key: string, op: T): void {
   let list = map.get(key);
   if (!list) {
     list = [];
@@ -260,27 +260,7 @@ export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000)
  * counted here; `checkLinearizable` catches those.
  */
 export function countStaleReads(history: HistoryOp[]): number {
-  interface W {
-    value: string | null;
-    invoke: number;
-    complete: number | null;
-    ok: boolean;
-  }
-  const writes = new Map<string, W[]>();
-  const add = (key: string, w: W): void => {
-    const l = writes.get(key);
-    if (l) l.push(w);
-    else writes.set(key, [w]);
-  };
-  for (const h of history) {
-    const base = { invoke: h.invokeMs, complete: h.completeMs, ok: h.ok };
-    if (h.kind === 'set' && h.key !== undefined) add(h.key, { ...base, value: h.value ?? '' });
-    else if (h.kind === 'delete' && h.key !== undefined) add(h.key, { ...base, value: null });
-    else if (h.kind === 'setMany') {
-      for (const [k, v] of Object.entries(h.pairs ?? {})) add(k, { ...base, value: v });
-    }
-  }
-
+  const writes = writesByKey(history);
   let stale = 0;
   for (const h of history) {
     if (h.kind !== 'get' || !h.ok || h.completeMs === null || h.key === undefined) continue;
@@ -305,6 +285,27 @@ export function countStaleReads(history: HistoryOp[]): number {
   return stale;
 }
 
+/** One write as countStaleReads and countLostAcked see it; `complete` is null when the outcome is unknown. */
+interface KeyWrite {
+  /** null = delete */
+  value: string | null;
+  invoke: number;
+  complete: number | null;
+  ok: boolean;
+}
+
+/** The writes of `history` per key, in history order; a setMany is one write to each of its keys. */
+function writesByKey(history: HistoryOp[]): Map<string, KeyWrite[]> {
+  const writes = new Map<string, KeyWrite[]>();
+  for (const h of history) {
+    const base = { invoke: h.invokeMs, complete: h.completeMs, ok: h.ok };
+    if (h.kind === 'set' && h.key !== undefined) pushOp(writes, h.key, { ...base, value: h.value ?? '' });
+    else if (h.kind === 'delete' && h.key !== undefined) pushOp(writes, h.key, { ...base, value: null });
+    else if (h.kind === 'setMany') for (const [k, v] of Object.entries(h.pairs ?? {})) pushOp(writes, k, { ...base, value: v });
+  }
+  return writes;
+}
+
 /**
  * Direct count of acknowledged writes missing at the end: an acknowledged write W to key K is lost
  * when K's final value differs from W's and no other write to K that may have taken effect (acked
@@ -312,30 +313,13 @@ export function countStaleReads(history: HistoryOp[]): number {
  * `finalState` maps each key to its converged value (null = absent).
  */
 export function countLostAcked(history: HistoryOp[], finalState: Map<string, string | null>): number {
-  interface W {
-    value: string | null;
-    invoke: number;
-    complete: number | null;
-    isAcked: boolean;
-  }
-  const writes = new Map<string, W[]>();
-  const add = (key: string, w: W): void => {
-    const l = writes.get(key);
-    if (l) l.push(w);
-    else writes.set(key, [w]);
-  };
-  for (const h of history) {
-    if (!h.ok) continue; // definitely failed: no effect
-    const base = { invoke: h.invokeMs, complete: h.completeMs, isAcked: h.completeMs !== null };
-    if (h.kind === 'set' && h.key !== undefined) add(h.key, { ...base, value: h.value ?? '' });
-    else if (h.kind === 'delete' && h.key !== undefined) add(h.key, { ...base, value: null });
-    else if (h.kind === 'setMany') for (const [k, v] of Object.entries(h.pairs ?? {})) add(k, { ...base, value: v });
-  }
+  const writes = writesByKey(history.filter((h) => h.ok)); // a definitely failed write had no effect
   let lost = 0;
   for (const [key, ws] of writes) {
     const final = finalState.get(key) ?? null;
     for (const w of ws) {
-      if (!w.isAcked || w.value === final) continue;
+      const isAcked = w.complete !== null;
+      if (!isAcked || w.value === final) continue;
       const isSuperseded = ws.some((w2) => w2 !== w && (w2.complete === null || w2.complete >= w.invoke));
       if (!isSuperseded) lost++;
     }

@@ -3,7 +3,8 @@
  * a small key set against a random live node, and records invocation time, completion time and
  * outcome as a HistoryOp. Run by scenario.ts inside the namespace.
  */
-import { Agent, request } from 'undici';
+import { Agent } from 'undici';
+import { http } from '../support/procs.js';
 import type { HistoryOp } from './linearizability.js';
 
 /** How the clients behave. */
@@ -93,25 +94,10 @@ export class Workload {
    * request never left; 0: no answer after it may have been sent (outcome unknown).
    */
   private async call(method: string, url: string, body?: string): Promise<{ status: number; body: unknown }> {
-    const ac = new AbortController();
-    const timer = setTimeout(() => ac.abort(), this.opts.timeoutMs);
-    try {
-      const res = await request(url, { method: method as 'GET', body, signal: ac.signal, dispatcher: this.agent, headers: { 'content-type': 'application/json' } });
-      const text = await res.body.text();
-      let parsed: unknown = null;
-      try {
-        parsed = JSON.parse(text);
-      } catch {
-        parsed = null;
-      }
-      return { status: res.statusCode, body: parsed };
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ECONNREFUSED' || code === 'UND_ERR_CONNECT_TIMEOUT') return { status: -1, body: null };
-      return { status: 0, body: null }; // no answer: outcome unknown
-    } finally {
-      clearTimeout(timer);
-    }
+    const r = await http(method, url, body, {}, { dispatcher: this.agent, timeoutMs: this.opts.timeoutMs });
+    if (r.status === 0) return { status: r.errorCode === 'ECONNREFUSED' || r.errorCode === 'UND_ERR_CONNECT_TIMEOUT' ? -1 : 0, body: null }; // 0: outcome unknown
+    // http() gives back the text when it is not JSON; a body that is not JSON counts as none here.
+    return { status: r.status, body: typeof r.body === 'string' && r.body === r.text ? null : r.body };
   }
 
   private async one(client: number, base: string): Promise<void> {

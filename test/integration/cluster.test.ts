@@ -1,40 +1,29 @@
 import { expect } from 'chai';
-import { basePort, clusterView, http, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
+import { basePort, clusterView, http, nodeEnv, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../support/procs.js';
 
 /** The last log lines of every node, so a failed start-up carries the nodes' own account of it. */
 function lastLogs(nodes: NodeProc[]): string {
   return nodes.map((n) => `--- ${n.id} (exit ${String(n.proc?.exitCode)}):\n${n.output.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 }
 
-describe('integration: three real nodes on loopback with RocksDB', function () {
-  this.timeout(180_000);
+/**
+ * Registers the enclosing suite's hooks: before, start `${name}1`, wait until it leads, start
+ * `${name}2` and `${name}3` joining it (by host name) and wait for three voters (the nodes' logs on
+ * failure); after, SIGKILL every node in `nodes` and remove the data dir. `envFor` builds the
+ * environment of node `i` (with `extra`), also for nodes a test adds.
+ */
+function threeVoters(name: string, dirPrefix: string, extra: Record<string, string> = {}): { nodes: NodeProc[]; envFor: (i: number, join: boolean) => Record<string, string> } {
   const port = basePort();
   let dir = '';
   const nodes: NodeProc[] = [];
-  const acked = new Map<string, string>();
-
-  function envFor(i: number, join: boolean): Record<string, string> {
-    return {
-      NODE_ID: `app${i}`,
-      PORT: String(port + i),
-      HOST: '127.0.0.1',
-      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-      RAFT_DIR: dir,
-      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
-    };
-  }
-
-  async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
-    const r = await http('POST', `${n.api}/key`, { [k]: v });
-    if (r.status === 200) acked.set(k, v);
-    return r.status;
-  }
+  const envFor = (i: number, join: boolean): Record<string, string> => nodeEnv(port, i, { name, join: join ? `localhost:${port + 1}` : null, extra: { RAFT_DIR: dir, ...extra } });
+  const start = (i: number, join: boolean): NodeProc => startNode(`${name}${i}`, envFor(i, join));
 
   before(async () => {
-    dir = tempDir('raftkv-it-');
-    nodes.push(startNode('app1', envFor(1, false)));
+    dir = tempDir(dirPrefix);
+    nodes.push(start(1, false));
     await waitForLeader([nodes[0]]);
-    nodes.push(startNode('app2', envFor(2, true)), startNode('app3', envFor(3, true)));
+    nodes.push(start(2, true), start(3, true));
     try {
       await waitFor('three voters', async () => {
         const v = await clusterView(nodes[0]);
@@ -49,6 +38,20 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
     await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
     removeDir(dir);
   });
+
+  return { nodes, envFor };
+}
+
+describe('integration: three real nodes on loopback with RocksDB', function () {
+  this.timeout(180_000);
+  const { nodes, envFor } = threeVoters('app', 'raftkv-it-');
+  const acked = new Map<string, string>();
+
+  async function setKey(n: NodeProc, k: string, v: string): Promise<number> {
+    const r = await http('POST', `${n.api}/key`, { [k]: v });
+    if (r.status === 200) acked.set(k, v);
+    return r.status;
+  }
 
   it('a write sent to a follower is forwarded, and every node reads it linearizably', async () => {
     const leader = await waitForLeader(nodes);
@@ -121,46 +124,7 @@ describe('integration: three real nodes on loopback with RocksDB', function () {
 
 describe('integration: snapshots and leadership transfer with three real nodes (SNAPSHOT_THRESHOLD=50)', function () {
   this.timeout(180_000);
-  const port = basePort();
-  let dir = '';
-  const nodes: NodeProc[] = [];
-
-  function envFor(i: number, join: boolean): Record<string, string> {
-    return {
-      NODE_ID: `snap${i}`,
-      PORT: String(port + i),
-      HOST: '127.0.0.1',
-      RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-      RAFT_DIR: dir,
-      SNAPSHOT_THRESHOLD: '50',
-      ...(join ? { RAFT_JOIN_ADDR: `localhost:${port + 1}` } : {}),
-    };
-  }
-
-  async function view(n: NodeProc): Promise<{ role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number } | null> {
-    const r = await http('GET', `${n.api}/cluster`);
-    return r.status === 200 ? (r.body as { role: string; term: number; leader: { id: string } | null; snapshotIndex: number; appliedIndex: number }) : null;
-  }
-
-  before(async () => {
-    dir = tempDir('raftkv-it-snap-');
-    nodes.push(startNode('snap1', envFor(1, false)));
-    await waitForLeader([nodes[0]]);
-    nodes.push(startNode('snap2', envFor(2, true)), startNode('snap3', envFor(3, true)));
-    try {
-      await waitFor('three voters', async () => {
-        const v = await clusterView(nodes[0]);
-        return v && v.nodes.filter((n) => n.suffrage === 'voter').length === 3;
-      }, 60_000);
-    } catch (err) {
-      throw new Error(`${(err as Error).message}\n${lastLogs(nodes)}`);
-    }
-  });
-
-  after(async () => {
-    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
-    removeDir(dir);
-  });
+  const { nodes } = threeVoters('snap', 'raftkv-it-snap-', { SNAPSHOT_THRESHOLD: '50' });
 
   it('a follower SIGKILLed while the leader compacts past it restarts and catches up via InstallSnapshot with every key', async () => {
     const leader = await waitForLeader(nodes);
@@ -172,7 +136,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
       const codes = await Promise.all(keys.slice(i, i + 10).map((k) => http('POST', `${leader.api}/key`, { [k]: `value-of-${k}` }).then((r) => r.status)));
       expect(codes.every((c) => c === 200), `writes ${i}..${i + 9}: ${codes.join(',')}`).to.equal(true);
     }
-    const lv = await view(leader);
+    const lv = await clusterView(leader);
     expect(lv?.snapshotIndex, 'the leader compacted its log').to.be.greaterThan(200);
     follower.output.length = 0;
     restartNode(follower);
@@ -193,7 +157,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
 
   it('SIGTERM of the leader hands leadership over: another node leads by the time the old process exits 0', async () => {
     const leader = await waitForLeader(nodes);
-    const before = await view(leader);
+    const before = await clusterView(leader);
     const others = nodes.filter((n) => n !== leader);
     const started = Date.now();
     const code = await stopNode(leader, 'SIGTERM');
@@ -201,7 +165,7 @@ describe('integration: snapshots and leadership transfer with three real nodes (
     expect(code).to.equal(0);
     // No waiting here: a transfer completes before the old leader exits; without one, the followers
     // would still be within their election timeout and nobody would lead yet.
-    const views = await Promise.all(others.map((n) => view(n)));
+    const views = await Promise.all(others.map((n) => clusterView(n)));
     const newLeader = views.find((v) => v?.role === 'leader');
     expect(newLeader, `views at exit: ${JSON.stringify(views)}`).to.not.equal(undefined);
     expect(newLeader?.term).to.be.greaterThan(before?.term ?? 0);

@@ -1,5 +1,5 @@
 /** Starts a real three-node in-memory cluster on loopback for the client, CLI and status page tests. */
-import { basePort, clusterView, startNode, stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { basePort, clusterView, nodeEnv as loopbackEnv, startNode, stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 export interface ThreeNodes {
   nodes: NodeProc[];
@@ -11,13 +11,7 @@ export interface ThreeNodes {
 
 /** Env for node `i` (1-based) of a cluster whose ports start at `port`. */
 export function nodeEnv(port: number, i: number, joinVia: number | null): Record<string, string> {
-  return {
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    ...(joinVia !== null ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + joinVia}` } : {}),
-  };
+  return loopbackEnv(port, i, { join: joinVia !== null ? `127.0.0.1:${port + joinVia}` : null });
 }
 
 /** Boots app1, joins app2 then app3 through it, and waits for three voters. */

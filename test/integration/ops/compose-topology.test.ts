@@ -4,14 +4,16 @@
  * where app1..app4 resolve to 127.0.0.11..14 through /etc/netns/<ns>/hosts (bind-mounted over
  * /etc/hosts by `ip netns exec`). All four start at the same moment, as `docker compose up` does.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { removeDir, tempDir, waitFor } from '../../support/procs.js';
+import type { LocalClusterView } from '../../../src/api/cluster-types.js';
+import { HostsNamespace, canMakeNamespaces } from '../../support/hosts-netns.js';
+import { mainArgs, removeDir, tempDir, waitFor } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 const SERVICES = ['app1', 'app2', 'app3', 'app4'] as const;
@@ -31,11 +33,6 @@ function composeEnvironment(): Record<string, Record<string, string>> {
     out[name] = Object.fromEntries(Object.entries(svc.environment).map(([k, v]) => [k, String(v)]));
   }
   return out;
-}
-
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`);
 }
 
 /**
@@ -85,40 +82,26 @@ class NetnsHttp {
   }
 }
 
-interface ClusterView {
-  id: string;
-  role: string;
-  term: number;
-  leader: { id: string; apiAddr: string } | null;
-  nodes: { id: string; raftAddr: string; apiAddr: string; suffrage: string }[];
-}
-
 describe('ops: the docker-compose topology as processes in a private network namespace', function () {
   this.timeout(180_000);
   const ns = `raftkv-ops-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const hostsDir = `/etc/netns/${ns}`;
+  const netns = new HostsNamespace(ns);
   let dataDir = '';
   let client: NetnsHttp | null = null;
   const procs = new Map<string, ChildProcess>();
   const output = new Map<string, string[]>();
-  let hasNamespace = false;
   let launch: (service: string) => void = () => undefined;
 
   const tail = () => [...output].map(([id, lines]) => `--- ${id}\n${lines.join('').split('\n').slice(-15).join('\n')}`).join('\n');
 
   before(function () {
-    if (spawnSync('ip', ['netns', 'list']).status !== 0 || process.getuid?.() !== 0) this.skip(); // needs root and iproute2
+    if (!canMakeNamespaces()) this.skip(); // needs root and iproute2
     dataDir = tempDir('raftkv-ops-compose-');
-    run('ip', ['netns', 'add', ns]);
-    hasNamespace = true;
-    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    mkdirSync(hostsDir, { recursive: true });
-    writeFileSync(join(hostsDir, 'hosts'), ['127.0.0.1 localhost', ...SERVICES.map((s, i) => `127.0.0.${11 + i} ${s}`), ''].join('\n'));
+    netns.create(['127.0.0.1 localhost', ...SERVICES.map((s, i) => `127.0.0.${11 + i} ${s}`), ''].join('\n'));
 
     const env = composeEnvironment();
     expect(Object.keys(env)).to.deep.equal([...SERVICES]);
-    const main = join(root, 'dist/src/main.js');
-    const args = existsSync(main) ? [main] : ['--import', 'tsx', join(root, 'src/main.ts')];
+    const args = mainArgs();
     // Built first, then spawned in one synchronous loop: the four start at the same moment.
     const launches = SERVICES.map((s, i) => {
       const ip = `127.0.0.${11 + i}`;
@@ -158,8 +141,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
       }));
     }
     await Promise.all(exits);
-    if (hasNamespace) run('ip', ['netns', 'del', ns]);
-    rmSync(hostsDir, { recursive: true, force: true });
+    netns.destroy();
     if (dataDir) removeDir(dataDir);
   });
 
@@ -167,11 +149,11 @@ describe('ops: the docker-compose topology as processes in a private network nam
 
   it('forms one cluster of four voters, each advertised by its compose name', async () => {
     const views = await waitFor('one cluster of four voters agreeing on the leader', async () => {
-      const vs: ClusterView[] = [];
+      const vs: LocalClusterView[] = [];
       for (const s of SERVICES) {
         const r = await client!.request('GET', `${api(s)}/cluster`);
         if (r.status !== 200) return null;
-        vs.push(r.body as ClusterView);
+        vs.push(r.body as LocalClusterView);
       }
       const leaders = new Set(vs.map((v) => v.leader?.id ?? null));
       const allFour = vs.every((v) => v.nodes.length === 4 && v.nodes.every((n) => n.suffrage === 'voter'));
@@ -195,7 +177,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
   });
 
   it("serves the README's curl flow: set via a follower, get from every node, delete", async () => {
-    const view = (await client!.request('GET', `${api('app1')}/cluster`)).body as ClusterView;
+    const view = (await client!.request('GET', `${api('app1')}/cluster`)).body as LocalClusterView;
     const follower = SERVICES.find((s) => s !== view.leader!.id)!;
     const set = await client!.request('POST', `${api(follower)}/key`, { key1: 'value1' });
     expect(set.status, set.text).to.equal(200);
@@ -230,7 +212,7 @@ describe('ops: the docker-compose topology as processes in a private network nam
     launch('app1');
     const view = await waitFor('app1 back in the four-voter cluster', async () => {
       const r = await client!.request('GET', `${api('app1')}/cluster`);
-      const v = r.status === 200 ? (r.body as ClusterView) : null;
+      const v = r.status === 200 ? (r.body as LocalClusterView) : null;
       return v && v.leader && v.nodes.length === 4 && v.nodes.every((n) => n.suffrage === 'voter') ? v : null;
     }, 60_000, 250).catch((err: Error) => {
       throw new Error(`${err.message}\n${tail()}`);

@@ -5,10 +5,11 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { parseAllDocuments } from 'yaml';
+import { HostsNamespace, canMakeNamespaces } from '../../support/hosts-netns.js';
 import { removeDir, tempDir, waitFor } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
@@ -21,34 +22,23 @@ function startScript(): string {
   return script.replace('exec node dist/src/main.js', 'echo "JOIN=${RAFT_JOIN_ADDR:-}"');
 }
 
-function run(cmd: string, args: string[]): void {
-  const r = spawnSync(cmd, args, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed: ${r.error?.message ?? r.stderr}`);
-}
-
 describe('ops: the Kubernetes start script bootstraps pod 0 only when no cluster runs', function () {
   this.timeout(60_000);
   const ns = `raftkv-ops-k8s-${process.pid}-${randomBytes(3).toString('hex')}`;
-  const hostsDir = `/etc/netns/${ns}`;
+  const netns = new HostsNamespace(ns);
   let dir = '';
-  let hasNamespace = false;
   let stub: ChildProcess | null = null;
   const script = startScript();
 
   before(function () {
-    if (spawnSync('ip', ['netns', 'list']).status !== 0 || process.getuid?.() !== 0) this.skip(); // needs root and iproute2
+    if (!canMakeNamespaces()) this.skip(); // needs root and iproute2
     dir = tempDir('raftkv-ops-k8s-');
-    run('ip', ['netns', 'add', ns]);
-    hasNamespace = true;
-    run('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
-    mkdirSync(hostsDir, { recursive: true });
-    writeFileSync(join(hostsDir, 'hosts'), '127.0.0.1 localhost raftkv.prod.svc.cluster.local\n');
+    netns.create('127.0.0.1 localhost raftkv.prod.svc.cluster.local\n');
   });
 
   after(async () => {
     await stopStub();
-    if (hasNamespace) run('ip', ['netns', 'del', ns]);
-    rmSync(hostsDir, { recursive: true, force: true });
+    netns.destroy();
     if (dir) removeDir(dir);
   });
 

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { healthcheckCommand } from '../../unit/ops/dockerfile.js';
-import { basePort, clusterView, http, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { basePort, clusterView, http, nodeEnv, removeDir, startNode, stopNode, tempDir, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 /** The metric families the issue asks for, as this node exports them. */
 const ISSUE_FAMILIES = [
@@ -76,15 +76,7 @@ describe('ops: /metrics of a running three-node cluster', function () {
   let dir = '';
   const nodes: NodeProc[] = [];
 
-  const envFor = (i: number): Record<string, string> => ({
-    NODE_ID: `m${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    RAFT_DIR: dir,
-    SNAPSHOT_THRESHOLD: '4',
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-  });
+  const envFor = (i: number): Record<string, string> => nodeEnv(port, i, { name: 'm', join: i > 1 ? `127.0.0.1:${port + 1}` : null, extra: { RAFT_DIR: dir, SNAPSHOT_THRESHOLD: '4' } });
 
   before(async () => {
     dir = tempDir('raftkv-ops-metrics-');

@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, dumpOnFailure, freeBasePort, waitLeader, waitVoters } from './helpers.js';
+import { call, dumpOnFailure, freeBasePort, nodeEnv, startThreeVoters, waitLeader } from './helpers.js';
 
 const TOKENS = {
   'admin-token-0001': { role: 'admin' },
@@ -31,37 +31,21 @@ describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)
   const nodes: NodeProc[] = [];
   let dir = '';
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
-  const env = (i: number, extra: Record<string, string> = {}): Record<string, string> => ({
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    TICK_MS: '50',
-    ELECTION_TIMEOUT_TICKS: '20',
-    AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
-    RAFT_CLUSTER_SECRET: SECRET,
-    // Request logs (debug) on the followers, so the token check below sees them; app1 stays readable.
-    LOG_LEVEL: i > 1 ? 'debug' : 'info',
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-    ...extra,
-  });
+  const env = (i: number, extra: Record<string, string> = {}): Record<string, string> =>
+    nodeEnv(port, i, {
+      AUTH_TOKENS_FILE: join(dir, 'tokens.json'),
+      RAFT_CLUSTER_SECRET: SECRET,
+      // Request logs (debug) on the followers, so the token check below sees them; app1 stays readable.
+      LOG_LEVEL: i > 1 ? 'debug' : 'info',
+      ...extra,
+    });
   const admin = { headers: auth('admin') };
 
   before(async () => {
     port = await freeBasePort();
     dir = tempDir('raftkv-auth-');
     writeFileSync(join(dir, 'tokens.json'), JSON.stringify(TOKENS));
-    try {
-      nodes.push(startNode('app1', env(1)));
-      await waitLeader([api(1)], admin);
-      nodes.push(startNode('app2', env(2)));
-      await waitVoters(api(1), 2, admin);
-      nodes.push(startNode('app3', env(3)));
-      await waitVoters(api(1), 3, admin);
-    } catch (err) {
-      for (const n of nodes) console.log(n.id, n.output.join('').split('\n').filter((l) => !l.includes('"level":20')).join('\n').slice(-3000));
-      throw err;
-    }
+    await startThreeVoters(nodes, env, api(1), admin);
   });
 
   after(async () => {

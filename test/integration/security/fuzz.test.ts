@@ -8,8 +8,8 @@ import { expect } from 'chai';
 import { connect } from 'node:net';
 import { request } from 'undici';
 import { makeRng, randInt } from '../../sim/rng.js';
-import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, dumpOnFailure, freeBasePort, waitLeader, waitVoters } from './helpers.js';
+import { stopNode, waitFor, type NodeProc } from '../../support/procs.js';
+import { call, freeBasePort, nodeEnv, startThreeVoters, waitLeader } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -202,30 +202,11 @@ describe('security: fuzzing the client API and the peer RPC of a 3-node cluster'
   let port = 0;
   const nodes: NodeProc[] = [];
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
-  const env = (i: number): Record<string, string> => ({
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    TICK_MS: '50',
-    ELECTION_TIMEOUT_TICKS: '20',
-    BODY_TIMEOUT_MS: '2000',
-    MAX_BODY_BYTES: '500000',
-    REQUEST_TIMEOUT_MS: '10000',
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-  });
+  const env = (i: number): Record<string, string> => nodeEnv(port, i, { BODY_TIMEOUT_MS: '2000', MAX_BODY_BYTES: '500000', REQUEST_TIMEOUT_MS: '10000' });
 
   before(async () => {
     port = await freeBasePort();
-    await dumpOnFailure(nodes, async () => {
-      nodes.push(startNode('app1', env(1)));
-      await waitLeader([api(1)]);
-      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-      nodes.push(startNode('app2', env(2)));
-      await waitVoters(api(1), 2);
-      nodes.push(startNode('app3', env(3)));
-      await waitVoters(api(1), 3);
-    });
+    await startThreeVoters(nodes, env, api(1));
   });
 
   after(async () => {

@@ -3,8 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { Agent, request, type Dispatcher } from 'undici';
-import { waitFor } from '../../support/procs.js';
+import { Agent, type Dispatcher } from 'undici';
+import type { LocalClusterView } from '../../../src/api/cluster-types.js';
+import { http, nodeEnv as loopbackEnv, startNode, waitFor, type HttpResult, type NodeProc } from '../../support/procs.js';
 
 const root = join(import.meta.dirname, '../../..');
 
@@ -47,51 +48,16 @@ export function agent(caFile: string | null, client?: { dir: string; name: strin
   });
 }
 
-export interface Res {
-  status: number;
-  headers: Record<string, string>;
-  body: unknown;
-  text: string;
+/** The result of call(): test/support/procs.ts's HttpResult. */
+export type Res = HttpResult;
+
+/** One request through procs.ts's http(); a network or TLS failure comes back as status 0 with the error's code and message as text. */
+export function call(method: string, url: string, opts: { body?: string | object; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Res> {
+  return http(method, url, opts.body, opts.headers, { dispatcher: opts.dispatcher });
 }
 
-/** One request; a network or TLS failure comes back as status 0 with the error message as text. */
-export async function call(method: string, url: string, opts: { body?: string | object; headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<Res> {
-  try {
-    const body = opts.body === undefined ? undefined : typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
-    const res = await request(url, {
-      method: method as 'GET',
-      body,
-      headers: { 'content-type': 'application/json', ...(opts.headers ?? {}) },
-      dispatcher: opts.dispatcher,
-      headersTimeout: 8000,
-      bodyTimeout: 8000,
-    });
-    const text = await res.body.text();
-    let parsed: unknown = text;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      parsed = text;
-    }
-    const hs: Record<string, string> = {};
-    for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hs[k] = v;
-    return { status: res.statusCode, headers: hs, body: parsed, text };
-  } catch (err) {
-    const e = err as Error & { cause?: Error; code?: string };
-    return { status: 0, headers: {}, body: null, text: `${e.code ?? ''} ${e.message} ${e.cause?.message ?? ''}` };
-  }
-}
-
-/** The fields of GET /cluster the tests look at. */
-export interface View {
-  id: string;
-  role: string;
-  term: number;
-  commitIndex: number;
-  lastIndex: number;
-  leader: { id: string } | null;
-  nodes: { id: string; suffrage: string }[];
-}
+/** What GET /cluster answers. */
+export type View = LocalClusterView;
 
 /** GET /cluster through `base` (with optional dispatcher and headers); null unless 200. */
 export async function view(base: string, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<View | null> {
@@ -123,6 +89,30 @@ export async function waitVoters(base: string, n: number, opts: { headers?: Reco
     await call('POST', `${base}/key`, { ...opts, body: { 'promotion-nudge': String(Date.now()) } });
     return false;
   }, timeoutMs, 250);
+}
+
+/**
+ * The environment of security-test node `app<i>`: API on `port`+i, Raft on `port`+10+i, slower ticks
+ * for the shared machine, nodes 2 and up joining node 1; `extra` is added last.
+ */
+export function nodeEnv(port: number, i: number, extra: Record<string, string> = {}): Record<string, string> {
+  return loopbackEnv(port, i, { join: i > 1 ? `127.0.0.1:${port + 1}` : null, extra: { TICK_MS: '50', ELECTION_TIMEOUT_TICKS: '20', ...extra } });
+}
+
+/**
+ * Starts app1 with `env(1)` and waits until it leads at `api1`, then adds app2 and app3 one at a time,
+ * each until it is a voter (two learners catching up together can leave the second unpromoted until
+ * the next write); on failure prints the nodes' recent output. `nodes` receives every process started.
+ */
+export async function startThreeVoters(nodes: NodeProc[], env: (i: number) => Record<string, string>, api1: string, opts: { headers?: Record<string, string>; dispatcher?: Dispatcher } = {}): Promise<void> {
+  await dumpOnFailure(nodes, async () => {
+    nodes.push(startNode('app1', env(1)));
+    await waitLeader([api1], opts);
+    for (const i of [2, 3]) {
+      nodes.push(startNode(`app${i}`, env(i)));
+      await waitVoters(api1, i, opts);
+    }
+  });
 }
 
 /** A forged AppendEntries from a leader that does not exist, with a term well above `term`. */

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { signRequest } from '../../../src/security/hmac.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, dumpOnFailure, forgedAppend, freeBasePort, view, waitLeader, waitVoters } from './helpers.js';
+import { call, forgedAppend, freeBasePort, nodeEnv, startThreeVoters, view, waitLeader } from './helpers.js';
 
 const SECRET = 'correct horse battery staple 42';
 
@@ -11,29 +11,11 @@ describe('security: RAFT_CLUSTER_SECRET signs every peer RPC and join', function
   const nodes: NodeProc[] = [];
   const api = (i: number) => `http://127.0.0.1:${port + i}`;
   const raft = (i: number) => `http://127.0.0.1:${port + 10 + i}`;
-  const env = (i: number, extra: Record<string, string> = {}): Record<string, string> => ({
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    RAFT_CLUSTER_SECRET: SECRET,
-    TICK_MS: '50',
-    ELECTION_TIMEOUT_TICKS: '20',
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-    ...extra,
-  });
+  const env = (i: number, extra: Record<string, string> = {}): Record<string, string> => nodeEnv(port, i, { RAFT_CLUSTER_SECRET: SECRET, ...extra });
 
   before(async () => {
     port = await freeBasePort();
-    await dumpOnFailure(nodes, async () => {
-      nodes.push(startNode('app1', env(1)));
-      await waitLeader([api(1)]);
-      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-      nodes.push(startNode('app2', env(2)));
-      await waitVoters(api(1), 2);
-      nodes.push(startNode('app3', env(3)));
-      await waitVoters(api(1), 3);
-    });
+    await startThreeVoters(nodes, env, api(1));
   });
 
   after(async () => {

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
-import { agent, call, dumpOnFailure, forgedAppend, freeBasePort, makeCerts, view, waitLeader, waitVoters } from './helpers.js';
+import { agent, call, forgedAppend, freeBasePort, makeCerts, nodeEnv, startThreeVoters, view, waitLeader } from './helpers.js';
 
 /** The serial number of the certificate served on 127.0.0.1:`port` (optionally presenting a client certificate). */
 async function servedSerial(port: number, ca: Buffer, client?: { cert: Buffer; key: Buffer }): Promise<string> {
@@ -27,22 +27,16 @@ describe('security: HTTPS client API and mutual TLS between peers', function () 
   let evil = '';
   const api = (i: number) => `https://127.0.0.1:${port + i}`;
   const raftUrl = (i: number) => `https://127.0.0.1:${port + 10 + i}`;
-  const env = (i: number, certDir: string, extra: Record<string, string> = {}): Record<string, string> => ({
-    NODE_ID: `app${i}`,
-    PORT: String(port + i),
-    HOST: '127.0.0.1',
-    RAFT_BIND_ADDR: `127.0.0.1:${port + 10 + i}`,
-    TICK_MS: '50',
-    ELECTION_TIMEOUT_TICKS: '20',
-    TLS_CERT_FILE: join(certDir, `app${i}.pem`),
-    TLS_KEY_FILE: join(certDir, `app${i}-key.pem`),
-    TLS_CA_FILE: join(good, 'ca.pem'),
-    RAFT_TLS_CERT_FILE: join(certDir, `app${i}.pem`),
-    RAFT_TLS_KEY_FILE: join(certDir, `app${i}-key.pem`),
-    RAFT_TLS_CA_FILE: join(certDir, 'ca.pem'),
-    ...(i > 1 ? { RAFT_JOIN_ADDR: `127.0.0.1:${port + 1}` } : {}),
-    ...extra,
-  });
+  const env = (i: number, certDir: string, extra: Record<string, string> = {}): Record<string, string> =>
+    nodeEnv(port, i, {
+      TLS_CERT_FILE: join(certDir, `app${i}.pem`),
+      TLS_KEY_FILE: join(certDir, `app${i}-key.pem`),
+      TLS_CA_FILE: join(good, 'ca.pem'),
+      RAFT_TLS_CERT_FILE: join(certDir, `app${i}.pem`),
+      RAFT_TLS_KEY_FILE: join(certDir, `app${i}-key.pem`),
+      RAFT_TLS_CA_FILE: join(certDir, 'ca.pem'),
+      ...extra,
+    });
   let trusted: ReturnType<typeof agent>;
 
   before(async () => {
@@ -53,15 +47,7 @@ describe('security: HTTPS client API and mutual TLS between peers', function () 
     makeCerts(good, ['app1', 'app2', 'app3'], 'raftkv test cluster CA');
     makeCerts(evil, ['app4', 'app2'], 'mallory CA');
     trusted = agent(join(good, 'ca.pem'));
-    await dumpOnFailure(nodes, async () => {
-      nodes.push(startNode('app1', env(1, good)));
-      await waitLeader([api(1)], { dispatcher: trusted });
-      // One joiner at a time: two learners catching up together can leave the second unpromoted until the next write.
-      nodes.push(startNode('app2', env(2, good)));
-      await waitVoters(api(1), 2, { dispatcher: trusted });
-      nodes.push(startNode('app3', env(3, good)));
-      await waitVoters(api(1), 3, { dispatcher: trusted });
-    });
+    await startThreeVoters(nodes, (i) => env(i, good), api(1), { dispatcher: trusted });
   });
 
   after(async () => {

@@ -6,6 +6,7 @@ import type { NodeStorage } from '../../../src/storage/types.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { MemoryKvStore, MemoryLogStore } from '../../../src/storage/memory/index.js';
 import { parseMessages } from '../../../src/transport/validate.js';
+import { waitFor as pollUntil } from '../../support/procs.js';
 
 /** Delivers messages between in-process nodes by raft address, as JSON through the real validator. */
 class LoopbackNet {
@@ -38,14 +39,9 @@ function memoryStorage(): NodeStorage {
   return { log: new MemoryLogStore(), kv: new MemoryKvStore(), durable: false };
 }
 
-async function waitFor<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const v = await fn();
-    if (v) return v;
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`timed out waiting for ${what}`);
+/** test/support's waitFor with this file's pace: every 10 ms for up to 20 s, and an exception from `fn` fails at once. */
+function waitFor<T>(what: string, fn: () => T | null | undefined | false | Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
+  return pollUntil(what, fn, timeoutMs, 10, false);
 }
 
 interface Started {

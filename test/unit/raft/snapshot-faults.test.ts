@@ -8,23 +8,12 @@
 import { expect } from 'chai';
 import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
 import type { Message } from '../../../src/raft/core/types.js';
+import { makeRng } from '../../sim/rng.js';
 import { TestNet, testNode } from './harness.js';
-
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x100000000;
-  };
-}
 
 /** Runs one seed; returns the number of snapshots installed from a leader, or throws on a violation. */
 function runSeed(seed: number): number {
-  const r = xorshift(seed);
+  const r = makeRng(seed);
   const ids = ['a', 'b', 'c'];
   const chunk = 1 + Math.floor(r() * 40);
   const tail = Math.floor(r() * 3);
@@ -59,7 +48,7 @@ function runSeed(seed: number): number {
       const id = ids[Math.floor(r() * 3)];
       const old = net.node(id);
       installs += old.installed.length;
-      const o = defaultRaftOptions(id, xorshift(seed * 31 + step));
+      const o = defaultRaftOptions(id, makeRng(seed * 31 + step));
       o.maxSnapshotChunkBytes = chunk;
       o.compactionTailEntries = tail;
       const snap = old.persistedSnapshot;
