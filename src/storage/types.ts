@@ -71,7 +71,11 @@ export interface KvStore {
   setApplied(index: number): Promise<void>;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
-  /** Serialises the whole key space (values and their indices) as one string. */
+  /**
+   * Serialises the whole key space (values and their indices) as one string, as it is at the moment
+   * of the call: applies made while the promise is pending are not in it (the driver exports in the
+   * background and compacts at the index it captured).
+   */
   exportSnapshot(): Promise<string>;
   /** Replaces the whole key space with a snapshot's content and sets appliedIndex. */
   importSnapshot(data: string, appliedIndex: number): Promise<void>;

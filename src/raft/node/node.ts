@@ -85,6 +85,8 @@ export class RaftNode {
   /** False until start() has built the core; peer messages arriving earlier are dropped (Raft retransmits). */
   private isStarted = false;
   private failure: Error | null = null;
+  /** A snapshot export running in the background: the KV state as of `index` (data set when done). */
+  private snapshotExport: { index: number; data: string | null } | null = null;
   private writes = new Map<number, WriteWaiter>();
   private reads = new Map<string, ReadWaiter>();
   /** Confirmed reads waiting for the state machine to reach their index. */
@@ -358,14 +360,19 @@ export class RaftNode {
       if (!this.failure && this.raft.hasReady()) await this.handleReady(this.raft.ready());
       if (!this.failure) await this.maybeSnapshot();
     } catch (err) {
-      // A storage failure stops the node: it must never keep voting on top of a failed write.
-      this.failure = err instanceof Error ? err : new Error(String(err));
-      if (this.ticker) clearInterval(this.ticker);
-      this.observer.onError?.(err);
+      this.failWith(err);
     } finally {
       this.isLoopRunning = false;
     }
     if (this.raft.hasReady()) this.schedule();
+  }
+
+  /** A storage failure stops the node: it must never keep voting on top of a failed write. */
+  private failWith(err: unknown): void {
+    if (this.failure) return;
+    this.failure = err instanceof Error ? err : new Error(String(err));
+    if (this.ticker) clearInterval(this.ticker);
+    this.observer.onError?.(err);
   }
 
   private async handleReady(rd: Ready): Promise<void> {
@@ -442,20 +449,41 @@ export class RaftNode {
   }
 
   /**
-   * Takes a snapshot once SNAPSHOT_THRESHOLD entries were applied since the last one. Runs inside the
-   * Ready loop, so nothing is applied while the state is exported: the data matches the index.
+   * Takes a snapshot once SNAPSHOT_THRESHOLD entries were applied since the last one. The export is
+   * started inside the Ready loop, where nothing is being applied, so the state it captures is the
+   * state at `index`; it completes in the background and the log is compacted on a later turn.
    */
   private async maybeSnapshot(): Promise<void> {
     const last = this.raft.latestSnapshot?.meta.lastIndex ?? 0;
+    const job = this.snapshotExport;
+    if (job !== null) {
+      if (job.data === null) return;
+      // The export finished: compact at the index it captured (between Readies, like every core input).
+      this.snapshotExport = null;
+      const snap = this.raft.compact(job.index, job.data);
+      if (!snap) return;
+      await this.storage.log.saveSnapshot(snap, false);
+      this.observer.onSnapshot?.('taken', snap.meta, job.data.length);
+      this.observer.onEntriesCompacted?.(snap.meta.lastIndex - last);
+      return;
+    }
     if (this.applied - last < this.snapshotThreshold()) return;
     const index = Math.min(this.applied, this.raft.status().appliedIndex);
     if (index - last < this.snapshotThreshold()) return;
-    const data = await this.storage.kv.exportSnapshot();
-    const snap = this.raft.compact(index, data);
-    if (!snap) return;
-    await this.storage.log.saveSnapshot(snap, false);
-    this.observer.onSnapshot?.('taken', snap.meta, data.length);
-    this.observer.onEntriesCompacted?.(snap.meta.lastIndex - last);
+    // Nothing is being applied right now, so the state exportSnapshot captures at this call is the
+    // state at `index`; copying it out runs in the background while the loop goes on.
+    const started = { index, data: null as string | null };
+    this.snapshotExport = started;
+    this.storage.kv.exportSnapshot().then(
+      (data) => {
+        started.data = data;
+        this.schedule();
+      },
+      (err: unknown) => {
+        // Closing the store on shutdown ends the export; only a failure while running is fatal.
+        if (!this.isStopped) this.failWith(err);
+      },
+    );
   }
 
   /**

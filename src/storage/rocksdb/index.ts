@@ -135,6 +135,25 @@ export class RocksDatabase {
     });
   }
 
+  /** The keys in [gte, lt), without reading their values. */
+  async scanKeys(gte: string, lt: string): Promise<string[]> {
+    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
+    const keys: string[] = [];
+    let failure: unknown = null;
+    try {
+      for (;;) {
+        const key = await new Promise<string | undefined>((resolve, reject) => it.next((err, k) => (err ? reject(err) : resolve(k))));
+        if (key === undefined) break;
+        keys.push(key);
+      }
+    } catch (err) {
+      failure = err;
+    }
+    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
+    if (failure !== null) throw failure;
+    return keys;
+  }
+
   /** Counts the keys in [gte, lt) without holding them in memory. */
   async count(gte: string, lt: string): Promise<number> {
     const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
@@ -213,6 +232,8 @@ export class RocksLogStore implements LogStore {
    * exact, and a write appending at the end needs no read at all.
    */
   private lastStoredIndex: number | null = null;
+  /** The lowest index that may have an entry stored (entries below were compacted); known once load() ran. */
+  private firstStoredIndex: number | null = null;
 
   constructor(private readonly db: RocksDatabase) {
     db.retain();
@@ -224,6 +245,7 @@ export class RocksLogStore implements LogStore {
     const after = snapshot ? snapshot.meta.lastIndex : 0;
     const entries = (await this.db.scan(logKey(after + 1), LOG_END)).map(([, v]) => JSON.parse(v) as Entry);
     this.lastStoredIndex = entries.length > 0 ? entries[entries.length - 1].index : after;
+    this.firstStoredIndex = entries.length > 0 ? entries[0].index : after + 1;
     return { hardState, snapshot, entries };
   }
 
@@ -233,7 +255,7 @@ export class RocksLogStore implements LogStore {
       const first = w.entries[0]!.index;
       // Raft §5.3: the stored suffix from `first` on is replaced, so delete it (nothing when appending).
       if (this.lastStoredIndex === null) {
-        for (const [key] of await this.db.scan(logKey(first), LOG_END)) ops.push({ type: 'del', key });
+        for (const key of await this.db.scanKeys(logKey(first), LOG_END)) ops.push({ type: 'del', key });
       } else {
         for (let i = first; i <= this.lastStoredIndex; i++) ops.push({ type: 'del', key: logKey(i) });
       }
@@ -258,10 +280,18 @@ export class RocksLogStore implements LogStore {
   }
 
   async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
-    const end = discardLog ? LOG_END : logKey(snapshot.meta.lastIndex + 1);
-    const ops: BatchOp[] = (await this.db.scan(LOG_PREFIX, end)).map(([key]) => ({ type: 'del', key }));
+    const index = snapshot.meta.lastIndex;
+    const ops: BatchOp[] = [];
+    if (this.firstStoredIndex !== null && this.lastStoredIndex !== null) {
+      // The stored log spans [firstStoredIndex, lastStoredIndex]: delete by index, no scan needed.
+      const end = discardLog ? this.lastStoredIndex : Math.min(index, this.lastStoredIndex);
+      for (let i = this.firstStoredIndex; i <= end; i++) ops.push({ type: 'del', key: logKey(i) });
+    } else {
+      const end = discardLog ? LOG_END : logKey(index + 1);
+      for (const key of await this.db.scanKeys(LOG_PREFIX, end)) ops.push({ type: 'del', key });
+    }
     // The previous snapshot's chunks go in the same atomic batch that writes the new ones.
-    for (const [key] of await this.db.scan(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)) ops.push({ type: 'del', key });
+    for (const key of await this.db.scanKeys(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)) ops.push({ type: 'del', key });
     const data = snapshot.data;
     let chunks = 0;
     for (let at = 0; at < data.length; at += SNAP_CHUNK_CHARS) {
@@ -270,7 +300,10 @@ export class RocksLogStore implements LogStore {
     const head: StoredSnapshotHead = { meta: snapshot.meta, chunks, length: data.length };
     ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(head) });
     await this.db.batch(ops);
-    if (discardLog && this.lastStoredIndex !== null) this.lastStoredIndex = snapshot.meta.lastIndex;
+    if (this.firstStoredIndex !== null && this.lastStoredIndex !== null) {
+      this.firstStoredIndex = Math.max(this.firstStoredIndex, index + 1);
+      if (discardLog) this.lastStoredIndex = index;
+    }
   }
 
   async sizeBytes(): Promise<number> {

@@ -97,6 +97,12 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.log.write({ hardState: null, entries: range(21, 24, 4) });
       await s.log.write({ hardState: null, entries: range(23, 23, 5) });
       expect((await s.log.load()).entries).to.deep.equal([entry(21, 4), entry(22, 4), entry(23, 5)]);
+      await s.log.saveSnapshot(snapshot(22, 4), false);
+      await s.log.write({ hardState: null, entries: range(24, 25, 5) });
+      await s.log.saveSnapshot(snapshot(24, 5), false);
+      const st = await s.log.load();
+      expect(st.snapshot).to.deep.equal(snapshot(24, 5));
+      expect(st.entries).to.deep.equal([entry(25, 5)]);
     });
 
     it('persists the hard state, alone or with entries', async () => {
@@ -245,6 +251,17 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.kv.setApplied(2);
       expect(await s.kv.appliedIndex()).to.equal(2);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    });
+
+    it('exportSnapshot captures the state at the moment of the call, even if it resolves after later applies', async () => {
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '1' }]);
+      const exporting = s.kv.exportSnapshot();
+      await s.kv.applyBatch([{ index: 2, ops: [{ op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'b' }, { op: 'set', key: 'c', value: '2' }] }], 2);
+      const data = await exporting;
+      await s.kv.importSnapshot(data, 1);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+      expect(await s.kv.get('b')).to.deep.equal({ value: '1', index: 1 });
+      expect(await s.kv.get('c')).to.equal(undefined);
     });
 
     it('exports and imports a snapshot, replacing the whole key space', async () => {
