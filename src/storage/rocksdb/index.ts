@@ -135,41 +135,34 @@ export class RocksDatabase {
     });
   }
 
-  /** The keys in [gte, lt), without reading their values. */
-  async scanKeys(gte: string, lt: string): Promise<string[]> {
+  /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
+  async forEachKey(gte: string, lt: string, fn: (key: string) => void): Promise<void> {
     const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
-    const keys: string[] = [];
     let failure: unknown = null;
     try {
       for (;;) {
         const key = await new Promise<string | undefined>((resolve, reject) => it.next((err, k) => (err ? reject(err) : resolve(k))));
         if (key === undefined) break;
-        keys.push(key);
+        fn(key);
       }
     } catch (err) {
       failure = err;
     }
     await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
     if (failure !== null) throw failure;
+  }
+
+  /** The keys in [gte, lt), without reading their values. */
+  async scanKeys(gte: string, lt: string): Promise<string[]> {
+    const keys: string[] = [];
+    await this.forEachKey(gte, lt, (k) => keys.push(k));
     return keys;
   }
 
   /** Counts the keys in [gte, lt) without holding them in memory. */
   async count(gte: string, lt: string): Promise<number> {
-    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
     let n = 0;
-    let failure: unknown = null;
-    try {
-      for (;;) {
-        const isEnd = await new Promise<boolean>((resolve, reject) => it.next((err, key) => (err ? reject(err) : resolve(key === undefined))));
-        if (isEnd) break;
-        n++;
-      }
-    } catch (err) {
-      failure = err;
-    }
-    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
-    if (failure !== null) throw failure;
+    await this.forEachKey(gte, lt, () => n++);
     return n;
   }
 
