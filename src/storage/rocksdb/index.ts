@@ -135,21 +135,32 @@ export class RocksDatabase {
     });
   }
 
-  /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
-  async forEachKey(gte: string, lt: string, fn: (key: string) => void): Promise<void> {
-    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: false });
+  /**
+   * Calls `fn` with each entry in [gte, lt) in order (value '' when `withValues` is false), without
+   * holding them: work happens per batch the iterator delivers, never in one long synchronous block.
+   * The iterator, and so the consistent view it reads, is created synchronously by this call.
+   */
+  async forEachEntry(gte: string, lt: string, withValues: boolean, fn: (key: string, value: string) => void): Promise<void> {
+    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: withValues });
     let failure: unknown = null;
     try {
       for (;;) {
-        const key = await new Promise<string | undefined>((resolve, reject) => it.next((err, k) => (err ? reject(err) : resolve(k))));
-        if (key === undefined) break;
-        fn(key);
+        const row = await new Promise<[string, string] | null>((resolve, reject) =>
+          it.next((err, k, v) => (err ? reject(err) : resolve(k === undefined ? null : [k, v ?? '']))),
+        );
+        if (row === null) break;
+        fn(row[0], row[1]);
       }
     } catch (err) {
       failure = err;
     }
     await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
     if (failure !== null) throw failure;
+  }
+
+  /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
+  forEachKey(gte: string, lt: string, fn: (key: string) => void): Promise<void> {
+    return this.forEachEntry(gte, lt, false, (k) => fn(k));
   }
 
   /** The keys in [gte, lt), without reading their values. */
@@ -394,11 +405,14 @@ export class RocksKvStore implements KvStore {
   }
 
   async exportSnapshot(): Promise<string> {
-    const rows = (await this.db.scan(KV_PREFIX, KV_END)).map(([k, v]) => {
+    // Row by row as the iterator delivers them; the iterator is created by this very call, so the
+    // export is the state at the moment of the call (see KvStore.exportSnapshot).
+    const rows: string[] = [];
+    await this.db.forEachEntry(KV_PREFIX, KV_END, true, (k, v) => {
       const sv = JSON.parse(v) as StoredValue;
-      return [k.slice(KV_PREFIX.length), sv.value, sv.index];
+      rows.push(JSON.stringify([k.slice(KV_PREFIX.length), sv.value, sv.index]));
     });
-    return JSON.stringify(rows);
+    return `[${rows.join(',')}]`;
   }
 
   async importSnapshot(data: string, appliedIndex: number): Promise<void> {
