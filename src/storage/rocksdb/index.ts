@@ -190,27 +190,9 @@ export class RocksDatabase {
   }
 
   /** Collects every [key, value] with gte <= key < lt, in key order. */
-  async scan(gte: string, lt: string, limit = -1, reverse = false): Promise<Array<[string, string]>> {
-    const it = this.db.iterator({ gte, lt, limit, reverse, keyAsBuffer: false, valueAsBuffer: false });
+  async scan(gte: string, lt: string): Promise<Array<[string, string]>> {
     const out: Array<[string, string]> = [];
-    let failure: unknown = null;
-    try {
-      for (;;) {
-        const row = await new Promise<[string, string] | null>((resolve, reject) => {
-          it.next((err, key, value) => {
-            if (err) reject(err);
-            else if (key === undefined) resolve(null);
-            else resolve([key, value ?? '']);
-          });
-        });
-        if (!row) break;
-        out.push(row);
-      }
-    } catch (err) {
-      failure = err;
-    }
-    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
-    if (failure !== null) throw failure;
+    await this.forEachEntry(gte, lt, true, (key, value) => out.push([key, value]));
     return out;
   }
 
@@ -231,13 +213,11 @@ export class RocksDatabase {
 /** The Raft log, hard state and latest snapshot stored in RocksDB. */
 export class RocksLogStore implements LogStore {
   /**
-   * The highest index that may have an entry stored, known once load() ran (null before: then a
-   * write scans for the suffix it replaces). Only the driver writes, one call at a time, so it stays
-   * exact, and a write appending at the end needs no read at all.
+   * The indices that may have an entry stored, [first, last], known once load() ran (null before:
+   * then writes scan for what they delete). Only the driver writes, one call at a time, so it stays
+   * exact, and neither an append nor a compaction needs to read the log.
    */
-  private lastStoredIndex: number | null = null;
-  /** The lowest index that may have an entry stored (entries below were compacted); known once load() ran. */
-  private firstStoredIndex: number | null = null;
+  private stored: { first: number; last: number } | null = null;
 
   constructor(private readonly db: RocksDatabase) {
     db.retain();
@@ -248,8 +228,7 @@ export class RocksLogStore implements LogStore {
     const snapshot = await this.loadSnapshot();
     const after = snapshot ? snapshot.meta.lastIndex : 0;
     const entries = (await this.db.scan(logKey(after + 1), LOG_END)).map(([, v]) => JSON.parse(v) as Entry);
-    this.lastStoredIndex = entries.length > 0 ? entries[entries.length - 1].index : after;
-    this.firstStoredIndex = entries.length > 0 ? entries[0].index : after + 1;
+    this.stored = entries.length > 0 ? { first: entries[0].index, last: entries[entries.length - 1].index } : { first: after + 1, last: after };
     return { hardState, snapshot, entries };
   }
 
@@ -258,17 +237,17 @@ export class RocksLogStore implements LogStore {
     if (w.entries.length > 0) {
       const first = w.entries[0]!.index;
       // Raft §5.3: the stored suffix from `first` on is replaced, so delete it (nothing when appending).
-      if (this.lastStoredIndex === null) {
+      if (this.stored === null) {
         for (const key of await this.db.scanKeys(logKey(first), LOG_END)) ops.push({ type: 'del', key });
       } else {
-        for (let i = first; i <= this.lastStoredIndex; i++) ops.push({ type: 'del', key: logKey(i) });
+        for (let i = first; i <= this.stored.last; i++) ops.push({ type: 'del', key: logKey(i) });
       }
       // A put after a del of the same key in one batch wins, so overwritten indices end up correct.
       for (const e of w.entries) ops.push({ type: 'put', key: logKey(e.index), value: JSON.stringify(e) });
     }
     if (w.hardState) ops.push({ type: 'put', key: HARD_KEY, value: JSON.stringify(w.hardState) });
     await this.db.batch(ops);
-    if (w.entries.length > 0 && this.lastStoredIndex !== null) this.lastStoredIndex = w.entries[w.entries.length - 1].index;
+    if (w.entries.length > 0 && this.stored !== null) this.stored.last = w.entries[w.entries.length - 1].index;
   }
 
   /** Reads the snapshot head and reassembles its data from the chunks; null when none is stored. */
@@ -286,10 +265,9 @@ export class RocksLogStore implements LogStore {
   async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
     const index = snapshot.meta.lastIndex;
     const ops: BatchOp[] = [];
-    if (this.firstStoredIndex !== null && this.lastStoredIndex !== null) {
-      // The stored log spans [firstStoredIndex, lastStoredIndex]: delete by index, no scan needed.
-      const end = discardLog ? this.lastStoredIndex : Math.min(index, this.lastStoredIndex);
-      for (let i = this.firstStoredIndex; i <= end; i++) ops.push({ type: 'del', key: logKey(i) });
+    if (this.stored !== null) {
+      const end = discardLog ? this.stored.last : Math.min(index, this.stored.last);
+      for (let i = this.stored.first; i <= end; i++) ops.push({ type: 'del', key: logKey(i) });
     } else {
       const end = discardLog ? LOG_END : logKey(index + 1);
       for (const key of await this.db.scanKeys(LOG_PREFIX, end)) ops.push({ type: 'del', key });
@@ -304,9 +282,9 @@ export class RocksLogStore implements LogStore {
     const head: StoredSnapshotHead = { meta: snapshot.meta, chunks, length: data.length };
     ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(head) });
     await this.db.batch(ops);
-    if (this.firstStoredIndex !== null && this.lastStoredIndex !== null) {
-      this.firstStoredIndex = Math.max(this.firstStoredIndex, index + 1);
-      if (discardLog) this.lastStoredIndex = index;
+    if (this.stored !== null) {
+      this.stored.first = Math.max(this.stored.first, index + 1);
+      if (discardLog) this.stored.last = index;
     }
   }
 
@@ -417,7 +395,7 @@ export class RocksKvStore implements KvStore {
 
   async importSnapshot(data: string, appliedIndex: number): Promise<void> {
     const rows = parseKvSnapshot(data);
-    const batch: BatchOp[] = (await this.db.scan(KV_PREFIX, KV_END)).map(([key]) => ({ type: 'del', key }));
+    const batch: BatchOp[] = (await this.db.scanKeys(KV_PREFIX, KV_END)).map((key) => ({ type: 'del', key }));
     const keys = new Set<string>();
     for (const [key, value, index] of rows) {
       batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
