@@ -882,11 +882,16 @@ export class Raft {
 
   /** The configuration in force at `index` (>= log.snapshotIndex): the last config entry at or before it. */
   private configAt(index: number): ClusterConfig {
+    return this.lastConfigEntry(index)?.config ?? this.baseConfig;
+  }
+
+  /** The last config entry in memory at or before `index`, or null when the base config is in force. */
+  private lastConfigEntry(index: number): (Entry & { type: 'config' }) | null {
     for (let i = Math.min(index, this.log.lastIndex); i > this.log.snapshotIndex; i--) {
       const e = this.log.entryAt(i);
-      if (e && e.type === 'config') return e.config;
+      if (e && e.type === 'config') return e;
     }
-    return this.baseConfig;
+    return null;
   }
 
   private startSnapshotTransfer(to: NodeId, pr: Progress): void {
@@ -1125,12 +1130,10 @@ export class Raft {
   // -------------------------------------------------------------------------------------------
 
   private recomputeConfig(): void {
-    for (let i = this.log.lastIndex; i > this.log.snapshotIndex; i--) {
-      const e = this.log.entryAt(i);
-      if (e && e.type === 'config') {
-        this.applyConfigEntry(e);
-        return;
-      }
+    const e = this.lastConfigEntry(this.log.lastIndex);
+    if (e) {
+      this.applyConfigEntry(e);
+      return;
     }
     this.config = this.baseConfig;
     this.configIndex = 0;
