@@ -10,7 +10,9 @@
  * BENCH_CONNS (default 1,16,64): POST of distinct 16-byte keys with 100-byte values, linearizable
  * GET and stale GET of 1000 prepopulated keys. Requests go to the leader of each cluster. Then a
  * stress check writes STRESS_KEYS (default 1,000,000) keys in batches and restarts the cluster:
- * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts.
+ * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts,
+ * BENCH_OPS=put,get-linearizable,get-stale picks measurements, and BENCH_RAFTKV_ENV='{"K":"V"}' adds
+ * environment variables to every raftkv node (for experiments; the recorded table uses defaults).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -24,6 +26,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? '10');
 const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
 const only = new Set((process.env.BENCH_ONLY ?? 'raftkv,koa,etcd,stress').split(','));
 const stressKeys = Number(process.env.STRESS_KEYS ?? '1000000');
+const ops = new Set((process.env.BENCH_OPS ?? 'put,get-linearizable,get-stale').split(','));
+const raftkvExtraEnv = JSON.parse(process.env.BENCH_RAFTKV_ENV ?? '{}') as Record<string, string>;
 const readKeys = 1000;
 const value = 'v'.repeat(100);
 
@@ -96,7 +100,7 @@ function runWrk(url: string, script: string, conns: number, args: string[], env:
 interface RaftkvCluster { dir: string; apis: string[]; nodes: { id: string; env: Record<string, string>; proc: ChildProcess }[] }
 
 function startRaftkvNode(id: string, env: Record<string, string>): ChildProcess {
-  return spawnProc(process.execPath, [join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...env });
+  return spawnProc(process.execPath, [join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...raftkvExtraEnv, ...env });
 }
 
 async function startRaftkv(): Promise<RaftkvCluster> {
@@ -139,10 +143,10 @@ async function benchRaftkv(rows: Row[], target: string, base: string): Promise<v
   let run = 0;
   for (const conns of connsList) {
     const tag = String.fromCharCode(97 + run++);
-    rows.push({ target, op: 'put', conns, ...runWrk(base, 'raftkv-put.lua', conns, [tag, String(readKeys)]) });
+    if (ops.has('put')) rows.push({ target, op: 'put', conns, ...runWrk(base, 'raftkv-put.lua', conns, [tag, String(readKeys)]) });
     const isCeiling = target === 'koa';
-    if (!isCeiling) rows.push({ target, op: 'get-linearizable', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)]) });
-    rows.push({ target, op: 'get-stale', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)], isCeiling ? {} : { BENCH_QUERY: '?consistency=stale' }) });
+    if (!isCeiling && ops.has('get-linearizable')) rows.push({ target, op: 'get-linearizable', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)]) });
+    if (ops.has('get-stale')) rows.push({ target, op: 'get-stale', conns, ...runWrk(base, 'raftkv-get.lua', conns, [tag, String(readKeys)], isCeiling ? {} : { BENCH_QUERY: '?consistency=stale' }) });
   }
 }
 
@@ -187,9 +191,9 @@ async function benchEtcd(rows: Row[], base: string): Promise<void> {
   let run = 0;
   for (const conns of connsList) {
     const tag = String.fromCharCode(97 + run++);
-    rows.push({ target: 'etcd', op: 'put', conns, ...runWrk(base, 'etcd-put.lua', conns, [tag, String(readKeys)]) });
-    rows.push({ target: 'etcd', op: 'get-linearizable', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)]) });
-    rows.push({ target: 'etcd', op: 'get-stale', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)], { BENCH_SERIALIZABLE: '1' }) });
+    if (ops.has('put')) rows.push({ target: 'etcd', op: 'put', conns, ...runWrk(base, 'etcd-put.lua', conns, [tag, String(readKeys)]) });
+    if (ops.has('get-linearizable')) rows.push({ target: 'etcd', op: 'get-linearizable', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)]) });
+    if (ops.has('get-stale')) rows.push({ target: 'etcd', op: 'get-stale', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)], { BENCH_SERIALIZABLE: '1' }) });
   }
 }
 

@@ -1,14 +1,21 @@
 /**
- * Sends Raft messages to peers as JSON over HTTP with undici: one keep-alive Pool per peer, a
- * per-request timeout, a bound on requests in flight per peer (beyond it messages are dropped;
- * Raft retransmits), and a fresh Pool after an error so a restarted peer is reached again. With
- * RAFT_TLS_* the pools speak mutual TLS (re-created on SIGHUP); with RAFT_CLUSTER_SECRET every
- * request is signed.
+ * Sends Raft messages to peers over one long-lived stream per peer (stream-protocol.ts): an HTTP/1.1
+ * Upgrade, then one JSON line per batch. Messages go out in order with no per-batch request or
+ * response. Delivery stays best effort, as Raft expects: a batch is dropped while too much is
+ * buffered for a peer; a stream whose lines stop being acknowledged within `timeoutMs` is closed;
+ * and the next send opens a new stream, so a restarted or healed peer is reached again. With
+ * RAFT_TLS_* streams speak mutual TLS (new streams after SIGHUP pick up new material); with
+ * RAFT_CLUSTER_SECRET the upgrade is signed and every line carries an HMAC.
  */
+import { randomBytes } from 'node:crypto';
+import { request as httpRequest, type ClientRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import type { Socket } from 'node:net';
 import { Pool } from 'undici';
 import type { Message } from '../../raft/core/types.js';
 import type { Transport } from '../types.js';
 import { signRequest } from '../../security/hmac.js';
+import { LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, frameLine } from './stream-protocol.js';
 
 /** Client-side TLS for peer RPC: our certificate and key, and the cluster CA that peers must be signed by. */
 export interface PeerClientTls {
@@ -17,14 +24,29 @@ export interface PeerClientTls {
   ca: Buffer;
 }
 
+/** One open (or opening) stream to a peer. */
+interface Stream {
+  req: ClientRequest;
+  socket: Socket | null;
+  nonce: string;
+  /** Lines written (or queued while opening); the next line's sequence number is seq + 1. */
+  seq: number;
+  /** Highest line count the peer acknowledged. */
+  acked: number;
+  /** When the oldest line not yet acknowledged was written (null: everything acknowledged). */
+  unackedSinceMs: number | null;
+  /** Lines framed while the upgrade is in progress, written once it completes. */
+  queued: string[];
+  queuedBytes: number;
+  isClosed: boolean;
+  openTimer: NodeJS.Timeout | null;
+}
+
 interface Peer {
-  pool: Pool;
-  inFlight: number;
+  stream: Stream | null;
   sent: number;
   failed: number;
 }
-
-const MESSAGES_PATH = '/raft/messages';
 
 /** The peer RPC client used by the Raft driver. */
 export class HttpTransport implements Transport {
@@ -32,7 +54,11 @@ export class HttpTransport implements Transport {
   private tls: PeerClientTls | null;
 
   /** `localAddress`: source address for peer connections, so firewalls can tell nodes apart on one host. */
-  constructor(private readonly opts: { selfAddr?: string; timeoutMs?: number; maxInFlight?: number; localAddress?: string; tls?: PeerClientTls | null; clusterSecret?: string | null } = {}) {
+  /**
+   * `timeoutMs`: how long opening a stream, or an unacknowledged line, may take before the stream is
+   * replaced. `maxBufferedBytes`: beyond this much unsent data for a peer, batches are dropped.
+   */
+  constructor(private readonly opts: { selfAddr?: string; timeoutMs?: number; maxBufferedBytes?: number; localAddress?: string; tls?: PeerClientTls | null; clusterSecret?: string | null } = {}) {
     this.tls = opts.tls ?? null;
   }
 
@@ -45,26 +71,111 @@ export class HttpTransport implements Transport {
 
   send(to: { id: string; raftAddr: string }, msgs: Message[]): void {
     const peer = this.peer(to.raftAddr);
-    if (peer.inFlight >= (this.opts.maxInFlight ?? 8)) return;
-    peer.inFlight++;
+    const now = performance.now();
     const timeout = this.opts.timeoutMs ?? 2000;
-    const pool = peer.pool;
-    const body = JSON.stringify({ from: msgs[0]?.from ?? '', fromAddr: this.opts.selfAddr ?? null, messages: msgs });
+    let st = peer.stream;
+    // A stream whose lines stopped being acknowledged is stuck (dropped packets, a paused peer): replace it.
+    if (st !== null && st.socket !== null && st.unackedSinceMs !== null && now - st.unackedSinceMs > timeout) {
+      this.closeStream(peer, st);
+      st = null;
+    }
+    if (st === null || st.isClosed) st = this.openStream(peer, to.raftAddr, timeout);
+    const limit = this.opts.maxBufferedBytes ?? 16 << 20;
+    const buffered = st.socket === null ? st.queuedBytes : st.socket.writableLength;
+    if (buffered > limit) {
+      peer.failed++;
+      return;
+    }
+    const json = JSON.stringify({ from: msgs[0]?.from ?? '', fromAddr: this.opts.selfAddr ?? null, messages: msgs });
+    st.seq++;
     const secret = this.opts.clusterSecret ?? null;
-    const headers = { 'content-type': 'application/json', ...(secret !== null ? signRequest(secret, 'POST', MESSAGES_PATH, body) : {}) };
-    pool
-      .request({ path: MESSAGES_PATH, method: 'POST', body, headers, headersTimeout: timeout, bodyTimeout: timeout })
-      .then(async (res) => {
-        await res.body.dump();
-        peer.sent++;
-      })
-      .catch(() => {
-        peer.failed++;
-        this.discard(to.raftAddr, peer, pool);
-      })
-      .finally(() => {
-        peer.inFlight--;
-      });
+    const line = frameLine(json, secret === null ? null : { secret, nonce: st.nonce, seq: st.seq });
+    if (st.socket === null) {
+      st.queued.push(line);
+      st.queuedBytes += line.length;
+    } else {
+      st.socket.write(line);
+      if (st.unackedSinceMs === null) st.unackedSinceMs = now;
+    }
+    peer.sent++;
+  }
+
+  /** Starts the upgrade request for a new stream to `addr`; lines are queued until it completes. */
+  private openStream(peer: Peer, addr: string, timeoutMs: number): Stream {
+    const nonce = randomBytes(16).toString('hex');
+    const secret = this.opts.clusterSecret ?? null;
+    const sep = addr.lastIndexOf(':');
+    const host = addr.slice(0, sep).replace(/^\[|\]$/g, '');
+    const port = Number(addr.slice(sep + 1));
+    const headers: Record<string, string> = {
+      connection: 'Upgrade',
+      upgrade: STREAM_PROTOCOL,
+      [NONCE_HEADER]: nonce,
+      ...(secret !== null ? signRequest(secret, 'GET', STREAM_PATH, nonce) : {}),
+    };
+    const base = { host, port, path: STREAM_PATH, method: 'GET', headers, agent: false as const, ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}) };
+    const req = this.tls === null ? httpRequest(base) : httpsRequest({ ...base, cert: this.tls.cert, key: this.tls.key, ca: this.tls.ca });
+    const st: Stream = { req, socket: null, nonce, seq: 0, acked: 0, unackedSinceMs: null, queued: [], queuedBytes: 0, isClosed: false, openTimer: null };
+    peer.stream = st;
+    st.openTimer = setTimeout(() => this.closeStream(peer, st), timeoutMs);
+    req.on('error', () => this.closeStream(peer, st));
+    req.on('response', (res) => {
+      // Anything but 101 (401, 404, 503...) is a refusal: drop this stream; the next send retries.
+      res.resume();
+      this.closeStream(peer, st);
+    });
+    req.on('upgrade', (_res, socket: Socket, head: Buffer) => {
+      if (st.isClosed) {
+        socket.destroy();
+        return;
+      }
+      if (st.openTimer) clearTimeout(st.openTimer);
+      st.openTimer = null;
+      st.socket = socket;
+      socket.setNoDelay(true);
+      socket.on('error', () => this.closeStream(peer, st));
+      socket.on('close', () => this.closeStream(peer, st));
+      const acks = new LineSplitter(64);
+      const onAck = (line: Buffer): void => {
+        const n = Number(line.toString('latin1'));
+        if (!Number.isSafeInteger(n) || n > st.seq) {
+          this.closeStream(peer, st);
+          return;
+        }
+        if (n <= st.acked) return;
+        st.acked = n;
+        // Progress: restart the clock for what is still outstanding.
+        st.unackedSinceMs = n >= st.seq ? null : performance.now();
+      };
+      const onData = (chunk: Buffer): void => {
+        if (!acks.push(chunk, onAck)) this.closeStream(peer, st);
+      };
+      if (head.length > 0) onData(head);
+      socket.on('data', onData);
+      if (st.queued.length > 0) {
+        socket.write(st.queued.join(''));
+        st.unackedSinceMs = performance.now();
+      }
+      st.queued = [];
+      st.queuedBytes = 0;
+    });
+    req.end();
+    return st;
+  }
+
+  /** Closes a stream once (its queued lines are lost, as Raft allows); the next send opens another. */
+  private closeStream(peer: Peer, st: Stream): void {
+    if (st.isClosed) return;
+    st.isClosed = true;
+    if (st.openTimer) clearTimeout(st.openTimer);
+    const lost = st.queued.length;
+    if (lost > 0) peer.failed += lost;
+    else if (st.seq > st.acked) peer.failed++;
+    st.queued = [];
+    st.queuedBytes = 0;
+    if (st.socket) st.socket.destroy();
+    else st.req.destroy();
+    if (peer.stream === st) peer.stream = null;
   }
 
   /**
@@ -84,14 +195,10 @@ export class HttpTransport implements Transport {
     }
   }
 
-  /** Installs new TLS material (SIGHUP) and replaces every pool so new connections use it. */
+  /** Installs new TLS material (SIGHUP) and replaces every stream so new connections use it. */
   setTls(tls: PeerClientTls): void {
     this.tls = tls;
-    for (const [addr, p] of this.peers) {
-      const old = p.pool;
-      p.pool = this.newPool(addr);
-      old.close().catch(() => undefined);
-    }
+    for (const p of this.peers.values()) if (p.stream) this.closeStream(p, p.stream);
   }
 
   /** Per-peer counters, for metrics and tests. */
@@ -104,22 +211,14 @@ export class HttpTransport implements Transport {
   private peer(addr: string): Peer {
     let p = this.peers.get(addr);
     if (!p) {
-      p = { pool: this.newPool(addr), inFlight: 0, sent: 0, failed: 0 };
+      p = { stream: null, sent: 0, failed: 0 };
       this.peers.set(addr, p);
     }
     return p;
   }
 
-  /** Replaces a peer's pool after an error (once per broken pool), keeping its counters. */
-  private discard(addr: string, peer: Peer, broken: Pool): void {
-    if (peer.pool !== broken) return;
-    peer.pool = this.newPool(addr);
-    broken.destroy().catch(() => undefined);
-  }
-
   async close(): Promise<void> {
-    const pools = [...this.peers.values()].map((p) => p.pool.destroy());
+    for (const p of this.peers.values()) if (p.stream) this.closeStream(p, p.stream);
     this.peers.clear();
-    await Promise.allSettled(pools);
   }
 }

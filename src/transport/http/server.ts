@@ -3,14 +3,18 @@
  * POST /raft/messages with `{"from","messages":[...]}`. With RAFT_TLS_* a peer must present a
  * certificate signed by the cluster CA; with RAFT_CLUSTER_SECRET a request must carry a valid HMAC
  * (401 otherwise). Malformed requests get 400, slow bodies 408; none of them changes anything.
+ * Peers normally talk over the long-lived stream of stream-protocol.ts (`GET /raft/stream` with
+ * Upgrade); a stream that sends anything malformed is closed, and nothing of the bad line is applied.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
 import { PeerBadRequest, parseMessages } from '../validate.js';
 import { verifyRequest } from '../../security/hmac.js';
 import { answerClientErrors } from '../../security/client-error.js';
+import { ACK_INTERVAL_MS, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, unframeLine } from './stream-protocol.js';
 
 function reply(res: ServerResponse, status: number, code?: string, message?: string): void {
   if (res.headersSent || res.destroyed) return;
@@ -36,6 +40,13 @@ export interface PeerServerOptions {
   clusterSecret?: string | null;
   /** How long a request body may take to arrive (408 after). */
   bodyTimeoutMs?: number;
+  /** Most peer streams open at once (default 256); more upgrade requests get 503. */
+  maxStreams?: number;
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
+  const body = JSON.stringify({ error: { code: reason, message } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
 /** A running peer server. */
@@ -104,6 +115,66 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     ? createHttpsServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, handler)
     : createServer(handler);
   answerClientErrors(server);
+  const streams = new Set<Duplex>();
+  const maxStreams = opts.maxStreams ?? 256;
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const url = req.url ?? '';
+    if (url !== STREAM_PATH || req.method !== 'GET') return refuseUpgrade(socket, 404, 'NOT_FOUND', 'no such route');
+    if (String(req.headers.upgrade ?? '').toLowerCase() !== STREAM_PROTOCOL) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `upgrade to ${STREAM_PROTOCOL} only`);
+    const nonce = req.headers[NONCE_HEADER];
+    if (typeof nonce !== 'string' || !/^[0-9a-f]{16,64}$/.test(nonce)) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `${NONCE_HEADER} must be 16-64 hex digits`);
+    if (secret !== null) {
+      const v = verifyRequest(secret, { method: 'GET', path: url, body: nonce, headers: req.headers });
+      if (!v.ok) return refuseUpgrade(socket, 401, 'UNAUTHORIZED', v.reason);
+    }
+    if (streams.size >= maxStreams) return refuseUpgrade(socket, 503, 'UNAVAILABLE', 'too many peer streams');
+    streams.add(socket);
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${STREAM_PROTOCOL}\r\n\r\n`);
+    (socket as import('node:net').Socket).setNoDelay?.(true);
+    const splitter = new LineSplitter(limit);
+    let taken = 0;
+    let acked = 0;
+    const ackTimer = setInterval(() => {
+      if (taken !== acked && socket.writable) {
+        acked = taken;
+        socket.write(`${taken}\n`);
+      }
+    }, ACK_INTERVAL_MS);
+    socket.on('close', () => {
+      clearInterval(ackTimer);
+      streams.delete(socket);
+    });
+    let isBroken = false;
+    const onLine = (line: Buffer): void => {
+      if (isBroken) return;
+      const json = unframeLine(line, secret === null ? null : { secret, nonce, seq: taken + 1 });
+      let parsed: ReturnType<typeof parseMessages> | null = null;
+      if (json !== null) {
+        try {
+          parsed = parseMessages(JSON.parse(json.toString('utf8')));
+        } catch {
+          parsed = null;
+        }
+      }
+      if (parsed === null) {
+        // A bad line (MAC, JSON or message shape): the stream is closed and the sender opens a new one.
+        isBroken = true;
+        socket.destroy();
+        return;
+      }
+      taken++;
+      opts.onMessages(parsed.messages, parsed.fromAddr);
+    };
+    const onData = (chunk: Buffer): void => {
+      if (!splitter.push(chunk, onLine)) {
+        isBroken = true;
+        socket.destroy();
+      }
+    };
+    if (head.length > 0) onData(head);
+    socket.on('data', onData);
+  });
   server.keepAliveTimeout = 30_000;
   server.headersTimeout = Math.min(bodyTimeoutMs, 60_000);
   server.requestTimeout = bodyTimeoutMs + 5_000;
@@ -121,6 +192,9 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
+        // Upgraded sockets are no longer the HTTP server's: end them here.
+        for (const s of streams) s.destroy();
+        streams.clear();
       }),
   };
 }
