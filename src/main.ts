@@ -86,7 +86,8 @@ async function main(): Promise<void> {
       },
       onSnapshot(kind, meta, bytes) {
         metrics.onSnapshot(kind, meta, bytes);
-        logger.info({ kind, lastIndex: meta.lastIndex, lastTerm: meta.lastTerm, bytes }, kind === 'taken' ? 'snapshot taken; log compacted' : 'snapshot received from the leader and installed');
+        const what = { taken: 'snapshot taken; log compacted', serialized: 'snapshot serialised for a follower', installed: 'snapshot received from the leader and installed' }[kind];
+        logger.info({ kind, lastIndex: meta.lastIndex, lastTerm: meta.lastTerm, bytes }, what);
       },
       onError(err) {
         logger.fatal({ err }, 'storage failure: stopping the node');

@@ -26,7 +26,7 @@ export interface NodeMetrics {
   /** Called from the node observer on every soft-state change. */
   onSoftState(s: SoftState, prev: SoftState | null): void;
   /** Called from the node observer's onSnapshot: counts snapshots taken and installed and records their size. */
-  onSnapshot(kind: 'taken' | 'installed', meta: SnapshotMeta, bytes: number): void;
+  onSnapshot(kind: 'taken' | 'serialized' | 'installed', meta: SnapshotMeta, bytes: number): void;
   /** Observer callbacks (proposals, ReadIndex, compaction) to spread into the node's observer. */
   observer: Required<Pick<RaftNodeObserver, 'onProposalDone' | 'onReadIndexDone' | 'onEntriesCompacted'>>;
   /** Wraps the node's storage: times every synced log write and reports bytes on disk and keys. */
@@ -126,7 +126,7 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
   const readIndexFailed = new Counter({ name: 'raftkv_raft_read_index_failed_total', help: 'Linearizable reads whose ReadIndex could not be confirmed, by reason (error code)', labelNames: ['reason'], registers });
   const snapshotsTaken = new Counter({ name: 'raftkv_raft_snapshots_taken_total', help: 'Snapshots of the state machine taken by this node', registers });
   const snapshotsInstalled = new Counter({ name: 'raftkv_raft_snapshots_installed_total', help: 'Snapshots received from the leader and installed', registers });
-  const snapshotBytes = new Gauge({ name: 'raftkv_raft_snapshot_size_bytes', help: 'Size of the state-machine data of the latest snapshot taken or installed, in bytes (0 before the first)', registers });
+  const snapshotBytes = new Gauge({ name: 'raftkv_raft_snapshot_size_bytes', help: 'Size of the state-machine data of the latest snapshot serialised for a follower or installed from the leader, in bytes (0 before the first)', registers });
   const entriesCompacted = new Counter({ name: 'raftkv_raft_log_entries_compacted_total', help: 'Log entries deleted by log compaction', registers });
 
   // --- Storage -------------------------------------------------------------------------------
@@ -170,9 +170,10 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
       if (!prev || prev.leaderId !== s.leaderId) leaderChanges.inc();
     },
     onSnapshot(kind, _meta, bytes) {
+      // A compaction serialises nothing: the size is that of the last snapshot sent or received.
       if (kind === 'taken') snapshotsTaken.inc();
-      else snapshotsInstalled.inc();
-      snapshotBytes.set(bytes);
+      else snapshotBytes.set(bytes);
+      if (kind === 'installed') snapshotsInstalled.inc();
     },
     observer: {
       onProposalDone(err, seconds) {

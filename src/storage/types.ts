@@ -3,12 +3,12 @@
  * memory/ (the default when RAFT_DIR is unset: not durable) and rocksdb/ (RAFT_DIR set). Both pass
  * the one shared contract suite in test/unit/storage/contract.ts.
  */
-import type { Entry, HardState, Snapshot } from '../raft/core/types.js';
+import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
 
 /** Everything the Raft core needs to restart, as read back from stable storage. */
 export interface RaftPersistedState {
   hardState: HardState;
-  snapshot: Snapshot | null;
+  snapshot: HeldSnapshot | null;
   /** Entries after the snapshot (or from index 1), contiguous and in order. */
   entries: Entry[];
 }
@@ -27,10 +27,12 @@ export interface LogStore {
   /** Atomically truncates the suffix, appends entries and writes hard state; resolves once synced. */
   write(w: RaftWrite): Promise<void>;
   /**
-   * Saves `snapshot` and deletes every entry with index <= snapshot.meta.lastIndex. When
-   * `discardLog` is true (a snapshot received from the leader), every entry is deleted.
+   * Saves `snapshot` and deletes every entry with index <= snapshot.meta.lastIndex, synced. When
+   * `discardLog` is true (a snapshot received from the leader), every entry is deleted. A snapshot
+   * without data stands for the KV store's own state at its index: the KV writes up to that index
+   * must have been issued to the same store before (the sync makes them durable with it).
    */
-  saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void>;
+  saveSnapshot(snapshot: HeldSnapshot, discardLog: boolean): Promise<void>;
   /** Approximate bytes used on disk (0 in memory). */
   sizeBytes(): Promise<number>;
   close(): Promise<void>;

@@ -6,7 +6,7 @@
  * The Raft constructor is a parameter so mutated copies of the core can be plugged in (mutants.ts).
  */
 import type {
-  ClusterConfig, ConfChange, Entry, HardState, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
+  ClusterConfig, ConfChange, Entry, HardState, HeldSnapshot, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
   TransferResult,
 } from '../../src/raft/core/types.js';
 import { makeRng, randInt } from './rng.js';
@@ -22,7 +22,9 @@ export interface RaftLike {
   propose(data: string): ProposeResult;
   proposeConfChange(change: ConfChange): ProposeResult;
   readIndex(id: string): void;
-  compact(index: number, data: string): Snapshot | null;
+  compact(index: number, data: string | null): HeldSnapshot | null;
+  readonly needsSnapshotData: boolean;
+  supplySnapshotData(index: number, data: string): HeldSnapshot | null;
   transferLeadership(to?: string): TransferResult;
   hasReady(): boolean;
   ready(): Ready;
@@ -96,7 +98,9 @@ interface SimNode {
   incarnation: number;
   // ---- stable storage (survives crashes)
   hardState: HardState;
-  snapshot: Snapshot | null;
+  snapshot: HeldSnapshot | null;
+  /** The state machine as durably stored at the snapshot's index (what a snapshot without data stands for). */
+  snapshotSm: string;
   /** Stored entries are logBase+1 .. logBase+log.length. */
   logBase: number;
   log: Entry[];
@@ -181,7 +185,7 @@ export class SimCluster {
   private servedReads = new Map<string, number>();
   stats = {
     writes: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, stalls: 0, delivered: 0, dropped: 0,
-    confChanges: 0, transfers: 0, compactions: 0, snapshotsInstalled: 0, scenarios: 0,
+    confChanges: 0, transfers: 0, compactions: 0, snapshotsSupplied: 0, snapshotsInstalled: 0, scenarios: 0,
   };
   private faults = true;
   // targeted nemesis state
@@ -209,6 +213,7 @@ export class SimCluster {
       maxInflight: randInt(r, 2, 16),
       maxSnapshotChunkBytes: randInt(r, 8, 96),
       compactionTailEntries: r() < 0.5 ? 0 : randInt(r, 1, 5),
+      maxUncommittedEntries: randInt(r, 32, 256),
     };
     // Without compaction a follower that was down long catches up entry by entry; keep that to big batches.
     if (!smallBatches && r() < 0.4) this.opts.compactProb = 0;
@@ -220,7 +225,7 @@ export class SimCluster {
     this.ids.forEach((id, i) => {
       const n: SimNode = {
         id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0,
-        hardState: { term: 0, votedFor: null }, snapshot: null, logBase: 0, log: [], terms: [0], hash: [0],
+        hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
         appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
       };
       this.nodes.push(n);
@@ -244,7 +249,7 @@ export class SimCluster {
     const snap = n.snapshot;
     n.started = true;
     n.raft = new this.opts.raft.Raft(o, { hardState: { ...n.hardState }, snapshot: snap, entries: n.log.slice(), applied: snap?.meta.lastIndex ?? 0 });
-    n.sm = snap ? decodeSm(snap.data) : new Map();
+    n.sm = snap ? decodeSm(snap.data ?? n.snapshotSm) : new Map();
     n.appliedIndex = snap?.meta.lastIndex ?? 0;
     n.lastCommit = 0; n.pending = new Map(); n.reads = new Map(); n.stalledUntil = 0;
     n.lastRole = 'follower';
@@ -276,6 +281,7 @@ export class SimCluster {
       r.advance(rd);
       this.serveReads(n);
       this.maybeCompact(n);
+      this.maybeSupplySnapshot(n);
       const st = rd.softState;
       if (st.role !== n.lastRole) {
         const prev = n.lastRole; n.lastRole = st.role;
@@ -303,6 +309,7 @@ export class SimCluster {
     const g = this.committed[L - 1];
     if (L > 0 && g && g.term !== s.meta.lastTerm) this.violate(`${n.id}: snapshot through ${L} has term ${s.meta.lastTerm} but the committed entry there has term ${g.term}`);
     n.snapshot = s;
+    n.snapshotSm = s.data;
     n.logBase = L;
     n.log = [];
     n.terms = [0, ...this.committed.slice(0, L).map((e) => e.term)];
@@ -434,15 +441,34 @@ export class SimCluster {
     if (!n.raft || this.opts.compactProb === 0 || this.rng() >= this.opts.compactProb) return;
     const base = n.snapshot?.meta.lastIndex ?? 0;
     if (n.appliedIndex - base < 3) return;
-    const snap = n.raft.compact(n.appliedIndex, encodeSm(n.sm));
+    // Half the compactions keep no data: the state machine holds it, as with the RocksDB driver.
+    const isWithoutData = this.rng() < 0.5;
+    const data = encodeSm(n.sm);
+    this.persistCompaction(n, n.raft.compact(n.appliedIndex, isWithoutData ? null : data), data, 'compact');
+  }
+
+  /** A leader asked for its snapshot's data: answer (some steps later) with the state at the applied index. */
+  private maybeSupplySnapshot(n: SimNode): void {
+    if (!n.raft || !n.raft.needsSnapshotData || this.rng() >= 0.3) return;
+    const data = encodeSm(n.sm);
+    const want = encodeSm(this.stateAt(n.appliedIndex));
+    if (data !== want) this.violate(`${n.id}: state machine at ${n.appliedIndex} differs from the committed state there`);
+    this.stats.snapshotsSupplied++;
+    this.trace(() => `${n.id} supplies snapshot data at ${n.appliedIndex}`);
+    this.persistCompaction(n, n.raft.supplySnapshotData(n.appliedIndex, data), data, 'supplySnapshotData');
+    if (n.raft.needsSnapshotData) this.violate(`${n.id}: still asks for snapshot data after it was supplied at ${n.appliedIndex}`);
+  }
+
+  private persistCompaction(n: SimNode, snap: HeldSnapshot | null, data: string, how: string): void {
     if (!snap) return;
     this.stats.compactions++;
     const L = snap.meta.lastIndex;
-    if (L !== n.appliedIndex || snap.meta.lastTerm !== n.terms[L]) this.violate(`${n.id}: compact(${n.appliedIndex}) returned a snapshot through ${L}/${snap.meta.lastTerm}`);
+    if (L !== n.appliedIndex || snap.meta.lastTerm !== n.terms[L]) this.violate(`${n.id}: ${how}(${n.appliedIndex}) returned a snapshot through ${L}/${snap.meta.lastTerm}`);
     n.snapshot = snap;
+    n.snapshotSm = data;
     n.log = n.log.slice(Math.max(0, L - n.logBase));
     n.logBase = L;
-    this.trace(() => `${n.id} compacts through ${L}`);
+    this.trace(() => `${n.id} compacts through ${L}${snap.data === null ? ' (no data)' : ''}`);
   }
 
   private serveReads(n: SimNode): void {

@@ -32,6 +32,7 @@ import type {
   RequestVote,
   RequestVoteResponse,
   Role,
+  HeldSnapshot,
   Snapshot,
   TimeoutNow,
   TransferResult,
@@ -53,6 +54,7 @@ export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
     maxSnapshotChunkBytes: 512 * 1024,
     compactionTailEntries: 0,
     maxApplyBytes: 4 << 20,
+    maxUncommittedEntries: 10_000,
     autoPromote: true,
   };
 }
@@ -132,7 +134,9 @@ export class Raft {
   /** The configuration in force at log.snapshotIndex (the last compacted index). */
   private baseConfig: ClusterConfig;
   /** The latest snapshot: taken locally by compact(), received from a leader, or loaded at start. */
-  private snapshot: Snapshot | null;
+  private snapshot: HeldSnapshot | null;
+  /** A follower needs the latest snapshot's data, which the driver has not supplied (see needsSnapshotData). */
+  private isSnapshotDataWanted = false;
   /** A snapshot received from the leader that the driver has not yet been handed in a Ready. */
   private pendingSnapshot: Snapshot | null = null;
   private incomingSnapshot: IncomingSnapshot | null = null;
@@ -199,6 +203,12 @@ export class Raft {
         pr.ticksSinceContact++;
         pr.ticksSinceAppend++;
         if (pr.state === 'snapshot' && pr.isPaused && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
+          if (pr.snapshot === null) {
+            // Still waiting for the driver to supply the snapshot's data: ask again.
+            pr.snapshotTicks = 0;
+            this.isSnapshotDataWanted = true;
+            continue;
+          }
           // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
           pr.isPaused = false;
           this.sendSnapshotChunk(id, pr);
@@ -238,6 +248,7 @@ export class Raft {
   propose(data: string): ProposeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
     if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
+    if (this.log.lastIndex - this.commitIndex >= this.opts.maxUncommittedEntries) return { ok: false, reason: 'too-many-uncommitted', leaderId: this.id };
     const index = this.log.lastIndex + 1;
     this.log.append({ index, term: this.term, type: 'normal', data });
     this.needsBroadcast = true;
@@ -523,8 +534,17 @@ export class Raft {
   }
 
   /** The latest snapshot this node holds (taken by compact(), received, or loaded), or null. */
-  get latestSnapshot(): Snapshot | null {
+  get latestSnapshot(): HeldSnapshot | null {
     return this.snapshot;
+  }
+
+  /**
+   * True while this node leads and a follower needs the latest snapshot but it was taken without
+   * data: the driver should serialise the state machine at its applied index and pass it to
+   * supplySnapshotData().
+   */
+  get needsSnapshotData(): boolean {
+    return this.isSnapshotDataWanted && this.role === 'leader';
   }
 
   /** The entry at `index`, or undefined when compacted or beyond the end of the log. */
@@ -862,15 +882,17 @@ export class Raft {
 
   /**
    * Records a snapshot of the state machine taken by the driver after applying every entry up to
-   * `index`, serialised as `data`, and drops the log up to it (keeping compactionTailEntries). The
-   * driver persists the returned snapshot (LogStore.saveSnapshot(s, false)). Returns null when
-   * `index` is not newer than the latest snapshot. Throws when `index` is beyond the applied index.
+   * `index`, and drops the log up to it (keeping compactionTailEntries). `data` is the state
+   * serialised, or null when the state machine keeps it durably itself (it is then asked for only
+   * when a follower needs it). The driver persists the returned snapshot (LogStore.saveSnapshot(s,
+   * false)). Returns null when `index` is not newer than the latest snapshot. Throws when `index` is
+   * beyond the applied index.
    */
-  compact(index: number, data: string): Snapshot | null {
+  compact(index: number, data: string | null): HeldSnapshot | null {
     if (index <= (this.snapshot?.meta.lastIndex ?? 0) || index <= this.log.snapshotIndex) return null;
     if (index > this.appliedIndex) throw new Error(`raft: compact(${index}) beyond the applied index ${this.appliedIndex}`);
     const lastTerm = this.log.termAt(index) as number;
-    const snap: Snapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
+    const snap: HeldSnapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
     this.snapshot = snap;
     const base = index - this.opts.compactionTailEntries;
     if (base > this.log.snapshotIndex) {
@@ -878,6 +900,28 @@ export class Raft {
       this.log.compactTo(base);
     }
     return snap;
+  }
+
+  /**
+   * The driver's answer to needsSnapshotData: the state machine serialised after applying every
+   * entry up to `index` (its applied index when it started serialising). Followers waiting for a
+   * snapshot are sent this one. When `index` is newer than the latest snapshot this also compacts
+   * (like compact()) and returns the new snapshot for the driver to persist; otherwise null. An
+   * answer older than the latest snapshot is ignored (the core asks again while still needed).
+   */
+  supplySnapshotData(index: number, data: string): HeldSnapshot | null {
+    const held = this.snapshot;
+    if (held === null || index < held.meta.lastIndex) return null;
+    let created: HeldSnapshot | null = null;
+    if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };
+    else created = this.compact(index, data);
+    this.isSnapshotDataWanted = false;
+    if (this.role !== 'leader') return created;
+    for (const [id, pr] of this.progress) {
+      if (pr.state !== 'snapshot' || pr.snapshot !== null) continue;
+      this.startSnapshotTransfer(id, pr);
+    }
+    return created;
   }
 
   /** The configuration in force at `index` (>= log.snapshotIndex): the last config entry at or before it. */
@@ -895,11 +939,20 @@ export class Raft {
   }
 
   private startSnapshotTransfer(to: NodeId, pr: Progress): void {
-    if (!this.snapshot) throw new Error('raft: the log is compacted but no snapshot is held');
+    const held = this.snapshot;
+    if (!held) throw new Error('raft: the log is compacted but no snapshot is held');
     pr.state = 'snapshot';
-    pr.snapshot = this.snapshot;
     pr.snapshotOffset = 0;
     pr.inflight = [];
+    if (held.data === null) {
+      // Taken without data: wait (paused) until the driver supplies it; the tick re-asks meanwhile.
+      pr.snapshot = null;
+      pr.isPaused = true;
+      pr.snapshotTicks = 0;
+      this.isSnapshotDataWanted = true;
+      return;
+    }
+    pr.snapshot = { meta: held.meta, data: held.data };
     pr.isPaused = false;
     this.sendSnapshotChunk(to, pr);
   }

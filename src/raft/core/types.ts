@@ -61,6 +61,16 @@ export interface Snapshot {
   data: string;
 }
 
+/**
+ * A snapshot as a node holds it. `data` is null when the state machine itself holds the state at
+ * `meta.lastIndex` durably (a RocksDB-backed store), so nothing is serialised until a follower needs
+ * it: the core then asks for it (Raft.needsSnapshotData) and the driver supplies it.
+ */
+export interface HeldSnapshot {
+  meta: SnapshotMeta;
+  data: string | null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Messages. Every message carries the sender's term; a discriminated union on `type`.
 // ---------------------------------------------------------------------------------------------
@@ -242,7 +252,8 @@ export type RejectReason =
   | 'already-member'
   | 'removed'
   | 'too-large'
-  | 'no-target';
+  | 'no-target'
+  | 'too-many-uncommitted';
 
 /** The result of propose / proposeConfChange: where the entry went, or why it was refused. */
 export type ProposeResult =
@@ -277,6 +288,12 @@ export interface RaftOptions {
   compactionTailEntries: number;
   /** Bound on the bytes of committed entries handed out in one Ready. */
   maxApplyBytes: number;
+  /**
+   * Most entries a leader holds beyond its commit index: further proposals are refused
+   * ('too-many-uncommitted') until followers catch up, so a slow quorum means back-pressure
+   * rather than an unbounded log that can take ever longer to commit.
+   */
+  maxUncommittedEntries: number;
   /** When true the leader promotes a learner to voter once it has caught up. */
   autoPromote: boolean;
 }
@@ -284,7 +301,7 @@ export interface RaftOptions {
 /** What the core restarts from: everything the driver persisted. */
 export interface RaftInitialState {
   hardState: HardState;
-  snapshot: Snapshot | null;
+  snapshot: HeldSnapshot | null;
   /** Entries after the snapshot, contiguous. */
   entries: Entry[];
   /** Index the state machine has applied (≥ snapshot.lastIndex); committed entries after it are applied again. */

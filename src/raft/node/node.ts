@@ -5,7 +5,7 @@
  * and by tests; the API layer calls propose/read/join/remove.
  */
 import { Raft, defaultRaftOptions } from '../core/raft.js';
-import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
+import type { ClusterConfig, ConfChange, Entry, HeldSnapshot, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvApply, KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
 import { decodeCommand, encodeCommand } from '../../kv/commands.js';
@@ -39,8 +39,12 @@ export interface WriteResult {
 export interface RaftNodeObserver {
   onSoftState?(s: SoftState, prev: SoftState | null): void;
   onApplied?(index: number): void;
-  /** A snapshot was taken locally ('taken') or received from the leader and installed ('installed'). */
-  onSnapshot?(kind: 'taken' | 'installed', meta: SnapshotMeta, bytes: number): void;
+  /**
+   * A snapshot was taken locally and the log compacted behind it ('taken': nothing is serialised,
+   * bytes 0), the state machine was serialised for a follower that needs a snapshot ('serialized'),
+   * or a snapshot was received from the leader and installed ('installed').
+   */
+  onSnapshot?(kind: 'taken' | 'serialized' | 'installed', meta: SnapshotMeta, bytes: number): void;
   onError?(err: unknown): void;
   /** A proposal (write or membership change) finished: `err` is null once committed and applied here. */
   onProposalDone?(err: Error | null, seconds: number): void;
@@ -85,7 +89,10 @@ export class RaftNode {
   /** False until start() has built the core; peer messages arriving earlier are dropped (Raft retransmits). */
   private isStarted = false;
   private failure: Error | null = null;
-  /** A snapshot export running in the background: the KV state as of `index` (data set when done). */
+  /**
+   * An export of the KV state running in the background for a follower that needs a snapshot (the
+   * core asked through needsSnapshotData): the state as of `index`, `data` set when done.
+   */
   private snapshotExport: { index: number; data: string | null } | null = null;
   private writes = new Map<number, WriteWaiter>();
   private reads = new Map<string, ReadWaiter>();
@@ -111,6 +118,8 @@ export class RaftNode {
     const persisted = await this.storage.log.load();
     const snapshotIndex = persisted.snapshot?.meta.lastIndex ?? 0;
     if (persisted.snapshot && (await this.storage.kv.appliedIndex()) < snapshotIndex) {
+      // A snapshot without data stands for the KV store's own state, persisted before it: never behind.
+      if (persisted.snapshot.data === null) throw new Error(`storage: the key-value state is behind the snapshot at ${snapshotIndex} that stands for it`);
       // A crash between persisting a received snapshot and importing it: finish the install now.
       await this.storage.kv.importSnapshot(persisted.snapshot.data, snapshotIndex);
     }
@@ -243,6 +252,7 @@ export class RaftNode {
       return new NotLeaderError(leaderId, this.memberApiAddr(leaderId));
     }
     if (reason === 'transferring') return new NoLeaderError('leadership is being handed to another node; retry shortly');
+    if (reason === 'too-many-uncommitted') return new UnavailableError('too many writes are waiting for followers to catch up; retry shortly');
     if (reason === 'conf-change-pending' || reason === 'no-commit-in-term') return new ConflictError(`membership change refused: ${reason}`);
     if (reason === 'already-member') return new ConflictError('already a member');
     if (reason === 'unknown-member') return new ConflictError('no such member');
@@ -449,41 +459,51 @@ export class RaftNode {
   }
 
   /**
-   * Takes a snapshot once SNAPSHOT_THRESHOLD entries were applied since the last one. The export is
-   * started inside the Ready loop, where nothing is being applied, so the state it captures is the
-   * state at `index`; it completes in the background and the log is compacted on a later turn.
+   * Log compaction and snapshots. Every SNAPSHOT_THRESHOLD applied entries the log is compacted
+   * behind a snapshot without data: the KV store already holds the state at that index (RocksDB:
+   * durably, in the same write-ahead log, before the synced snapshot record), so nothing is copied.
+   * Only when the core reports that a follower needs a snapshot is the KV state serialised, in the
+   * background, and handed to the core, which sends it in chunks. Runs between Readies, where
+   * nothing is being applied, so the state an export captures is the state at the applied index.
    */
   private async maybeSnapshot(): Promise<void> {
     const last = this.raft.latestSnapshot?.meta.lastIndex ?? 0;
     const job = this.snapshotExport;
-    if (job !== null) {
-      if (job.data === null) return;
-      // The export finished: compact at the index it captured (between Readies, like every core input).
+    if (job !== null && job.data !== null) {
       this.snapshotExport = null;
-      const snap = this.raft.compact(job.index, job.data);
-      if (!snap) return;
-      await this.storage.log.saveSnapshot(snap, false);
-      this.observer.onSnapshot?.('taken', snap.meta, job.data.length);
-      this.observer.onEntriesCompacted?.(snap.meta.lastIndex - last);
+      const snap = this.raft.supplySnapshotData(job.index, job.data);
+      const meta = this.raft.latestSnapshot?.meta;
+      if (meta && meta.lastIndex === job.index) this.observer.onSnapshot?.('serialized', meta, job.data.length);
+      if (snap) await this.saveCompaction(snap, last);
       return;
+    }
+    if (job === null && this.raft.needsSnapshotData) {
+      const started = { index: Math.min(this.applied, this.raft.status().appliedIndex), data: null as string | null };
+      this.snapshotExport = started;
+      this.storage.kv.exportSnapshot().then(
+        (data) => {
+          started.data = data;
+          this.schedule();
+        },
+        (err: unknown) => {
+          // Closing the store on shutdown ends the export; only a failure while running is fatal.
+          if (!this.isStopped) this.failWith(err);
+        },
+      );
     }
     if (this.applied - last < this.snapshotThreshold()) return;
     const index = Math.min(this.applied, this.raft.status().appliedIndex);
     if (index - last < this.snapshotThreshold()) return;
-    // Nothing is being applied right now, so the state exportSnapshot captures at this call is the
-    // state at `index`; copying it out runs in the background while the loop goes on.
-    const started = { index, data: null as string | null };
-    this.snapshotExport = started;
-    this.storage.kv.exportSnapshot().then(
-      (data) => {
-        started.data = data;
-        this.schedule();
-      },
-      (err: unknown) => {
-        // Closing the store on shutdown ends the export; only a failure while running is fatal.
-        if (!this.isStopped) this.failWith(err);
-      },
-    );
+    const snap = this.raft.compact(index, null);
+    if (!snap) return;
+    await this.saveCompaction(snap, last);
+  }
+
+  /** Persists a locally taken snapshot without its data (the KV store holds it) and drops the log behind it. */
+  private async saveCompaction(snap: HeldSnapshot, previous: number): Promise<void> {
+    await this.storage.log.saveSnapshot({ meta: snap.meta, data: null }, false);
+    this.observer.onSnapshot?.('taken', snap.meta, 0);
+    this.observer.onEntriesCompacted?.(snap.meta.lastIndex - previous);
   }
 
   /**

@@ -2,7 +2,7 @@
  * In-memory storage: the default when RAFT_DIR is unset. Nothing survives the process, but the
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
-import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
+import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
 import type { KvApply, KvOp, KvStore, LogStore, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
@@ -13,7 +13,7 @@ function clone<T>(value: T): T {
 /** A LogStore kept in memory: closing it keeps its state, so it can be "reopened" within the process. */
 export class MemoryLogStore implements LogStore {
   private hardState: HardState = { term: 0, votedFor: null };
-  private snapshot: Snapshot | null = null;
+  private snapshot: HeldSnapshot | null = null;
   private entries: Entry[] = [];
 
   async load(): Promise<RaftPersistedState> {
@@ -28,7 +28,7 @@ export class MemoryLogStore implements LogStore {
     if (w.hardState) this.hardState = clone(w.hardState);
   }
 
-  async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
+  async saveSnapshot(snapshot: HeldSnapshot, discardLog: boolean): Promise<void> {
     this.snapshot = clone(snapshot);
     const last = snapshot.meta.lastIndex;
     this.entries = discardLog ? [] : this.entries.filter((e) => e.index > last);

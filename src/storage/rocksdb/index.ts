@@ -15,7 +15,7 @@
 import { createRequire } from 'node:module';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
-import type { Entry, HardState, Snapshot } from '../../raft/core/types.js';
+import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
 import type { KvApply, KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 import { parseKvSnapshot } from '../memory/index.js';
 import { ReadCache } from './cache.js';
@@ -75,9 +75,11 @@ function snapChunkKey(n: number): string {
 
 /** What is stored under SNAP_KEY: the metadata and how many data chunks follow. */
 interface StoredSnapshotHead {
-  meta: Snapshot['meta'];
+  meta: SnapshotMeta;
   chunks: number;
   length: number;
+  /** True when the snapshot has no data of its own: the KV store holds the state at its index. */
+  inKv?: boolean;
 }
 
 /** The log key of `index`: zero-padded so that byte order is index order. */
@@ -251,9 +253,10 @@ export class RocksLogStore implements LogStore {
   }
 
   /** Reads the snapshot head and reassembles its data from the chunks; null when none is stored. */
-  private async loadSnapshot(): Promise<Snapshot | null> {
+  private async loadSnapshot(): Promise<HeldSnapshot | null> {
     const head = await this.db.getJson<StoredSnapshotHead>(SNAP_KEY);
     if (!head) return null;
+    if (head.inKv === true) return { meta: head.meta, data: null };
     const parts = (await this.db.scan(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)).map(([, v]) => v);
     const data = parts.join('');
     if (parts.length !== head.chunks || data.length !== head.length) {
@@ -262,7 +265,7 @@ export class RocksLogStore implements LogStore {
     return { meta: head.meta, data };
   }
 
-  async saveSnapshot(snapshot: Snapshot, discardLog: boolean): Promise<void> {
+  async saveSnapshot(snapshot: HeldSnapshot, discardLog: boolean): Promise<void> {
     const index = snapshot.meta.lastIndex;
     const ops: BatchOp[] = [];
     if (this.stored !== null) {
@@ -276,10 +279,12 @@ export class RocksLogStore implements LogStore {
     for (const key of await this.db.scanKeys(SNAP_CHUNK_PREFIX, SNAP_CHUNK_END)) ops.push({ type: 'del', key });
     const data = snapshot.data;
     let chunks = 0;
-    for (let at = 0; at < data.length; at += SNAP_CHUNK_CHARS) {
-      ops.push({ type: 'put', key: snapChunkKey(chunks++), value: data.slice(at, at + SNAP_CHUNK_CHARS) });
+    if (data !== null) {
+      for (let at = 0; at < data.length; at += SNAP_CHUNK_CHARS) {
+        ops.push({ type: 'put', key: snapChunkKey(chunks++), value: data.slice(at, at + SNAP_CHUNK_CHARS) });
+      }
     }
-    const head: StoredSnapshotHead = { meta: snapshot.meta, chunks, length: data.length };
+    const head: StoredSnapshotHead = data === null ? { meta: snapshot.meta, chunks: 0, length: 0, inKv: true } : { meta: snapshot.meta, chunks, length: data.length };
     ops.push({ type: 'put', key: SNAP_KEY, value: JSON.stringify(head) });
     await this.db.batch(ops);
     if (this.stored !== null) {

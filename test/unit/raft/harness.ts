@@ -1,6 +1,6 @@
 /** A hand-cranked network of Raft cores for unit tests: messages move only when a test says so. */
 import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { ClusterConfig, Entry, HardState, Message, RaftOptions, Ready, Snapshot } from '../../../src/raft/core/types.js';
+import type { ClusterConfig, Entry, HardState, HeldSnapshot, Message, RaftOptions, Ready, Snapshot } from '../../../src/raft/core/types.js';
 
 export interface TestNode {
   raft: Raft;
@@ -13,14 +13,16 @@ export interface TestNode {
   sm: string[];
   /** Index the toy state machine has applied (entries or snapshot). */
   smIndex: number;
-  persistedSnapshot: Snapshot | null;
+  persistedSnapshot: HeldSnapshot | null;
+  /** The toy state machine as durably stored at the persisted snapshot's index (what a data-less snapshot stands for). */
+  persistedSm: string[];
   /** Snapshots received from a leader and installed, in order. */
   installed: Snapshot[];
 }
 
 /** A fresh TestNode around `raft`. */
 export function testNode(raft: Raft): TestNode {
-  return { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [], sm: [], smIndex: 0, persistedSnapshot: null, installed: [] };
+  return { raft, persistedHardState: { term: 0, votedFor: null }, persistedEntries: [], applied: [], readReady: [], sm: [], smIndex: 0, persistedSnapshot: null, persistedSm: [], installed: [] };
 }
 
 /** A config where every id is a voter. */
@@ -63,10 +65,26 @@ export class TestNet {
 
   /** Has node `id` snapshot its toy state machine at its applied index and compact its log (as the driver does). */
   compact(id: string): Snapshot | null {
+    return this.persistCompaction(id, this.node(id).raft.compact(this.node(id).smIndex, JSON.stringify(this.node(id).sm))) as Snapshot | null;
+  }
+
+  /** Like compact(), but without data: the state machine holds it (the RocksDB driver's way). */
+  compactWithoutData(id: string): HeldSnapshot | null {
+    return this.persistCompaction(id, this.node(id).raft.compact(this.node(id).smIndex, null));
+  }
+
+  /** Answers needsSnapshotData as the driver does: the toy state machine serialised at its applied index. */
+  supplySnapshot(id: string): HeldSnapshot | null {
     const n = this.node(id);
-    const snap = n.raft.compact(n.smIndex, JSON.stringify(n.sm));
+    return this.persistCompaction(id, n.raft.supplySnapshotData(n.smIndex, JSON.stringify(n.sm)));
+  }
+
+  private persistCompaction(id: string, snap: HeldSnapshot | null): HeldSnapshot | null {
+    const n = this.node(id);
     if (snap) {
+      if (snap.meta.lastIndex !== n.smIndex) throw new Error(`harness: snapshot at ${snap.meta.lastIndex} but the state machine is at ${n.smIndex}`);
       n.persistedSnapshot = snap;
+      n.persistedSm = [...n.sm];
       n.persistedEntries = n.persistedEntries.filter((e) => e.index > snap.meta.lastIndex);
     }
     return snap;

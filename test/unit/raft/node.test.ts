@@ -6,6 +6,10 @@ import type { NodeStorage } from '../../../src/storage/types.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { MemoryKvStore, MemoryLogStore } from '../../../src/storage/memory/index.js';
 import { parseMessages } from '../../../src/transport/validate.js';
+import { openStorage } from '../../../src/storage/index.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { waitFor as pollUntil } from '../../support/procs.js';
 
 /** Delivers messages between in-process nodes by raft address, as JSON through the real validator. */
@@ -134,9 +138,52 @@ describe('raft node driver (in-process, memory storage)', function () {
     const snapIndex = persisted.snapshot?.meta.lastIndex ?? 0;
     expect(snapIndex).to.be.at.least(20);
     expect(persisted.entries.every((e) => e.index > snapIndex)).to.equal(true);
-    const rows = JSON.parse(persisted.snapshot?.data ?? '[]') as [string, string, number][];
-    expect(rows.every(([, , index]) => index <= snapIndex)).to.equal(true);
+    // Nothing is serialised for a compaction: the stored snapshot stands for the KV store's own state.
+    expect(persisted.snapshot?.data).to.equal(null);
+    expect(s.snapshots.filter((x) => x.kind === 'serialized')).to.deep.equal([]);
+    expect(await s.storage.kv.appliedIndex()).to.be.at.least(snapIndex);
     expect(s.node.status().snapshotIndex).to.equal(snapIndex);
+  });
+
+  it('restarts on RocksDB from a snapshot without data: every key is there and writes go on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftkv-node-snap-'));
+    try {
+      let storage = await openStorage(dir, 'solo');
+      let s = await startNode(new LoopbackNet(), 'solo', true, 10, storage);
+      await waitFor('a leader', () => s.node.leaderId() === 'solo');
+      for (let i = 0; i < 25; i++) await s.node.write([{ op: 'set', key: `k${i}`, value: `v${i}` }]);
+      await waitFor('a snapshot', () => s.node.status().snapshotIndex >= 20);
+      await s.node.stop();
+      await storage.log.close();
+      await storage.kv.close();
+      storage = await openStorage(dir, 'solo');
+      const persisted = await storage.log.load();
+      expect(persisted.snapshot?.data).to.equal(null);
+      expect(persisted.snapshot?.meta.lastIndex).to.be.at.least(20);
+      s = await startNode(new LoopbackNet(), 'solo', false, 10, storage);
+      running.push(s.node);
+      for (let i = 0; i < 25; i++) expect(await s.node.get(`k${i}`), `k${i}`).to.deep.include({ value: `v${i}` });
+      await waitFor('the sole voter to lead again', () => s.node.leaderId() === 'solo');
+      await s.node.write([{ op: 'set', key: 'after-restart', value: 'yes' }]);
+      expect(await s.node.get('after-restart')).to.deep.include({ value: 'yes' });
+      await s.node.stop();
+      await storage.log.close();
+      await storage.kv.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses to start when the KV state is behind a snapshot without data (it could not be rebuilt)', async () => {
+    const storage = memoryStorage();
+    const config = { members: [{ id: 'r', suffrage: 'voter' as const, raftAddr: 'r:1', apiAddr: 'r:2' }] };
+    await storage.log.write({ hardState: { term: 3, votedFor: 'r' }, entries: [] });
+    await storage.log.saveSnapshot({ meta: { lastIndex: 12, lastTerm: 3, config }, data: null }, false);
+    const node = new RaftNode(options('r', false, 10_000), storage, { send: () => undefined, close: async () => undefined });
+    let err: Error | null = null;
+    await node.start().catch((e: Error) => (err = e));
+    expect(err).to.be.an('error');
+    expect(String(err)).to.match(/key-value state is behind the snapshot at 12/);
   });
 
   it('Raft §7: a follower cut off while the leader compacted past it catches up through InstallSnapshot with every key', async () => {
@@ -152,6 +199,8 @@ describe('raft node driver (in-process, memory storage)', function () {
     await waitFor('n3 to catch up', () => n3.node.appliedIndex() >= n1.node.status().commitIndex);
     expect(net.sentTypes).to.include('InstallSnapshot');
     expect(n3.snapshots.some((x) => x.kind === 'installed')).to.equal(true);
+    // The leader compacted without data and serialised its state only because n3 needed it.
+    expect(n1.snapshots.filter((x) => x.kind === 'serialized').length).to.be.at.least(1);
     for (let i = 0; i < 80; i++) expect(await n3.node.get(`key-${i}`), `key-${i}`).to.deep.include({ value: `value-${i}` });
     // Replication continues normally afterwards.
     await n1.node.write([{ op: 'set', key: 'after', value: 'yes' }]);

@@ -123,6 +123,22 @@ describe('raft core: log replication (Raft §5.3)', () => {
     }
   });
 
+  it('refuses proposals beyond maxUncommittedEntries until the followers catch up (back-pressure)', () => {
+    const net = new TestNet(['a', 'b', 'c'], { tune: (o) => { o.maxUncommittedEntries = 3; } });
+    net.elect('a');
+    net.isolate('a');
+    const a = net.raft('a');
+    for (let i = 0; i < 3; i++) expect(a.propose(`p${i}`).ok).to.equal(true);
+    const refused = a.propose('p3');
+    expect(refused).to.deep.equal({ ok: false, reason: 'too-many-uncommitted', leaderId: 'a' });
+    expect(a.status().lastIndex - a.status().commitIndex).to.equal(3);
+    net.heal();
+    net.tickNode('a', 3);
+    net.deliverAll();
+    expect(a.status().commitIndex).to.equal(a.status().lastIndex);
+    expect(a.propose('p4').ok).to.equal(true);
+  });
+
   it('batches many proposals into one AppendEntries', () => {
     const net = new TestNet(['a', 'b', 'c']);
     net.elect('a');

@@ -112,6 +112,65 @@ describe('raft core: snapshots and log compaction (Raft §7)', () => {
     expect(peer?.state).to.equal('replicate');
   });
 
+  it('a snapshot taken without data: the leader asks for the data only when a follower needs it, then sends it in chunks', () => {
+    const net = smallChunkNet(64);
+    net.isolate('c');
+    proposeMany(net, 30, 'value-');
+    const a = net.raft('a');
+    expect(a.needsSnapshotData).to.equal(false);
+    const snap = net.compactWithoutData('a');
+    expect(snap?.data).to.equal(null);
+    expect(a.latestSnapshot?.data).to.equal(null);
+    // b is caught up: replicating to it needs no snapshot, so nothing is asked for yet.
+    proposeMany(net, 2, 'more-');
+    net.heal();
+    net.delivered = [];
+    net.tickNode('a', 4);
+    // c is behind the compacted log: the leader asks for the data and sends nothing until it has it.
+    expect(a.needsSnapshotData).to.equal(true);
+    expect(net.delivered.filter(isChunk)).to.deep.equal([]);
+    expect(net.raft('b').needsSnapshotData).to.equal(false);
+    net.tickNode('a', defaultRaftOptions('a', () => 0).electionTimeoutTicks + 2);
+    expect(net.delivered.filter(isChunk)).to.deep.equal([]);
+    expect(a.needsSnapshotData).to.equal(true);
+    // Supplied at the applied index, which moved past the snapshot: that compacts again, and c gets it.
+    const appliedNow = net.node('a').smIndex;
+    expect(appliedNow).to.be.greaterThan(snap!.meta.lastIndex);
+    const supplied = net.supplySnapshot('a');
+    expect(supplied?.meta.lastIndex).to.equal(appliedNow);
+    expect(supplied?.data).to.equal(JSON.stringify(net.node('a').sm));
+    expect(a.needsSnapshotData).to.equal(false);
+    net.deliverAll();
+    net.tickNode('a', 2);
+    const c = net.node('c');
+    expect(c.installed.map((s) => s.meta.lastIndex)).to.deep.equal([appliedNow]);
+    expect(c.sm).to.deep.equal(net.node('a').sm);
+    expect(net.delivered.filter(isChunk).length).to.be.greaterThan(1);
+    proposeMany(net, 2, 'after-');
+    expect(c.sm).to.deep.equal(net.node('a').sm);
+  });
+
+  it('data supplied at the snapshot\'s own index is attached to it (nothing compacts); an older answer is ignored', () => {
+    const net = smallChunkNet(64);
+    net.isolate('c');
+    proposeMany(net, 20, 'value-');
+    const snap = net.compactWithoutData('a')!;
+    net.heal();
+    net.tickNode('a', 4);
+    const a = net.raft('a');
+    expect(a.needsSnapshotData).to.equal(true);
+    expect(a.supplySnapshotData(snap.meta.lastIndex - 1, '["old"]')).to.equal(null);
+    expect(a.needsSnapshotData).to.equal(true);
+    expect(net.node('c').installed).to.deep.equal([]);
+    expect(net.supplySnapshot('a')).to.equal(null);
+    expect(a.latestSnapshot?.meta).to.deep.equal(snap.meta);
+    expect(a.latestSnapshot?.data).to.equal(JSON.stringify(net.node('a').sm));
+    net.deliverAll();
+    net.tickNode('a', 2);
+    expect(net.node('c').installed.map((s) => s.meta)).to.deep.equal([snap.meta]);
+    expect(net.node('c').sm).to.deep.equal(net.node('a').sm);
+  });
+
   it('a lost snapshot chunk is resent after an election timeout of ticks, one chunk outstanding at a time', () => {
     const net = smallChunkNet(32);
     net.isolate('c');
