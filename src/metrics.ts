@@ -237,7 +237,10 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
 
 interface HttpMetrics {
   duration: Histogram;
-  inFlight: Gauge;
+  /** Requests being served; the gauge reads it at scrape time, so the hot path only counts. */
+  inFlight: { n: number };
+  /** Histogram children by "method route status", resolved once (label hashing is per-call work otherwise). */
+  children: Map<string, { observe(v: number): void }>;
 }
 
 const HTTP_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
@@ -258,22 +261,39 @@ export function httpMetrics(registry: Registry): Middleware {
         buckets: LATENCY_BUCKETS_SECONDS,
         registers: [registry],
       }),
-      inFlight: new Gauge({ name: 'raftkv_http_requests_in_flight', help: 'Client API requests being served', registers: [registry] }),
+      inFlight: { n: 0 },
+      children: new Map(),
     };
+    const counter = m.inFlight;
+    new Gauge({
+      name: 'raftkv_http_requests_in_flight',
+      help: 'Client API requests being served',
+      registers: [registry],
+      collect() {
+        this.set(counter.n);
+      },
+    });
     httpMetricsByRegistry.set(registry, m);
   }
-  const { duration, inFlight } = m;
+  const { duration, inFlight, children } = m;
   return async (ctx, next) => {
     const started = performance.now();
-    inFlight.inc();
+    inFlight.n++;
     try {
       await next();
     } finally {
-      inFlight.dec();
+      inFlight.n--;
       const matched: unknown = (ctx as { _matchedRoute?: unknown })._matchedRoute;
       const route = typeof matched === 'string' ? matched : 'unmatched';
       const method = HTTP_METHODS.has(ctx.method) ? ctx.method : 'OTHER';
-      duration.observe({ method, route, status: String(ctx.status) }, secondsSince(started));
+      const status = ctx.status;
+      const key = `${method} ${route} ${status}`;
+      let child = children.get(key);
+      if (child === undefined) {
+        child = duration.labels(method, route, String(status));
+        children.set(key, child);
+      }
+      child.observe(secondsSince(started));
     }
   };
 }

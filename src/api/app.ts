@@ -125,8 +125,9 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(httpMetrics(deps.registry));
   const router = new Router();
 
+  const isDebug = (): boolean => logger.isLevelEnabled('debug');
   app.use(async (ctx, next) => {
-    const started = process.hrtime.bigint();
+    const started = isDebug() ? performance.now() : 0;
     try {
       await next();
     } catch (err) {
@@ -142,7 +143,7 @@ export function createApp(deps: ApiDeps): Koa {
     }
     const leader = node.leaderId();
     if (leader) ctx.set('X-Raft-Leader', leader);
-    logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: Number(process.hrtime.bigint() - started) / 1e6 }, 'request');
+    if (started !== 0) logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: performance.now() - started }, 'request');
   });
   if (deps.maxConcurrentRequests !== undefined) app.use(concurrencyLimit(deps.maxConcurrentRequests));
   if (deps.security) app.use(authMiddleware(deps.security));
@@ -200,7 +201,9 @@ export function createApp(deps: ApiDeps): Koa {
     const key = ctx.params.key;
     checkKey(key, limits);
     authorizeKeys(ctx, [key]);
-    const consistency = ctx.query.consistency ?? 'linearizable';
+    // The two common query strings skip the general parser.
+    const qs = ctx.querystring;
+    const consistency = qs === '' ? 'linearizable' : qs === 'consistency=stale' ? 'stale' : (ctx.query.consistency ?? 'linearizable');
     if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
     if (consistency === 'linearizable') await node.linearizableBarrier();
     const v = await node.get(key);

@@ -141,6 +141,9 @@ describe('metrics: one registry per node, decorators and observer', function () 
     expect(await sample(metrics, 'raftkv_http_request_duration_seconds_count', { method: 'GET', route: '/key/:key', status: '404' })).to.equal(1);
     expect(await sample(metrics, 'raftkv_http_request_duration_seconds_count', { method: 'GET', route: 'unmatched', status: '404' })).to.equal(1);
     expect(await sample(metrics, 'raftkv_http_requests_in_flight')).to.equal(0);
+    // A scrape through the API is itself a request in flight.
+    const scrape = await request(`http://127.0.0.1:${port}/metrics`);
+    expect(await scrape.body.text()).to.match(/^raftkv_http_requests_in_flight\{[^}]*\} 1$/m);
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
