@@ -1,5 +1,8 @@
 /**
- * A byte-bounded LRU cache of key → stored value (or known absence) in front of the RocksDB KV store.
+ * A byte-bounded cache of key → stored value (or known absence) in front of the RocksDB KV store,
+ * evicting in CLOCK (second-chance) order, an LRU approximation: a hit only sets the entry's
+ * reference bit, so reads never mutate the Map (moving an entry to the back on every hit costs a
+ * rehash of the whole table every few thousand reads once it holds many keys).
  * Every RocksDB get costs a thread-pool round trip on the main thread; hot keys are served from
  * here instead. Used only by RocksKvStore, which keeps it coherent: writes go through it, and a value
  * read from disk is cached only if no write happened while it was being read.
@@ -13,9 +16,15 @@ function sizeOf(key: string, v: StoredValue | null): number {
   return ENTRY_OVERHEAD_BYTES + 2 * key.length + (v === null ? 0 : 2 * v.value.length);
 }
 
+interface Slot {
+  v: StoredValue | null;
+  /** Read since the clock hand last passed: spared once (moved to the back) instead of evicted. */
+  isReferenced: boolean;
+}
+
 export class ReadCache {
-  /** Insertion order is recency order: the first key is the least recently used. */
-  private readonly entries = new Map<string, StoredValue | null>();
+  /** Insertion order is the clock's order: the hand starts at the front. */
+  private readonly entries = new Map<string, Slot>();
   private bytes = 0;
   /**
    * Bumped by every write. Invariant: a value read from disk is cached only when the generation is
@@ -27,7 +36,7 @@ export class ReadCache {
    * always stands at the least recently used entry. Restarting an iteration from the front on
    * every eviction would walk the deleted slots V8 keeps until a rehash (quadratic under churn).
    */
-  private cursor: Iterator<[string, StoredValue | null]> | null = null;
+  private cursor: Iterator<[string, Slot]> | null = null;
 
   constructor(private readonly maxBytes: number) {}
 
@@ -38,11 +47,10 @@ export class ReadCache {
 
   /** The cached value: a StoredValue, null when the key is known to be absent, undefined when not cached. */
   lookup(key: string): StoredValue | null | undefined {
-    const v = this.entries.get(key);
-    if (v === undefined) return undefined;
-    this.entries.delete(key);
-    this.entries.set(key, v);
-    return v;
+    const slot = this.entries.get(key);
+    if (slot === undefined) return undefined;
+    slot.isReferenced = true;
+    return slot.v;
   }
 
   /** Caches what a disk read started at `generation` returned, unless a write happened since. */
@@ -67,12 +75,12 @@ export class ReadCache {
   private put(key: string, v: StoredValue | null): void {
     const old = this.entries.get(key);
     if (old !== undefined) {
-      this.bytes -= sizeOf(key, old);
+      this.bytes -= sizeOf(key, old.v);
       this.entries.delete(key);
     }
     const size = sizeOf(key, v);
     if (size > this.maxBytes) return;
-    this.entries.set(key, v);
+    this.entries.set(key, { v, isReferenced: false });
     this.bytes += size;
     while (this.bytes > this.maxBytes) {
       this.cursor ??= this.entries.entries();
@@ -86,9 +94,15 @@ export class ReadCache {
         }
         continue;
       }
-      const [k, evicted] = next.value;
+      const [k, slot] = next.value;
       this.entries.delete(k);
-      this.bytes -= sizeOf(k, evicted);
+      if (slot.isReferenced) {
+        // Second chance: read since the hand last passed, so it goes to the back instead.
+        slot.isReferenced = false;
+        this.entries.set(k, slot);
+        continue;
+      }
+      this.bytes -= sizeOf(k, slot.v);
     }
   }
 }
