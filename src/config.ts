@@ -34,6 +34,8 @@ export interface Config {
   readonly logLevel: string;
   /** Entries applied since the last snapshot that trigger a new one (log compaction). */
   readonly snapshotThreshold: number;
+  /** Bytes of entry data applied since the last snapshot that also trigger one (whichever comes first). */
+  readonly snapshotThresholdBytes: number;
   /** TLS_*: serve the client API over HTTPS; null means plain HTTP. */
   readonly apiTls: TlsFileConfig | null;
   /** RAFT_TLS_*: mutual TLS between peers (caFile always set); null means plain HTTP. */
@@ -110,6 +112,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       MAX_BODY_BYTES: positiveInt({ default: 2097152 }),
       REQUEST_TIMEOUT_MS: positiveInt({ default: 5000 }),
       SNAPSHOT_THRESHOLD: positiveInt({ default: 10000 }),
+      SNAPSHOT_THRESHOLD_BYTES: positiveInt({ default: 64 * 1024 * 1024 }),
       TLS_CERT_FILE: str({ default: '' }),
       TLS_KEY_FILE: str({ default: '' }),
       TLS_CA_FILE: str({ default: '' }),
@@ -189,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
     logLevel: e.LOG_LEVEL,
     snapshotThreshold: e.SNAPSHOT_THRESHOLD,
+    snapshotThresholdBytes: e.SNAPSHOT_THRESHOLD_BYTES,
     apiTls,
     raftTls,
     clusterSecret: e.RAFT_CLUSTER_SECRET === '' ? null : e.RAFT_CLUSTER_SECRET,

@@ -75,6 +75,7 @@ async function main(): Promise<void> {
       requestTimeoutMs: cfg.requestTimeoutMs,
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
       snapshotThreshold: cfg.snapshotThreshold,
+      snapshotThresholdBytes: cfg.snapshotThresholdBytes,
     },
     measuredStorage,
     measuredTransport,

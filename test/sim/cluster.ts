@@ -214,6 +214,7 @@ export class SimCluster {
       maxSnapshotChunkBytes: randInt(r, 8, 96),
       compactionTailEntries: r() < 0.5 ? 0 : randInt(r, 1, 5),
       maxUncommittedEntries: randInt(r, 32, 256),
+      compactionTailBytes: r() < 0.5 ? 1 << 20 : randInt(r, 10, 200),
     };
     // Without compaction a follower that was down long catches up entry by entry; keep that to big batches.
     if (!smallBatches && r() < 0.4) this.opts.compactProb = 0;

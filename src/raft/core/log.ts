@@ -6,6 +6,11 @@
  */
 import type { Entry, SnapshotMeta } from './types.js';
 
+/** The size an entry counts for in byte bounds: its data's length (a fixed estimate for the others). */
+export function entrySize(e: Entry): number {
+  return e.type === 'normal' ? e.data.length : 64;
+}
+
 export class RaftLog {
   /** Entries with index snapshotIndex+1 .. lastIndex. Invariant: entries[i].index === snapshotIndex + 1 + i. */
   private entries: Entry[];
@@ -54,7 +59,7 @@ export class RaftLog {
     let bytes = 0;
     for (let i = Math.max(from, this.firstIndex); i <= Math.min(to, this.lastIndex); i++) {
       const e = this.entries[i - this.snapshotIndex - 1];
-      const size = e.type === 'normal' ? e.data.length : 64;
+      const size = entrySize(e);
       if (out.length > 0 && (out.length >= maxCount || bytes + size > maxBytes)) break;
       out.push(e);
       bytes += size;

@@ -5,7 +5,7 @@
  * randomness: time is ticks and jitter comes from the injected rng. Used by src/raft/node (the real
  * driver) and test/sim (the simulator).
  */
-import { RaftLog } from './log.js';
+import { RaftLog, entrySize } from './log.js';
 import { majority, quorumMin } from './quorum.js';
 import type {
   AppendEntries,
@@ -53,6 +53,7 @@ export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
     maxInflight: 16,
     maxSnapshotChunkBytes: 512 * 1024,
     compactionTailEntries: 0,
+    compactionTailBytes: 8 << 20,
     maxApplyBytes: 4 << 20,
     maxUncommittedEntries: 10_000,
     autoPromote: true,
@@ -894,7 +895,16 @@ export class Raft {
     const lastTerm = this.log.termAt(index) as number;
     const snap: HeldSnapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
     this.snapshot = snap;
-    const base = index - this.opts.compactionTailEntries;
+    // Keep the last entries up to the snapshot, at most compactionTailEntries of them and
+    // compactionTailBytes of data, for followers that lag by only a little.
+    let keepFrom = index + 1;
+    let bytes = 0;
+    for (let i = index; i > Math.max(index - this.opts.compactionTailEntries, this.log.snapshotIndex); i--) {
+      bytes += entrySize(this.log.entryAt(i) as Entry);
+      if (bytes > this.opts.compactionTailBytes) break;
+      keepFrom = i;
+    }
+    const base = keepFrom - 1;
     if (base > this.log.snapshotIndex) {
       this.baseConfig = this.configAt(base);
       this.log.compactTo(base);

@@ -286,6 +286,8 @@ export interface RaftOptions {
    * by a little is still served by AppendEntries rather than a whole InstallSnapshot. 0 keeps none.
    */
   compactionTailEntries: number;
+  /** Bound on the bytes of entry data kept by compactionTailEntries (whichever keeps fewer entries). */
+  compactionTailBytes: number;
   /** Bound on the bytes of committed entries handed out in one Ready. */
   maxApplyBytes: number;
   /**

@@ -5,6 +5,7 @@
  * and by tests; the API layer calls propose/read/join/remove.
  */
 import { Raft, defaultRaftOptions } from '../core/raft.js';
+import { entrySize } from '../core/log.js';
 import type { ClusterConfig, ConfChange, Entry, HeldSnapshot, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvApply, KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
@@ -24,6 +25,8 @@ export interface RaftNodeOptions {
   bootstrapIfEmpty: boolean;
   /** Take a snapshot once this many entries were applied since the last one (default 10000). */
   snapshotThreshold?: number;
+  /** ...or once this many bytes of entry data were applied since the last one (default 64 MiB). */
+  snapshotThresholdBytes?: number;
   /** Entries kept in memory behind a snapshot for slightly lagging followers (default min(1000, threshold/2)). */
   compactionTailEntries?: number;
 }
@@ -102,6 +105,8 @@ export class RaftNode {
   /** Raft addresses learned from incoming requests, for peers not (yet) in our configuration. */
   private peerAddrs = new Map<NodeId, string>();
   private applied = 0;
+  /** Bytes of entry data applied since the last compaction (the in-memory log grows by about this much). */
+  private appliedBytesSinceSnapshot = 0;
   private softState: SoftState | null = null;
   /** Highest commit index this node has heard of (for readiness). */
   private knownCommit = 0;
@@ -128,6 +133,7 @@ export class RaftNode {
     options.electionTimeoutTicks = this.opts.electionTimeoutTicks;
     options.heartbeatTicks = this.opts.heartbeatTicks;
     options.compactionTailEntries = this.opts.compactionTailEntries ?? Math.min(1000, Math.floor(this.snapshotThreshold() / 2));
+    options.compactionTailBytes = Math.min(8 << 20, Math.floor((this.opts.snapshotThresholdBytes ?? 64 << 20) / 4));
     const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : snapshotIndex;
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
     this.applied = applied;
@@ -491,9 +497,10 @@ export class RaftNode {
         },
       );
     }
-    if (this.applied - last < this.snapshotThreshold()) return;
+    const isBytesDue = this.appliedBytesSinceSnapshot >= (this.opts.snapshotThresholdBytes ?? 64 << 20);
+    if (this.applied - last < this.snapshotThreshold() && !isBytesDue) return;
     const index = Math.min(this.applied, this.raft.status().appliedIndex);
-    if (index - last < this.snapshotThreshold()) return;
+    if (index <= last || (index - last < this.snapshotThreshold() && !isBytesDue)) return;
     const snap = this.raft.compact(index, null);
     if (!snap) return;
     await this.saveCompaction(snap, last);
@@ -501,6 +508,7 @@ export class RaftNode {
 
   /** Persists a locally taken snapshot without its data (the KV store holds it) and drops the log behind it. */
   private async saveCompaction(snap: HeldSnapshot, previous: number): Promise<void> {
+    this.appliedBytesSinceSnapshot = 0;
     await this.storage.log.saveSnapshot({ meta: snap.meta, data: null }, false);
     this.observer.onSnapshot?.('taken', snap.meta, 0);
     this.observer.onEntriesCompacted?.(snap.meta.lastIndex - previous);
@@ -515,7 +523,10 @@ export class RaftNode {
     const fresh = entries.filter((e) => e.index > this.applied);
     if (fresh.length === 0) return;
     const batch: KvApply[] = [];
-    for (const e of fresh) if (e.type === 'normal') batch.push({ index: e.index, ops: decodeCommand(e.data) });
+    for (const e of fresh) {
+      this.appliedBytesSinceSnapshot += entrySize(e);
+      if (e.type === 'normal') batch.push({ index: e.index, ops: decodeCommand(e.data) });
+    }
     const last = fresh[fresh.length - 1].index;
     const results = await this.storage.kv.applyBatch(batch, last);
     const existedByIndex = new Map<number, boolean[]>(batch.map((b, i) => [b.index, results[i]]));

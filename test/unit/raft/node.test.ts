@@ -145,6 +145,26 @@ describe('raft node driver (in-process, memory storage)', function () {
     expect(s.node.status().snapshotIndex).to.equal(snapIndex);
   });
 
+  it('also compacts once SNAPSHOT_THRESHOLD_BYTES of entry data were applied, long before the entry threshold', async () => {
+    const net = new LoopbackNet();
+    const storage = memoryStorage();
+    const snapshots: { kind: string; meta: SnapshotMeta }[] = [];
+    const node = new RaftNode({ ...options('big', true, 1_000_000), snapshotThresholdBytes: 10_000 }, storage, net.transport('big:1'), { onSnapshot: (kind, meta) => snapshots.push({ kind, meta }) });
+    net.nodes.set('big:1', node);
+    running.push(node);
+    await node.start();
+    await waitFor('a leader', () => node.leaderId() === 'big');
+    // Four writes of about 3000 bytes each pass 10000 bytes; the entry threshold is a million.
+    for (let i = 0; i < 4; i++) await node.write([{ op: 'set', key: `big${i}`, value: 'v'.repeat(3000) }]);
+    await waitFor('a compaction by bytes', () => snapshots.some((x) => x.kind === 'taken'));
+    const snapIndex = node.status().snapshotIndex;
+    expect(snapIndex).to.be.at.least(4);
+    expect((await storage.log.load()).entries.every((e) => e.index > snapIndex)).to.equal(true);
+    // Small writes after it do not compact again until another 10000 bytes were applied.
+    for (let i = 0; i < 5; i++) await node.write([{ op: 'set', key: `small${i}`, value: 'v' }]);
+    expect(snapshots.filter((x) => x.kind === 'taken')).to.have.length(1);
+  });
+
   it('restarts on RocksDB from a snapshot without data: every key is there and writes go on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-node-snap-'));
     try {

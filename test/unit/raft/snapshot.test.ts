@@ -75,6 +75,22 @@ describe('raft core: snapshots and log compaction (Raft §7)', () => {
     expect(a.status().snapshotIndex).to.equal(snap.meta.lastIndex);
   });
 
+  it('keeps at most compactionTailBytes of entry data behind the snapshot, even when compactionTailEntries allows more', () => {
+    const net = new TestNet(['a', 'b', 'c'], { tune: (o) => { o.compactionTailEntries = 100; o.compactionTailBytes = 250; } });
+    net.elect('a');
+    for (let i = 0; i < 20; i++) {
+      expect(net.raft('a').propose(`${i}`.padStart(100, 'x')).ok).to.equal(true);
+      net.deliverAll();
+    }
+    net.tickNode('a', 2);
+    const snap = net.compact('a') as Snapshot;
+    const a = net.raft('a');
+    // 100-character entries: two fit in 250 bytes, a third would not.
+    expect(a.entryAt(snap.meta.lastIndex)?.index).to.equal(snap.meta.lastIndex);
+    expect(a.entryAt(snap.meta.lastIndex - 1)?.index).to.equal(snap.meta.lastIndex - 1);
+    expect(a.entryAt(snap.meta.lastIndex - 2)).to.equal(undefined);
+  });
+
   it('a compacted leader still replicates entries after the snapshot by AppendEntries', () => {
     const net = smallChunkNet();
     proposeMany(net, 10, 'x');
