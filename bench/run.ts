@@ -99,11 +99,11 @@ function runWrk(url: string, script: string, conns: number, args: string[], env:
 
 interface RaftkvCluster { dir: string; apis: string[]; nodes: { id: string; env: Record<string, string>; proc: ChildProcess }[] }
 
-function startRaftkvNode(id: string, env: Record<string, string>): ChildProcess {
-  return spawnProc(process.execPath, [join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...raftkvExtraEnv, ...env });
+function startRaftkvNode(id: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
+  return spawnProc(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...raftkvExtraEnv, ...env });
 }
 
-async function startRaftkv(): Promise<RaftkvCluster> {
+async function startRaftkv(nodeArgs: string[] = []): Promise<RaftkvCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-'));
   dirs.push(dir);
   const apis: string[] = [];
@@ -111,7 +111,7 @@ async function startRaftkv(): Promise<RaftkvCluster> {
   for (let i = 1; i <= 3; i++) {
     const env: Record<string, string> = { PORT: String(18180 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17100 + i}`, RAFT_DIR: dir };
     if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18181';
-    nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env) });
+    nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env, nodeArgs) });
     apis.push(`http://127.0.0.1:${18180 + i}`);
     if (i === 1) await waitFor('raftkv node 1', async () => (await httpJson('GET', `${apis[0]}/ready`)).status === 200);
   }
@@ -211,8 +211,8 @@ function duMb(dir: string): number {
   return Math.round(Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]) / (1024 * 1024));
 }
 
-async function stress(): Promise<string[]> {
-  const c = await startRaftkv();
+/** Writes STRESS_KEYS keys in 1000-key batches from 8 clients; throws if a batch fails (e.g. a node died). */
+async function writeStressKeys(c: RaftkvCluster): Promise<number> {
   const leader = await raftkvLeader(c);
   const batch = 1000;
   const batches = Math.ceil(stressKeys / batch);
@@ -228,7 +228,30 @@ async function stress(): Promise<string[]> {
     }
   };
   await Promise.all(Array.from({ length: 8 }, worker));
-  const writeSecs = (Date.now() - t0) / 1000;
+  return (Date.now() - t0) / 1000;
+}
+
+/**
+ * The same writes into a fresh cluster whose nodes run with a V8 heap cap of STRESS_HEAP_CAP_MB
+ * (default 256): they survive only if what they keep in memory does not
+ * grow with the number of keys. Without a cap V8 collects lazily, so RSS mostly shows garbage.
+ */
+async function stressCapped(): Promise<string> {
+  const capMb = Number(process.env.STRESS_HEAP_CAP_MB ?? '256');
+  const c = await startRaftkv([`--max-old-space-size=${capMb}`]);
+  const writeSecs = await writeStressKeys(c);
+  const alive = c.nodes.every((n) => n.proc.exitCode === null && n.proc.signalCode === null);
+  const rss = c.nodes.map((n) => rssMb(n.proc.pid));
+  for (const n of c.nodes) n.proc.kill('SIGTERM');
+  if (!alive) throw new Error('bench: a heap-capped node died during the stress writes');
+  return `stress: heap_cap_mb=${capMb} keys=${stressKeys} write_secs=${writeSecs.toFixed(1)} nodes_alive=3/3 rss_mb_after_writes=${rss.join('/')}`;
+}
+
+async function stress(): Promise<string[]> {
+  const c = await startRaftkv();
+  const batches = Math.ceil(stressKeys / 1000);
+  const batch = 1000;
+  const writeSecs = await writeStressKeys(c);
   const rssBefore = c.nodes.map((n) => rssMb(n.proc.pid));
   await new Promise((r) => setTimeout(r, 1000));
   for (const n of c.nodes) n.proc.kill('SIGTERM');
@@ -241,9 +264,11 @@ async function stress(): Promise<string[]> {
   const probe = await httpJson('GET', `${c.apis[2]}/key/s${String(stressKeys - 1).padStart(15, '0')}?consistency=linearizable`);
   const rssAfter = c.nodes.map((n) => rssMb(n.proc.pid));
   for (const n of c.nodes) n.proc.kill('SIGTERM');
+  await Promise.all(c.nodes.map((n) => new Promise((r) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? r(null) : n.proc.once('exit', r)))));
   return [
     `stress: keys=${stressKeys} batches=${batches}x${batch} write_secs=${writeSecs.toFixed(1)} keys_per_sec=${Math.round(stressKeys / writeSecs)}`,
     `stress: rss_mb_after_writes=${rssBefore.join('/')} disk_mb=${disk} restart_to_ready_secs=${readySecs.toFixed(1)} rss_mb_after_restart=${rssAfter.join('/')} last_key_status=${probe.status}`,
+    await stressCapped(),
   ];
 }
 
