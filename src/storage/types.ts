@@ -69,6 +69,12 @@ export interface KvStore {
    * exactly-once because the index is written atomically with the data (the driver's hot path).
    */
   applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]>;
+  /**
+   * A hint that these keys will be written soon (the leader calls it when it proposes): a store with
+   * a read cache may look up whether they exist now, so that applying the write later needs no disk
+   * read. Never changes what any read or apply returns.
+   */
+  prefetch?(keys: string[]): void;
   /** Records appliedIndex = index for an entry that changes no key (noop, config). May be batched. */
   setApplied(index: number): Promise<void>;
   /** The applied index stored with the data (0 when empty). */

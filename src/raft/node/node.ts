@@ -183,7 +183,10 @@ export class RaftNode {
 
   /** Replicates `ops` as one entry; resolves with its index and what the state machine saw when applying it. */
   async writeOps(ops: KvOp[]): Promise<WriteResult> {
-    return this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+    const result = this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+    // Proposed: while it replicates, let the store learn whether the keys exist (apply needs it).
+    this.storage.kv.prefetch?.(ops.map((o) => o.key));
+    return result;
   }
 
   /** Deletes `key` through the log; `existed` is false when the key was absent at apply time. */

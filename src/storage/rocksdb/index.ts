@@ -335,6 +335,17 @@ export class RocksKvStore implements KvStore {
     return (await this.applyBatch([{ index, ops }], index))[0];
   }
 
+  prefetch(keys: string[]): void {
+    const missing = keys.filter((k) => this.cache.lookup(k) === undefined);
+    if (missing.length === 0) return;
+    // Cached only if no write lands meanwhile (the generation guard), like any read from disk.
+    const generation = this.cache.generation;
+    this.db.getMany(missing.map((k) => KV_PREFIX + k)).then(
+      (found) => missing.forEach((k, i) => this.cache.fill(k, found[i] === undefined ? null : (JSON.parse(found[i] as string) as StoredValue), generation)),
+      () => undefined, // only a hint: applyBatch reads whatever is still unknown
+    );
+  }
+
   async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
     // Whether each touched key exists (for delete results and the key count): from the cache where
     // known, else one lookup of all the rest. Only this method writes keys, so nothing changes meanwhile.

@@ -75,4 +75,42 @@ describe('storage: RocksDB read cache', () => {
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('through the store: prefetch teaches the cache which keys exist, and a prefetch racing a write never leaves the older state cached', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-prefetch-'));
+    const s = await openStorage(dir, 'n1');
+    try {
+      await s.kv.apply(1, [{ op: 'set', key: 'present', value: 'v' }]);
+      await s.kv.importSnapshot(await s.kv.exportSnapshot(), 1); // empties the cache
+      s.kv.prefetch?.(['present', 'absent']);
+      await new Promise((r) => setTimeout(r, 50));
+      // Existence as apply reports it, with nothing read at apply time that the prefetch did not know.
+      expect(await s.kv.apply(2, [{ op: 'delete', key: 'present' }, { op: 'delete', key: 'absent' }])).to.deep.equal([true, false]);
+      // Hold the prefetch's disk read until a write of the same key has landed (white-box: the store's db).
+      const db = (s.kv as unknown as { db: { getMany(keys: string[]): Promise<Array<string | undefined>> } }).db;
+      const realGetMany = db.getMany.bind(db);
+      let release: () => void = () => undefined;
+      const held = new Promise<void>((r) => (release = r));
+      let isHolding = true;
+      db.getMany = async (keys) => {
+        const out = await realGetMany(keys);
+        if (isHolding) {
+          isHolding = false;
+          await held;
+        }
+        return out;
+      };
+      s.kv.prefetch?.(['raced']); // reads "absent" from disk, answered only after the write below
+      await new Promise((r) => setTimeout(r, 20));
+      await s.kv.apply(3, [{ op: 'set', key: 'raced', value: 'now' }]);
+      release();
+      await new Promise((r) => setTimeout(r, 20));
+      expect(await s.kv.get('raced')).to.deep.equal({ value: 'now', index: 3 });
+      expect(await s.kv.apply(4, [{ op: 'delete', key: 'raced' }])).to.deep.equal([true]);
+    } finally {
+      await s.log.close();
+      await s.kv.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
