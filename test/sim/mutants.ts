@@ -57,6 +57,14 @@ export const MUTANTS: Mutant[] = [
     search: "    // MUTATION-POINT: one-conf-change\n    if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };\n",
     replace: '    // MUTATION-POINT: one-conf-change (mutant: no pending check)\n',
   },
+  {
+    // Snapshot data serialised at a newer applied index is attached to the older snapshot's metadata
+    // instead of compacting at that index: followers install state that does not match its index.
+    name: 'supply-index',
+    file: 'raft.ts',
+    search: '    // MUTATION-POINT: supply-index\n    if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };\n',
+    replace: '    // MUTATION-POINT: supply-index (mutant: any index)\n    if (index >= held.meta.lastIndex) this.snapshot = { meta: held.meta, data };\n',
+  },
 ];
 
 /** What happened to one mutant: killed (with the first seed that caught it), survived, or the patch did not apply. */

@@ -923,6 +923,7 @@ export class Raft {
     const held = this.snapshot;
     if (held === null || index < held.meta.lastIndex) return null;
     let created: HeldSnapshot | null = null;
+    // MUTATION-POINT: supply-index
     if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };
     else created = this.compact(index, data);
     this.isSnapshotDataWanted = false;
