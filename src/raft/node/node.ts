@@ -500,6 +500,9 @@ export class RaftNode {
         },
       );
     }
+    // While an export runs, no compaction without data: it would leave the export behind the latest
+    // snapshot (ignored by the core), and exports could keep losing that race under steady writes.
+    if (this.snapshotExport !== null) return;
     const isBytesDue = this.appliedBytesSinceSnapshot >= (this.opts.snapshotThresholdBytes ?? 64 << 20);
     if (this.applied - last < this.snapshotThreshold() && !isBytesDue) return;
     const index = Math.min(this.applied, this.raft.status().appliedIndex);

@@ -227,6 +227,38 @@ describe('raft node driver (in-process, memory storage)', function () {
     await waitFor('n3 to apply a later write', async () => (await n3.node.get('after'))?.value === 'yes');
   });
 
+  it('a slow snapshot export still reaches a lagging follower while steady writes keep passing the threshold', async () => {
+    const net = new LoopbackNet();
+    const nodes = await threeNodes(net, 5);
+    running.push(...nodes.map((n) => n.node));
+    const [n1, , n3] = nodes;
+    // The export captures the state when called, as the stores do, but takes 150 ms to hand it over.
+    const kv = n1.storage.kv;
+    const realExport = kv.exportSnapshot.bind(kv);
+    kv.exportSnapshot = async () => {
+      const data = await realExport();
+      await new Promise((r) => setTimeout(r, 150));
+      return data;
+    };
+    net.down.add(n3.addr);
+    for (let i = 0; i < 30; i++) await n1.node.write([{ op: 'set', key: `a${i}`, value: 'x' }]);
+    net.down.delete(n3.addr);
+    let isWriting = true;
+    const writer = (async () => {
+      for (let i = 0; isWriting; i++) {
+        await n1.node.write([{ op: 'set', key: `b${i}`, value: 'y' }]);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    })();
+    try {
+      await waitFor('n3 to install a snapshot', () => n3.snapshots.some((x) => x.kind === 'installed'), 15_000);
+    } finally {
+      isWriting = false;
+      await writer;
+    }
+    expect(await n3.node.get('a29')).to.deep.include({ value: 'x' });
+  });
+
   it('restart after an interrupted snapshot install: the persisted snapshot is imported before anything else', async () => {
     const storage = memoryStorage();
     const config = { members: [{ id: 'r', suffrage: 'voter' as const, raftAddr: 'r:1', apiAddr: 'r:2' }] };
