@@ -138,6 +138,8 @@ export class Raft {
   private snapshot: HeldSnapshot | null;
   /** A follower needs the latest snapshot's data, which the driver has not supplied (see needsSnapshotData). */
   private isSnapshotDataWanted = false;
+  /** The latest snapshot's data came from supplySnapshotData: it is dropped again once no transfer uses it. */
+  private isSnapshotDataSupplied = false;
   /** A snapshot received from the leader that the driver has not yet been handed in a Ready. */
   private pendingSnapshot: Snapshot | null = null;
   private incomingSnapshot: IncomingSnapshot | null = null;
@@ -895,6 +897,7 @@ export class Raft {
     const lastTerm = this.log.termAt(index) as number;
     const snap: HeldSnapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
     this.snapshot = snap;
+    this.isSnapshotDataSupplied = false;
     // Keep the last entries up to the snapshot, at most compactionTailEntries of them and
     // compactionTailBytes of data, for followers that lag by only a little.
     let keepFrom = index + 1;
@@ -927,6 +930,7 @@ export class Raft {
     if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };
     else created = this.compact(index, data);
     this.isSnapshotDataWanted = false;
+    this.isSnapshotDataSupplied = true;
     if (this.role !== 'leader') return created;
     for (const [id, pr] of this.progress) {
       if (pr.state !== 'snapshot' || pr.snapshot !== null) continue;
@@ -997,6 +1001,11 @@ export class Raft {
     pr.isPaused = false;
     pr.inflight = [];
     pr.nextIndex = pr.matchIndex + 1;
+    // Data the driver serialised on request is not kept once no transfer needs it (it can be asked again).
+    if (this.isSnapshotDataSupplied && this.snapshot !== null && [...this.progress.values()].every((p) => p.state !== 'snapshot')) {
+      this.snapshot = { meta: this.snapshot.meta, data: null };
+      this.isSnapshotDataSupplied = false;
+    }
   }
 
   private handleInstallSnapshotResponse(m: InstallSnapshotResponse): void {
@@ -1079,6 +1088,7 @@ export class Raft {
   private restoreSnapshot(snap: Snapshot): void {
     this.log.restore(snap.meta);
     this.snapshot = snap;
+    this.isSnapshotDataSupplied = false;
     this.pendingSnapshot = snap;
     this.commitIndex = snap.meta.lastIndex;
     this.baseConfig = snap.meta.config;

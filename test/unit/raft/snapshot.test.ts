@@ -162,6 +162,10 @@ describe('raft core: snapshots and log compaction (Raft §7)', () => {
     expect(c.installed.map((s) => s.meta.lastIndex)).to.deep.equal([appliedNow]);
     expect(c.sm).to.deep.equal(net.node('a').sm);
     expect(net.delivered.filter(isChunk).length).to.be.greaterThan(1);
+    // Once no transfer needs it, the supplied data is dropped again (it can be asked for anew).
+    expect(a.latestSnapshot?.meta.lastIndex).to.equal(appliedNow);
+    expect(a.latestSnapshot?.data).to.equal(null);
+    expect(a.needsSnapshotData).to.equal(false);
     proposeMany(net, 2, 'after-');
     expect(c.sm).to.deep.equal(net.node('a').sm);
   });
