@@ -86,7 +86,7 @@ interface Progress {
   ticksSinceAppend: number;
   /** Highest ReadIndex round acknowledged in this term. */
   ackedCtx: number;
-  /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile). */
+  /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile); null while waiting for the driver to supply its data. */
   snapshot: Snapshot | null;
   /** In snapshot state: characters of snapshot.data the follower confirmed it holds. */
   snapshotOffset: number;
@@ -136,8 +136,6 @@ export class Raft {
   private baseConfig: ClusterConfig;
   /** The latest snapshot: taken locally by compact(), received from a leader, or loaded at start. */
   private snapshot: HeldSnapshot | null;
-  /** A follower needs the latest snapshot's data, which the driver has not supplied (see needsSnapshotData). */
-  private isSnapshotDataWanted = false;
   /** The latest snapshot's data came from supplySnapshotData: it is dropped again once no transfer uses it. */
   private isSnapshotDataSupplied = false;
   /** A snapshot received from the leader that the driver has not yet been handed in a Ready. */
@@ -205,13 +203,8 @@ export class Raft {
       for (const [id, pr] of this.progress) {
         pr.ticksSinceContact++;
         pr.ticksSinceAppend++;
-        if (pr.state === 'snapshot' && pr.isPaused && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
-          if (pr.snapshot === null) {
-            // Still waiting for the driver to supply the snapshot's data: ask again.
-            pr.snapshotTicks = 0;
-            this.isSnapshotDataWanted = true;
-            continue;
-          }
+        // A follower still waiting for the driver to supply the snapshot's data has nothing to resend.
+        if (pr.state === 'snapshot' && pr.isPaused && pr.snapshot !== null && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
           // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
           pr.isPaused = false;
           this.sendSnapshotChunk(id, pr);
@@ -547,7 +540,9 @@ export class Raft {
    * supplySnapshotData().
    */
   get needsSnapshotData(): boolean {
-    return this.isSnapshotDataWanted && this.role === 'leader';
+    if (this.role !== 'leader') return false;
+    for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot === null) return true;
+    return false;
   }
 
   /** The entry at `index`, or undefined when compacted or beyond the end of the log. */
@@ -929,7 +924,6 @@ export class Raft {
     // MUTATION-POINT: supply-index
     if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };
     else created = this.compact(index, data);
-    this.isSnapshotDataWanted = false;
     this.isSnapshotDataSupplied = true;
     if (this.role !== 'leader') return created;
     for (const [id, pr] of this.progress) {
@@ -960,11 +954,10 @@ export class Raft {
     pr.snapshotOffset = 0;
     pr.inflight = [];
     if (held.data === null) {
-      // Taken without data: wait (paused) until the driver supplies it; the tick re-asks meanwhile.
+      // Taken without data: wait (paused, which needsSnapshotData reports) until the driver supplies it.
       pr.snapshot = null;
       pr.isPaused = true;
       pr.snapshotTicks = 0;
-      this.isSnapshotDataWanted = true;
       return;
     }
     pr.snapshot = { meta: held.meta, data: held.data };

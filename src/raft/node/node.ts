@@ -487,7 +487,7 @@ export class RaftNode {
       return;
     }
     if (job === null && this.raft.needsSnapshotData) {
-      const started = { index: Math.min(this.applied, this.raft.status().appliedIndex), data: null as string | null };
+      const started = { index: this.snapshotableIndex(), data: null as string | null };
       this.snapshotExport = started;
       this.storage.kv.exportSnapshot().then(
         (data) => {
@@ -505,11 +505,16 @@ export class RaftNode {
     if (this.snapshotExport !== null) return;
     const isBytesDue = this.appliedBytesSinceSnapshot >= (this.opts.snapshotThresholdBytes ?? 64 << 20);
     if (this.applied - last < this.snapshotThreshold() && !isBytesDue) return;
-    const index = Math.min(this.applied, this.raft.status().appliedIndex);
+    const index = this.snapshotableIndex();
     if (index <= last || (index - last < this.snapshotThreshold() && !isBytesDue)) return;
     const snap = this.raft.compact(index, null);
     if (!snap) return;
     await this.saveCompaction(snap, last);
+  }
+
+  /** The index a snapshot may stand for: applied both here and in the core. */
+  private snapshotableIndex(): number {
+    return Math.min(this.applied, this.raft.status().appliedIndex);
   }
 
   /** Persists a locally taken snapshot without its data (the KV store holds it) and drops the log behind it. */
