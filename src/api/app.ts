@@ -125,9 +125,8 @@ export function createApp(deps: ApiDeps): Koa {
   app.use(httpMetrics(deps.registry));
   const router = new Router();
 
-  const isDebug = (): boolean => logger.isLevelEnabled('debug');
   app.use(async (ctx, next) => {
-    const started = isDebug() ? performance.now() : 0;
+    const started = logger.isLevelEnabled('debug') ? performance.now() : 0;
     try {
       await next();
     } catch (err) {

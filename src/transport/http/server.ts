@@ -16,10 +16,15 @@ import { verifyRequest } from '../../security/hmac.js';
 import { answerClientErrors } from '../../security/client-error.js';
 import { ACK_INTERVAL_MS, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, unframeLine } from './stream-protocol.js';
 
+/** The error body every refusal carries, on plain requests and on refused upgrades alike. */
+function errorJson(code: string, message: string | undefined): string {
+  return JSON.stringify({ error: { code, message } });
+}
+
 function reply(res: ServerResponse, status: number, code?: string, message?: string): void {
   if (res.headersSent || res.destroyed) return;
   if (code) {
-    const body = JSON.stringify({ error: { code, message } });
+    const body = errorJson(code, message);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
     res.end(body);
   } else {
@@ -45,7 +50,7 @@ export interface PeerServerOptions {
 }
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
-  const body = JSON.stringify({ error: { code: reason, message } });
+  const body = errorJson(reason, message);
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 
