@@ -122,14 +122,14 @@ describe('peer transport: the long-lived stream', () => {
     });
     await new Promise<void>((r) => stalled.listen(0, '127.0.0.1', () => r()));
     const port = (stalled.address() as { port: number }).port;
-    const t = new HttpTransport({ timeoutMs: 300 });
+    const t = new HttpTransport({ timeoutMs: 1000 });
     const to = { id: 'b', raftAddr: `127.0.0.1:${port}` };
     t.send(to, [hb(1)]);
     await waitFor('first stream', async () => sockets.length === 1, 5000, 10);
     await new Promise((r) => setTimeout(r, 100));
     t.send(to, [hb(2)]);
     expect(sockets.length).to.equal(1);
-    await new Promise((r) => setTimeout(r, 400));
+    await new Promise((r) => setTimeout(r, 1200));
     t.send(to, [hb(3)]);
     await waitFor('a second stream', async () => sockets.length === 2, 5000, 10);
     await closed(sockets[0]);

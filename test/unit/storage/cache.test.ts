@@ -91,20 +91,21 @@ describe('storage: RocksDB read cache', () => {
       const realGetMany = db.getMany.bind(db);
       let release: () => void = () => undefined;
       const held = new Promise<void>((r) => (release = r));
-      let isHolding = true;
-      db.getMany = async (keys) => {
-        const out = await realGetMany(keys);
-        if (isHolding) {
-          isHolding = false;
+      let heldRead: Promise<Array<string | undefined>> | null = null;
+      db.getMany = (keys) => {
+        const read = realGetMany(keys);
+        if (heldRead !== null) return read;
+        // The first read (the prefetch's) is answered only once released.
+        heldRead = read.then(async (out) => {
           await held;
-        }
-        return out;
+          return out;
+        });
+        return heldRead;
       };
       s.kv.prefetch?.(['raced']); // reads "absent" from disk, answered only after the write below
-      await new Promise((r) => setTimeout(r, 20));
       await s.kv.apply(3, [{ op: 'set', key: 'raced', value: 'now' }]);
       release();
-      await new Promise((r) => setTimeout(r, 20));
+      await heldRead; // the prefetch's fill ran first: it was waiting on this read before we were
       expect(await s.kv.get('raced')).to.deep.equal({ value: 'now', index: 3 });
       expect(await s.kv.apply(4, [{ op: 'delete', key: 'raced' }])).to.deep.equal([true]);
     } finally {
