@@ -14,7 +14,7 @@ import { httpMetrics } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
-import { authMiddleware, authorizeKeys, verifyJoin, type ApiSecurity } from '../security/auth.js';
+import { authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from '../security/limits.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
@@ -123,7 +123,12 @@ export function createApp(deps: ApiDeps): Koa {
   const { node, limits, logger } = deps;
   const app = new Koa();
   app.use(httpMetrics(deps.registry));
-  const router = new Router();
+  // Case-sensitive and strict: `/KEY`, `/key/` and `//key` are not `/key`. The role a request needs
+  // comes from the route it matched (declared below with the route), never from the raw path.
+  const router = new Router({ sensitive: true, strict: true });
+  const route = (method: 'get' | 'post' | 'delete', path: string, access: RouteAccess, handler: Koa.Middleware): void => {
+    router[method](path, requireAccess(access, deps.security), handler);
+  };
 
   app.use(async (ctx, next) => {
     const started = logger.isLevelEnabled('debug') ? performance.now() : 0;
@@ -145,7 +150,6 @@ export function createApp(deps: ApiDeps): Koa {
     if (started !== 0) logger.debug({ method: ctx.method, path: ctx.path, status: ctx.status, ms: performance.now() - started }, 'request');
   });
   if (deps.maxConcurrentRequests !== undefined) app.use(concurrencyLimit(deps.maxConcurrentRequests));
-  if (deps.security) app.use(authMiddleware(deps.security));
 
   /** Runs `leaderAction` here if we lead, else forwards the request to the leader once. */
   async function onLeader(ctx: Koa.Context, rawBody: string | null, leaderAction: () => Promise<void>): Promise<void> {
@@ -184,7 +188,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = await res.body.text();
   }
 
-  router.post('/key', async (ctx) => {
+  route('post', '/key', 'write', async (ctx) => {
     const raw = await readBody(ctx, limits.maxBodyBytes, limits.bodyTimeoutMs);
     const pairs = parseSetBody(parseJson(raw), limits);
     authorizeKeys(ctx, Object.keys(pairs));
@@ -196,7 +200,7 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
-  router.get('/key/:key', async (ctx) => {
+  route('get', '/key/:key', 'read', async (ctx) => {
     const key = ctx.params.key;
     checkKey(key, limits);
     authorizeKeys(ctx, [key]);
@@ -211,7 +215,7 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = { [key]: v.value };
   });
 
-  router.delete('/key/:key', async (ctx) => {
+  route('delete', '/key/:key', 'write', async (ctx) => {
     const key = ctx.params.key;
     checkKey(key, limits);
     authorizeKeys(ctx, [key]);
@@ -224,7 +228,7 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
-  router.get('/cluster', async (ctx) => {
+  route('get', '/cluster', 'admin', async (ctx) => {
     // ?view=all asks every member for its own view (for the status page, the client and the CLI).
     if (ctx.query.view !== 'all') {
       ctx.body = localClusterView(node, deps.nodeId, deps.tickMs);
@@ -235,13 +239,13 @@ export function createApp(deps: ApiDeps): Koa {
     ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization });
   });
 
-  router.get('/', (ctx) => {
+  route('get', '/', 'open', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';
     ctx.set('Cache-Control', 'no-store');
     ctx.body = STATUS_PAGE_HTML;
   });
 
-  router.post('/cluster/join', async (ctx) => {
+  route('post', '/cluster/join', 'join', async (ctx) => {
     const raw = await readBody(ctx, 64 * 1024, limits.bodyTimeoutMs);
     verifyJoin(ctx, raw, deps.security);
     const body = parseJson(raw) as { id?: unknown; raftAddr?: unknown; apiAddr?: unknown };
@@ -263,7 +267,7 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
-  router.delete('/cluster/nodes/:id', async (ctx) => {
+  route('delete', '/cluster/nodes/:id', 'admin', async (ctx) => {
     const id = ctx.params.id;
     await onLeader(ctx, null, async () => {
       if (!node.members().some((m) => m.id === id)) throw new KeyNotFoundError(id);
@@ -272,18 +276,18 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
-  router.get('/health', (ctx) => {
+  route('get', '/health', 'open', (ctx) => {
     ctx.status = node.isHealthy() ? 200 : 503;
     ctx.body = { status: node.isHealthy() ? 'ok' : 'failed' };
   });
 
-  router.get('/ready', (ctx) => {
+  route('get', '/ready', 'open', (ctx) => {
     const ok = node.isReady();
     ctx.status = ok ? 200 : 503;
     ctx.body = { ready: ok };
   });
 
-  router.get('/metrics', async (ctx) => {
+  route('get', '/metrics', 'metrics', async (ctx) => {
     ctx.type = deps.registry.contentType;
     ctx.body = await deps.registry.metrics();
   });

@@ -18,25 +18,38 @@ export interface ApiSecurity {
   isMetricsAuthRequired: boolean;
 }
 
-const JOIN_PATH = '/cluster/join';
+/**
+ * Who may call a route, declared next to the route in app.ts: `open` (anyone), a token role, `metrics`
+ * (read when METRICS_AUTH, else open) or `join` (the cluster-secret proof, checked by the route, when a
+ * secret is set; else an admin token).
+ */
+export type RouteAccess = 'open' | 'metrics' | 'join' | Role;
 
-/** The role a route needs, or null for an open route. */
-function neededRole(method: string, path: string, sec: ApiSecurity): Role | null {
-  if (path === '/health' || path === '/ready') return null;
-  if (path === '/metrics') return sec.isMetricsAuthRequired ? 'read' : null;
-  if (path === '/key' || path.startsWith('/key/')) return method === 'GET' || method === 'HEAD' ? 'read' : 'write';
-  if (path === '/cluster' || path.startsWith('/cluster/')) return 'admin';
-  return 'read';
+/** The role `access` needs under `sec`, or null when the route is open. */
+export function neededRole(access: RouteAccess, sec: ApiSecurity): Role | null {
+  switch (access) {
+    case 'open':
+      return null;
+    case 'metrics':
+      return sec.isMetricsAuthRequired ? 'read' : null;
+    case 'join':
+      // A join proven with the cluster secret is a peer, not a client; the route checks the proof.
+      return sec.clusterSecret !== null ? null : 'admin';
+    default:
+      return access;
+  }
 }
 
-/** Builds the auth middleware: 401 without a valid token, 403 without the role the route needs. */
-export function authMiddleware(sec: ApiSecurity): Koa.Middleware {
+/**
+ * Builds the guard mounted in front of one route's handler: 401 without a valid token, 403 without
+ * the role the route declares. Because it runs only once the router matched the route, a request
+ * that matches no route reaches no handler at all (404/405): there is no path-based default.
+ */
+export function requireAccess(access: RouteAccess, sec: ApiSecurity | undefined): Koa.Middleware {
   return async (ctx, next) => {
-    const tokens = sec.tokens();
-    if (tokens === null) return next();
-    // A join proven with the cluster secret is a peer, not a client; the route checks the proof.
-    if (sec.clusterSecret !== null && ctx.path === JOIN_PATH && ctx.method === 'POST') return next();
-    const need = neededRole(ctx.method, ctx.path, sec);
+    const tokens = sec?.tokens() ?? null;
+    if (sec === undefined || tokens === null) return next();
+    const need = neededRole(access, sec);
     if (need === null) return next();
     const token = bearerToken(ctx.get('authorization') || undefined);
     if (token === null) throw new UnauthorizedError('a Bearer token is required');

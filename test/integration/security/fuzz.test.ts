@@ -5,11 +5,13 @@
  * keys written before must be unchanged.
  */
 import { expect } from 'chai';
+import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { join } from 'node:path';
 import { request } from 'undici';
 import { makeRng, randInt } from '../../sim/rng.js';
-import { stopNode, waitFor, type NodeProc } from '../../support/procs.js';
-import { call, freeBasePort, nodeEnv, startThreeVoters, waitLeader } from './helpers.js';
+import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
+import { call, dumpOnFailure, freeBasePort, nodeEnv, rawRequest, startThreeVoters, view, waitLeader } from './helpers.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -256,5 +258,118 @@ describe('security: fuzzing the client API and the peer RPC of a 3-node cluster'
     expect(crashed).to.equal(0);
     expect(isIntact).to.equal(true);
     for (const n of nodes) expect(n.output.join(''), n.id).to.not.include('unhandled error in request');
+  });
+});
+
+/** Variants of a canonical path that a lenient router or a normalising proxy might treat as the same route. */
+function pathVariants(rng: Rng, path: string): string[] {
+  const letters = [...path].map((c, i) => (/[a-z]/i.test(c) ? i : -1)).filter((i) => i >= 0);
+  const at = (i: number, repl: string): string => path.slice(0, i) + repl + path.slice(i + 1);
+  const slashes = [...path].map((c, i) => (c === '/' && i > 0 ? i : -1)).filter((i) => i >= 0);
+  const lastSeg = path.slice(path.lastIndexOf('/') + 1);
+  const out = [
+    path.toUpperCase(),
+    path.replace(/\/([a-z])/g, (_, c: string) => `/${c.toUpperCase()}`),
+    [...path].map((c) => (rng() < 0.5 ? c.toUpperCase() : c)).join(''),
+    `${path}/`,
+    `/${path}`,
+    `${path}//`,
+    `${path}/.`,
+    `/.${path}`,
+    `/x/..${path}`,
+    `/%2e%2e${path}`,
+    `${path}/..`,
+    `${path}%2F`,
+    `${path}%00`,
+    `${path};x`,
+  ];
+  if (slashes.length > 0) {
+    const i = pick(rng, slashes);
+    out.push(at(i, '//'), at(i, '%2F'), at(i, '/./'), at(i, `/${lastSeg}/../`));
+  }
+  if (letters.length > 0) {
+    const i = pick(rng, letters);
+    const code = path.charCodeAt(i).toString(16);
+    out.push(at(i, `%${code}`), at(i, `%${code.toUpperCase()}`), at(i, path[i].toUpperCase()));
+  }
+  return [...new Set(out)].filter((v) => v !== path);
+}
+
+/** What the server decided about a request: refused for lack of rights, no such route, or let through to a handler. */
+type Decision = 'denied' | 'noroute' | 'allowed';
+function decisionOf(r: { status: number; code: string | null }): Decision {
+  if (r.status === 401 || r.status === 403) return 'denied';
+  if ((r.status === 404 && r.code === 'NOT_FOUND') || r.status === 405) return 'noroute';
+  return 'allowed';
+}
+
+describe('security: fuzzing path variants against route roles (case, slashes, encodings, dot segments)', function () {
+  this.timeout(180_000);
+  const TOKENS = { 'admin-token-0001': { role: 'admin' }, 'write-token-0001': { role: 'write' }, 'read-token-00001': { role: 'read' } };
+  const WHO: [string, Record<string, string>][] = [
+    ['none', {}],
+    ['read', { authorization: 'Bearer read-token-00001' }],
+    ['write', { authorization: 'Bearer write-token-0001' }],
+    ['admin', { authorization: 'Bearer admin-token-0001' }],
+  ];
+  let port = 0;
+  let dir = '';
+  let n: NodeProc;
+  let base = '';
+
+  before(async () => {
+    port = await freeBasePort();
+    base = `http://127.0.0.1:${port}`;
+    dir = tempDir('raftkv-fuzz-paths-');
+    writeFileSync(join(dir, 'tokens.json'), JSON.stringify(TOKENS));
+    n = startNode('solo', { NODE_ID: 'solo', PORT: String(port), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${port + 1}`, AUTH_TOKENS_FILE: join(dir, 'tokens.json'), METRICS_AUTH: 'true' });
+    await dumpOnFailure([n], () => waitFor('node ready', async () => (await call('GET', `${base}/ready`)).status === 200, 60_000));
+    expect((await call('POST', `${base}/key`, { body: { keep: 'original' }, headers: WHO[3][1] })).status).to.equal(200);
+  });
+
+  after(async () => {
+    await stopNode(n, 'SIGKILL');
+    removeDir(dir);
+  });
+
+  it(`every variant gets the canonical path's role decision or no route, never more (seed ${SEED})`, async () => {
+    const rng = makeRng(SEED);
+    // Each canonical request does nothing lasting even when allowed (absent keys, an invalid join).
+    const canonical: [string, string, string][] = [
+      ['GET', '/', ''],
+      ['GET', '/health', ''],
+      ['GET', '/metrics', ''],
+      ['POST', '/key', JSON.stringify({ 'fzv-written': 'x' })],
+      ['GET', '/key/keep', ''],
+      ['DELETE', '/key/fzv-absent', ''],
+      ['GET', '/cluster', ''],
+      ['POST', '/cluster/join', JSON.stringify({ id: 'bad id', raftAddr: '127.0.0.1:3', apiAddr: '127.0.0.1:4' })],
+      ['DELETE', '/cluster/nodes/ghost', ''],
+    ];
+    const wrong: string[] = [];
+    let escalations = 0;
+    let sent = 0;
+    for (const [method, path, body] of canonical) {
+      const variants = pathVariants(rng, path);
+      for (const [who, headers] of WHO) {
+        const want = decisionOf(await rawRequest(port, method, path, headers, body));
+        const got = await Promise.all(variants.map((v) => rawRequest(port, method, v, headers, body)));
+        sent += variants.length;
+        got.forEach((r, i) => {
+          const d = decisionOf(r);
+          if (d === want || d === 'noroute') return;
+          // A variant let through where the canonical path is refused is the dangerous kind: list those first.
+          const line = `${method} ${variants[i]} as ${who}: ${r.status} ${r.code ?? ''} (canonical ${path}: ${want})`;
+          if (d === 'allowed') {
+            escalations++;
+            wrong.unshift(line);
+          } else wrong.push(line);
+        });
+      }
+    }
+    console.log(`fuzz-paths: requests=${sent} wrong_decisions=${wrong.length} escalations=${escalations}`);
+    expect(wrong, wrong.slice(0, 10).join('\n')).to.deep.equal([]);
+    expect((await call('GET', `${base}/key/keep`, { headers: WHO[1][1] })).body).to.deep.equal({ keep: 'original' });
+    expect(((await view(base, { headers: WHO[3][1] }))?.nodes ?? []).map((m) => m.id)).to.deep.equal(['solo']);
   });
 });

@@ -1,7 +1,7 @@
 /** Shared helpers of the security integration tests: certificates, HTTPS requests, cluster views. */
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 import { Agent, type Dispatcher } from 'undici';
 import type { LocalClusterView } from '../../../src/api/cluster-types.js';
@@ -136,4 +136,25 @@ export async function dumpOnFailure<T>(nodes: { id: string; output: string[]; pr
     }
     throw err;
   }
+}
+
+/**
+ * Sends one request on a raw socket with `path` exactly as given (undici's URL parsing would resolve
+ * `..` and `.` segments first); returns the status, the error code of a JSON error body, and the text.
+ */
+export function rawRequest(port: number, method: string, path: string, headers: Record<string, string> = {}, body = ''): Promise<{ status: number; code: string | null; text: string }> {
+  return new Promise((resolve) => {
+    let text = '';
+    const head = Object.entries({ host: '127.0.0.1', connection: 'close', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers }).map(([k, v]) => `${k}: ${v}\r\n`).join('');
+    const s = createConnection(port, '127.0.0.1', () => s.end(`${method} ${path} HTTP/1.1\r\n${head}\r\n${body}`));
+    const timer = setTimeout(() => s.destroy(), 15_000);
+    s.on('data', (b: Buffer) => (text += b.toString('utf8')));
+    s.on('error', () => undefined);
+    s.on('close', () => {
+      clearTimeout(timer);
+      const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
+      const c = /"code":"([A-Z_]+)"/.exec(text);
+      resolve({ status: m ? Number(m[1]) : 0, code: c ? c[1] : null, text });
+    });
+  });
 }
