@@ -102,13 +102,17 @@ function checkKey(key: string, limits: ApiLimits): void {
   if (n < 1 || n > limits.maxKeyBytes) throw new BadRequestError(`key must be 1 to ${limits.maxKeyBytes} bytes`);
 }
 
-/** Validates a POST /key body into set operations. */
+/**
+ * Validates a POST /key body into set operations. The result has no prototype, so a key named
+ * `__proto__` (which JSON.parse keeps as an own property) is stored like any other key instead of
+ * being swallowed by Object.prototype's setter.
+ */
 export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new BadRequestError('body must be a JSON object of string pairs');
   const entries = Object.entries(body as Record<string, unknown>);
   if (entries.length === 0) throw new BadRequestError('body must contain at least one pair');
   if (limits.maxKeysPerRequest !== undefined && entries.length > limits.maxKeysPerRequest) throw new BadRequestError(`at most ${limits.maxKeysPerRequest} pairs per request`);
-  const out: Record<string, string> = {};
+  const out = Object.create(null) as Record<string, string>;
   for (const [k, v] of entries) {
     checkKey(k, limits);
     if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
@@ -194,6 +198,8 @@ export function createApp(deps: ApiDeps): Koa {
     authorizeKeys(ctx, Object.keys(pairs));
     await onLeader(ctx, raw, async () => {
       const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => ({ op: 'set', key, value }));
+      // A write with no pairs would commit an empty entry; parseSetBody refuses such bodies, this keeps it so.
+      if (ops.length === 0) throw new BadRequestError('body must contain at least one pair');
       const index = await node.write(ops);
       ctx.set('X-Raft-Index', String(index));
       ctx.body = pairs;

@@ -125,7 +125,8 @@ function readPairs(path: string): Record<string, string> {
     throw new UsageError(`${path} is not valid JSON`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new UsageError(`${path} must hold a JSON object of "key": "value" pairs`);
-  const pairs: Record<string, string> = {};
+  // No prototype: a key named __proto__ is kept like any other (as the API does).
+  const pairs = Object.create(null) as Record<string, string>;
   for (const [k, v] of Object.entries(parsed)) {
     if (typeof v !== 'string') throw new UsageError(`${path}: the value of "${k}" must be a string`);
     pairs[k] = v;
