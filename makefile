@@ -53,6 +53,7 @@ docker:
 docker-down:
 	$(COMPOSE) down
 
-# Development CA and node certificates (app1..app4; SANs appN, localhost, 127.0.0.1) in deploy/certs.
+# Development CA and node certificates (app1..app4; SANs appN, localhost, 127.0.0.1) in deploy/certs;
+# the CA key goes to deploy/certs-ca (never mounted); node keys 0640 with group 1000 (the containers' node user).
 certs:
-	CERTS_WORLD_READABLE=1 scripts/gen-certs.sh deploy/certs app1 app2 app3 app4
+	CERTS_GID=1000 scripts/gen-certs.sh deploy/certs app1 app2 app3 app4
