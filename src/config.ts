@@ -42,6 +42,8 @@ export interface Config {
   readonly raftTls: TlsFileConfig | null;
   /** RAFT_CLUSTER_SECRET: peers and joiners sign requests with it; null means unsigned. */
   readonly clusterSecret: string | null;
+  /** CLIENT_CERT_AUTH: the client API requires a certificate signed by TLS_CA_FILE (etcd's --client-cert-auth). */
+  readonly isClientCertRequired: boolean;
   /** AUTH_TOKENS_FILE: client tokens; null means no client authentication. */
   readonly authTokensFile: string | null;
   /** METRICS_AUTH: /metrics needs a token. */
@@ -122,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       RAFT_CLUSTER_SECRET: str({ default: '' }),
       AUTH_TOKENS_FILE: str({ default: '' }),
       METRICS_AUTH: bool({ default: false }),
+      CLIENT_CERT_AUTH: bool({ default: false }),
       MAX_KEYS_PER_REQUEST: positiveInt({ default: 1000 }),
       MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
       BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
@@ -169,6 +172,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
   };
   const apiTls = tlsFiles('TLS_', false);
   const raftTls = tlsFiles('RAFT_TLS_', true);
+  if (e.CLIENT_CERT_AUTH && (apiTls === null || apiTls.caFile === undefined)) fail('raftkv: invalid configuration: CLIENT_CERT_AUTH: needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE (the CA that signs client certificates)');
   if (e.RAFT_CLUSTER_SECRET !== '' && e.RAFT_CLUSTER_SECRET.length < 16) fail('raftkv: invalid configuration: RAFT_CLUSTER_SECRET: must be at least 16 characters');
   if (e.AUTH_TOKENS_FILE !== '') readable('AUTH_TOKENS_FILE', e.AUTH_TOKENS_FILE);
   // A member's API speaks HTTPS when ours does, so host:port join addresses default to https.
@@ -197,6 +201,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     raftTls,
     clusterSecret: e.RAFT_CLUSTER_SECRET === '' ? null : e.RAFT_CLUSTER_SECRET,
     authTokensFile: e.AUTH_TOKENS_FILE === '' ? null : e.AUTH_TOKENS_FILE,
+    isClientCertRequired: e.CLIENT_CERT_AUTH,
     isMetricsAuthRequired: e.METRICS_AUTH,
     maxKeysPerRequest: e.MAX_KEYS_PER_REQUEST,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,

@@ -14,7 +14,7 @@ import { httpMetrics } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
-import { authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
+import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from '../security/limits.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
@@ -130,8 +130,9 @@ export function createApp(deps: ApiDeps): Koa {
   // Case-sensitive and strict: `/KEY`, `/key/` and `//key` are not `/key`. The role a request needs
   // comes from the route it matched (declared below with the route), never from the raw path.
   const router = new Router({ sensitive: true, strict: true });
+  const isMember = (name: string): boolean => node.members().some((m) => m.id === name);
   const route = (method: 'get' | 'post' | 'delete', path: string, access: RouteAccess, handler: Koa.Middleware): void => {
-    router[method](path, requireAccess(access, deps.security), handler);
+    router[method](path, requireAccess(access, deps.security, isMember), handler);
   };
 
   app.use(async (ctx, next) => {
@@ -168,6 +169,8 @@ export function createApp(deps: ApiDeps): Koa {
       // The leader authenticates the client again: pass its token and, for a join, the joiner's signature.
       const passed: Record<string, string> = {};
       for (const h of ['authorization', TIMESTAMP_HEADER, SIGNATURE_HEADER]) if (ctx.get(h)) passed[h] = ctx.get(h);
+      // A client that authenticated by certificate: this member (its own certificate) vouches for it.
+      if (typeof ctx.state.certSubject === 'string') passed[FORWARDED_SUBJECT_HEADER] = ctx.state.certSubject;
       res = await request(`${deps.forward?.scheme ?? 'http'}://${addr}${ctx.originalUrl}`, {
         method: ctx.method as 'POST' | 'DELETE',
         dispatcher: deps.forward?.dispatcher(),
@@ -242,7 +245,8 @@ export function createApp(deps: ApiDeps): Koa {
     }
     // Members are asked the way writes are forwarded (HTTPS when on), with the caller's own token.
     const authorization = ctx.get('authorization') || undefined;
-    ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization });
+    const headers = typeof ctx.state.certSubject === 'string' ? { [FORWARDED_SUBJECT_HEADER]: ctx.state.certSubject } : undefined;
+    ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization, headers });
   });
 
   route('get', '/', 'open', (ctx) => {

@@ -101,6 +101,8 @@ export interface MemberReach {
   scheme: 'http' | 'https';
   dispatcher?: Dispatcher;
   authorization?: string;
+  /** Extra headers, e.g. the certificate subject of the caller this member vouches for. */
+  headers?: Record<string, string>;
 }
 
 /** Fetches one member's own `/cluster` with a short deadline. */
@@ -109,7 +111,7 @@ async function probe(apiAddr: string, reach: MemberReach): Promise<LocalClusterV
     const res = await request(`${reach.scheme}://${apiAddr}/cluster`, {
       method: 'GET',
       dispatcher: reach.dispatcher,
-      headers: reach.authorization ? { authorization: reach.authorization } : {},
+      headers: { ...(reach.headers ?? {}), ...(reach.authorization ? { authorization: reach.authorization } : {}) },
       headersTimeout: PROBE_TIMEOUT_MS,
       bodyTimeout: PROBE_TIMEOUT_MS,
       signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),

@@ -4,6 +4,7 @@
  * on join (RAFT_CLUSTER_SECRET). With neither configured every check passes, as before.
  */
 import type Koa from 'koa';
+import type { TLSSocket } from 'node:tls';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import { verifyRequest } from './hmac.js';
 import { bearerToken, hasRole, mayTouchKey, type Principal, type Role, type TokenStore } from './tokens.js';
@@ -40,22 +41,53 @@ export function neededRole(access: RouteAccess, sec: ApiSecurity): Role | null {
   }
 }
 
+/** Header a follower adds when it forwards a request whose client authenticated by certificate. */
+export const FORWARDED_SUBJECT_HEADER = 'x-raftkv-forwarded-subject';
+
+/** The names of the client certificate verified on this connection (CN, then DNS and IP SANs); none without one. */
+export function certNames(ctx: Koa.Context): string[] {
+  const socket = ctx.req.socket as Partial<TLSSocket>;
+  if (socket.authorized !== true || typeof socket.getPeerCertificate !== 'function') return [];
+  const cert = socket.getPeerCertificate();
+  const names: string[] = [];
+  const cn = cert.subject?.CN as string | string[] | undefined;
+  if (typeof cn === 'string') names.push(cn);
+  for (const part of (cert.subjectaltname ?? '').split(',')) {
+    const m = /^\s*(DNS|IP Address):(.+)$/.exec(part);
+    if (m) names.push(m[2].trim());
+  }
+  return names;
+}
+
 /**
- * Builds the guard mounted in front of one route's handler: 401 without a valid token, 403 without
- * the role the route declares. Because it runs only once the router matched the route, a request
- * that matches no route reaches no handler at all (404/405): there is no path-based default.
+ * Builds the guard mounted in front of one route's handler: 401 without a valid token (or, with
+ * CLIENT_CERT_AUTH, a certificate named in the tokens file), 403 without the role the route declares.
+ * Because it runs only once the router matched the route, a request that matches no route reaches
+ * no handler at all (404/405): there is no path-based default. `isMember` tells a forwarding member's
+ * certificate from a client's: only a member may vouch for the certificate subject of the client it
+ * forwards for.
  */
-export function requireAccess(access: RouteAccess, sec: ApiSecurity | undefined): Koa.Middleware {
+export function requireAccess(access: RouteAccess, sec: ApiSecurity | undefined, isMember: (name: string) => boolean = () => false): Koa.Middleware {
   return async (ctx, next) => {
     const tokens = sec?.tokens() ?? null;
     if (sec === undefined || tokens === null) return next();
     const need = neededRole(access, sec);
     if (need === null) return next();
     const token = bearerToken(ctx.get('authorization') || undefined);
-    if (token === null) throw new UnauthorizedError('a Bearer token is required');
-    const principal = tokens.lookup(token);
-    if (principal === null) throw new UnauthorizedError('the token is not valid');
-    if (!hasRole(principal, need)) throw new ForbiddenError(`this token's role (${principal.role}) may not do this; ${need} is needed`);
+    let principal: Principal | null;
+    if (token !== null) {
+      principal = tokens.lookup(token);
+      if (principal === null) throw new UnauthorizedError('the token is not valid');
+    } else {
+      const names = certNames(ctx);
+      if (names.length === 0) throw new UnauthorizedError('a Bearer token is required');
+      const vouched = ctx.get(FORWARDED_SUBJECT_HEADER);
+      const subjects = vouched && names.some(isMember) ? [vouched] : names;
+      principal = tokens.lookupSubject(subjects);
+      if (principal === null) throw new UnauthorizedError('the client certificate is not named in AUTH_TOKENS_FILE and no Bearer token was given');
+      ctx.state.certSubject = principal.name.slice('cert:'.length);
+    }
+    if (!hasRole(principal, need)) throw new ForbiddenError(`this ${token !== null ? 'token' : 'certificate'}'s role (${principal.role}) may not do this; ${need} is needed`);
     ctx.state.principal = principal;
     return next();
   };

@@ -56,6 +56,7 @@ export class NodeSecurity {
       clusterSecret: this.cfg.clusterSecret !== null,
       clientTokens: this.tokens?.size ?? 0,
       metricsAuth: this.cfg.isMetricsAuthRequired,
+      clientCertAuth: this.cfg.isClientCertRequired,
     };
   }
 
@@ -79,7 +80,9 @@ export class NodeSecurity {
       answerClientErrors(plain);
       return plain;
     }
-    const server = createHttpsServer(this.apiTls.serverOptions(), listener);
+    // CLIENT_CERT_AUTH: the handshake itself refuses a client without a certificate from TLS_CA_FILE.
+    const clientCert = this.cfg.isClientCertRequired ? { requestCert: true, rejectUnauthorized: true } : {};
+    const server = createHttpsServer({ ...this.apiTls.serverOptions(), ...clientCert }, listener);
     answerClientErrors(server);
     this.apiTls.onReload(() => (server as HttpsServer).setSecureContext(this.apiTls?.serverOptions() ?? {}));
     return server;
@@ -133,7 +136,10 @@ export class NodeSecurity {
   }
 
   private newApiAgent(): Agent {
-    const ca = this.apiTls?.current.ca;
-    return new Agent({ connect: ca ? { ca } : {} });
+    const pem = this.apiTls?.current;
+    const ca = pem?.ca;
+    // With CLIENT_CERT_AUTH members call each other's APIs (forwarding, join) with their own certificate.
+    const own = this.cfg.isClientCertRequired && pem ? { cert: pem.cert, key: pem.key } : {};
+    return new Agent({ connect: { ...(ca ? { ca } : {}), ...own } });
   }
 }

@@ -1,6 +1,8 @@
 /**
  * Client tokens from AUTH_TOKENS_FILE: a JSON object mapping each token to `{role, prefix?}`.
- * Presented tokens are matched by comparing SHA-256 digests in constant time; tokens are never logged.
+ * A key `cert:<name>` is not a token but a certificate subject: with CLIENT_CERT_AUTH, a client whose
+ * verified certificate has that name (CN or a SAN) gets that role. Presented tokens are matched by
+ * comparing SHA-256 digests in constant time; tokens are never logged.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -17,6 +19,9 @@ export interface Principal {
   readonly name: string;
 }
 
+/** The key prefix that marks a certificate subject instead of a token. */
+export const CERT_SUBJECT_PREFIX = 'cert:';
+
 interface Entry {
   digest: Buffer;
   principal: Principal;
@@ -30,7 +35,10 @@ function digest(token: string): Buffer {
 
 /** The set of valid tokens; built by main.ts (and re-built on SIGHUP). */
 export class TokenStore {
-  private constructor(private readonly entries: readonly Entry[]) {}
+  private constructor(
+    private readonly entries: readonly Entry[],
+    private readonly subjects: ReadonlyMap<string, Principal>,
+  ) {}
 
   /** Parses the token file's JSON text; throws an Error naming the first bad entry (by position, never by token). */
   static parse(text: string): TokenStore {
@@ -42,17 +50,22 @@ export class TokenStore {
     }
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new Error('must be a JSON object of token -> {"role", "prefix"?}');
     const entries: Entry[] = [];
+    const subjects = new Map<string, Principal>();
     Object.entries(raw as Record<string, unknown>).forEach(([token, spec], i) => {
       const where = `entry ${i + 1}`;
-      if (token.length < 8) throw new Error(`${where}: token must be at least 8 characters`);
+      const subject = token.startsWith(CERT_SUBJECT_PREFIX) ? token.slice(CERT_SUBJECT_PREFIX.length) : null;
+      if (subject === '') throw new Error(`${where}: "${CERT_SUBJECT_PREFIX}" must be followed by a certificate name`);
+      if (subject === null && token.length < 8) throw new Error(`${where}: token must be at least 8 characters`);
       if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new Error(`${where}: must be {"role", "prefix"?}`);
       const { role, prefix } = spec as { role?: unknown; prefix?: unknown };
       if (typeof role !== 'string' || !ROLES.includes(role as Role)) throw new Error(`${where}: role must be read, write or admin`);
       if (prefix !== undefined && typeof prefix !== 'string') throw new Error(`${where}: prefix must be a string`);
-      entries.push({ digest: digest(token), principal: Object.freeze({ role: role as Role, prefix: prefix === '' ? undefined : prefix, name: `token#${i + 1}` }) });
+      const principal = Object.freeze({ role: role as Role, prefix: prefix === '' ? undefined : prefix, name: subject === null ? `token#${i + 1}` : `cert:${subject}` });
+      if (subject !== null) subjects.set(subject, principal);
+      else entries.push({ digest: digest(token), principal });
     });
-    if (entries.length === 0) throw new Error('must contain at least one token');
-    return new TokenStore(entries);
+    if (entries.length + subjects.size === 0) throw new Error('must contain at least one token or certificate subject');
+    return new TokenStore(entries, subjects);
   }
 
   /** Reads and parses AUTH_TOKENS_FILE. */
@@ -60,9 +73,18 @@ export class TokenStore {
     return TokenStore.parse(readFileSync(file, 'utf8'));
   }
 
-  /** Number of tokens, for the start-up log. */
+  /** Number of tokens and certificate subjects, for the start-up log. */
   get size(): number {
-    return this.entries.length;
+    return this.entries.length + this.subjects.size;
+  }
+
+  /** The principal of the first of a verified certificate's names (CN, then SANs) listed as `cert:<name>`, or null. */
+  lookupSubject(names: readonly string[]): Principal | null {
+    for (const n of names) {
+      const p = this.subjects.get(n);
+      if (p !== undefined) return p;
+    }
+    return null;
   }
 
   /**

@@ -51,4 +51,12 @@ describe('security: configuration of TLS, secret, tokens and limits', () => {
     expect(c.joinAddrs).to.deep.equal(['https://app1:8080', 'http://app2:8080']);
     expect(c.isMetricsAuthRequired).to.equal(true);
   });
+
+  it('CLIENT_CERT_AUTH needs the API certificate, key and the CA that signs client certificates', () => {
+    expect(error({ CLIENT_CERT_AUTH: 'true' })).to.match(/CLIENT_CERT_AUTH: needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE/);
+    expect(error({ CLIENT_CERT_AUTH: 'true', TLS_CERT_FILE: f, TLS_KEY_FILE: f })).to.match(/CLIENT_CERT_AUTH/);
+    expect(load({ CLIENT_CERT_AUTH: 'true', TLS_CERT_FILE: f, TLS_KEY_FILE: f, TLS_CA_FILE: f }).isClientCertRequired).to.equal(true);
+    expect(load({}).isClientCertRequired).to.equal(false);
+  });
 });
+

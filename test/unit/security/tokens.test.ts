@@ -55,4 +55,14 @@ describe('security: client tokens (AUTH_TOKENS_FILE)', () => {
       expect(message).to.not.include('secret-token-x');
     }
   });
+
+  it('"cert:<name>" entries are certificate subjects, never accepted as Bearer tokens', () => {
+    const s = TokenStore.parse(JSON.stringify({ 'cert:alice': { role: 'write', prefix: 'a/' }, 'cert:app1': { role: 'admin' }, 'reader-token-1': { role: 'read' } }));
+    expect(s.size).to.equal(3);
+    expect(s.lookup('cert:alice')).to.equal(null);
+    expect(s.lookupSubject(['alice', 'localhost'])).to.deep.include({ role: 'write', prefix: 'a/', name: 'cert:alice' });
+    expect(s.lookupSubject(['nobody', 'app1'])?.role).to.equal('admin');
+    expect(s.lookupSubject(['nobody'])).to.equal(null);
+    expect(() => TokenStore.parse(JSON.stringify({ 'cert:': { role: 'read' } }))).to.throw(/entry 1: "cert:" must be followed/);
+  });
 });
