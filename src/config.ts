@@ -2,7 +2,7 @@
  * Configuration, read once from the environment into a frozen Config (12-factor). Nothing else in
  * raftkv reads process.env. A bad or missing value is one line naming the variable.
  */
-import { accessSync, constants as fsConstants } from 'node:fs';
+import { accessSync, readFileSync, constants as fsConstants } from 'node:fs';
 import { bool, cleanEnv, makeValidator, port, str } from 'envalid';
 
 /** File paths of one TLS identity from the environment. */
@@ -40,8 +40,10 @@ export interface Config {
   readonly apiTls: TlsFileConfig | null;
   /** RAFT_TLS_*: mutual TLS between peers (caFile always set); null means plain HTTP. */
   readonly raftTls: TlsFileConfig | null;
-  /** RAFT_CLUSTER_SECRET: peers and joiners sign requests with it; null means unsigned. */
+  /** RAFT_CLUSTER_SECRET (or the contents of RAFT_CLUSTER_SECRET_FILE): peers and joiners sign requests with it; null means unsigned. */
   readonly clusterSecret: string | null;
+  /** RAFT_CLUSTER_SECRET_FILE, when the secret came from a file (its permissions are checked at start-up). */
+  readonly clusterSecretFile: string | null;
   /** CLIENT_CERT_AUTH: the client API requires a certificate signed by TLS_CA_FILE (etcd's --client-cert-auth). */
   readonly isClientCertRequired: boolean;
   /** AUTH_TOKENS_FILE: client tokens; null means no client authentication. */
@@ -122,6 +124,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       RAFT_TLS_KEY_FILE: str({ default: '' }),
       RAFT_TLS_CA_FILE: str({ default: '' }),
       RAFT_CLUSTER_SECRET: str({ default: '' }),
+      RAFT_CLUSTER_SECRET_FILE: str({ default: '' }),
       AUTH_TOKENS_FILE: str({ default: '' }),
       METRICS_AUTH: bool({ default: false }),
       CLIENT_CERT_AUTH: bool({ default: false }),
@@ -173,7 +176,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
   const apiTls = tlsFiles('TLS_', false);
   const raftTls = tlsFiles('RAFT_TLS_', true);
   if (e.CLIENT_CERT_AUTH && (apiTls === null || apiTls.caFile === undefined)) fail('raftkv: invalid configuration: CLIENT_CERT_AUTH: needs TLS_CERT_FILE, TLS_KEY_FILE and TLS_CA_FILE (the CA that signs client certificates)');
-  if (e.RAFT_CLUSTER_SECRET !== '' && e.RAFT_CLUSTER_SECRET.length < 16) fail('raftkv: invalid configuration: RAFT_CLUSTER_SECRET: must be at least 16 characters');
+  let clusterSecret = e.RAFT_CLUSTER_SECRET;
+  let secretVar = 'RAFT_CLUSTER_SECRET';
+  if (e.RAFT_CLUSTER_SECRET_FILE !== '') {
+    if (e.RAFT_CLUSTER_SECRET !== '') fail('raftkv: invalid configuration: RAFT_CLUSTER_SECRET_FILE: set either RAFT_CLUSTER_SECRET or RAFT_CLUSTER_SECRET_FILE, not both');
+    readable('RAFT_CLUSTER_SECRET_FILE', e.RAFT_CLUSTER_SECRET_FILE);
+    // One trailing newline (as `echo` and editors leave) is not part of the secret.
+    clusterSecret = readFileSync(e.RAFT_CLUSTER_SECRET_FILE, 'utf8').replace(/\r?\n$/, '');
+    secretVar = 'RAFT_CLUSTER_SECRET_FILE';
+    if (clusterSecret === '') fail(`raftkv: invalid configuration: RAFT_CLUSTER_SECRET_FILE: ${e.RAFT_CLUSTER_SECRET_FILE} is empty`);
+  }
+  if (clusterSecret !== '' && clusterSecret.length < 16) fail(`raftkv: invalid configuration: ${secretVar}: must be at least 16 characters`);
   if (e.AUTH_TOKENS_FILE !== '') readable('AUTH_TOKENS_FILE', e.AUTH_TOKENS_FILE);
   // A member's API speaks HTTPS when ours does, so host:port join addresses default to https.
   if (apiTls !== null) joinAddrs = joinAddrs.map((u) => (e.RAFT_JOIN_ADDR.includes(`http://${new URL(u).host}`) ? u : u.replace(/^http:/, 'https:')));
@@ -199,7 +212,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     snapshotThresholdBytes: e.SNAPSHOT_THRESHOLD_BYTES,
     apiTls,
     raftTls,
-    clusterSecret: e.RAFT_CLUSTER_SECRET === '' ? null : e.RAFT_CLUSTER_SECRET,
+    clusterSecret: clusterSecret === '' ? null : clusterSecret,
+    clusterSecretFile: e.RAFT_CLUSTER_SECRET_FILE === '' ? null : e.RAFT_CLUSTER_SECRET_FILE,
     authTokensFile: e.AUTH_TOKENS_FILE === '' ? null : e.AUTH_TOKENS_FILE,
     isClientCertRequired: e.CLIENT_CERT_AUTH,
     isMetricsAuthRequired: e.METRICS_AUTH,

@@ -3,6 +3,7 @@
  * and re-reads their files on SIGHUP. main.ts calls it once and wires the results; with no
  * security variables set everything here is inert and the node behaves as before.
  */
+import { statSync } from 'node:fs';
 import { createServer as createHttpServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import { Agent, type Dispatcher } from 'undici';
@@ -28,6 +29,23 @@ function tlsFrom(prefix: string, files: TlsFileConfig | null): ReloadableTls | n
   return load(`${prefix}CERT_FILE/${prefix}KEY_FILE`, () => new ReloadableTls({ certFile: files.certFile, keyFile: files.keyFile, caFile: files.caFile }));
 }
 
+/**
+ * The secret files (tokens, private keys, the cluster secret) that others may read: any readable by
+ * others, or by a group other than this process's own (group-readable keys for the container's
+ * group, as `make certs` writes them, are fine). Called once at start-up to warn.
+ */
+export function looselyReadableSecretFiles(cfg: Config, myGid: number | null = typeof process.getgid === 'function' ? process.getgid() : null): string[] {
+  const files = [cfg.authTokensFile, cfg.apiTls?.keyFile, cfg.raftTls?.keyFile, cfg.clusterSecretFile].filter((f): f is string => typeof f === 'string');
+  return [...new Set(files)].filter((f) => {
+    try {
+      const st = statSync(f);
+      return (st.mode & 0o004) !== 0 || ((st.mode & 0o040) !== 0 && st.gid !== myGid);
+    } catch {
+      return false;
+    }
+  });
+}
+
 /** The node's security state; one instance per process. */
 export class NodeSecurity {
   /** TLS for the client API (HTTPS), or null. */
@@ -46,6 +64,8 @@ export class NodeSecurity {
     this.raftTls = tlsFrom('RAFT_TLS_', cfg.raftTls);
     this.tokens = cfg.authTokensFile === null ? null : load('AUTH_TOKENS_FILE', () => TokenStore.load(cfg.authTokensFile as string));
     if (this.apiTls !== null) this.apiAgent = this.newApiAgent();
+    const loose = looselyReadableSecretFiles(cfg);
+    if (loose.length > 0) logger.warn({ files: loose }, `security: ${loose.join(', ')} readable by other users; chmod 600 (or 640 for the node's own group)`);
   }
 
   /** A one-line summary for the start-up log (never a secret or a token). */
