@@ -38,6 +38,10 @@ export interface Config {
   readonly snapshotThresholdBytes: number;
   /** TLS_*: serve the client API over HTTPS; null means plain HTTP. */
   readonly apiTls: TlsFileConfig | null;
+  /** TLS_MIN_VERSION: the oldest TLS version both servers accept. */
+  readonly tlsMinVersion: 'TLSv1.2' | 'TLSv1.3';
+  /** TLS_CIPHERS: OpenSSL cipher list of both servers; empty means the default (ECDHE + AEAD on 1.2, TLS 1.3 suites). */
+  readonly tlsCiphers: string;
   /** RAFT_TLS_*: mutual TLS between peers (caFile always set); null means plain HTTP. */
   readonly raftTls: TlsFileConfig | null;
   /** RAFT_CLUSTER_SECRET (or the contents of RAFT_CLUSTER_SECRET_FILE): peers and joiners sign requests with it; null means unsigned. */
@@ -120,6 +124,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       TLS_CERT_FILE: str({ default: '' }),
       TLS_KEY_FILE: str({ default: '' }),
       TLS_CA_FILE: str({ default: '' }),
+      TLS_MIN_VERSION: str({ default: 'TLSv1.2', choices: ['TLSv1.2', 'TLSv1.3'] }),
+      TLS_CIPHERS: str({ default: '' }),
       RAFT_TLS_CERT_FILE: str({ default: '' }),
       RAFT_TLS_KEY_FILE: str({ default: '' }),
       RAFT_TLS_CA_FILE: str({ default: '' }),
@@ -212,6 +218,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     snapshotThresholdBytes: e.SNAPSHOT_THRESHOLD_BYTES,
     apiTls,
     raftTls,
+    tlsMinVersion: e.TLS_MIN_VERSION as 'TLSv1.2' | 'TLSv1.3',
+    tlsCiphers: e.TLS_CIPHERS,
     clusterSecret: clusterSecret === '' ? null : clusterSecret,
     clusterSecretFile: e.RAFT_CLUSTER_SECRET_FILE === '' ? null : e.RAFT_CLUSTER_SECRET_FILE,
     authTokensFile: e.AUTH_TOKENS_FILE === '' ? null : e.AUTH_TOKENS_FILE,

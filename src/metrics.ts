@@ -297,3 +297,21 @@ export function httpMetrics(registry: Registry): Middleware {
     }
   };
 }
+
+/**
+ * Registers `raftkv_tls_cert_expiry_timestamp_seconds{cert="api"|"peer"}`, read from `expiry` at
+ * scrape time (so a SIGHUP reload shows at once); once per registry. Called by the API's createApp.
+ */
+export function registerTlsCertExpiry(registry: Registry, expiry: () => Partial<Record<'api' | 'peer', number>>): void {
+  if (registry.getSingleMetric('raftkv_tls_cert_expiry_timestamp_seconds') !== undefined) return;
+  new Gauge({
+    name: 'raftkv_tls_cert_expiry_timestamp_seconds',
+    help: 'When the TLS certificate in use expires (notAfter), in seconds since the epoch, by identity (api, peer)',
+    labelNames: ['cert'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [cert, seconds] of Object.entries(expiry())) if (seconds !== undefined) this.labels(cert).set(seconds);
+    },
+  });
+}

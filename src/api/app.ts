@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvOp } from '../storage/types.js';
-import { httpMetrics } from '../metrics.js';
+import { httpMetrics, registerTlsCertExpiry } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
@@ -127,6 +127,7 @@ export function createApp(deps: ApiDeps): Koa {
   const { node, limits, logger } = deps;
   const app = new Koa();
   app.use(httpMetrics(deps.registry));
+  if (deps.security?.certExpirySeconds) registerTlsCertExpiry(deps.registry, deps.security.certExpirySeconds);
   // Case-sensitive and strict: `/KEY`, `/key/` and `//key` are not `/key`. The role a request needs
   // comes from the route it matched (declared below with the route), never from the raw path.
   const router = new Router({ sensitive: true, strict: true });

@@ -17,6 +17,8 @@ export interface ApiSecurity {
   clusterSecret: string | null;
   /** METRICS_AUTH: /metrics needs a token too. */
   isMetricsAuthRequired: boolean;
+  /** When the certificates in use expire (seconds since the epoch), for the expiry metric. */
+  certExpirySeconds?: () => Partial<Record<'api' | 'peer', number>>;
 }
 
 /**

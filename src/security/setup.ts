@@ -12,7 +12,7 @@ import type { Config, TlsFileConfig } from '../config.js';
 import type { ApiSecurity } from './auth.js';
 import { answerClientErrors } from './client-error.js';
 import { signRequest } from './hmac.js';
-import { ReloadableTls } from './tls.js';
+import { DEFAULT_TLS_CIPHERS, ReloadableTls, type TlsPolicy } from './tls.js';
 import { TokenStore } from './tokens.js';
 import type { PeerClientTls } from '../transport/http/client.js';
 
@@ -24,9 +24,9 @@ function load<T>(name: string, fn: () => T): T {
   }
 }
 
-function tlsFrom(prefix: string, files: TlsFileConfig | null): ReloadableTls | null {
+function tlsFrom(prefix: string, files: TlsFileConfig | null, policy: TlsPolicy): ReloadableTls | null {
   if (files === null) return null;
-  return load(`${prefix}CERT_FILE/${prefix}KEY_FILE`, () => new ReloadableTls({ certFile: files.certFile, keyFile: files.keyFile, caFile: files.caFile }));
+  return load(`${prefix}CERT_FILE/${prefix}KEY_FILE (or TLS_MIN_VERSION/TLS_CIPHERS)`, () => new ReloadableTls({ certFile: files.certFile, keyFile: files.keyFile, caFile: files.caFile }, policy));
 }
 
 /**
@@ -60,8 +60,9 @@ export class NodeSecurity {
     private readonly cfg: Config,
     private readonly logger: Logger,
   ) {
-    this.apiTls = tlsFrom('TLS_', cfg.apiTls);
-    this.raftTls = tlsFrom('RAFT_TLS_', cfg.raftTls);
+    const policy: TlsPolicy = { minVersion: cfg.tlsMinVersion, ciphers: cfg.tlsCiphers === '' ? DEFAULT_TLS_CIPHERS : cfg.tlsCiphers };
+    this.apiTls = tlsFrom('TLS_', cfg.apiTls, policy);
+    this.raftTls = tlsFrom('RAFT_TLS_', cfg.raftTls, policy);
     this.tokens = cfg.authTokensFile === null ? null : load('AUTH_TOKENS_FILE', () => TokenStore.load(cfg.authTokensFile as string));
     if (this.apiTls !== null) this.apiAgent = this.newApiAgent();
     const loose = looselyReadableSecretFiles(cfg);
@@ -82,8 +83,13 @@ export class NodeSecurity {
 
   /** What the API's auth middleware needs. */
   apiSecurity(): ApiSecurity | undefined {
-    if (this.tokens === null && this.cfg.clusterSecret === null) return undefined;
-    return { tokens: () => this.tokens, clusterSecret: this.cfg.clusterSecret, isMetricsAuthRequired: this.cfg.isMetricsAuthRequired };
+    if (this.tokens === null && this.cfg.clusterSecret === null && this.apiTls === null && this.raftTls === null) return undefined;
+    return {
+      tokens: () => this.tokens,
+      clusterSecret: this.cfg.clusterSecret,
+      isMetricsAuthRequired: this.cfg.isMetricsAuthRequired,
+      certExpirySeconds: () => ({ ...(this.apiTls ? { api: this.apiTls.expirySeconds } : {}), ...(this.raftTls ? { peer: this.raftTls.expirySeconds } : {}) }),
+    };
   }
 
   /** Client-side TLS for the peer transport, or null. */
