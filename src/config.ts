@@ -56,6 +56,8 @@ export interface Config {
   readonly isMetricsAuthRequired: boolean;
   readonly maxKeysPerRequest: number;
   readonly maxConcurrentRequests: number;
+  /** MAX_CONNECTIONS: most open client API connections; more are closed on accept. */
+  readonly maxConnections: number;
   readonly bodyTimeoutMs: number;
 }
 
@@ -136,6 +138,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       CLIENT_CERT_AUTH: bool({ default: false }),
       MAX_KEYS_PER_REQUEST: positiveInt({ default: 1000 }),
       MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
+      MAX_CONNECTIONS: positiveInt({ default: 2048 }),
       BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
       LOG_LEVEL: str({ default: 'info', choices: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] }),
     },
@@ -227,6 +230,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     isMetricsAuthRequired: e.METRICS_AUTH,
     maxKeysPerRequest: e.MAX_KEYS_PER_REQUEST,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
+    maxConnections: e.MAX_CONNECTIONS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,
   });
 }

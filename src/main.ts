@@ -138,9 +138,6 @@ async function main(): Promise<void> {
     const s = sec.createApiServer(app.callback());
     s.listen(cfg.port, cfg.host, () => resolve(s));
   });
-  server.keepAliveTimeout = 30_000;
-  server.headersTimeout = Math.min(cfg.bodyTimeoutMs, 60_000);
-  server.requestTimeout = cfg.bodyTimeoutMs + 5_000;
   logger.info({ host: cfg.host, port: cfg.port, https: sec.apiTls !== null }, 'client API listening');
 
   let isStopping = false;

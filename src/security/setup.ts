@@ -99,16 +99,33 @@ export class NodeSecurity {
     return { cert: pem.cert, key: pem.key, ca: pem.ca as Buffer };
   }
 
-  /** Creates the client API server: HTTPS with the API identity when configured, else HTTP. */
+  /**
+   * Creates the client API server: HTTPS with the API identity when configured, else HTTP. Headers
+   * must arrive within BODY_TIMEOUT_MS of the connection (or of the previous response), idle
+   * keep-alive connections close after BODY_TIMEOUT_MS, and at most MAX_CONNECTIONS are open.
+   */
   createApiServer(listener: RequestListener): Server {
+    const server = this.newApiServer(listener);
+    server.headersTimeout = this.cfg.bodyTimeoutMs;
+    // The body has its own 408 with the error body at BODY_TIMEOUT_MS (app.ts readBody); this is the backstop.
+    server.requestTimeout = this.cfg.bodyTimeoutMs + 2000;
+    server.keepAliveTimeout = this.cfg.bodyTimeoutMs;
+    server.maxConnections = this.cfg.maxConnections;
+    return server;
+  }
+
+  private newApiServer(listener: RequestListener): Server {
+    // Node checks header and request timeouts only every connectionsCheckingInterval (30 s by
+    // default), which made a 10 s timeout close connections after up to 40 s.
+    const timing = { connectionsCheckingInterval: Math.min(1000, this.cfg.bodyTimeoutMs) };
     if (this.apiTls === null) {
-      const plain = createHttpServer(listener);
+      const plain = createHttpServer(timing, listener);
       answerClientErrors(plain);
       return plain;
     }
     // CLIENT_CERT_AUTH: the handshake itself refuses a client without a certificate from TLS_CA_FILE.
     const clientCert = this.cfg.isClientCertRequired ? { requestCert: true, rejectUnauthorized: true } : {};
-    const server = createHttpsServer({ ...this.apiTls.serverOptions(), ...clientCert }, listener);
+    const server = createHttpsServer({ ...this.apiTls.serverOptions(), ...clientCert, ...timing }, listener);
     answerClientErrors(server);
     this.apiTls.onReload(() => (server as HttpsServer).setSecureContext(this.apiTls?.serverOptions() ?? {}));
     return server;
