@@ -287,6 +287,13 @@ export function createApp(deps: ApiDeps): Koa {
     });
   });
 
+  // Per node, like SIGHUP: `raftkv reload` calls it on every member.
+  route('post', '/admin/reload', 'admin', (ctx) => {
+    const r = deps.security?.reload?.() ?? { isOk: true, errors: [] };
+    if (!r.isOk) throw new RaftKvError('RELOAD_FAILED', 422, `node ${deps.nodeId} kept its old files for: ${r.errors.join('; ')}`);
+    ctx.body = { reloaded: deps.nodeId };
+  });
+
   route('get', '/health', 'open', (ctx) => {
     ctx.status = node.isHealthy() ? 200 : 503;
     ctx.body = { status: node.isHealthy() ? 'ok' : 'failed' };

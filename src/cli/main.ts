@@ -1,11 +1,12 @@
 #!/usr/bin/env node
 /**
- * The `raftkv` command: get, set, del, cluster, cluster remove and watch-cluster against a raftkv
- * cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected input,
+ * The `raftkv` command: get, set, del, cluster, cluster remove, watch-cluster and reload against a
+ * raftkv cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected input,
  * 3 cluster unavailable (or a write whose outcome is unknown). Installed as the package's `bin`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { request } from 'undici';
 import { pathToFileURL } from 'node:url';
 import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, RaftKvClient, RaftKvClientError, type ClusterInfo } from '../client/index.js';
 import { parseInterval, renderCluster } from './format.js';
@@ -36,6 +37,7 @@ Commands:
   cluster                 show every node: role, suffrage, term, match/commit/applied index, lag, last contact, health
   cluster remove ID       remove node ID from the cluster
   watch-cluster           the cluster table, refreshed until Ctrl-C
+  reload                  re-read tokens and certificates on every member (SIGHUP on each node)
 
 Run "raftkv <command> --help" for details.
 
@@ -75,8 +77,17 @@ Shows the cluster table and refreshes it until Ctrl-C (with --json: one JSON lin
   --interval T   refresh period: 500ms, 2s, or plain seconds (default 1s; at least 100ms)
 
 ${COMMON}`,
+  reload: `Usage: raftkv reload      (also: raftkv reload-tokens)
+
+Asks every member of the cluster (as listed by /cluster) to re-read AUTH_TOKENS_FILE and its TLS
+certificates, exactly what SIGHUP does on one node: a revoked token stops working everywhere, not
+only on the node that was signalled. Needs an admin token (RAFTKV_TOKEN). Prints one line per node;
+exit 3 when any member could not be reached or kept its old files (its message says why).
+
+${COMMON}`,
 };
 HELP.delete = HELP.del;
+HELP['reload-tokens'] = HELP.reload;
 
 class UsageError extends Error {}
 
@@ -207,6 +218,41 @@ function parseCommandLine(argv: string[]) {
   }
 }
 
+/**
+ * Calls POST /admin/reload on every member listed by /cluster (a reload is per node: SIGHUP on one
+ * node leaves the others on their old tokens); exit 0 only when every member reloaded.
+ */
+async function reloadEverywhere(client: RaftKvClient, scheme: string, token: string | undefined, timeoutMs: number, isJson: boolean, io: Io): Promise<number> {
+  const info = await client.cluster();
+  const results = await Promise.all(
+    info.nodes.map(async (n) => {
+      try {
+        const res = await request(`${scheme}//${n.apiAddr}/admin/reload`, {
+          method: 'POST',
+          headers: token ? { authorization: `Bearer ${token}` } : {},
+          headersTimeout: timeoutMs,
+          bodyTimeout: timeoutMs,
+        });
+        const text = await res.body.text();
+        if (res.statusCode === 200) return { id: n.id, ok: true, message: 'reloaded' };
+        let message = text.slice(0, 300);
+        try {
+          message = (JSON.parse(text) as { error?: { message?: string } }).error?.message ?? message;
+        } catch {
+          // not JSON: keep the text
+        }
+        return { id: n.id, ok: false, message: `${res.statusCode}: ${message}` };
+      } catch (err) {
+        return { id: n.id, ok: false, message: `unreachable at ${n.apiAddr}: ${(err as Error).message}` };
+      }
+    }),
+  );
+  const isOk = results.every((r) => r.ok);
+  if (isJson) io.out(JSON.stringify({ ok: isOk, nodes: results }));
+  else for (const r of results) io.out(`${r.id}\t${r.ok ? 'reloaded' : `FAILED ${r.message}`}`);
+  return isOk ? EXIT.ok : EXIT.unavailable;
+}
+
 /** Runs the command line `argv` (without node and script); returns the exit code. */
 export async function run(argv: string[], io: Io, isTty = false): Promise<number> {
   let isJson = argv.includes('--json');
@@ -284,6 +330,12 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
       case 'watch-cluster': {
         argCount(cmd, args, 0);
         return await watchCluster(client, intervalMs, isJson, io, isTty);
+      }
+      case 'reload':
+      case 'reload-tokens': {
+        argCount(cmd, args, 0);
+        const scheme = new URL(endpointsFrom(values.endpoints, io.env)[0]).protocol;
+        return await reloadEverywhere(client, scheme, token, intOption('timeout', values.timeout, 1) ?? 10_000, isJson, io);
       }
       default:
         throw new UsageError(`unknown command: ${cmd}`);

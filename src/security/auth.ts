@@ -17,6 +17,8 @@ export interface ApiSecurity {
   clusterSecret: string | null;
   /** METRICS_AUTH: /metrics needs a token too. */
   isMetricsAuthRequired: boolean;
+  /** Re-reads tokens and certificates on this node (what SIGHUP does); POST /admin/reload calls it. */
+  reload?: () => { isOk: boolean; errors: string[] };
   /** When the certificates in use expire (seconds since the epoch), for the expiry metric. */
   certExpirySeconds?: () => Partial<Record<'api' | 'peer', number>>;
 }

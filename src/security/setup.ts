@@ -88,6 +88,7 @@ export class NodeSecurity {
       tokens: () => this.tokens,
       clusterSecret: this.cfg.clusterSecret,
       isMetricsAuthRequired: this.cfg.isMetricsAuthRequired,
+      reload: () => this.reload(),
       certExpirySeconds: () => ({ ...(this.apiTls ? { api: this.apiTls.expirySeconds } : {}), ...(this.raftTls ? { peer: this.raftTls.expirySeconds } : {}) }),
     };
   }
@@ -147,17 +148,19 @@ export class NodeSecurity {
   }
 
   /**
-   * Re-reads certificate, key, CA and token files (SIGHUP). Each part is all-or-nothing: a file
-   * that cannot be read or parsed leaves that part unchanged and is logged.
+   * Re-reads certificate, key, CA and token files (SIGHUP, or POST /admin/reload). Each part is
+   * all-or-nothing: a file that cannot be read or parsed leaves that part unchanged and is logged.
    */
-  reload(): void {
+  reload(): { isOk: boolean; errors: string[] } {
     let isOk = true;
+    const errors: string[] = [];
     for (const [what, tls] of [['client API TLS', this.apiTls], ['peer TLS', this.raftTls]] as const) {
       if (tls === null) continue;
       try {
         tls.reload();
       } catch (err) {
         isOk = false;
+        errors.push(`${what}: ${(err as Error).message}`);
         this.logger.error({ err: (err as Error).message }, `SIGHUP: ${what} not reloaded; keeping the old certificate`);
       }
     }
@@ -171,11 +174,13 @@ export class NodeSecurity {
         this.tokens = TokenStore.load(this.cfg.authTokensFile);
       } catch (err) {
         isOk = false;
+        errors.push(`AUTH_TOKENS_FILE: ${(err as Error).message}`);
         this.logger.error({ err: (err as Error).message }, 'SIGHUP: AUTH_TOKENS_FILE not reloaded; keeping the old tokens');
       }
     }
     for (const fn of this.reloaders) fn();
     this.logger.info({ ...this.summary(), isOk }, 'SIGHUP: security files re-read');
+    return { isOk, errors };
   }
 
   private newApiAgent(): Agent {
