@@ -15,6 +15,7 @@ import { createApp } from './api/app.js';
 import { createMetrics } from './metrics.js';
 import type { Message } from './raft/core/types.js';
 import { NodeSecurity } from './security/setup.js';
+import { DiskSpaceGuard } from './storage/disk-space.js';
 
 const cfg = loadConfig();
 const logger = createLogger(cfg);
@@ -46,6 +47,8 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeS
 async function main(): Promise<void> {
   const sec = new NodeSecurity(cfg, logger);
   const storage = await openStorage(cfg.dataDir, cfg.nodeId);
+  const diskSpace = cfg.dataDir === undefined ? null : new DiskSpaceGuard(cfg.dataDir, cfg.minFreeDiskBytes);
+  await diskSpace?.start();
   if (storage.durable) logger.info({ dir: cfg.dataDir }, 'storage: RocksDB (durable)');
   else logger.warn('storage: in memory (RAFT_DIR unset) — data is NOT durable and is lost on restart');
 
@@ -76,6 +79,7 @@ async function main(): Promise<void> {
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
       snapshotThreshold: cfg.snapshotThreshold,
       snapshotThresholdBytes: cfg.snapshotThresholdBytes,
+      writeRefusal: diskSpace ? () => diskSpace.refusal() : undefined,
     },
     measuredStorage,
     measuredTransport,

@@ -9,6 +9,9 @@ import { join } from 'node:path';
 import { basePort, http, nodeEnv, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../support/procs.js';
 import { LazyFs, isMounted, lazyFsUnavailable } from './lazyfs/lazyfs.js';
 
+/** MIN_FREE_DISK_BYTES of the node under test. */
+const RESERVE = 1 << 20;
+
 describe('a node on a lazyfs disk: power cuts and disk faults', function () {
   this.timeout(120_000);
   let dir = '';
@@ -28,7 +31,7 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
     dir = tempDir('raftkv-disk-');
     disk = await LazyFs.mount(join(dir, 'backing'), join(dir, 'mnt'), join(dir, 'ctl.sock'));
     port = basePort();
-    node = startNode('app1', nodeEnv(port, 1, { extra: { RAFT_DIR: disk.mountpoint, REQUEST_TIMEOUT_MS: '2000' } }));
+    node = startNode('app1', nodeEnv(port, 1, { extra: { RAFT_DIR: disk.mountpoint, REQUEST_TIMEOUT_MS: '2000', MIN_FREE_DISK_BYTES: String(RESERVE) } }));
     await waitHealthy();
   });
 
@@ -57,6 +60,14 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
     node!.output.push('--- power cut ---\n');
   }
 
+  async function waitExit(): Promise<number | null> {
+    const p = node!.proc;
+    if (!p) return null;
+    const code = p.exitCode ?? (await new Promise<number | null>((resolve) => p.once('exit', (c) => resolve(c))));
+    node!.proc = null;
+    return code;
+  }
+
   async function restart(): Promise<void> {
     restartNode(node!);
     await waitHealthy();
@@ -78,5 +89,61 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
         expect(r.body).to.deep.equal({ [k]: v });
       }
     }
+  });
+
+  it('fsync failing with EIO: the write is never acknowledged, the node stops with a clear log line, and serves the acknowledged data after restart', async () => {
+    for (let i = 0; i < 10; i++) expect((await put(`k${i}`, `v${i}`)).status).to.equal(200);
+    await disk!.failSync(true);
+    const r = await put('k-eio', 'never-acked');
+    expect(r.status, `a write whose fsync failed must not be acknowledged: ${r.text}`).to.not.equal(200);
+    expect(await waitExit(), 'exit code').to.equal(1);
+    expect(output()).to.match(/storage failure: stopping the node/);
+    expect(output()).to.match(/Input\/output error|IO ?error/i);
+    // The failing disk kept only what it had synced; the node comes back with every acknowledged write.
+    await disk!.failSync(false);
+    await disk!.cut();
+    await restart();
+    for (let i = 0; i < 10; i++) expect((await get(`k${i}`)).body).to.deep.equal({ [`k${i}`]: `v${i}` });
+    const eio = await get('k-eio');
+    expect([200, 404], eio.text).to.include(eio.status);
+  });
+
+  it('a nearly full disk: writes get 507 INSUFFICIENT_STORAGE, reads keep working, /health says why, and writes resume once space is freed', async () => {
+    for (let i = 0; i < 10; i++) expect((await put(`k${i}`, `v${i}`)).status).to.equal(200);
+    const { used } = await disk!.usage();
+    await disk!.quota(used + RESERVE / 2); // less free than the reserve
+    const refused = await waitFor('writes to be refused', async () => {
+      const w = await put('k-full', 'x');
+      return w.status === 507 ? w : null;
+    }, 10_000, 100);
+    expect(refused.body).to.have.nested.property('error.code', 'INSUFFICIENT_STORAGE');
+    expect((refused.body as { error: { message: string } }).error.message).to.match(/MIN_FREE_DISK_BYTES/);
+    for (let i = 0; i < 10; i++) expect((await get(`k${i}`)).body, 'linearizable reads keep working').to.deep.equal({ [`k${i}`]: `v${i}` });
+    const health = await http('GET', `${api()}/health`);
+    expect(health.status).to.equal(200);
+    expect(health.body).to.have.property('status', 'degraded');
+    expect((health.body as { reason: string }).reason).to.match(/MIN_FREE_DISK_BYTES/);
+    await disk!.quota(null); // space freed
+    await waitFor('writes to resume', async () => (await put('k-full', 'y')).status === 200, 10_000, 100);
+    expect((await http('GET', `${api()}/health`)).body).to.deep.equal({ status: 'ok' });
+    for (let i = 0; i < 10; i++) expect((await get(`k${i}`)).body).to.deep.equal({ [`k${i}`]: `v${i}` });
+    expect((await get('k-full')).body).to.deep.equal({ 'k-full': 'y' });
+  });
+
+  it('a disk that fills up all the way (no reserve): the node stops with a clear log line, and starts with every acknowledged write once space is freed', async () => {
+    node!.env.MIN_FREE_DISK_BYTES = '0';
+    await stopNode(node!, 'SIGTERM');
+    await restart();
+    for (let i = 0; i < 10; i++) expect((await put(`k${i}`, `v${i}`)).status).to.equal(200);
+    const { used } = await disk!.usage();
+    await disk!.quota(used + 100);
+    let last = 200;
+    for (let i = 0; i < 50 && last === 200 && node!.proc; i++) last = (await put(`big${i}`, 'z'.repeat(1000))).status;
+    expect(await waitExit(), 'exit code').to.equal(1);
+    expect(output()).to.match(/storage failure: stopping the node/);
+    expect(output()).to.match(/No space left on device|ENOSPC|NoSpace/i);
+    await disk!.quota(null);
+    await restart();
+    for (let i = 0; i < 10; i++) expect((await get(`k${i}`)).body).to.deep.equal({ [`k${i}`]: `v${i}` });
   });
 });
