@@ -13,6 +13,7 @@ const dist = join(root, 'dist/src/storage/rocksdb/index.js');
 const mod = (await import(existsSync(join(root, 'dist/src/main.js')) ? dist : join(root, 'src/storage/rocksdb/index.ts'))) as typeof import('../../src/storage/rocksdb/index.js');
 const proto = mod.RocksDatabase.prototype as unknown as { batch: (ops: unknown[], sync?: boolean) => Promise<void> };
 const original = proto.batch;
+if (typeof original !== 'function') throw new Error('ack-before-sync: RocksDatabase.prototype.batch is gone; retarget this control to the new storage code');
 proto.batch = function (ops: unknown[]) {
   return original.call(this, ops, false);
 };

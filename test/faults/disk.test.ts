@@ -5,6 +5,7 @@
  * reason) only when those are missing. The multi-node power-loss scenarios live in scenario.ts.
  */
 import { expect } from 'chai';
+import { closeSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { basePort, http, nodeEnv, removeDir, restartNode, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../support/procs.js';
 import { LazyFs, isMounted, lazyFsUnavailable } from './lazyfs/lazyfs.js';
@@ -146,4 +147,32 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
     await restart();
     for (let i = 0; i < 10; i++) expect((await get(`k${i}`)).body).to.deep.equal({ [`k${i}`]: `v${i}` });
   });
+
+  for (const target of ['MANIFEST', 'WAL'] as const) {
+    // KNOWN FAILURE, pending: the `rocksdb@5.2.1` binding opens RocksDB with paranoid_checks=false and
+    // the default WAL recovery mode (point-in-time), so a flipped byte in the middle of the WAL makes
+    // RocksDB silently drop every later record: the node starts with a shorter log (here index 53 of
+    // ~102) and answers 404 for acknowledged keys. Enable once the storage opens RocksDB with
+    // paranoid checks and a WAL recovery mode that fails on mid-log corruption (docs/power-loss.md).
+    const test = target === 'WAL' ? it.skip : it;
+    test(`a corrupted ${target} in RAFT_DIR: the node refuses to start with a clear message instead of serving wrong data`, async () => {
+      for (let i = 0; i < 100; i++) expect((await put(`k${i}`, `v${i}`)).status).to.equal(200);
+      await stopNode(node!, 'SIGKILL'); // the WAL keeps every entry (no flush into an SST yet)
+      const db = join(disk!.mountpoint, 'app1');
+      const name = readdirSync(db).filter((f) => (target === 'WAL' ? f.endsWith('.log') : f.startsWith('MANIFEST-'))).sort().pop();
+      expect(name, `a ${target} file in ${readdirSync(db).join(' ')}`).to.be.a('string');
+      const file = join(db, name!);
+      const fd = openSync(file, 'r+');
+      writeSync(fd, Buffer.from([0xff, 0xfe, 0xfd, 0xfc, 0xfb, 0xfa]), 0, 6, Math.floor(statSync(file).size / 2));
+      closeSync(fd);
+      restartNode(node!);
+      const exited = await Promise.race([waitExit(), new Promise<'running'>((r) => setTimeout(() => r('running'), 15_000))]);
+      if (exited === 'running') {
+        const got = await Promise.all([0, 50, 99].map(async (i) => `k${i}=${(await get(`k${i}`)).status}`));
+        expect.fail(`the node started on a corrupted ${target} and serves: ${got.join(' ')}; cluster: ${(await http('GET', `${api()}/cluster`)).text.slice(0, 300)}`);
+      }
+      expect(exited, `exit code; output:\n${output().slice(-1500)}`).to.equal(1);
+      expect(output()).to.match(/cannot load this node's data from .*refusing to start rather than serve wrong data.*docs\/power-loss.md/);
+    });
+  }
 });
