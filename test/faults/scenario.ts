@@ -273,7 +273,7 @@ const nemeses: Record<FaultName, Nemesis> = {
       ctx.healed();
       await ctx.leader();
       await sleep(1500);
-    }, 6000),
+    }, 3000), // a round even in the short slice of `make test` (the load phase is extended to cover it)
   'power-loss-control': (ctx) => nemeses['power-loss-all'](ctx),
   // Power cut of the leader while the clients' writes stream in; it restarts after a second.
   'power-loss-leader': (ctx) =>
