@@ -296,7 +296,9 @@ export function createApp(deps: ApiDeps): Koa {
 
   route('get', '/health', 'open', (ctx) => {
     ctx.status = node.isHealthy() ? 200 : 503;
-    ctx.body = { status: node.isHealthy() ? 'ok' : 'failed' };
+    // Still live (reads work, a restart would not help) while writes are refused, but say why.
+    const refusal = node.writeRefusal();
+    ctx.body = !node.isHealthy() ? { status: 'failed' } : refusal ? { status: 'degraded', reason: refusal.message } : { status: 'ok' };
   });
 
   route('get', '/ready', 'open', (ctx) => {
