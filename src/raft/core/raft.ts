@@ -474,8 +474,8 @@ export class Raft {
     // The driver has installed the snapshot into the state machine: it is applied up to its index.
     if (rd.snapshot) this.appliedIndex = Math.max(this.appliedIndex, rd.snapshot.meta.lastIndex);
     if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1];
-      this.log.stableTo(last.index, last.term);
+      // Messages stepped since ready() may have truncated some of rd.entries: only what is still ours is stable.
+      this.log.stableTo(rd.entries);
       // Thesis §10.2.1: the leader counts itself towards a quorum only for entries on its own disk.
       if (this.role === 'leader') this.maybeCommit();
     }
@@ -1091,6 +1091,7 @@ export class Raft {
 
   /** Raft §5.3/§5.4.2: commit the highest index stored on a majority, but only if it is of the current term. */
   private maybeCommit(): void {
+    // MUTATION-POINT: leader-self-stable
     const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex : this.progress.get(id)?.matchIndex ?? 0));
     const n = quorumMin(matches);
     // MUTATION-POINT: figure8-commit
