@@ -759,7 +759,12 @@ export class Raft {
       return;
     }
     const truncatesConfig = m.entries.some((e) => e.index <= this.configIndex && this.log.termAt(e.index) !== e.term);
+    const conflict = m.entries.find((e) => e.index > this.log.snapshotIndex && (this.log.termAt(e.index) ?? e.term) !== e.term);
     this.log.merge(m.entries);
+    // Acknowledgements still queued (not yet handed out in a Ready) for entries this append has just
+    // overwritten would reach their leader after the overwrite: as claims about entries we never
+    // persisted, they could make a stale leader count us toward a commit. Drop them (Raft retransmits).
+    if (conflict) this.messages = this.messages.filter((q) => !(q.type === 'AppendEntriesResponse' && q.success && q.matchIndex >= conflict.index));
     if (truncatesConfig) this.recomputeConfig();
     else for (const e of m.entries) if (e.type === 'config' && e.index > this.configIndex && this.log.termAt(e.index) === e.term) this.applyConfigEntry(e);
     const matchIndex = m.prevLogIndex + m.entries.length;

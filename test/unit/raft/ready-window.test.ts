@@ -52,3 +52,19 @@ describe('Raft core: stepping messages between ready() and advance()', () => {
     expect(next.entries.map((e) => `${e.index}/${e.term}`)).to.deep.equal(['8/3', '9/3']);
   });
 });
+
+describe('Raft core: acknowledgements queued before a truncation', () => {
+  it('a success queued for entries that a later append in the same batch overwrites is not sent', () => {
+    const r = follower();
+    r.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, 10, 2), leaderCommit: 5 });
+    r.advance(r.ready());
+    // Both arrive before the next Ready: a's append of 11..12, then c (term 3) conflicting at 8.
+    r.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 10, prevLogTerm: 2, entries: entries(11, 12, 2), leaderCommit: 5 });
+    r.step({ type: 'AppendEntries', from: 'c', to: 'b', term: 3, prevLogIndex: 7, prevLogTerm: 2, entries: entries(8, 8, 3), leaderCommit: 5 });
+    const rd = r.ready();
+    expect(rd.entries.map((e) => `${e.index}/${e.term}`)).to.deep.equal(['8/3']);
+    const acks = rd.messages.filter((m) => m.type === 'AppendEntriesResponse' && m.success).map((m) => `${m.to}:${m.type === 'AppendEntriesResponse' ? m.matchIndex : ''}`);
+    // b never persisted 11..12 (nor 8..10 of term 2 beyond what the last Ready wrote): no ack of them may leave.
+    expect(acks).to.deep.equal(['c:8']);
+  });
+});
