@@ -444,9 +444,9 @@ export class SimCluster {
    * Raft §5.3/§5.4: a leader's commit index covers an entry of its term only once a majority of the
    * voters of its configuration hold it durably (its own copy counts only once synced: thesis §10.2.1).
    */
-  private checkCommitDurable(n: SimNode): void {
+  private checkCommitDurable(n: SimNode, status?: RaftStatus): void {
     if (!n.raft) return;
-    const st = n.raft.status();
+    const st = status ?? n.raft.status();
     const prev = n.checkedCommit;
     n.checkedCommit = { term: st.term, commit: st.commitIndex };
     if (st.role !== 'leader' || prev.term !== st.term || st.commitIndex <= prev.commit) return;
@@ -696,7 +696,7 @@ export class SimCluster {
       this.stats.delivered++;
       this.trace(() => `deliver ${describe(m)}`);
       to.raft.step(m);
-      if (m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') this.checkCommitDurable(to);
+      if ((m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') && to.lastRole === 'leader') this.checkCommitDurable(to);
       this.maybeDriverStep(to);
     }
   }
@@ -1191,7 +1191,7 @@ export class SimCluster {
         this.violate(`leader completeness: leader ${n.id} of term ${st.term} lacks the committed prefix through ${m} (its last=${n.terms.length - 1})`);
       }
     }
-    for (const n of live) if (statuses.get(n.id)!.role === 'leader') this.checkCommitDurable(n);
+    for (const n of live) if (statuses.get(n.id)!.role === 'leader') this.checkCommitDurable(n, statuses.get(n.id));
     // the core's log equals what was persisted once its Ready is processed
     for (const n of live) {
       if (n.stalledUntil > this.step || n.inflight !== null || (this.opts.interleave && n.raft!.hasReady())) continue;

@@ -117,6 +117,7 @@ export class RaftLog {
   stableTo(entries: Entry[]): void {
     if (entries.length === 0 || entries[0].index > this.stableIndex + 1) return;
     let stable = this.stableIndex;
+    // MUTATION-POINT: stable-prefix
     for (const e of entries) {
       if (e.index <= stable) continue;
       if (this.termAt(e.index) !== e.term) break;
