@@ -26,6 +26,7 @@ test-unit: install
 
 sim: install
 	npm run sim -- --seeds 1000
+	npm run sim -- --seeds 1000 --interleave
 
 sim-mutants: install
 	npm run sim:mutants

@@ -40,9 +40,11 @@ export interface RaftModule {
 }
 
 /** The targeted nemesis schedules; each is a script that watches the cluster and strikes at the sharp moment. */
-export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst';
-/** Every targeted schedule, in the order they are described in the README. */
+export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover';
+/** Every targeted schedule of the atomic mode, in the order they are described in the README. */
 export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst'];
+/** The schedules of the interleaving mode: those above plus the ones that strike inside a Ready. */
+export const INTERLEAVE_SCENARIOS: ScenarioName[] = [...SCENARIOS, 'catch-up-takeover'];
 
 /** Knobs of one simulated run; defaults are what `npm run sim` uses. */
 export interface SimOptions {
@@ -77,6 +79,15 @@ export interface SimOptions {
   trace?: (line: string) => void;
   /** Stop at the first violation (default true). */
   stopOnViolation?: boolean;
+  /**
+   * Interleaving mode: each Ready is handled in the real driver's steps (src/raft/node/node.ts
+   * handleReady) with the core live in between, as on every await of the driver: ready() (a leader
+   * whose Ready changes no term, vote or snapshot sends at once, before its own fsync) → save the
+   * received snapshot → write entries and hard state (synced) → send → install and apply → advance().
+   * Messages, ticks, proposals and reads are stepped between these steps, and a crash can land between
+   * any two of them (losing what was not yet synced). Off by default: the atomic mode keeps its seeds.
+   */
+  interleave?: boolean;
 }
 
 /** A broken invariant: the step it was seen at and what broke. */
@@ -86,6 +97,16 @@ interface InFlight { at: number; seq: number; m: Message }
 interface Pending { term: number; writeId: number; key: string }
 interface PendingRead { id: string; key: string; start: number; minIndex: number; index: number | null }
 interface SmValue { v: string; index: number }
+/** A Ready the simulated driver is handling (interleaving mode): what it awaits next. */
+interface InflightReady {
+  rd: Ready;
+  /** The leader sent the Ready's messages before its own fsync (the driver's isSendFirst). */
+  isSendFirst: boolean;
+  /** persist-snapshot / persist: the synced write is in flight; apply: installing and applying. */
+  awaiting: 'persist-snapshot' | 'persist' | 'apply';
+  /** The step at which the awaited I/O completes (a sync can take longer than a network hop). */
+  doneAt: number;
+}
 
 interface SimNode {
   id: string;
@@ -118,6 +139,10 @@ interface SimNode {
   downUntil: number;
   stalledUntil: number;
   lastRole: string;
+  /** Interleaving mode: the Ready being handled, null between Readies (volatile: a crash drops it). */
+  inflight: InflightReady | null;
+  /** The leader's commit index (and term) when last checked against what a quorum holds durably. */
+  checkedCommit: { term: number; commit: number };
 }
 
 type Script = Generator<void, void, void>;
@@ -202,7 +227,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: SCENARIOS, stopOnViolation: true, ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, ...opts,
     };
     // Per-seed core tunables: small batches and windows make partial replication (Figure 8) and
     // reordering within a pipeline common; small chunks make every snapshot a multi-chunk transfer.
@@ -228,6 +253,7 @@ export class SimCluster {
         id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0,
         hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
         appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
+        inflight: null, checkedCommit: { term: 0, commit: 0 },
       };
       this.nodes.push(n);
       if (i < nodeCount) this.start(n, true);
@@ -254,6 +280,8 @@ export class SimCluster {
     n.appliedIndex = snap?.meta.lastIndex ?? 0;
     n.lastCommit = 0; n.pending = new Map(); n.reads = new Map(); n.stalledUntil = 0;
     n.lastRole = 'follower';
+    n.inflight = null;
+    n.checkedCommit = { term: 0, commit: 0 };
     if (bootstrap) n.raft.bootstrap(this.config);
   }
 
@@ -261,6 +289,7 @@ export class SimCluster {
 
   // ------------------------------------------------------------------ driver: persist → send → apply → advance
   private processReady(n: SimNode): void {
+    if (this.opts.interleave) { this.driveInterleaved(n); return; }
     for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
@@ -269,38 +298,163 @@ export class SimCluster {
       if (rd.entries.length > 0) this.persistEntries(n, rd.entries);
       if (rd.hardState) n.hardState = { ...rd.hardState };
       // send, once what the messages depend on is stable
-      this.checkSendContract(n, rd.messages);
-      for (const m of rd.messages) this.send(m);
+      this.sendReady(n, rd);
       // apply
-      if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
-      for (const e of rd.committedEntries) this.apply(n, e, rd.softState.term);
-      for (const rs of rd.readStates) {
-        const pr = n.reads.get(rs.id);
-        if (pr) { pr.index = rs.index; this.trace(() => `${n.id} readState ${rs.id} index=${rs.index}`); }
+      this.applyReady(n, rd);
+      this.finishReady(n, r, rd);
+    }
+  }
+
+  /** Sends a Ready's messages, checking that what each depends on is stable (Raft Fig. 2). */
+  private sendReady(n: SimNode, rd: Ready): void {
+    this.checkSendContract(n, rd.messages);
+    for (const m of rd.messages) this.send(m);
+  }
+
+  /** Installs a Ready's snapshot into the state machine, applies its committed entries and takes its read states. */
+  private applyReady(n: SimNode, rd: Ready): void {
+    if (rd.snapshot) this.installSnapshot(n, rd.snapshot);
+    for (const e of rd.committedEntries) this.apply(n, e, rd.softState.term);
+    for (const rs of rd.readStates) {
+      const pr = n.reads.get(rs.id);
+      if (pr) { pr.index = rs.index; this.trace(() => `${n.id} readState ${rs.id} index=${rs.index}`); }
+    }
+    for (const f of rd.readFailures) { n.reads.delete(f.id); this.trace(() => `${n.id} readFailure ${f.id} ${f.reason}`); }
+  }
+
+  /** advance(), then what the driver does between Readies: serve reads, compact, supply snapshot data. */
+  private finishReady(n: SimNode, r: RaftLike, rd: Ready): void {
+    r.advance(rd);
+    this.checkCommitDurable(n);
+    this.serveReads(n);
+    this.maybeCompact(n);
+    this.maybeSupplySnapshot(n);
+    const st = rd.softState;
+    if (st.role !== n.lastRole) {
+      const prev = n.lastRole; n.lastRole = st.role;
+      this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`);
+      if (st.role === 'precandidate' || st.role === 'candidate') {
+        const own = r.status().config;
+        if (!votersOf(own).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
       }
-      for (const f of rd.readFailures) { n.reads.delete(f.id); this.trace(() => `${n.id} readFailure ${f.id} ${f.reason}`); }
-      r.advance(rd);
-      this.serveReads(n);
-      this.maybeCompact(n);
-      this.maybeSupplySnapshot(n);
-      const st = rd.softState;
-      if (st.role !== n.lastRole) {
-        const prev = n.lastRole; n.lastRole = st.role;
-        this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`);
-        if (st.role === 'precandidate' || st.role === 'candidate') {
-          const own = r.status().config;
-          if (!votersOf(own).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
-        }
-      }
-      if (rd.commitIndex !== n.lastCommit) {
-        if (rd.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${rd.commitIndex}`);
-        const prev = n.lastCommit; n.lastCommit = rd.commitIndex;
-        this.trace(() => `${n.id} commit ${prev} -> ${rd.commitIndex}`);
-      }
-      if (this.pendingVoteCrash.has(n)) {
-        this.pendingVoteCrash.delete(n);
-        this.crash(n, this.step + randInt(this.rng, 1, 4), 'right after granting a vote');
-      }
+    }
+    if (rd.commitIndex !== n.lastCommit) {
+      if (rd.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${rd.commitIndex}`);
+      const prev = n.lastCommit; n.lastCommit = rd.commitIndex;
+      this.trace(() => `${n.id} commit ${prev} -> ${rd.commitIndex}`);
+    }
+    if (this.pendingVoteCrash.has(n)) {
+      this.pendingVoteCrash.delete(n);
+      this.crash(n, this.step + randInt(this.rng, 1, 4), 'right after granting a vote');
+    }
+  }
+
+  /**
+   * Interleaving mode: runs the node's driver for a random number of its steps (each ends where the
+   * real driver awaits I/O), so the rest of the cluster, the network and the clock move in between.
+   */
+  private driveInterleaved(n: SimNode): void {
+    for (let guard = 0; guard < 200; guard++) {
+      if (!n.raft || n.stalledUntil > this.step) return;
+      if (n.inflight === null && !n.raft.hasReady()) return;
+      const before = n.inflight;
+      this.driverStep(n);
+      // the awaited I/O has not completed yet
+      if (before !== null && n.inflight === before && before.doneAt > this.step) return;
+      // the await resolves later: messages, ticks and client requests reach the core first
+      if (this.rng() < 0.4) return;
+    }
+  }
+
+  /** One step of the simulated driver: from one await of node.ts handleReady/runLoop to the next. */
+  private driverStep(n: SimNode): void {
+    const r = n.raft!;
+    if (this.faults && !this.script && this.rng() < 0.0005 && this.canCrashOne()) {
+      const f0 = n.inflight;
+      const where = f0 === null ? 'between Readies' : `awaiting ${f0.awaiting}${f0.isSendFirst ? ' (its messages already sent)' : ''}`;
+      this.crash(n, this.step + randInt(this.rng, 1, 30), `inside the driver, ${where}`);
+      return;
+    }
+    const f = n.inflight;
+    if (f === null) {
+      const rd = r.ready();
+      // node.ts: a leader sends before its own fsync unless the Ready changes term, vote or snapshot
+      const isSendFirst = rd.softState.role === 'leader' && rd.hardState === null && rd.snapshot === null;
+      if (isSendFirst) this.sendReady(n, rd);
+      n.inflight = { rd, isSendFirst, awaiting: rd.snapshot ? 'persist-snapshot' : 'persist', doneAt: this.ioDoneAt() };
+      // no write, no await: the driver goes straight on to send
+      if (!rd.snapshot && rd.hardState === null && rd.entries.length === 0) this.afterPersist(n);
+      return;
+    }
+    if (this.step < f.doneAt) return;
+    const rd = f.rd;
+    switch (f.awaiting) {
+      case 'persist-snapshot':
+        this.persistSnapshot(n, rd.snapshot!);
+        this.trace(() => `${n.id} synced the received snapshot through ${rd.snapshot!.meta.lastIndex}`);
+        if (rd.hardState !== null || rd.entries.length > 0) { f.awaiting = 'persist'; f.doneAt = this.ioDoneAt(); } else this.afterPersist(n);
+        return;
+      case 'persist':
+        if (rd.entries.length > 0) this.persistEntries(n, rd.entries);
+        if (rd.hardState) n.hardState = { ...rd.hardState };
+        this.trace(() => `${n.id} synced${rd.entries.length ? ` entries ${rd.entries[0]!.index}..${rd.entries[rd.entries.length - 1]!.index}` : ''}${rd.hardState ? ` term=${rd.hardState.term} vote=${rd.hardState.votedFor}` : ''}`);
+        this.afterPersist(n);
+        return;
+      case 'apply':
+        this.applyReady(n, rd);
+        n.inflight = null;
+        this.finishReady(n, r, rd);
+        return;
+      default:
+        throw new Error(`unexpected driver state ${String(f.awaiting)}`);
+    }
+  }
+
+  /** After the synced write: send (unless sent first), then install and apply, awaited only when there is something to do. */
+  private afterPersist(n: SimNode): void {
+    const f = n.inflight!;
+    const rd = f.rd;
+    if (!f.isSendFirst) this.sendReady(n, rd);
+    const isInstall = rd.snapshot !== null && rd.snapshot.meta.lastIndex > n.appliedIndex;
+    const isApply = rd.committedEntries.some((e) => e.index > n.appliedIndex);
+    if (isInstall || isApply) { f.awaiting = 'apply'; f.doneAt = this.ioDoneAt(); return; }
+    this.applyReady(n, rd);
+    n.inflight = null;
+    this.finishReady(n, n.raft!, rd);
+  }
+
+  /** When an awaited write completes: now (the next driver step) or a few steps later, like a slow fsync. */
+  private ioDoneAt(): number {
+    return this.rng() < 0.5 ? this.step : this.step + randInt(this.rng, 1, 4);
+  }
+
+  /** Interleaving mode, after a message was stepped into `n`: sometimes its driver's pending await resolves now. */
+  private maybeDriverStep(n: SimNode): void {
+    if (!this.opts.interleave || !n.raft || n.stalledUntil > this.step || this.rng() >= 0.25) return;
+    if (n.inflight !== null || n.raft.hasReady()) this.driverStep(n);
+  }
+
+  /** The bound maybeCrash keeps: a crash only while fewer than a majority of the members are down. */
+  private canCrashOne(): boolean {
+    const ms = this.members();
+    return ms.filter((m) => !m.raft).length < majority(ms.length);
+  }
+
+  /**
+   * Raft §5.3/§5.4: a leader's commit index covers an entry of its term only once a majority of the
+   * voters of its configuration hold it durably (its own copy counts only once synced: thesis §10.2.1).
+   */
+  private checkCommitDurable(n: SimNode, status?: RaftStatus): void {
+    if (!n.raft) return;
+    const st = status ?? n.raft.status();
+    const prev = n.checkedCommit;
+    n.checkedCommit = { term: st.term, commit: st.commitIndex };
+    if (st.role !== 'leader' || prev.term !== st.term || st.commitIndex <= prev.commit) return;
+    const c = st.commitIndex;
+    const voters = votersOf(st.config);
+    const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && v.terms[c] === st.term; });
+    if (holders.length < majority(voters.length)) {
+      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.join(',') || 'nobody'} of voters ${voters.join(',')} hold it durably`);
     }
   }
 
@@ -542,6 +696,8 @@ export class SimCluster {
       this.stats.delivered++;
       this.trace(() => `deliver ${describe(m)}`);
       to.raft.step(m);
+      if ((m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') && to.lastRole === 'leader') this.checkCommitDurable(to);
+      this.maybeDriverStep(to);
     }
   }
 
@@ -633,6 +789,7 @@ export class SimCluster {
     if (!n.raft) return;
     this.stats.crashes++;
     n.raft = null;
+    n.inflight = null;
     n.downUntil = until;
     n.stalledUntil = 0;
     this.net = this.net.filter((f) => f.m.to !== n.id);
@@ -648,6 +805,7 @@ export class SimCluster {
   private retire(n: SimNode): void {
     n.retired = true;
     n.raft = null;
+    n.inflight = null;
     this.net = this.net.filter((f) => f.m.to !== n.id);
     this.trace(() => `retire ${n.id} (removed from the cluster; shut down)`);
   }
@@ -780,7 +938,8 @@ export class SimCluster {
       : name === 'figure8' ? this.figure8()
         : name === 'stale-append' ? this.staleAppend()
           : name === 'stale-leader-read' ? this.staleLeaderRead()
-            : this.confBurst();
+            : name === 'catch-up-takeover' ? this.catchUpTakeover()
+              : this.confBurst();
     this.script = { name, gen };
   }
 
@@ -928,6 +1087,44 @@ export class SimCluster {
     yield* this.waitSteps(randInt(this.rng, 60, 150));
   }
 
+  /**
+   * Interleaving mode (issue 14 §1): a follower that fell behind gets a catch-up append whose leader
+   * commit covers part of it; its disk is slow to sync that Ready; meanwhile its leader loses the others
+   * (the follower still hears both sides), they elect a leader that lacks the old leader's uncommitted
+   * tail, and that leader's first append truncates the follower's log above its commit index while the
+   * write is still in flight. Needs a majority without the old leader and the follower (5 voters).
+   */
+  private *catchUpTakeover(): Script {
+    const l1 = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    if (!l1) return;
+    const ids = this.members().map((n) => n.id);
+    const voters = votersOf(l1.raft!.status().config).filter((id) => ids.includes(id) && id !== l1.id);
+    if (voters.length < 4) return;
+    const f = this.node(voters[randInt(this.rng, 0, voters.length - 1)]!)!;
+    this.partition([f.id], ids.filter((id) => id !== f.id), 'catch-up-takeover: a follower falls behind');
+    const lag = randInt(this.rng, 3, 12);
+    yield* this.waitFor(() => (!l1.raft || l1.lastCommit >= f.terms.length - 1 + lag ? true : undefined), 200);
+    if (!l1.raft || l1.lastRole !== 'leader') return;
+    // The follower hears both sides; the old leader and the rest no longer hear each other.
+    this.blocked.clear();
+    for (const id of ids) if (id !== l1.id && id !== f.id) { this.blocked.add(`${l1.id}>${id}`); this.blocked.add(`${id}>${l1.id}`); }
+    this.partitionDesc = `catch-up-takeover: ${l1.id} reaches only ${f.id}`;
+    this.stats.partitions++;
+    this.trace(() => `partition ${this.partitionDesc}`);
+    for (let k = randInt(this.rng, 2, 6); k > 0; k--) this.propose(l1);
+    // the catch-up Ready that carries committed entries and entries beyond the commit index
+    const hit = yield* this.waitFor(() => {
+      const fl = f.inflight;
+      if (!fl || fl.awaiting !== 'persist' || fl.rd.committedEntries.length === 0 || fl.rd.entries.length === 0) return undefined;
+      return fl.rd.entries[fl.rd.entries.length - 1]!.index > fl.rd.commitIndex ? fl : undefined;
+    }, 120);
+    if (!hit) return;
+    hit.doneAt = this.step + randInt(this.rng, 40, 80);
+    this.trace(() => `${f.id}: slow disk, the write of entries ${hit.rd.entries[0]!.index}..${hit.rd.entries[hit.rd.entries.length - 1]!.index} (commit ${hit.rd.commitIndex}) syncs at step ${hit.doneAt}`);
+    yield* this.waitFor(() => (f.inflight !== hit ? true : undefined), 100);
+    yield* this.waitSteps(randInt(this.rng, 5, 20));
+  }
+
   /** A set holding `l` and a majority of its configuration whose complement is a majority of the committed configuration. */
   private disjointMajorities(l: SimNode): string[] | undefined {
     if (!l.raft || l.lastRole !== 'leader') return undefined;
@@ -994,9 +1191,10 @@ export class SimCluster {
         this.violate(`leader completeness: leader ${n.id} of term ${st.term} lacks the committed prefix through ${m} (its last=${n.terms.length - 1})`);
       }
     }
+    for (const n of live) if (statuses.get(n.id)!.role === 'leader') this.checkCommitDurable(n, statuses.get(n.id));
     // the core's log equals what was persisted once its Ready is processed
     for (const n of live) {
-      if (n.stalledUntil > this.step) continue;
+      if (n.stalledUntil > this.step || n.inflight !== null || (this.opts.interleave && n.raft!.hasReady())) continue;
       const st = statuses.get(n.id)!;
       if (st.lastIndex !== n.terms.length - 1) this.violate(`${n.id}: core lastIndex ${st.lastIndex} != stable ${n.terms.length - 1} after Ready`);
     }

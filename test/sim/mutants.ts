@@ -8,12 +8,17 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { CORE_DIR, loadRaft } from './cluster.js';
 import { runSeed, nodesForSeed } from './run.js';
+import type { SimOptions } from './cluster.js';
 
 /** Seed budget per mutant for `npm run sim:mutants`. */
 export const MUTANT_SEEDS = 200;
 
-/** A planted bug: replace `search` (which must occur exactly once) in `file` of src/raft/core. */
-export interface Mutant { name: string; file: string; search: string; replace: string }
+/**
+ * A planted bug: replace `search` (which must occur exactly once) in `file` of src/raft/core. `sim`
+ * overrides simulator options (the interleaving mode for bugs only a live core between ready() and
+ * advance() can show).
+ */
+export interface Mutant { name: string; file: string; search: string; replace: string; sim?: Partial<SimOptions> }
 
 /**
  * Each mutant replaces the code right after its `// MUTATION-POINT: <name>` marker in src/raft/core;
@@ -65,6 +70,25 @@ export const MUTANTS: Mutant[] = [
     search: '    // MUTATION-POINT: supply-index\n    if (index === held.meta.lastIndex) this.snapshot = { meta: held.meta, data };\n',
     replace: '    // MUTATION-POINT: supply-index (mutant: any index)\n    if (index >= held.meta.lastIndex) this.snapshot = { meta: held.meta, data };\n',
   },
+  {
+    // Thesis §10.2.1: the leader counts its own log toward the commit quorum before its own fsync
+    // (it sends first). Only the interleaving mode lets followers answer while that write is in flight.
+    name: 'leader-self-stable',
+    file: 'raft.ts',
+    search: '    // MUTATION-POINT: leader-self-stable\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex :',
+    replace: '    // MUTATION-POINT: leader-self-stable (mutant: unsynced entries count)\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.lastIndex :',
+    sim: { interleave: true },
+  },
+  {
+    // The stable index moves only when the last entry of the acknowledged Ready is still in the log
+    // (the code before issue 14 §1): a truncation stepped in during the fsync leaves the persisted
+    // prefix unstable, behind the applied index, and it is written again.
+    name: 'stable-prefix',
+    file: 'log.ts',
+    search: '    // MUTATION-POINT: stable-prefix\n    for (const e of entries) {',
+    replace: '    // MUTATION-POINT: stable-prefix (mutant: all or nothing)\n    const lastE = entries[entries.length - 1];\n    if (this.termAt(lastE.index) === lastE.term) stable = Math.max(stable, lastE.index);\n    for (const e of [] as Entry[]) {',
+    sim: { interleave: true },
+  },
 ];
 
 /** What happened to one mutant: killed (with the first seed that caught it), survived, or the patch did not apply. */
@@ -96,7 +120,7 @@ export async function runMutant(m: Mutant, maxSeeds = MUTANT_SEEDS, steps = 3000
     }
     for (let seed = 1; seed <= maxSeeds; seed++) {
       const nodes = nodesForSeed(seed);
-      const r = runSeed(raft, seed, steps, nodes);
+      const r = runSeed(raft, seed, steps, nodes, undefined, m.sim ?? {});
       if (r.violations.length) return { name: m.name, status: 'killed', seed, nodes, step: r.violations[0]!.step, msg: r.violations[0]!.msg };
     }
     return { name: m.name, status: 'survived', seeds: maxSeeds };

@@ -1,7 +1,7 @@
 /**
  * Simulator CLI.
- *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5]
- *   SEED=<n> npm run sim        replays one seed with a readable trace
+ *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--interleave]
+ *   SEED=<n> npm run sim [-- --interleave]   replays one seed with a readable trace
  */
 import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
 import { loadRaft } from './cluster.js';
@@ -46,7 +46,8 @@ async function main(): Promise<void> {
   const nodesFlag = flag(args, 'nodes');
   const fixedNodes = nodesFlag ? Number(nodesFlag) : undefined;
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
-  const extra: Partial<SimOptions> = {};
+  // --interleave: the driver's steps between ready() and advance() interleave with the cluster (SimOptions.interleave)
+  const extra: Partial<SimOptions> = args.includes('--interleave') ? { interleave: true } : {};
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);
@@ -66,7 +67,7 @@ async function main(): Promise<void> {
     console.log(`seed ${r.seed} (nodes=${r.nodes}): step ${f.step}: ${f.msg}${r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : ''}`);
   }, extra);
   console.log(`sim stats: ${Object.entries(stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
-  console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}`);
+  console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}${extra.interleave ? ' (interleaving mode)' : ''}`);
   process.exitCode = v > 0 ? 1 : 0;
 }
 

@@ -107,9 +107,23 @@ export class RaftLog {
     return this.entries.slice(this.stableIndex - this.snapshotIndex);
   }
 
-  /** Records that entries up to `index` with term `term` were persisted (ignored when overwritten meanwhile). */
-  stableTo(index: number, term: number): void {
-    if (this.termAt(index) === term && index > this.stableIndex) this.stableIndex = index;
+  /**
+   * Records that `entries` (one Ready's, contiguous) are persisted. The driver steps messages between
+   * ready() and advance(), so the log may have been truncated meanwhile: the prefix of `entries` the
+   * log still holds (same index, same term) becomes stable, the rest was overwritten and stays
+   * unstable. Acknowledging nothing on a mismatch would leave the persisted prefix unstable: handed
+   * out and written again, and behind the applied index, so compaction could not pass it.
+   */
+  stableTo(entries: Entry[]): void {
+    if (entries.length === 0 || entries[0].index > this.stableIndex + 1) return;
+    let stable = this.stableIndex;
+    // MUTATION-POINT: stable-prefix
+    for (const e of entries) {
+      if (e.index <= stable) continue;
+      if (this.termAt(e.index) !== e.term) break;
+      stable = e.index;
+    }
+    this.stableIndex = stable;
   }
 
   /** The first index of the term of the entry at `index` (used for the fast-backtracking hint). */

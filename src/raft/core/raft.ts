@@ -474,8 +474,8 @@ export class Raft {
     // The driver has installed the snapshot into the state machine: it is applied up to its index.
     if (rd.snapshot) this.appliedIndex = Math.max(this.appliedIndex, rd.snapshot.meta.lastIndex);
     if (rd.entries.length > 0) {
-      const last = rd.entries[rd.entries.length - 1];
-      this.log.stableTo(last.index, last.term);
+      // Messages stepped since ready() may have truncated some of rd.entries: only what is still ours is stable.
+      this.log.stableTo(rd.entries);
       // Thesis §10.2.1: the leader counts itself towards a quorum only for entries on its own disk.
       if (this.role === 'leader') this.maybeCommit();
     }
@@ -759,7 +759,12 @@ export class Raft {
       return;
     }
     const truncatesConfig = m.entries.some((e) => e.index <= this.configIndex && this.log.termAt(e.index) !== e.term);
+    const conflict = m.entries.find((e) => e.index > this.log.snapshotIndex && (this.log.termAt(e.index) ?? e.term) !== e.term);
     this.log.merge(m.entries);
+    // Acknowledgements still queued (not yet handed out in a Ready) for entries this append has just
+    // overwritten would reach their leader after the overwrite: as claims about entries we never
+    // persisted, they could make a stale leader count us toward a commit. Drop them (Raft retransmits).
+    if (conflict) this.messages = this.messages.filter((q) => !(q.type === 'AppendEntriesResponse' && q.success && q.matchIndex >= conflict.index));
     if (truncatesConfig) this.recomputeConfig();
     else for (const e of m.entries) if (e.type === 'config' && e.index > this.configIndex && this.log.termAt(e.index) === e.term) this.applyConfigEntry(e);
     const matchIndex = m.prevLogIndex + m.entries.length;
@@ -1091,6 +1096,7 @@ export class Raft {
 
   /** Raft §5.3/§5.4.2: commit the highest index stored on a majority, but only if it is of the current term. */
   private maybeCommit(): void {
+    // MUTATION-POINT: leader-self-stable
     const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex : this.progress.get(id)?.matchIndex ?? 0));
     const n = quorumMin(matches);
     // MUTATION-POINT: figure8-commit
