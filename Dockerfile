@@ -2,7 +2,7 @@
 # raftkv container image: build with dev dependencies, run with production dependencies only.
 # Node 22 is an LTS line; the rocksdb package ships an N-API prebuild for linux-x64 (glibc), so no
 # compiler is needed there (other architectures build it from source in the prod-deps stage).
-ARG NODE_IMAGE=node:22-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
