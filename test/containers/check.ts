@@ -32,8 +32,15 @@ const port = (app: string) => 8080 + Number(app.slice(3));
 const url = (app: string, path: string) => `${scheme}://127.0.0.1:${port(app)}${path}`;
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
+function interrupted(sig: string): never {
+  console.log(`containers: interrupted (${sig})`);
+  process.exit(130);
+}
+
 function run(cmd: string, args: string[], env: Record<string, string> = {}, timeoutMs = 600_000): string {
   const r = spawnSync(cmd, args, { cwd: root, encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs });
+  // Ctrl-C reaches the whole process group: stop here, run.sh cleans up.
+  if (r.signal === 'SIGINT' || r.signal === 'SIGTERM') interrupted(r.signal);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status ?? r.signal}: ${(r.stderr || r.stdout || String(r.error ?? '')).trim().split('\n').slice(-8).join(' | ')}`);
   return r.stdout.trim();
 }
@@ -45,7 +52,7 @@ const compose = (...args: string[]) => run('docker-compose', args, { COMPOSE_FIL
 const makeDocker = () => run('make', ['-s', 'docker'], { COMPOSE_FILE: composeFile });
 const containerId = (app: string) => compose('ps', '-q', app);
 const inspect = (id: string, format: string) => run('podman', ['inspect', '--format', format, id]);
-const inspectImage = (format: string) => run('podman', ['image', 'inspect', '--format', format, IMAGE]);
+const imageInfo = () => (JSON.parse(run('podman', ['image', 'inspect', IMAGE])) as Array<{ Size: number; Config: { User?: string }; Healthcheck?: { Test?: string[] } }>)[0];
 
 async function req(method: string, app: string, path: string, body?: unknown): Promise<HttpResult> {
   return http(method, url(app, path), body, headers, { dispatcher, timeoutMs: 10_000 });
@@ -106,9 +113,9 @@ const points: Array<[number, string, () => Promise<string>]> = [];
 const point = (n: number, title: string, fn: () => Promise<string>) => points.push([n, title, fn]);
 
 point(1, 'the image builds from the unchanged Dockerfile, runs as non-root, its HEALTHCHECK turns healthy', async () => {
-  const size = Number(inspectImage('{{.Size}}'));
-  const user = inspectImage('{{.Config.User}}');
-  if (!inspectImage('{{json .Healthcheck}}').includes('/health')) throw new Error('the image has no HEALTHCHECK on /health');
+  const info = imageInfo();
+  const user = info.Config.User ?? '';
+  if (!(info.Healthcheck?.Test ?? []).join(' ').includes('/health')) throw new Error('the image has no HEALTHCHECK on /health');
   const name = `${project}-probe`;
   run('podman', ['run', '-d', '--name', name, '--network', 'none', '-e', 'NODE_ID=probe', '-e', 'RAFT_ADVERTISE_ADDR=probe:7000', IMAGE]);
   try {
@@ -118,7 +125,7 @@ point(1, 'the image builds from the unchanged Dockerfile, runs as non-root, its 
     // runs the image's HEALTHCHECK command itself until it passes, as the timer would.
     const t0 = Date.now();
     await waitFor('healthy', () => spawnSync('podman', ['healthcheck', 'run', name]).status === 0 && inspect(name, '{{.State.Health.Status}}') === 'healthy', 60_000, 500);
-    return `size ${(size / 1e6).toFixed(0)} MB${buildSeconds === null ? '' : `, built in ${buildSeconds} s`}; user ${user}, PID 1 uid ${uid}; healthy after ${secs(Date.now() - t0)}`;
+    return `size ${(info.Size / 1e6).toFixed(0)} MB${buildSeconds === null ? '' : `, built in ${buildSeconds} s`}; user ${user}, PID 1 uid ${uid}; healthy after ${secs(Date.now() - t0)}`;
   } finally {
     spawnSync('podman', ['rm', '-f', '-v', name]);
   }
@@ -212,6 +219,8 @@ point(6, 'docker-compose.secure.yml (after `make certs`) forms a cluster over TL
   return `HTTPS with the dev CA, peers over mutual TLS: leader ${lv.id} and four voters after ${secs(formedMs)}; app2 -> app4 read back; plain HTTP and token-less requests refused`;
 });
 
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.on(sig, () => interrupted(sig));
+
 let passed = 0;
 let failed = 0;
 for (const [n, title, fn] of points) {
@@ -224,6 +233,7 @@ for (const [n, title, fn] of points) {
     failed++;
     console.log(`containers: ${n} FAIL ${title}: ${(err as Error).message} [${secs(Date.now() - t0)}]`);
   }
+  await new Promise((r) => setImmediate(r)); // lets a pending SIGINT/SIGTERM handler run
 }
 await dispatcher?.close();
 console.log(`containers: ${passed} passed, ${failed} failed`);

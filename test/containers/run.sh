@@ -100,7 +100,8 @@ say "image raftkv:local built in $build_s s"
 # The namespace and the podman service in it; docker-compose talks to it over a unix socket.
 ip netns add "$ns"
 in_ns ip link set lo up
-in_ns podman system service --time=0 "unix://$sock" >"$run_dir/service.log" 2>&1 &
+# Its own session, so a Ctrl-C to the test does not stop it before the cleanup has used it.
+in_ns setsid podman system service --time=0 "unix://$sock" >"$run_dir/service.log" 2>&1 &
 svc_pid=$!
 for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$run_dir/service.log" >&2; echo "error: podman system service did not start" >&2; exit 1; }
