@@ -38,7 +38,7 @@ run_dir="/run/$run_id"
 sock="$run_dir/podman.sock"
 export DOCKER_HOST="unix://$sock"
 svc_pid=""
-made_certs=0
+deploy_before="$(find deploy -type f | sort)"
 images_before="$(podman images -aq --no-trunc | sort -u)"
 base_image="$(sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile | head -1)"
 in_ns() { nsenter --net="/var/run/netns/$ns" "$@"; }
@@ -67,7 +67,8 @@ cleanup() {
   ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
   ip netns del "$ns" 2>/dev/null
   rm -rf "$run_dir" "${tokens_dir:-}"
-  if [ "$made_certs" = 1 ]; then rm -rf deploy/certs; fi
+  # Files `make certs` added under deploy/ (certificates, keys) go; ones that were there stay.
+  comm -13 <(echo "$deploy_before") <(find deploy -type f | sort) | xargs -r rm -f
   say "cleaned up (namespace $ns, service, containers, volumes, images) in total $((SECONDS - t_start)) s"
   exit "$rc"
 }
@@ -107,7 +108,6 @@ for _ in $(seq 1 100); do [ -S "$sock" ] && break; sleep 0.1; done
 [ -S "$sock" ] || { cat "$run_dir/service.log" >&2; echo "error: podman system service did not start" >&2; exit 1; }
 
 # Point 6 needs certificates and a tokens file (a copy of the example, readable by the container user).
-if [ ! -d deploy/certs ]; then made_certs=1; fi
 make -s certs >/dev/null
 tokens_dir="$(mktemp -d)"
 chmod 755 "$tokens_dir"
