@@ -36,6 +36,8 @@ export interface Config {
   readonly snapshotThreshold: number;
   /** Bytes of entry data applied since the last snapshot that also trigger one (whichever comes first). */
   readonly snapshotThresholdBytes: number;
+  /** MIN_FREE_DISK_BYTES: client writes are refused (507) while less is free on RAFT_DIR's disk; 0 = never. */
+  readonly minFreeDiskBytes: number;
   /** TLS_*: serve the client API over HTTPS; null means plain HTTP. */
   readonly apiTls: TlsFileConfig | null;
   /** RAFT_TLS_*: mutual TLS between peers (caFile always set); null means plain HTTP. */
@@ -60,6 +62,12 @@ const hostPort = makeValidator<string>((v) => {
 const positiveInt = makeValidator<number>((v) => {
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) throw new Error('must be a positive integer');
+  return n;
+});
+
+const nonNegativeInt = makeValidator<number>((v) => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new Error('must be a non-negative integer');
   return n;
 });
 
@@ -113,6 +121,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       REQUEST_TIMEOUT_MS: positiveInt({ default: 5000 }),
       SNAPSHOT_THRESHOLD: positiveInt({ default: 10000 }),
       SNAPSHOT_THRESHOLD_BYTES: positiveInt({ default: 64 * 1024 * 1024 }),
+      MIN_FREE_DISK_BYTES: nonNegativeInt({ default: 64 * 1024 * 1024 }),
       TLS_CERT_FILE: str({ default: '' }),
       TLS_KEY_FILE: str({ default: '' }),
       TLS_CA_FILE: str({ default: '' }),
@@ -193,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     logLevel: e.LOG_LEVEL,
     snapshotThreshold: e.SNAPSHOT_THRESHOLD,
     snapshotThresholdBytes: e.SNAPSHOT_THRESHOLD_BYTES,
+    minFreeDiskBytes: e.MIN_FREE_DISK_BYTES,
     apiTls,
     raftTls,
     clusterSecret: e.RAFT_CLUSTER_SECRET === '' ? null : e.RAFT_CLUSTER_SECRET,

@@ -67,6 +67,13 @@ export class UnavailableError extends RaftKvError {
   }
 }
 
+/** The node's disk is (nearly) full: writes are refused until space is freed; reads keep working. */
+export class InsufficientStorageError extends RaftKvError {
+  constructor(message: string) {
+    super('INSUFFICIENT_STORAGE', 507, message, { 'Retry-After': '5' });
+  }
+}
+
 /** The JSON body for an error response. */
 export function errorBody(err: RaftKvError): { error: { code: string; message: string } } {
   return { error: { code: err.code, message: err.message } };

@@ -15,6 +15,7 @@ import { createApp } from './api/app.js';
 import { createMetrics } from './metrics.js';
 import type { Message } from './raft/core/types.js';
 import { NodeSecurity } from './security/setup.js';
+import { DiskSpaceGuard } from './storage/disk-space.js';
 
 const cfg = loadConfig();
 const logger = createLogger(cfg);
@@ -43,9 +44,23 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeS
   }
 }
 
+/** A start-up failure while opening or loading RAFT_DIR: refuse to serve, and say how to recover. */
+function damagedStorage(err: unknown): Error {
+  if (cfg.dataDir === undefined) return err instanceof Error ? err : new Error(String(err));
+  const why = err instanceof Error ? err.message : String(err);
+  return new Error(
+    `storage: cannot load this node's data from ${cfg.dataDir}/${cfg.nodeId} (${why}); refusing to start rather than serve wrong data. ` +
+      'If the directory is damaged, rebuild this member from the others: see docs/power-loss.md',
+  );
+}
+
 async function main(): Promise<void> {
   const sec = new NodeSecurity(cfg, logger);
-  const storage = await openStorage(cfg.dataDir, cfg.nodeId);
+  const storage = await openStorage(cfg.dataDir, cfg.nodeId).catch((err: unknown) => {
+    throw damagedStorage(err);
+  });
+  const diskSpace = cfg.dataDir === undefined ? null : new DiskSpaceGuard(cfg.dataDir, cfg.minFreeDiskBytes);
+  await diskSpace?.start();
   if (storage.durable) logger.info({ dir: cfg.dataDir }, 'storage: RocksDB (durable)');
   else logger.warn('storage: in memory (RAFT_DIR unset) — data is NOT durable and is lost on restart');
 
@@ -76,6 +91,7 @@ async function main(): Promise<void> {
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
       snapshotThreshold: cfg.snapshotThreshold,
       snapshotThresholdBytes: cfg.snapshotThresholdBytes,
+      writeRefusal: diskSpace ? () => diskSpace.refusal() : undefined,
     },
     measuredStorage,
     measuredTransport,
@@ -118,7 +134,9 @@ async function main(): Promise<void> {
     }
   });
   logger.info(sec.summary(), 'security');
-  const { hadState, bootstrapped } = await raftNode.start();
+  const { hadState, bootstrapped } = await raftNode.start().catch((err: unknown) => {
+    throw damagedStorage(err);
+  });
   logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr }, 'raft node started');
 
   const app = createApp({

@@ -274,7 +274,9 @@ export function createApp(deps: ApiDeps): Koa {
 
   router.get('/health', (ctx) => {
     ctx.status = node.isHealthy() ? 200 : 503;
-    ctx.body = { status: node.isHealthy() ? 'ok' : 'failed' };
+    // Still live (reads work, a restart would not help) while writes are refused, but say why.
+    const refusal = node.writeRefusal();
+    ctx.body = !node.isHealthy() ? { status: 'failed' } : refusal ? { status: 'degraded', reason: refusal.message } : { status: 'ok' };
   });
 
   router.get('/ready', (ctx) => {

@@ -3,11 +3,14 @@ import path from 'node:path';
 import type { NodeStorage } from './types.js';
 import { MemoryKvStore, MemoryLogStore } from './memory/index.js';
 import { openRocksStorage } from './rocksdb/index.js';
+import { ensureDurableDir } from './durable-dir.js';
 
 export type { NodeStorage } from './types.js';
 
 /** Opens the storage of `nodeId`: in memory when `dir` is undefined, RocksDB under `dir/nodeId` otherwise. */
 export async function openStorage(dir: string | undefined, nodeId: string): Promise<NodeStorage> {
   if (dir === undefined) return { log: new MemoryLogStore(), kv: new MemoryKvStore(), durable: false };
-  return openRocksStorage(path.join(dir, nodeId));
+  const location = path.join(dir, nodeId);
+  await ensureDurableDir(location);
+  return openRocksStorage(location);
 }

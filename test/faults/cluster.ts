@@ -21,6 +21,8 @@ export interface FaultNode {
   api: string;
   proc: NodeProc | null;
   isPaused: boolean;
+  /** Its own RAFT_DIR (a lazyfs mount in the power-loss scenarios); the cluster's directory otherwise. */
+  dataDir?: string;
 }
 
 /** Result of one HTTP call made from inside the namespace; status 0 = no answer. */
@@ -64,7 +66,7 @@ export class NsCluster {
       HOST: n.ip,
       PORT: String(API_PORT),
       RAFT_BIND_ADDR: `${n.ip}:${RAFT_PORT}`,
-      RAFT_DIR: this.dir,
+      RAFT_DIR: n.dataDir ?? this.dir,
       REQUEST_TIMEOUT_MS: '2000',
       LOG_LEVEL: 'info',
       ...this.extraEnv,

@@ -6,6 +6,7 @@
 import { expect } from 'chai';
 import { summaryLine, type FaultName } from './scenario.js';
 import { cannotRunReason, runInNamespace } from './netns.js';
+import { lazyFsUnavailable } from './lazyfs/lazyfs.js';
 
 const DUR_S = 6;
 
@@ -40,6 +41,18 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
   it('SIGKILL of the leader and restart: linearizable, no acknowledged write lost, replicas converge', async () => {
     const r = await run('kill-leader');
     expect(r.leaderChanges).to.be.greaterThan(0);
+    expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
+    expect(r.lostAcked).to.equal(0);
+    expect(r.converged, r.notes.join('; ')).to.equal(true);
+  });
+
+  it('power cut of every node (lazyfs drops all unsynced data) and restart: linearizable, no acknowledged write lost, replicas converge', async function () {
+    const reason = lazyFsUnavailable();
+    if (reason) {
+      process.stdout.write(`      SKIPPED power loss: ${reason}\n`);
+      this.skip();
+    }
+    const r = await run('power-loss-all');
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);

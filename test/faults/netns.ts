@@ -112,6 +112,10 @@ export async function runInNamespace(args: ScenarioArgs, opts: { verbose?: boole
 
 /** Whether a scenario result meets the suite's acceptance (the control must instead be detected). */
 export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
+  if (r.fault === 'power-loss-control') {
+    const isDetected = r.lostAcked > 0 || r.linearizable === false;
+    return { pass: isDetected, why: isDetected ? 'acknowledging before fsync loses acknowledged writes, as it must' : 'negative control NOT detected: a power cut cannot see writes acknowledged before fsync' };
+  }
   if (r.fault === 'stale-read-control') {
     const isDetected = r.linearizable === false || r.staleReads > 0;
     return { pass: isDetected, why: isDetected ? 'stale reads detected, as they must be' : 'negative control NOT detected: the checker cannot see stale reads' };

@@ -14,6 +14,7 @@ import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
 import { Workload } from './workload.js';
+import { ACK_BEFORE_SYNC_MODULE, PowerDisks } from './power.js';
 import { waitFor } from '../support/procs.js';
 
 /** Every scenario the suite knows. */
@@ -23,6 +24,9 @@ export const FAULTS = [
   'leader-oneway',
   'kill-leader',
   'kill-all',
+  'power-loss-all',
+  'power-loss-leader',
+  'power-loss-control',
   'pause-leader',
   'follower-snapshot',
   'membership',
@@ -134,6 +138,10 @@ class Ctx {
   /** follower-snapshot: whether every other member had compacted past the isolated follower at heal */
   snapshotForced = false;
   snapshotFollower: FaultNode | null = null;
+  /** power-loss-*: every node's lazyfs disk */
+  disks: PowerDisks | null = null;
+  /** power-loss-*: files with unsynced data that the cuts dropped (proof that a cut had something to lose) */
+  droppedFiles = 0;
 
   constructor(
     readonly cluster: NsCluster,
@@ -256,6 +264,27 @@ const nemeses: Record<FaultName, Nemesis> = {
       await ctx.leader();
       await sleep(1500);
     }, 6000),
+  // Power cut of every node: SIGKILL, then each disk drops all it had not synced; restart.
+  'power-loss-all': (ctx) =>
+    rounds(ctx, async () => {
+      await powerCut(ctx, ctx.members);
+      await sleep(500);
+      for (const n of ctx.members) ctx.cluster.start(n);
+      ctx.healed();
+      await ctx.leader();
+      await sleep(1500);
+    }, 3000), // a round even in the short slice of `make test` (the load phase is extended to cover it)
+  'power-loss-control': (ctx) => nemeses['power-loss-all'](ctx),
+  // Power cut of the leader while the clients' writes stream in; it restarts after a second.
+  'power-loss-leader': (ctx) =>
+    rounds(ctx, async () => {
+      const l = await ctx.leader();
+      await sleep(200 + Math.floor(ctx.rng() * 600));
+      await powerCut(ctx, [l]);
+      await sleep(1000);
+      ctx.cluster.start(l);
+      ctx.healed();
+    }),
   'pause-leader': (ctx) =>
     rounds(ctx, async () => {
       const l = await ctx.leader();
@@ -339,6 +368,12 @@ const nemeses: Record<FaultName, Nemesis> = {
     }),
 };
 
+async function powerCut(ctx: Ctx, nodes: FaultNode[]): Promise<void> {
+  if (!ctx.disks) throw new Error('power cut without lazyfs disks');
+  for (const line of await ctx.disks.cut(ctx.cluster, nodes)) ctx.droppedFiles += Number(/dirty_files_dropped=(\d+)/.exec(line)?.[1] ?? 0);
+  ctx.faults++;
+}
+
 /** Brings every member back, waits until all applied the same index, reads every key from each. */
 async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map<string, string | null> }> {
   const { cluster } = ctx;
@@ -405,6 +440,8 @@ function recoveryAfterHeal(history: HistoryOp[], heals: number[]): number | null
 /** Runs one scenario end to end and returns its measurements. */
 export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<ScenarioResult> {
   const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD) };
+  // The negative control's test-only module (never part of the configuration): acks before fsync.
+  if (args.fault === 'power-loss-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${ACK_BEFORE_SYNC_MODULE}`;
   const cluster = new NsCluster(dataDir, extraEnv);
   const readConsistency = args.fault === 'stale-read-control' ? 'stale' : 'linearizable';
   const workload: Workload = new Workload({
@@ -420,6 +457,10 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
   try {
     for (let i = 1; i <= args.nodes; i++) cluster.define(i);
     const spare = args.fault === 'membership' ? cluster.define(args.nodes + 1) : null;
+    if (args.fault.startsWith('power-loss')) {
+      ctx.disks = new PowerDisks(dataDir);
+      await ctx.disks.attach(cluster.nodes);
+    }
     cluster.start(cluster.nodes[0]);
     await cluster.waitLeader([cluster.nodes[0]], 30_000);
     for (const n of cluster.nodes.slice(1)) {
@@ -454,6 +495,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const ops = workload.history;
     const reasons = new Map<string, number>();
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
+    if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`);
     ctx.notes.push(`not_ok=${[...reasons].sort((x, y) => y[1] - x[1]).map(([k, v]) => `${k}x${v}`).join(',')}`);
     return {
       fault: args.fault,
@@ -482,6 +524,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     await workload.stop().catch((err: unknown) => process.stderr.write(`faults: stopping clients: ${String(err)}\n`));
     await monitor.stop();
     await cluster.destroy();
+    await ctx.disks?.detach();
   }
 }
 

@@ -29,6 +29,8 @@ export interface RaftNodeOptions {
   snapshotThresholdBytes?: number;
   /** Entries kept in memory behind a snapshot for slightly lagging followers (default min(1000, threshold/2)). */
   compactionTailEntries?: number;
+  /** Asked before each client write: an error to refuse it with (e.g. the disk is nearly full), or null. */
+  writeRefusal?: () => Error | null;
 }
 
 /** The outcome of a committed write as seen by the state machine. */
@@ -183,6 +185,8 @@ export class RaftNode {
 
   /** Replicates `ops` as one entry; resolves with its index and what the state machine saw when applying it. */
   async writeOps(ops: KvOp[]): Promise<WriteResult> {
+    const refusal = this.writeRefusal();
+    if (refusal) throw refusal;
     const result = this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
     // Proposed: while it replicates, let the store learn whether the keys exist (apply needs it).
     this.storage.kv.prefetch?.(ops.map((o) => o.key));
@@ -328,6 +332,11 @@ export class RaftNode {
   isReady(): boolean {
     const isMember = this.members().some((m) => m.id === this.opts.nodeId);
     return !this.isStopped && this.failure === null && isMember && this.leaderId() !== null && this.applied >= this.knownCommit;
+  }
+
+  /** Why client writes are refused right now (see RaftNodeOptions.writeRefusal), or null. */
+  writeRefusal(): Error | null {
+    return this.opts.writeRefusal?.() ?? null;
   }
 
   isHealthy(): boolean {
