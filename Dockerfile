@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # raftkv container image: build with dev dependencies, run with production dependencies only.
-# Node 22 is an LTS line; the rocksdb package ships an N-API prebuild for linux-x64 (glibc), so no
-# compiler is needed there (other architectures build it from source in the prod-deps stage).
-ARG NODE_IMAGE=node:22-bookworm-slim
+# Node 24 is the current LTS line (what .ci/run tests besides 22 and 20). The RocksDB binding ships an
+# N-API prebuild for linux-x64 (glibc), so no compiler is needed there; other architectures build it
+# from source in the prod-deps stage, which needs python3, make and g++ added to that stage.
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

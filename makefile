@@ -4,7 +4,7 @@ export NODE_ID ?= app1
 export PORT ?= 8080
 export RAFT_BIND_ADDR ?= 127.0.0.1:7000
 
-.PHONY: install build run test test-unit sim sim-mutants faults bench docker docker-down certs clean lint
+.PHONY: install build run test test-unit sim sim-mutants faults bench docker docker-down test-containers certs clean lint
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund
@@ -53,6 +53,11 @@ docker:
 
 docker-down:
 	$(COMPOSE) down
+
+# The image and the compose files for real (needs root; podman + docker-compose in a private network
+# namespace, installed when missing): build, cluster, failover, restart with volumes, TLS. See README.
+test-containers: install
+	test/containers/run.sh
 
 # Development CA and node certificates (app1..app4; SANs appN, localhost, 127.0.0.1) in deploy/certs;
 # the CA key goes to deploy/certs-ca (never mounted); node keys 0640 with group 1000 (the containers' node user).
