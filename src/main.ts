@@ -44,6 +44,7 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeS
 }
 
 async function main(): Promise<void> {
+  process.umask(0o077); // data directories 0700, RocksDB's files 0600 (it creates them with the umask)
   const sec = new NodeSecurity(cfg, logger);
   const storage = await openStorage(cfg.dataDir, cfg.nodeId);
   if (storage.durable) logger.info({ dir: cfg.dataDir }, 'storage: RocksDB (durable)');
