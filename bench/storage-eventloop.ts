@@ -9,13 +9,15 @@
  * Load, the same for each: one loop of synced writes (a Raft log append: one ~150-byte entry and
  * the hard state), back to back (yielding to the event loop between writes), and one loop of unsynced writes (a KV apply of one 100-byte value)
  * that yields to the event loop between writes; both for BENCH_SECONDS (default 5). Reports
- * perf_hooks.monitorEventLoopDelay (1 ms resolution) and the writes done.
+ * perf_hooks.monitorEventLoopDelay (1 ms resolution), the event-loop utilisation (the share of the
+ * time the main thread was busy, a write on it included, so not free to serve requests) and the
+ * writes done.
  * Run: npx tsx bench/storage-eventloop.ts [main|hybrid|worker ...]   (RocksDB under os.tmpdir())
  */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { RocksDatabase } from '../src/storage/rocksdb/index.js';
 import type { BatchOp, RawDb } from '../src/storage/rocksdb/binding.js';
@@ -31,6 +33,8 @@ interface Result {
   delayP50Ms: number;
   delayP99Ms: number;
   delayMaxMs: number;
+  /** Share of the time the main thread was busy (0..1). */
+  utilization: number;
 }
 
 async function run(mode: Mode): Promise<Result> {
@@ -47,6 +51,7 @@ async function run(mode: Mode): Promise<Result> {
   let unsyncedWrites = 0;
   const h = monitorEventLoopDelay({ resolution: 1 });
   h.enable();
+  const elu = performance.eventLoopUtilization();
   const logLoop = (async () => {
     for (let i = 1; isRunning; i++) {
       const entry = JSON.stringify({ index: i, term: 1, type: 'normal', data: `{"set":{"key${i}":"${value}"}}` });
@@ -66,17 +71,18 @@ async function run(mode: Mode): Promise<Result> {
   isRunning = false;
   await Promise.all([logLoop, applyLoop]);
   h.disable();
+  const utilization = performance.eventLoopUtilization(elu).utilization;
   await db.release();
   fs.rmSync(dir, { recursive: true, force: true });
   const ms = (ns: number) => Math.round(ns / 1e4) / 100;
-  return { mode, syncedWrites, unsyncedWrites, delayP50Ms: ms(h.percentile(50)), delayP99Ms: ms(h.percentile(99)), delayMaxMs: ms(h.max) };
+  return { mode, syncedWrites, unsyncedWrites, delayP50Ms: ms(h.percentile(50)), delayP99Ms: ms(h.percentile(99)), delayMaxMs: ms(h.max), utilization };
 }
 
 console.log(`node ${process.version}, ${seconds} s per mode, RocksDB under ${os.tmpdir()}`);
-console.log('mode     synced/s  unsynced/s  loop delay p50 ms  p99 ms  max ms');
+console.log('mode     synced/s  unsynced/s  loop delay p50 ms  p99 ms  max ms  busy');
 for (const mode of modes) {
   const r = await run(mode);
   console.log(
-    `${r.mode.padEnd(8)} ${String(Math.round(r.syncedWrites / seconds)).padStart(8)}  ${String(Math.round(r.unsyncedWrites / seconds)).padStart(10)}  ${String(r.delayP50Ms).padStart(17)}  ${String(r.delayP99Ms).padStart(6)}  ${String(r.delayMaxMs).padStart(6)}`,
+    `${r.mode.padEnd(8)} ${String(Math.round(r.syncedWrites / seconds)).padStart(8)}  ${String(Math.round(r.unsyncedWrites / seconds)).padStart(10)}  ${String(r.delayP50Ms).padStart(17)}  ${String(r.delayP99Ms).padStart(6)}  ${String(r.delayMaxMs).padStart(6)}  ${(r.utilization * 100).toFixed(0).padStart(3)}%`,
   );
 }
