@@ -1,6 +1,6 @@
 /**
- * Durable storage over RocksDB (the `rocksdb` package, callback API wrapped in promises). One
- * database per node directory holds both stores under key prefixes:
+ * Durable storage over RocksDB (the `@nxtedition/rocksdb` binding, see binding.ts). One database per
+ * node directory holds both stores under key prefixes:
  *   'h'                      hard state (JSON)
  *   's'                      latest snapshot: meta and chunk count (JSON)
  *   's/' + 8-digit chunk no. the snapshot's data, in chunks of SNAP_CHUNK_CHARS characters, so a large
@@ -9,53 +9,41 @@
  *   'k/' + key               KV data (JSON StoredValue)
  *   'a'                      applied index (JSON number)
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
- * applies are not (see KvStore.applyBatch): they share the WAL with the synced writes, so each later
- * synced write makes them durable too, and a snapshot is saved only after what it covers was applied.
+ * applies are not (see KvStore.applyBatch). All writes go to one writer thread (writer.ts), which
+ * writes them one after another in the order they were issued, so the WAL holds them in that order:
+ * a synced write fsyncs the WAL up to itself, which makes every unsynced KV apply issued before it
+ * durable too, and a snapshot is saved only after what it covers was applied. Reads (get, getMany,
+ * iterators) run on the main thread, in the libuv thread pool; they never wait for a write.
  */
+import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
+import { pathToFileURL } from 'node:url';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
 import type { KvApply, KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
 import { parseKvSnapshot } from '../memory/index.js';
 import { ReadCache } from './cache.js';
+import { loadRocksLevel, type BatchOp, type RawDb } from './binding.js';
+import type { WriterReply, WriterRequest } from './writer.js';
 
 /** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
 export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
-type ErrCb = (err?: Error | null) => void;
+/** Rows per iterator step: each step is one thread-pool round trip. */
+const ITERATOR_STEP_ROWS = 1000;
 
-/** One operation of a RocksDB batch. */
-type BatchOp = { type: 'put'; key: string; value: string } | { type: 'del'; key: string };
-
-interface IteratorOptions {
-  gte?: string;
-  lt?: string;
-  reverse?: boolean;
-  limit?: number;
-  keys?: boolean;
-  values?: boolean;
-  keyAsBuffer: false;
-  valueAsBuffer: false;
+/**
+ * Starts the writer thread (writer.js beside this file once compiled). Run from the TypeScript
+ * source (tests and scripts under tsx), the thread loads writer.ts through tsx's API itself: Node 20
+ * does not run the parent's `--import tsx` loader in worker threads (Node 22 does).
+ */
+function startWriter(): Worker {
+  if (!import.meta.url.endsWith('.ts')) return new Worker(new URL('./writer.js', import.meta.url));
+  const api = JSON.stringify(pathToFileURL(createRequire(import.meta.url).resolve('tsx/esm/api').replace(/\.cjs$/, '.mjs')).href);
+  const writer = JSON.stringify(new URL('./writer.ts', import.meta.url).href);
+  return new Worker(`import(${api}).then((tsx) => tsx.tsImport(${writer}, ${JSON.stringify(import.meta.url)}))`, { eval: true });
 }
-
-interface RawIterator {
-  next(cb: (err: Error | null | undefined, key?: string, value?: string) => void): void;
-  end(cb: ErrCb): void;
-}
-
-interface RawDb {
-  open(options: { createIfMissing: boolean }, cb: ErrCb): void;
-  close(cb: ErrCb): void;
-  get(key: string, options: { asBuffer: false }, cb: (err: Error | null | undefined, value?: string) => void): void;
-  getMany(keys: string[], options: { asBuffer: false }, cb: (err: Error | null | undefined, values?: Array<string | undefined>) => void): void;
-  batch(ops: BatchOp[], options: { sync: boolean }, cb: ErrCb): void;
-  iterator(options: IteratorOptions): RawIterator;
-}
-
-// The package ships no type declarations, so it is loaded through require and typed locally.
-const require = createRequire(import.meta.url);
-const rocksdb = require('rocksdb') as (location: string) => RawDb;
 
 const HARD_KEY = 'h';
 const SNAP_KEY = 's';
@@ -87,19 +75,95 @@ function logKey(index: number): string {
   return LOG_PREFIX + String(index).padStart(16, '0');
 }
 
-/** A RocksDB database shared by the log and KV stores of one node; closed when both have closed. */
+/** A write sent to the writer thread and not yet acknowledged. */
+interface PendingWrite {
+  resolve(): void;
+  reject(err: Error): void;
+}
+
+/**
+ * A RocksDB database shared by the log and KV stores of one node; closed when both have closed.
+ * Reads run here; writes run on the writer thread, in the order batch() was called.
+ */
 export class RocksDatabase {
   private refs = 0;
-  private closed = false;
+  private closing: Promise<void> | null = null;
+  private nextWriteId = 1;
+  private readonly pending = new Map<number, PendingWrite>();
+  /** Set when the writer thread failed or died: every later write is refused with it. */
+  private failure: Error | null = null;
+  /** Resolves once the writer thread has exited (for any reason). */
+  private readonly writerExited: Promise<void>;
 
-  private constructor(private readonly db: RawDb, readonly location: string) {}
+  private constructor(
+    private readonly db: RawDb,
+    private readonly writer: Worker,
+    readonly location: string,
+  ) {
+    this.writerExited = new Promise((resolve) => writer.once('exit', () => resolve()));
+    writer.on('message', (reply: WriterReply) => this.onReply(reply));
+    writer.on('error', (err) => this.fail(new Error(`rocksdb: the writer thread failed: ${err.message}`)));
+    writer.on('exit', (code) => this.fail(new Error(`rocksdb: the writer thread exited (code ${code})`)));
+    writer.unref(); // referenced only while a write is pending (see batch)
+  }
 
-  /** Opens (creating if needed) the database at `location`. */
+  /**
+   * Opens (creating if needed, mode 0700) the database at `location` and starts its writer thread.
+   * Fails with a clear message when RocksDB cannot open the directory.
+   */
   static async open(location: string): Promise<RocksDatabase> {
-    await fsp.mkdir(location, { recursive: true });
-    const db = rocksdb(location);
-    await new Promise<void>((resolve, reject) => db.open({ createIfMissing: true }, (err) => (err ? reject(err) : resolve())));
-    return new RocksDatabase(db, location);
+    await fsp.mkdir(location, { recursive: true, mode: 0o700 });
+    await fsp.chmod(location, 0o700); // also a directory made by an older version
+    // The thread starts while the database opens; it is told the handle once that is open.
+    const writer = startWriter();
+    // Only these listeners are removed afterwards: the Worker has internal ones of its own.
+    let onMessage: (reply: WriterReply) => void = () => undefined;
+    let onError: (err: Error) => void = () => undefined;
+    let onExit: (code: number) => void = () => undefined;
+    const ready = new Promise<void>((resolve, reject) => {
+      onMessage = (reply) => (reply.type === 'ready' ? resolve() : reject(new Error(`rocksdb: unexpected ${reply.type} from the writer`)));
+      onError = reject;
+      onExit = (code) => reject(new Error(`rocksdb: the writer thread exited at start (code ${code})`));
+    });
+    writer.on('message', onMessage).on('error', onError).on('exit', onExit);
+    const RocksLevel = loadRocksLevel();
+    const db = new RocksLevel(location);
+    try {
+      try {
+        await db.open({ createIfMissing: true });
+      } catch (err) {
+        const cause = err instanceof Error ? ((err as Error & { cause?: Error }).cause?.message ?? err.message) : String(err);
+        throw new Error(`rocksdb: cannot open the data directory ${location}: ${cause}`);
+      }
+      writer.postMessage({ type: 'open', handle: db.handle } satisfies WriterRequest);
+      await ready;
+    } catch (err) {
+      ready.catch(() => undefined);
+      await writer.terminate();
+      if (db.status === 'open') await db.close();
+      throw err;
+    } finally {
+      writer.off('message', onMessage).off('error', onError).off('exit', onExit);
+    }
+    return new RocksDatabase(db, writer, location);
+  }
+
+  private onReply(reply: WriterReply): void {
+    if (reply.type !== 'done') return;
+    const w = this.pending.get(reply.id);
+    if (w === undefined) return;
+    this.pending.delete(reply.id);
+    if (this.pending.size === 0) this.writer.unref();
+    if (reply.error === undefined) w.resolve();
+    else w.reject(new Error(`rocksdb: write failed: ${reply.error}`));
+  }
+
+  /** The writer is gone or failed: rejects every pending write and refuses all later ones. */
+  private fail(err: Error): void {
+    if (this.failure !== null) return;
+    this.failure = this.closing !== null ? new Error('rocksdb: the database is closed') : err;
+    for (const w of this.pending.values()) w.reject(this.failure);
+    this.pending.clear();
   }
 
   /** Registers one more user; each must call release() once. */
@@ -110,31 +174,38 @@ export class RocksDatabase {
   /** Drops one user and closes the database when none is left. */
   async release(): Promise<void> {
     this.refs--;
-    if (this.refs > 0 || this.closed) return;
-    this.closed = true;
-    await new Promise<void>((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+    if (this.refs > 0) return;
+    await this.close();
+  }
+
+  /**
+   * Closes the writer first (it finishes every write posted before, in order, then exits), then the
+   * database: the writer writes through the same native database, so it must be gone before that
+   * closes.
+   */
+  private close(): Promise<void> {
+    this.closing ??= (async () => {
+      if (this.failure === null) this.post({ type: 'close' });
+      this.writer.ref();
+      await this.writerExited;
+      await this.db.close();
+    })();
+    return this.closing;
+  }
+
+  private post(req: WriterRequest): void {
+    this.writer.postMessage(req);
   }
 
   /** Reads a raw value, or undefined when the key is absent. */
-  get(key: string): Promise<string | undefined> {
-    return new Promise((resolve, reject) => {
-      this.db.get(key, { asBuffer: false }, (err, value) => {
-        if (err) {
-          if (/NotFound/i.test(err.message)) resolve(undefined);
-          else reject(err);
-        } else {
-          resolve(value);
-        }
-      });
-    });
+  async get(key: string): Promise<string | undefined> {
+    return (await this.getMany([key]))[0];
   }
 
   /** Reads many raw values in one call (undefined where absent). */
   getMany(keys: string[]): Promise<Array<string | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
-    return new Promise((resolve, reject) => {
-      this.db.getMany(keys, { asBuffer: false }, (err, values) => (err ? reject(err) : resolve(values ?? [])));
-    });
+    return this.db.getMany(keys, { valueEncoding: 'utf8' });
   }
 
   /**
@@ -143,20 +214,18 @@ export class RocksDatabase {
    * The iterator, and so the consistent view it reads, is created synchronously by this call.
    */
   async forEachEntry(gte: string, lt: string, withValues: boolean, fn: (key: string, value: string) => void): Promise<void> {
-    const it = this.db.iterator({ gte, lt, limit: -1, reverse: false, keyAsBuffer: false, valueAsBuffer: false, values: withValues });
+    const it = this.db.iterator({ gte, lt, values: withValues, keyEncoding: 'utf8', valueEncoding: 'utf8' });
     let failure: unknown = null;
     try {
       for (;;) {
-        const row = await new Promise<[string, string] | null>((resolve, reject) =>
-          it.next((err, k, v) => (err ? reject(err) : resolve(k === undefined ? null : [k, v ?? '']))),
-        );
-        if (row === null) break;
-        fn(row[0], row[1]);
+        const rows = await it.nextv(ITERATOR_STEP_ROWS);
+        if (rows.length === 0) break;
+        for (const [k, v] of rows) fn(k, v ?? '');
       }
     } catch (err) {
       failure = err;
     }
-    await new Promise<void>((resolve, reject) => it.end((err) => (err ? reject(err) : resolve())));
+    await it.close();
     if (failure !== null) throw failure;
   }
 
@@ -185,10 +254,27 @@ export class RocksDatabase {
     return raw === undefined ? undefined : (JSON.parse(raw) as T);
   }
 
-  /** Writes `ops` as one atomic batch, synced to disk before resolving. */
+  /**
+   * Writes `ops` as one atomic batch on the writer thread; resolves once the writer has written it
+   * (and, when `sync`, fsynced the WAL), rejects if it failed or the writer is gone.
+   */
   batch(ops: BatchOp[], sync = true): Promise<void> {
+    if (this.failure !== null) return Promise.reject(this.failure);
+    if (this.closing !== null) return Promise.reject(new Error('rocksdb: the database is closed'));
     if (ops.length === 0) return Promise.resolve();
-    return new Promise((resolve, reject) => this.db.batch(ops, { sync }, (err) => (err ? reject(err) : resolve())));
+    const id = this.nextWriteId++;
+    return new Promise<void>((resolve, reject) => {
+      if (this.pending.size === 0) this.writer.ref();
+      this.pending.set(id, { resolve, reject });
+      this.post({ type: 'batch', id, ops, sync });
+    });
+  }
+
+  /** Counters of the WAL: writes and fsyncs since open (from RocksDB's statistics). */
+  walStats(): { writes: number; syncs: number } {
+    const m = /Cumulative WAL: (\d+) writes, (\d+) syncs/.exec(this.db.getProperty('rocksdb.stats'));
+    if (m === null) throw new Error('rocksdb: no WAL statistics in rocksdb.stats');
+    return { writes: Number(m[1]), syncs: Number(m[2]) };
   }
 
   /** Collects every [key, value] with gte <= key < lt, in key order. */
