@@ -72,6 +72,7 @@ function damagedStorage(err: unknown): Error {
 }
 
 async function main(): Promise<void> {
+  process.umask(0o077); // data directories 0700, RocksDB's files 0600 (it creates them with the umask)
   const sec = new NodeSecurity(cfg, logger);
   const storage = await openStorage(cfg.dataDir, cfg.nodeId).catch((err: unknown) => {
     throw damagedStorage(err);

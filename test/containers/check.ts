@@ -176,9 +176,14 @@ point(4, '`down` keeping volumes, then `up`: every acknowledged write is still t
   const t0 = Date.now();
   compose('stop');
   const stopMs = Date.now() - t0;
-  const codes = APPS.map((app) => `${app}=${inspect(containerId(app), '{{.State.ExitCode}}')}`);
-  const ok = codes.every((c) => c.endsWith('=0')) && stopMs < grace * 1000;
-  stopResult = `${ok ? 'ok' : 'FAIL'}: exit codes ${codes.join(' ')}, all stopped in ${secs(stopMs)} (stop_grace_period ${grace} s)`;
+  // Per container: its exit code, and when its process exited (FinishedAt) counted from the stop request.
+  const exits = APPS.map((app) => {
+    const st = (JSON.parse(run('podman', ['inspect', containerId(app)])) as Array<{ State: { ExitCode: number; FinishedAt: string } }>)[0].State;
+    const finished = Date.parse(st.FinishedAt.replace(/(\.\d{3})\d+/, '$1'));
+    return { app, code: st.ExitCode, ms: finished - t0 };
+  });
+  const ok = exits.every((e) => e.code === 0 && e.ms < grace * 1000);
+  stopResult = `${ok ? 'ok' : 'FAIL'}: ${exits.map((e) => `${e.app} exit ${e.code} after ${secs(e.ms)}`).join(', ')} (stop_grace_period ${grace} s; docker-compose stop returned after ${secs(stopMs)})`;
   compose('down');
   const volumes = run('podman', ['volume', 'ls', '-q', '--filter', `label=com.docker.compose.project=${project}`]).split('\n').filter(Boolean);
   if (volumes.length !== 4) throw new Error(`expected 4 volumes after down, found ${volumes.join(',')}`);

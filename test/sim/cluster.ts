@@ -473,7 +473,7 @@ export class SimCluster {
     const voters = votersOf(st.config);
     const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && v.terms[c] === st.term; });
     if (holders.length < majority(voters.length)) {
-      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.join(',') || 'nobody'} of voters ${voters.join(',')} hold it durably`);
+      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.length} of voters ${voters.join(',')} hold a term-${st.term} entry there durably (${holders.join(',') || 'none'})`);
     }
   }
 

@@ -969,7 +969,11 @@ export class Raft {
       if (bytes > this.opts.compactionTailBytes) break;
       keepFrom = i;
     }
-    const base = keepFrom - 1;
+    let base = keepFrom - 1;
+    // A transfer in progress keeps the entries after the snapshot it sends: compacting past them would
+    // leave the follower needing another snapshot once it installed this one, and under steady writes
+    // a large snapshot could be overtaken every time. The next compaction after the transfer drops them.
+    for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot !== null) base = Math.min(base, pr.snapshot.meta.lastIndex);
     if (base > this.log.snapshotIndex) {
       this.baseConfig = this.configAt(base);
       this.log.compactTo(base);
