@@ -274,7 +274,19 @@ export class BoundedLogStore implements LogStore {
   }
 }
 
-/** Adds the log bound to a durable storage whose files are in `dir`. */
+/**
+ * Adds the log bound to a durable storage whose files are in `dir`. Anything the wrapper does not
+ * define (e.g. the RocksDB store's `db`, used by white-box tests) is read from the wrapped store.
+ */
 export function withLogBound(storage: NodeStorage, dir: string): NodeStorage {
-  return { ...storage, log: new BoundedLogStore(storage.log, dir) };
+  const inner = storage.log;
+  const bounded = new BoundedLogStore(inner, dir);
+  const log = new Proxy(bounded, {
+    get(target, prop) {
+      if (Reflect.has(target, prop)) return Reflect.get(target, prop, target) as unknown;
+      const v: unknown = Reflect.get(inner, prop, inner);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(inner) : v;
+    },
+  });
+  return { ...storage, log };
 }
