@@ -21,21 +21,23 @@
  * from the leader that ends below it; both rare) is written to both slots and fsynced BEFORE the
  * write that lowers the log is issued, so no version above the new log can survive a crash.
  *
- * Format: two 4096-byte slots at offsets 0 and 4096, written alternately, each
- * `raftkv-log-bound 1 <seq> <sha256/16 of the JSON> <JSON>` padded with spaces. A crash can tear at
+ * Format: two slots at offsets 0 and 4096 (separate pages and sectors), written alternately, each a
+ * 256-byte record `raftkv-log-bound 1 <seq> <crc32 of seq and JSON> <JSON>` padded with spaces. A crash can tear at
  * most the slot being written (the other holds an earlier, complete version); the valid slot with
  * the highest seq wins. The file is created complete (temporary file, fsync, rename, directory fsync).
  * A missing file (first start, or data written by a version without it) is created from the loaded
  * state; a file with no valid slot is damage and refuses the start.
  */
-import { createHash } from 'node:crypto';
 import { constants as fsc, promises as fsp, closeSync, fsync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { HardState, HeldSnapshot } from '../raft/core/types.js';
 import type { LogStore, NodeStorage, RaftPersistedState, RaftWrite } from './types.js';
 
 export const LOG_BOUND_FILE = 'log-bound';
+/** Slot offsets are SLOT apart (separate pages); each record is RECORD bytes. */
 const SLOT = 4096;
+const RECORD = 256;
 const MAGIC = 'raftkv-log-bound 1';
 /** The lazily raised bound is fsynced at most this often (and at close). */
 const SYNC_EVERY_MS = 1000;
@@ -48,27 +50,26 @@ export interface LogBound {
   vote: string | null;
 }
 
-function checksum(json: string): string {
-  return createHash('sha256').update(json).digest('hex').slice(0, 16);
+function checksum(text: string): string {
+  return crc32(text).toString(16).padStart(8, '0');
 }
 
 /** One slot's bytes for `bound` with sequence number `seq`. */
 export function encodeSlot(seq: number, bound: LogBound): Buffer {
-  let b = bound;
-  // A vote id too long for a slot is left out: a weaker bound, never a wrong one.
-  if (JSON.stringify(b).length > SLOT - 128) b = { ...b, vote: null };
-  const json = JSON.stringify(b);
-  const text = `${MAGIC} ${seq} ${checksum(json)} ${json}\n`;
-  const buf = Buffer.alloc(SLOT, 0x20);
+  let json = JSON.stringify(bound);
+  // A vote id too long for a record is left out: a weaker bound, never a wrong one.
+  if (json.length > RECORD - 64) json = JSON.stringify({ ...bound, vote: null });
+  const text = `${MAGIC} ${seq} ${checksum(`${seq} ${json}`)} ${json}\n`;
+  const buf = Buffer.alloc(RECORD, 0x20);
   buf.write(text, 0, 'utf8');
   return buf;
 }
 
 /** Decodes one slot; null when it is not a complete, valid slot. */
 export function decodeSlot(buf: Buffer): { seq: number; bound: LogBound } | null {
-  const text = buf.toString('utf8').trimEnd();
-  const m = /^raftkv-log-bound 1 (\d+) ([0-9a-f]{16}) (\{.*\})$/.exec(text);
-  if (m === null || checksum(m[3]) !== m[2]) return null;
+  const text = buf.subarray(0, RECORD).toString('utf8').trimEnd();
+  const m = /^raftkv-log-bound 1 (\d+) ([0-9a-f]{8}) (\{.*\})$/.exec(text);
+  if (m === null || checksum(`${m[1]} ${m[3]}`) !== m[2]) return null;
   const o = JSON.parse(m[3]) as Partial<LogBound>;
   const isNat = (v: unknown): v is number => Number.isSafeInteger(v) && (v as number) >= 0;
   if (!isNat(o.index) || !(o.term === null || isNat(o.term)) || !isNat(o.hardTerm) || !(o.vote === null || typeof o.vote === 'string')) return null;
@@ -170,7 +171,8 @@ export class BoundedLogStore implements LogStore {
     const tmp = `${this.file}.tmp`;
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
-      await fh.write(Buffer.concat([encodeSlot(1, bound), encodeSlot(2, bound)]), 0, 2 * SLOT, 0);
+      await fh.write(encodeSlot(1, bound), 0, RECORD, 0);
+      await fh.write(encodeSlot(2, bound), 0, RECORD, SLOT);
       await fh.sync();
     } finally {
       await fh.close();
@@ -185,7 +187,7 @@ export class BoundedLogStore implements LogStore {
   private record(bound: LogBound): void {
     if (this.fd === null) return;
     this.seq++;
-    writeSync(this.fd, encodeSlot(this.seq, bound), 0, SLOT, (this.seq % 2) * SLOT);
+    writeSync(this.fd, encodeSlot(this.seq, bound), 0, RECORD, (this.seq % 2) * SLOT);
     this.recorded = bound;
   }
 

@@ -116,10 +116,10 @@ describe('storage: log bound', () => {
     const b = encodeSlot(8, { index: 4, term: 1, hardTerm: 1, vote: null });
     expect(decodeSlot(a)?.seq).to.equal(7);
     b.write('garbage', 40);
-    fs.writeFileSync(file, Buffer.concat([a, b]));
+    fs.writeFileSync(file, Buffer.concat([a, Buffer.alloc(4096 - a.length), b]));
     expect((await readLogBound(file))?.bound.index).to.equal(3);
     a.write('garbage', 40);
-    fs.writeFileSync(file, Buffer.concat([a, b]));
+    fs.writeFileSync(file, Buffer.concat([a, Buffer.alloc(4096 - a.length), b]));
     let err: Error | null = null;
     await readLogBound(file).catch((e: Error) => (err = e));
     expect(err).to.match(/damaged/);
