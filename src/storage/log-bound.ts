@@ -171,8 +171,9 @@ export class BoundedLogStore implements LogStore {
     const tmp = `${this.file}.tmp`;
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
-      await fh.write(encodeSlot(1, bound), 0, RECORD, 0);
-      await fh.write(encodeSlot(2, bound), 0, RECORD, SLOT);
+      // Record n lives in slot n % 2 (as in record()).
+      await fh.write(encodeSlot(1, bound), 0, RECORD, SLOT);
+      await fh.write(encodeSlot(2, bound), 0, RECORD, 0);
       await fh.sync();
     } finally {
       await fh.close();

@@ -125,3 +125,23 @@ describe('storage: log bound', () => {
     expect(err).to.match(/damaged/);
   });
 });
+
+describe('storage: log bound file layout', () => {
+  it('writes alternate between the two slots, so the newest record never overwrites the one before it', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-bound-'));
+    try {
+      const s = new BoundedLogStore(new MemoryLogStore(), dir);
+      await s.load();
+      for (let i = 1; i <= 5; i++) {
+        await s.write({ hardState: { term: 1, votedFor: null }, entries: [noop(i, 1)] });
+        const data = fs.readFileSync(path.join(dir, LOG_BOUND_FILE));
+        const seqs = [decodeSlot(data.subarray(0, 4096))?.seq, decodeSlot(data.subarray(4096, 8192))?.seq].sort();
+        expect(seqs[1]! - seqs[0]!, `slots after write ${i}: ${seqs.join(',')}`).to.equal(1);
+        expect((await readLogBound(path.join(dir, LOG_BOUND_FILE)))?.bound.index).to.equal(i);
+      }
+      await s.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
