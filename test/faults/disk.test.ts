@@ -174,6 +174,22 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
     });
   }
 
+  it('the negative control (test/faults/ack-before-sync.ts) hooks the storage: with it, a power cut loses acknowledged writes', async () => {
+    // Proves the control still acts where the sync flag is decided (RocksDatabase.batch, before the
+    // write is posted to the writer thread), independently of the multi-node scenario's checker.
+    await stopNode(node!, 'SIGKILL');
+    node!.env.NODE_OPTIONS = `--import tsx --import ${join(import.meta.dirname, 'ack-before-sync.ts')}`;
+    await disk!.cut();
+    await restart();
+    expect(output()).to.include('NEGATIVE CONTROL');
+    for (let i = 0; i < 20; i++) expect((await put(`c${i}`, `v${i}`)).status).to.equal(200);
+    await powerCut();
+    await restart();
+    const lost = [];
+    for (let i = 0; i < 20; i++) if ((await get(`c${i}`)).status !== 200) lost.push(`c${i}`);
+    expect(lost.length, 'acknowledged writes lost by the cut under the control').to.be.greaterThan(0);
+  });
+
   it('a torn record at the end of the WAL after a power cut (what an interrupted unsynced write leaves) does not stop the node', async () => {
     for (let i = 0; i < 30; i++) expect((await put(`k${i}`, `v${i}`)).status).to.equal(200);
     await powerCut();
