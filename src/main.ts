@@ -16,12 +16,20 @@ import { createMetrics } from './metrics.js';
 import type { Message } from './raft/core/types.js';
 import { NodeSecurity } from './security/setup.js';
 import { DiskSpaceGuard } from './storage/disk-space.js';
+import path from 'node:path';
+import { Counter } from 'prom-client';
+import { FileIdentityStore, MemoryIdentityStore, isIdentityId } from './raft/node/identity.js';
 
 const cfg = loadConfig();
 const logger = createLogger(cfg);
 
+/**
+ * Joins through any member's API (docs/cluster-identity.md): this incarnation is added as a learner
+ * (replacing an earlier incarnation of the same id, e.g. after a restart that lost the state) and the
+ * answer names the cluster id, persisted before this node accepts a single peer stream.
+ */
 async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeSecurity): Promise<void> {
-  const body = JSON.stringify({ id: cfg.nodeId, raftAddr: cfg.raftAdvertiseAddr, apiAddr: cfg.apiAdvertiseAddr });
+  const body = JSON.stringify({ id: cfg.nodeId, raftAddr: cfg.raftAdvertiseAddr, apiAddr: cfg.apiAdvertiseAddr, incarnation: node.identity().incarnation });
   let delayMs = 200;
   for (let attempt = 1; !isStopping(); attempt++) {
     for (const base of cfg.joinAddrs) {
@@ -30,14 +38,23 @@ async function joinCluster(node: RaftNode, isStopping: () => boolean, sec: NodeS
         const res = await request(`${base}/cluster/join`, { method: 'POST', body, headers, dispatcher: sec.apiClient().dispatcher(), headersTimeout: 10_000, bodyTimeout: 10_000 });
         const text = await res.body.text();
         if (res.statusCode === 200) {
-          logger.info({ via: base, attempt }, 'joined the cluster');
-          return;
+          let clusterId: unknown = null;
+          try {
+            clusterId = (JSON.parse(text) as { clusterId?: unknown }).clusterId;
+          } catch {
+            clusterId = null;
+          }
+          if (isIdentityId(clusterId)) {
+            await node.adoptClusterId(clusterId);
+            logger.info({ via: base, attempt, clusterId, incarnation: node.identity().incarnation }, 'joined the cluster');
+            return;
+          }
+          logger.warn({ via: base, body: text.slice(0, 200) }, 'the join answer names no cluster id (a member of an older version?); retrying');
         }
         logger.info({ via: base, status: res.statusCode, body: text.slice(0, 200), attempt }, 'join not accepted yet; retrying');
       } catch (err) {
         logger.info({ via: base, err: (err as Error).message, attempt }, 'join address not reachable yet; retrying');
       }
-      if (node.members().some((m) => m.id === cfg.nodeId)) return;
     }
     await new Promise((r) => setTimeout(r, delayMs));
     delayMs = Math.min(delayMs * 2, 2000);
@@ -55,6 +72,7 @@ function damagedStorage(err: unknown): Error {
 }
 
 async function main(): Promise<void> {
+  process.umask(0o077); // data directories 0700, RocksDB's files 0600 (it creates them with the umask)
   const sec = new NodeSecurity(cfg, logger);
   const storage = await openStorage(cfg.dataDir, cfg.nodeId).catch((err: unknown) => {
     throw damagedStorage(err);
@@ -69,11 +87,31 @@ async function main(): Promise<void> {
   // Peer connections leave from the Raft bind address when it is one specific IP, so nodes sharing
   // a host (e.g. 127.0.0.x in the fault suite's namespace) are told apart by source address.
   const isSpecificIp = isIP(cfg.raftBindHost) !== 0 && cfg.raftBindHost !== '0.0.0.0' && cfg.raftBindHost !== '::';
+  const refusedStreams = new Counter({ name: 'raftkv_peer_streams_refused_total', help: 'Peer streams refused for their identity (another cluster, another node, certificate name), by side and reason', labelNames: ['side', 'reason'], registers: [metrics.registry] });
+  const badEntries = new Counter({ name: 'raftkv_raft_bad_entries_total', help: 'Committed entries whose command could not be decoded, applied as no-ops', registers: [metrics.registry] });
+  // Identity refusals are logged at most once a minute per peer and reason.
+  const lastRefusalLog = new Map<string, number>();
+  const logRefusal = (key: string, fields: Record<string, unknown>, msg: string): void => {
+    const now = Date.now();
+    if ((lastRefusalLog.get(key) ?? 0) > now - 60_000) return;
+    lastRefusalLog.set(key, now);
+    logger.warn(fields, msg);
+  };
   const transport = new HttpTransport({
     selfAddr: cfg.raftAdvertiseAddr,
     localAddress: isSpecificIp ? cfg.raftBindHost : undefined,
     tls: sec.peerClientTls(),
     clusterSecret: cfg.clusterSecret,
+    clusterId: () => node?.identity().clusterId ?? null,
+    onRefused(to, status, body) {
+      const reason = status === 409 ? 'wrong-cluster' : status === 421 ? 'wrong-node' : 'certificate-name';
+      refusedStreams.inc({ side: 'sender', reason });
+      const hint =
+        status === 409
+          ? `member ${to.id} at ${to.raftAddr} belongs to another cluster now (restarted empty without RAFT_JOIN_ADDR?): restart it with RAFT_JOIN_ADDR=<a member's API address> to rejoin as a new member, or remove it (DELETE /cluster/nodes/${to.id})`
+          : `member ${to.id} at ${to.raftAddr} refused our stream`;
+      logRefusal(`s:${to.id}:${status}`, { peer: to.id, status, answer: body.slice(0, 300) }, hint);
+    },
   });
   if (isSpecificIp) setGlobalDispatcher(new Agent({ localAddress: cfg.raftBindHost })); // forwarding and join too
   // Metrics decorators: synced log writes are timed, every message sent is counted by type.
@@ -92,6 +130,7 @@ async function main(): Promise<void> {
       snapshotThreshold: cfg.snapshotThreshold,
       snapshotThresholdBytes: cfg.snapshotThresholdBytes,
       writeRefusal: diskSpace ? () => diskSpace.refusal() : undefined,
+      identityStore: cfg.dataDir === undefined ? new MemoryIdentityStore() : new FileIdentityStore(path.join(cfg.dataDir, cfg.nodeId)),
     },
     measuredStorage,
     measuredTransport,
@@ -110,6 +149,10 @@ async function main(): Promise<void> {
         logger.fatal({ err }, 'storage failure: stopping the node');
         process.exit(1);
       },
+      onBadEntry(index, err) {
+        badEntries.inc();
+        logger.error({ index, err: err.message }, 'a committed entry carries a malformed command; applied as a no-op');
+      },
     },
   );
   node = raftNode;
@@ -125,6 +168,16 @@ async function main(): Promise<void> {
     tls: sec.raftTls?.serverOptions(),
     clusterSecret: cfg.clusterSecret,
     bodyTimeoutMs: cfg.bodyTimeoutMs,
+    // Until start() has resolved the identity, the cluster id is unknown and every stream is refused.
+    identity: () => ({ nodeId: cfg.nodeId, clusterId: raftNode.isStartedForPeers() ? raftNode.identity().clusterId : null }),
+    onRefused(reason, d) {
+      refusedStreams.inc({ side: 'receiver', reason });
+      const hint =
+        reason === 'wrong-cluster'
+          ? `refused a peer stream from ${d.from} of cluster ${d.clusterId}: this node is in cluster ${raftNode.identity().clusterId}. If this node lost its state and should rejoin that cluster, stop it and start it with RAFT_JOIN_ADDR=<a member's API address> (and no state)`
+          : `refused a peer stream from ${d.from} (${reason})`;
+      logRefusal(`r:${d.from}:${reason}`, { from: d.from, reason, remote: d.remoteAddress }, hint);
+    },
   });
   sec.onReload(() => {
     const tls = sec.peerClientTls();
@@ -137,7 +190,10 @@ async function main(): Promise<void> {
   const { hadState, bootstrapped } = await raftNode.start().catch((err: unknown) => {
     throw damagedStorage(err);
   });
-  logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr }, 'raft node started');
+  logger.info({ hadState, bootstrapped, raft: cfg.raftAdvertiseAddr, api: cfg.apiAdvertiseAddr, ...raftNode.identity() }, 'raft node started');
+  if (!hadState && cfg.joinAddrs.length === 0 && !storage.durable) {
+    logger.warn('started empty without RAFT_JOIN_ADDR: this is a NEW one-node cluster. If this node was a member of a cluster before (in-memory state is lost on every restart), stop it and start it with RAFT_JOIN_ADDR=<a member\'s API address> to rejoin as a new member');
+  }
 
   const app = createApp({
     node: raftNode,

@@ -259,22 +259,27 @@ export function createApp(deps: ApiDeps): Koa {
   route('post', '/cluster/join', 'join', async (ctx) => {
     const raw = await readBody(ctx, 64 * 1024, limits.bodyTimeoutMs);
     verifyJoin(ctx, raw, deps.security);
-    const body = parseJson(raw) as { id?: unknown; raftAddr?: unknown; apiAddr?: unknown };
-    if (typeof body !== 'object' || body === null) throw new BadRequestError('body must be {"id","raftAddr","apiAddr"}');
+    const body = parseJson(raw) as { id?: unknown; raftAddr?: unknown; apiAddr?: unknown; incarnation?: unknown };
+    if (typeof body !== 'object' || body === null) throw new BadRequestError('body must be {"id","raftAddr","apiAddr","incarnation"}');
     const { id, raftAddr, apiAddr } = body;
+    // The joiner's incarnation (docs/cluster-identity.md); '' for a joiner of an older version.
+    const incarnation = body.incarnation ?? '';
+    if (typeof incarnation !== 'string' || !/^[0-9A-Za-z_-]{0,64}$/.test(incarnation)) throw new BadRequestError('incarnation must be up to 64 characters of [0-9A-Za-z_-]');
     if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new BadRequestError('id must be 1-64 characters of [A-Za-z0-9_.-]');
     if (typeof raftAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
     if (typeof apiAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
     await onLeader(ctx, raw, async () => {
       const existing = node.members().find((m) => m.id === id);
-      if (existing) {
-        // Joining again (e.g. after a restart) is harmless when the addresses are unchanged.
+      if (existing && (existing.incarnation ?? '') === incarnation) {
+        // The same incarnation joining again (a retried join) is harmless when the addresses are unchanged.
         if (existing.raftAddr !== raftAddr) throw new BadRequestError(`node ${id} is already a member with raftAddr ${existing.raftAddr}`);
       } else {
+        // A new member, or a new incarnation of one (it lost its state): added, or put in place of the
+        // old incarnation, as a learner; it is promoted to voter once caught up.
         if (deps.verifyJoiner && !(await deps.verifyJoiner(raftAddr))) throw new ForbiddenError(`the peer endpoint ${raftAddr} did not complete mutual TLS with the cluster CA`);
-        await node.changeMembership({ op: 'addLearner', member: { id, raftAddr, apiAddr, suffrage: 'learner' } });
+        await node.changeMembership({ op: 'addLearner', member: { id, raftAddr, apiAddr, suffrage: 'learner', incarnation } });
       }
-      ctx.body = { joined: id, nodes: node.members() };
+      ctx.body = { joined: id, nodes: node.members(), clusterId: node.identity().clusterId };
     });
   });
 

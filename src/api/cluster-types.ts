@@ -15,6 +15,8 @@ export interface LocalNodeView {
   suffrage: string;
   /** This node's own role for itself; `leader` for the known leader; on the leader, `follower`/`learner` for the rest; otherwise null. */
   role: string | null;
+  /** The incarnation the configuration records for this member (docs/cluster-identity.md). */
+  incarnation?: string;
   /** Only known on the leader (and for the leader itself). */
   matchIndex?: number;
   ticksSinceContact?: number;
@@ -27,6 +29,9 @@ export interface LocalNodeView {
 /** The body of `GET /cluster` without `view=all`. */
 export interface LocalClusterView {
   id: string;
+  /** This node's cluster id (null before it joined) and its own incarnation. */
+  clusterId?: string | null;
+  incarnation?: string;
   role: string;
   leader: { id: string; apiAddr: string | null } | null;
   term: number;
@@ -45,6 +50,9 @@ export interface FullNodeView extends LocalNodeView {
   commitIndex: number | null;
   appliedIndex: number | null;
   lastIndex: number | null;
+  /** The member's own report of its cluster id, incarnation and the term of its entry at the leader's matchIndex (null when unknown). */
+  ownClusterId?: string | null;
+  ownIncarnation?: string | null;
   health: NodeHealth;
   /** Why the member's own report is missing, when it is. */
   error?: string;

@@ -23,8 +23,11 @@ export function localClusterView(node: RaftNode, nodeId: string, tickMs: number 
   const leaderApi = st.leaderId ? node.memberApiAddr(st.leaderId) : null;
   const peers = new Map(st.peers.map((p) => [p.id, p]));
   const isLeader = st.role === 'leader';
+  const ident = node.identity();
   return {
     id: nodeId,
+    clusterId: ident.clusterId,
+    incarnation: ident.incarnation,
     role: st.role,
     leader: st.leaderId ? { id: st.leaderId, apiAddr: leaderApi } : null,
     term: st.term,
@@ -38,7 +41,7 @@ export function localClusterView(node: RaftNode, nodeId: string, tickMs: number 
       if (m.id === nodeId) role = st.role;
       else if (m.id === st.leaderId) role = 'leader';
       else if (isLeader) role = m.suffrage === 'learner' ? 'learner' : 'follower';
-      const view: LocalNodeView = { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, role };
+      const view: LocalNodeView = { id: m.id, raftAddr: m.raftAddr, apiAddr: m.apiAddr, suffrage: m.suffrage, role, incarnation: m.incarnation ?? '' };
       if (p) {
         view.matchIndex = p.matchIndex;
         view.ticksSinceContact = p.ticksSinceContact;
@@ -90,10 +93,14 @@ export function parseLocalView(body: unknown): LocalClusterView | null {
     if (ticks !== null) v.ticksSinceContact = ticks;
     if (lag !== null) v.lag = lag;
     if (lastContactMs !== null) v.lastContactMs = lastContactMs;
+    if (typeof n.incarnation === 'string') v.incarnation = n.incarnation;
     nodes.push(v);
   }
   // Members of an older version may not report snapshotIndex; 0 means none known.
-  return { id: body.id, role: body.role, leader, term, commitIndex, appliedIndex, lastIndex, snapshotIndex: num(body.snapshotIndex) ?? 0, nodes };
+  const view: LocalClusterView = { id: body.id, role: body.role, leader, term, commitIndex, appliedIndex, lastIndex, snapshotIndex: num(body.snapshotIndex) ?? 0, nodes };
+  if (typeof body.clusterId === 'string' || body.clusterId === null) view.clusterId = body.clusterId;
+  if (typeof body.incarnation === 'string') view.incarnation = body.incarnation;
+  return view;
 }
 
 /** How this node reaches other members' APIs: HTTPS and its trust when TLS is on, and the caller's token. */
@@ -177,8 +184,11 @@ export async function fullClusterView(node: RaftNode, nodeId: string, tickMs: nu
       commitIndex: typeof own === 'object' ? own.commitIndex : null,
       appliedIndex: typeof own === 'object' ? own.appliedIndex : null,
       lastIndex: typeof own === 'object' ? own.lastIndex : null,
+      ownClusterId: typeof own === 'object' ? (own.clusterId ?? null) : null,
+      ownIncarnation: typeof own === 'object' ? (own.incarnation ?? null) : null,
       health: 'unknown',
     };
+    if (m.incarnation !== undefined) row.incarnation = m.incarnation;
     if (typeof own === 'string') row.error = own;
     if (fromLeader?.matchIndex !== undefined) row.matchIndex = fromLeader.matchIndex;
     if (fromLeader?.ticksSinceContact !== undefined) row.ticksSinceContact = fromLeader.ticksSinceContact;

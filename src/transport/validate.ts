@@ -3,6 +3,7 @@
  * until it passes here; garbage never reaches the core.
  */
 import type { ClusterConfig, ConfChange, Entry, Member, Message, SnapshotMeta } from '../raft/core/types.js';
+import { isValidCommand } from '../kv/commands.js';
 
 /** A malformed peer request (answered with 400). */
 export class PeerBadRequest extends Error {}
@@ -36,7 +37,9 @@ function member(v: unknown): Member {
   const o = obj(v, 'member');
   const suffrage = o.suffrage;
   if (suffrage !== 'voter' && suffrage !== 'learner') throw new PeerBadRequest('suffrage must be voter or learner');
-  return { id: str(o, 'id'), suffrage, raftAddr: str(o, 'raftAddr'), apiAddr: str(o, 'apiAddr') };
+  const m: Member = { id: str(o, 'id'), suffrage, raftAddr: str(o, 'raftAddr'), apiAddr: str(o, 'apiAddr') };
+  if (o.incarnation !== undefined) m.incarnation = str(o, 'incarnation');
+  return m;
 }
 
 function config(v: unknown): ClusterConfig {
@@ -64,8 +67,12 @@ function entry(v: unknown): Entry {
   const index = int(o, 'index');
   const term = int(o, 'term');
   switch (o.type) {
-    case 'normal':
-      return { index, term, type: 'normal', data: str(o, 'data') };
+    case 'normal': {
+      // A command that apply could not decode never enters the log (it would be a poison pill).
+      const data = str(o, 'data');
+      if (!isValidCommand(data)) throw new PeerBadRequest(`entry ${index} carries a malformed command`);
+      return { index, term, type: 'normal', data };
+    }
     case 'noop':
       return { index, term, type: 'noop' };
     case 'config':
@@ -83,7 +90,9 @@ function snapshotMeta(v: unknown): SnapshotMeta {
 /** Validates one message. */
 export function parseMessage(v: unknown): Message {
   const o = obj(v, 'message');
-  const base = { from: str(o, 'from'), to: str(o, 'to'), term: int(o, 'term') };
+  const base: { from: string; to: string; term: number; fromInc?: string; toInc?: string } = { from: str(o, 'from'), to: str(o, 'to'), term: int(o, 'term') };
+  if (o.fromInc !== undefined) base.fromInc = str(o, 'fromInc');
+  if (o.toInc !== undefined) base.toInc = str(o, 'toInc');
   switch (o.type) {
     case 'RequestVote':
       return { ...base, type: 'RequestVote', preVote: bool(o, 'preVote'), lastLogIndex: int(o, 'lastLogIndex'), lastLogTerm: int(o, 'lastLogTerm'), transfer: bool(o, 'transfer') };

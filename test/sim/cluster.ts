@@ -40,8 +40,13 @@ export interface RaftModule {
 }
 
 /** The targeted nemesis schedules; each is a script that watches the cluster and strikes at the sharp moment. */
-export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover';
+export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover' | 'amnesia';
 /** Every targeted schedule of the atomic mode, in the order they are described in the README. */
+/**
+ * 'amnesia' is not in the default mix yet: with it, 1 in 3 seeds fails liveness (a voter lagging behind
+ * the entry that records a member's new incarnation never votes for it; an amnesiac not rejoined yet
+ * still counts as a voter). Run it with `npm run sim -- --only-amnesia`; see docs/cluster-identity.md.
+ */
 export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst'];
 /** The schedules of the interleaving mode: those above plus the ones that strike inside a Ready. */
 export const INTERLEAVE_SCENARIOS: ScenarioName[] = [...SCENARIOS, 'catch-up-takeover'];
@@ -88,6 +93,13 @@ export interface SimOptions {
    * any two of them (losing what was not yet synced). Off by default: the atomic mode keeps its seeds.
    */
   interleave?: boolean;
+  /**
+   * NEGATIVE CONTROL (never on in a normal run): a node that lost all its storage comes back under
+   * its old identity as a voter (no incarnations; it restarts with the configuration as if it were
+   * still a member), as raftkv did before docs/cluster-identity.md. The 'amnesia' scenario must then
+   * lose an acknowledged write (or break log matching), and the checker must flag it.
+   */
+  amnesiaLegacy?: boolean;
 }
 
 /** A broken invariant: the step it was seen at and what broke. */
@@ -117,6 +129,8 @@ interface SimNode {
   retired: boolean;
   retireAt: number;
   incarnation: number;
+  /** How many times this node lost all its storage; its Raft incarnation is `${id}#${amnesia}`. */
+  amnesia: number;
   // ---- stable storage (survives crashes)
   hardState: HardState;
   snapshot: HeldSnapshot | null;
@@ -227,7 +241,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, ...opts,
     };
     // Per-seed core tunables: small batches and windows make partial replication (Figure 8) and
     // reordering within a pipeline common; small chunks make every snapshot a multi-chunk transfer.
@@ -245,12 +259,12 @@ export class SimCluster {
     if (!smallBatches && r() < 0.4) this.opts.compactProb = 0;
     this.nextScriptAt = randInt(r, 50, 300);
     this.ids = Array.from({ length: nodeCount + this.opts.spares }, (_, i) => `n${i + 1}`);
-    this.config = { members: this.ids.slice(0, nodeCount).map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '' })) };
+    this.config = { members: this.ids.slice(0, nodeCount).map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '', ...this.incarnationField(id, 0) })) };
     this.committedConfig = this.config;
     this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
     this.ids.forEach((id, i) => {
       const n: SimNode = {
-        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0,
+        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0,
         hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
         appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
         inflight: null, checkedCommit: { term: 0, commit: 0 },
@@ -272,7 +286,7 @@ export class SimCluster {
 
   private start(n: SimNode, bootstrap: boolean): void {
     const rng = makeRng((this.seed * 7919 + n.incarnation * 131 + this.ids.indexOf(n.id)) >>> 0);
-    const o: RaftOptions = { ...this.opts.raft.defaultRaftOptions(n.id, rng), ...this.coreOpts };
+    const o: RaftOptions = { ...this.opts.raft.defaultRaftOptions(n.id, rng), ...this.coreOpts, incarnation: this.incarnationField(n.id, n.amnesia).incarnation ?? '' };
     const snap = n.snapshot;
     n.started = true;
     n.raft = new this.opts.raft.Raft(o, { hardState: { ...n.hardState }, snapshot: snap, entries: n.log.slice(), applied: snap?.meta.lastIndex ?? 0 });
@@ -283,6 +297,11 @@ export class SimCluster {
     n.inflight = null;
     n.checkedCommit = { term: 0, commit: 0 };
     if (bootstrap) n.raft.bootstrap(this.config);
+  }
+
+  /** The member field naming incarnation `k` of node `id` (none in the legacy control, as before incarnations). */
+  private incarnationField(id: string, k: number): { incarnation?: string } {
+    return this.opts.amnesiaLegacy ? {} : { incarnation: `${id}#${k}` };
   }
 
   private isUp(n: SimNode): boolean { return n.raft !== null && n.stalledUntil <= this.step; }
@@ -454,7 +473,7 @@ export class SimCluster {
     const voters = votersOf(st.config);
     const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && v.terms[c] === st.term; });
     if (holders.length < majority(voters.length)) {
-      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.join(',') || 'nobody'} of voters ${voters.join(',')} hold it durably`);
+      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.length} of voters ${voters.join(',')} hold a term-${st.term} entry there durably (${holders.join(',') || 'none'})`);
     }
   }
 
@@ -875,7 +894,7 @@ export class SimCluster {
     const learners = cfg.filter((m) => m.suffrage === 'learner').map((m) => m.id);
     const out: ConfChange[] = [];
     const spare = this.nodes.find((n) => !n.started);
-    if (spare && cfg.length < 7) out.push({ op: 'addLearner', member: { id: spare.id, suffrage: 'learner', raftAddr: '', apiAddr: '' } });
+    if (spare && cfg.length < 7) out.push({ op: 'addLearner', member: { id: spare.id, suffrage: 'learner', raftAddr: '', apiAddr: '', ...this.incarnationField(spare.id, spare.amnesia) } });
     if (learners.length > 0) out.push({ op: 'promote', id: learners[randInt(this.rng, 0, learners.length - 1)]! });
     if (voters.length > minVoters) {
       const others = voters.filter((v) => v !== l.id);
@@ -939,6 +958,7 @@ export class SimCluster {
         : name === 'stale-append' ? this.staleAppend()
           : name === 'stale-leader-read' ? this.staleLeaderRead()
             : name === 'catch-up-takeover' ? this.catchUpTakeover()
+            : name === 'amnesia' ? this.amnesia()
               : this.confBurst();
     this.script = { name, gen };
   }
@@ -1025,6 +1045,67 @@ export class SimCluster {
     yield* this.waitFor(() => this.leaders().find((n) => this.termOf(n) > t3), 200);
     yield* this.waitSteps(20);
     l3.downUntil = this.step + randInt(this.rng, 1, 20);
+  }
+
+  /**
+   * A node loses all its storage (a wiped RAFT_DIR, an in-memory restart) at the worst moment (issue
+   * 14 §2): a write W is acknowledged by a bare majority Q while the rest R is cut off; every node of Q
+   * but one (B) crashes and B is wiped; R returns. R ∪ {B} is a majority, and only B ever held W. B
+   * comes back empty as a new incarnation: it never votes and is not a member until the operator's
+   * join puts it in place of its old incarnation as a learner (once a leader can commit that), so W
+   * survives. Under amnesiaLegacy it comes back as the old member and voter, R elects a leader
+   * without W, and the checker must flag the lost write.
+   */
+  private *amnesia(): Script {
+    const a = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    if (!a) return;
+    const ids = this.members().map((n) => n.id);
+    const voters = votersOf(a.raft!.status().config).filter((id) => ids.includes(id));
+    if (voters.length < 3) return;
+    const others = this.shuffle(voters.filter((id) => id !== a.id));
+    const q = [a.id, ...others.slice(0, majority(voters.length) - 1)];
+    const b = this.node(q[q.length - 1]!)!;
+    if (b === a) return;
+    this.partition(q, ids.filter((id) => !q.includes(id)), 'amnesia: the write reaches a bare majority only');
+    const acked0 = this.stats.acked;
+    for (let k = randInt(this.rng, 1, 3); k > 0; k--) if (a.raft) this.propose(a);
+    yield* this.waitFor(() => (this.stats.acked > acked0 ? true : undefined), 100);
+    for (const id of q) if (id !== b.id) this.crash(this.node(id)!, Infinity, 'amnesia: the rest of the majority crashes');
+    this.crash(b, Infinity, 'amnesia: about to lose its storage');
+    this.wipe(b);
+    this.heal('amnesia: the cut-off side returns');
+    this.start(b, false);
+    if (this.opts.amnesiaLegacy) {
+      // The old behaviour: the empty node is "already a member" and a voter.
+      b.raft!.bootstrap(this.config);
+      this.trace(() => `restart ${b.id} EMPTY under its old identity as a voter (negative control)`);
+    } else {
+      this.trace(() => `restart ${b.id} EMPTY as incarnation ${b.id}#${b.amnesia} (joining)`);
+    }
+    yield* this.waitSteps(randInt(this.rng, 60, 150));
+    for (const id of q) if (id !== b.id) this.node(id)!.downUntil = this.step + randInt(this.rng, 1, 20);
+    if (this.opts.amnesiaLegacy) return;
+    // The operator's join (RAFT_JOIN_ADDR): put the new incarnation in place of the old one.
+    for (let tries = 0; tries < 20; tries++) {
+      const l = yield* this.waitFor(() => this.stableLeader(), 100);
+      const rec = l?.raft!.status().config.members.find((m) => m.id === b.id);
+      if (!rec || rec.incarnation === `${b.id}#${b.amnesia}` || b.raft === null) return;
+      if (l && this.proposeConf(l, { op: 'addLearner', member: { id: b.id, suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: `${b.id}#${b.amnesia}` } })) return;
+      yield* this.waitSteps(10);
+    }
+  }
+
+  /** Drops everything node `n` stored (it must be down): log, snapshot, term and vote; it becomes a new incarnation. */
+  private wipe(n: SimNode): void {
+    n.hardState = { term: 0, votedFor: null };
+    n.snapshot = null;
+    n.snapshotSm = encodeSm(new Map());
+    n.logBase = 0;
+    n.log = [];
+    n.terms = [0];
+    n.hash = [0];
+    n.amnesia++;
+    this.trace(() => `wipe ${n.id}: all storage lost`);
   }
 
   /** Replays AppendEntries long after they were sent while leaders change under them. */

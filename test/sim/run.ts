@@ -2,6 +2,8 @@
  * Simulator CLI.
  *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--interleave]
  *   SEED=<n> npm run sim [-- --interleave]   replays one seed with a readable trace
+ *   npm run sim -- --seeds 50 --only-amnesia      only the storage-loss scenario
+ *   npm run sim -- --seeds 50 --amnesia-legacy    negative control: must report violations
  */
 import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
 import { loadRaft } from './cluster.js';
@@ -48,6 +50,13 @@ async function main(): Promise<void> {
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
   // --interleave: the driver's steps between ready() and advance() interleave with the cluster (SimOptions.interleave)
   const extra: Partial<SimOptions> = args.includes('--interleave') ? { interleave: true } : {};
+  // Negative control: only the 'amnesia' scenario, and an amnesiac node returns under its old identity as a voter.
+  if (args.includes('--amnesia-legacy')) {
+    extra.amnesiaLegacy = true;
+    extra.scenarios = ['amnesia'];
+    console.log('sim: NEGATIVE CONTROL --amnesia-legacy: a node that lost its storage returns under its old identity as a voter; violations are expected');
+  }
+  if (args.includes('--only-amnesia')) extra.scenarios = ['amnesia'];
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { connect, createServer, type Socket } from 'node:net';
 import { HttpTransport } from '../../src/transport/http/client.js';
 import { startPeerServer } from '../../src/transport/http/server.js';
-import { LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, frameLine } from '../../src/transport/http/stream-protocol.js';
+import { CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, frameLine, upgradeSignedBody } from '../../src/transport/http/stream-protocol.js';
 import { signRequest } from '../../src/security/hmac.js';
 import type { Message } from '../../src/raft/core/types.js';
 import { waitFor } from '../support/procs.js';
@@ -10,12 +10,15 @@ import { waitFor } from '../support/procs.js';
 const SECRET = 'unit-test-cluster-secret';
 const hb = (i: number): Message => ({ type: 'Heartbeat', from: 'a', to: 'b', term: 1, commit: i, ctx: 0 });
 const NONCE = '00112233445566778899aabbccddeeff';
+/** What an upgrade's signature covers: the nonce, the cluster id and both ends. */
+const SIGNED = upgradeSignedBody(NONCE, '', 'a', 'b');
 
 /** Opens a raw peer stream by hand; resolves with the socket and the server's first answer. */
 function rawStream(port: number, headers: Record<string, string>): Promise<{ socket: Socket; head: string }> {
   return new Promise((resolve, reject) => {
     const socket = connect(port, '127.0.0.1', () => {
-      const lines = Object.entries({ host: 'x', connection: 'Upgrade', upgrade: STREAM_PROTOCOL, ...headers }).map(([k, v]) => `${k}: ${v}`);
+      // Every upgrade names the sender, the receiver and the cluster id ('' here: no identity checks).
+      const lines = Object.entries({ host: 'x', connection: 'Upgrade', upgrade: STREAM_PROTOCOL, [FROM_HEADER]: 'a', [TO_HEADER]: 'b', [CLUSTER_HEADER]: '', ...headers }).map(([k, v]) => `${k}: ${v}`);
       socket.write(`GET ${STREAM_PATH} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
     });
     socket.once('data', (b) => resolve({ socket, head: b.toString() }));
@@ -83,10 +86,10 @@ describe('peer transport: the long-lived stream', () => {
     const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: (msgs) => got.push(...msgs), clusterSecret: SECRET });
     const unsigned = await rawStream(srv.port, { [NONCE_HEADER]: NONCE });
     expect(unsigned.head).to.match(/^HTTP\/1\.1 401 /);
-    const wrongKey = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest('wrong-secret-wrong-secret', 'GET', STREAM_PATH, NONCE) });
+    const wrongKey = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest('wrong-secret-wrong-secret', 'GET', STREAM_PATH, SIGNED) });
     expect(wrongKey.head).to.match(/^HTTP\/1\.1 401 /);
 
-    const { socket, head } = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, NONCE) });
+    const { socket, head } = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, SIGNED) });
     expect(head).to.match(/^HTTP\/1\.1 101 /);
     const line = (i: number, seq: number, key = SECRET) => frameLine(JSON.stringify({ from: 'a', messages: [hb(i)] }), { secret: key, nonce: NONCE, seq });
     socket.write(line(1, 1));
@@ -96,10 +99,10 @@ describe('peer transport: the long-lived stream', () => {
     await closed(socket);
     expect(got).to.deep.equal([hb(1), hb(2)]);
 
-    const s2 = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, NONCE) });
+    const s2 = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, SIGNED) });
     s2.socket.write(line(5, 1, 'wrong-secret-wrong-secret'));
     await closed(s2.socket);
-    const s3 = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, NONCE) });
+    const s3 = await rawStream(srv.port, { [NONCE_HEADER]: NONCE, ...signRequest(SECRET, 'GET', STREAM_PATH, SIGNED) });
     s3.socket.write(`${JSON.stringify({ from: 'a', messages: [hb(6)] })}\n`); // no MAC at all
     await closed(s3.socket);
     expect(got).to.deep.equal([hb(1), hb(2)]);

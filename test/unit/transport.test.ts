@@ -4,6 +4,9 @@ import { HttpTransport } from '../../src/transport/http/client.js';
 import { startPeerServer } from '../../src/transport/http/server.js';
 import type { Message } from '../../src/raft/core/types.js';
 import { basePort, waitFor } from '../support/procs.js';
+import { encodeCommand } from '../../src/kv/commands.js';
+import { connect } from 'node:net';
+import { CLUSTER_HEADER, FROM_HEADER, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER } from '../../src/transport/http/stream-protocol.js';
 
 const hb = (i: number): Message => ({ type: 'Heartbeat', from: 'a', to: 'b', term: 1, commit: i, ctx: 0 });
 
@@ -18,7 +21,7 @@ describe('peer transport (JSON over HTTP)', () => {
     const got: { msgs: Message[]; from: string | null }[] = [];
     const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: (msgs, from) => got.push({ msgs, from }) });
     const t = new HttpTransport({ selfAddr: '127.0.0.1:1' });
-    const ae: Message = { type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 4, prevLogTerm: 1, leaderCommit: 3, entries: [{ index: 5, term: 2, type: 'normal', data: 'x' }, { index: 6, term: 2, type: 'noop' }] };
+    const ae: Message = { type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 4, prevLogTerm: 1, leaderCommit: 3, entries: [{ index: 5, term: 2, type: 'normal', data: encodeCommand([{ op: 'set', key: 'k', value: 'v' }]) }, { index: 6, term: 2, type: 'noop' }] };
     t.send({ id: 'b', raftAddr: `127.0.0.1:${srv.port}` }, [ae, hb(1)]);
     await waitFor('delivery', async () => got.length === 1, 5000, 10);
     expect(got[0]).to.deep.equal({ msgs: [ae, hb(1)], from: '127.0.0.1:1' });
@@ -26,9 +29,21 @@ describe('peer transport (JSON over HTTP)', () => {
     await srv.close();
   });
 
-  it('rejects malformed requests with 400 and never calls the handler', async () => {
+  it('closes a stream on a malformed line (including a command apply could not decode) and never calls the handler; POST /raft/messages is gone (404)', async () => {
     let calls = 0;
     const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: () => calls++, maxBodyBytes: 10_000 });
+    // One raw stream per line: the server must close it without passing anything on.
+    const sendLine = (line: string) =>
+      new Promise<void>((resolve, reject) => {
+        const s = connect(srv.port, '127.0.0.1', () => {
+          const h = { host: 'x', connection: 'Upgrade', upgrade: STREAM_PROTOCOL, [NONCE_HEADER]: '00112233445566778899aabbccddeeff', [FROM_HEADER]: 'a', [TO_HEADER]: 'b', [CLUSTER_HEADER]: '' };
+          s.write(`GET ${STREAM_PATH} HTTP/1.1\r\n${Object.entries(h).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+          s.write(`${line}\n`);
+        });
+        s.on('data', () => undefined);
+        s.once('close', () => resolve());
+        s.once('error', reject);
+      });
     const bad = [
       'not json',
       '[]',
@@ -39,9 +54,11 @@ describe('peer transport (JSON over HTTP)', () => {
       '{"messages": [{"type": "AppendEntries", "from": "a", "to": "b", "term": 1, "prevLogIndex": 0, "prevLogTerm": 0, "leaderCommit": 0, "entries": [{"index": 3, "term": 1, "type": "noop"}]}]}',
       '{"messages": [{"type": "AppendEntries", "from": "a", "to": "b", "term": 1, "prevLogIndex": 0, "prevLogTerm": 0, "leaderCommit": 0, "entries": [{"index": 1, "term": 1, "type": "normal"}]}]}',
     ];
-    for (const b of bad) expect(await post(srv.port, b), b).to.equal(400);
-    expect(await post(srv.port, JSON.stringify({ messages: [], pad: 'x'.repeat(20_000) }))).to.equal(413);
+    bad.push('{"messages": [{"type": "AppendEntries", "from": "a", "to": "b", "term": 1, "prevLogIndex": 0, "prevLogTerm": 0, "leaderCommit": 0, "entries": [{"index": 1, "term": 1, "type": "normal", "data": "not a command"}]}]}');
+    bad.push(JSON.stringify({ messages: [], pad: 'x'.repeat(20_000) }));
+    for (const b of bad) await sendLine(b);
     expect(calls).to.equal(0);
+    for (const b of bad.slice(0, 2)) expect(await post(srv.port, b), b).to.equal(404);
     await srv.close();
   });
 

@@ -43,6 +43,7 @@ import type {
 export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
   return {
     id,
+    incarnation: '',
     electionTimeoutTicks: 10,
     heartbeatTicks: 2,
     rng,
@@ -67,6 +68,8 @@ export function assertNever(x: never): never {
 
 /** The leader's view of one follower's log (Raft §5.3 nextIndex/matchIndex, plus pipelining state). */
 interface Progress {
+  /** The follower's incarnation this progress describes; another incarnation starts from scratch. */
+  incarnation: string;
   /** Invariant: matchIndex < nextIndex. */
   matchIndex: number;
   nextIndex: number;
@@ -116,6 +119,8 @@ interface PendingRead {
 
 export class Raft {
   readonly id: NodeId;
+  /** This process's incarnation: messages addressed to another incarnation of `id` are dropped. */
+  readonly incarnation: string;
   private readonly opts: RaftOptions;
   private readonly log: RaftLog;
 
@@ -162,12 +167,15 @@ export class Raft {
   private readsForwarded = new Set<string>();
 
   private messages: Message[] = [];
+  /** Incarnations of accepted senders outside the configuration (a leader a joining node follows). */
+  private peerIncarnations = new Map<NodeId, string>();
   private readStates: ReadState[] = [];
   private readFailures: ReadFailure[] = [];
 
   constructor(options: RaftOptions, initial: RaftInitialState) {
     this.opts = options;
     this.id = options.id;
+    this.incarnation = options.incarnation;
     this.log = new RaftLog(initial.snapshot?.meta ?? null, initial.entries);
     this.term = initial.hardState.term;
     this.votedFor = initial.hardState.votedFor;
@@ -264,10 +272,19 @@ export class Raft {
     const members = this.config.members;
     let next: Member[];
     switch (change.op) {
-      case 'addLearner':
-        if (members.some((mb) => mb.id === change.member.id)) return { ok: false, reason: 'already-member', leaderId: this.id };
-        next = [...members, { ...change.member, suffrage: 'learner' }];
+      case 'addLearner': {
+        const old = members.find((mb) => mb.id === change.member.id);
+        if (!old) {
+          next = [...members, { ...change.member, suffrage: 'learner' }];
+          break;
+        }
+        // A new incarnation of a member (it lost its state) replaces the old one as a learner: one
+        // voter leaves and nothing joins the voters, still a single-server change (thesis §4.1). It
+        // votes again only once caught up and promoted. The leader cannot be replaced this way.
+        if ((old.incarnation ?? '') === (change.member.incarnation ?? '') || old.id === this.id) return { ok: false, reason: 'already-member', leaderId: this.id };
+        next = members.map((x) => (x.id === old.id ? { ...change.member, suffrage: 'learner' as const } : x));
         break;
+      }
       case 'promote': {
         const mb = members.find((x) => x.id === change.id);
         if (!mb) return { ok: false, reason: 'unknown-member', leaderId: this.id };
@@ -346,7 +363,8 @@ export class Raft {
 
   /** Processes one message from a peer. Messages from other terms are handled per Raft §5.1 and thesis §9.6. */
   step(m: Message): void {
-    if (m.to !== this.id) return;
+    if (m.to !== this.id || !this.isAcceptedSender(m)) return;
+    if (this.memberIncarnation(m.from) === undefined) this.peerIncarnations.set(m.from, m.fromInc ?? '');
     if (m.term > this.term) {
       if (m.type === 'RequestVote') {
         // Thesis §4.2.3 / §9.6: while a leader is known to be alive, disregard votes (leader lease),
@@ -373,6 +391,11 @@ export class Raft {
       }
       return;
     }
+
+    const isFromLeader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
+    // Raft §5.2: at most one leader per term. Once we follow (or are) the leader of this term, anyone
+    // else claiming leadership in it is not a leader of this cluster.
+    if (isFromLeader && this.leaderId !== null && this.leaderId !== m.from) return;
 
     switch (m.type) {
       case 'RequestVote':
@@ -601,7 +624,9 @@ export class Raft {
       this.votedFor === m.from ||
       (this.votedFor === null && this.leaderId === null) ||
       (m.preVote && m.term > this.term);
-    const granted = canVote && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
+    // A node that is not a member of its own configuration (it has no state yet, or lost it and
+    // rejoins as a new incarnation) never votes: it cannot know what it promised before.
+    const granted = canVote && this.isSelfMember() && this.log.isUpToDate(m.lastLogIndex, m.lastLogTerm);
     if (granted && !m.preVote) {
       this.votedFor = m.from;
       // MUTATION-POINT: persist-vote
@@ -673,8 +698,11 @@ export class Raft {
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
     if (this.transferee !== null && !this.isVoter(this.transferee)) this.transferee = null;
     for (const id of ids) {
-      if (!this.progress.has(id)) {
+      const incarnation = this.memberIncarnation(id) ?? '';
+      // A new incarnation of a member holds none of what the old one acknowledged: start from scratch.
+      if (this.progress.get(id)?.incarnation !== incarnation) {
         this.progress.set(id, {
+          incarnation,
           matchIndex: 0,
           nextIndex: this.log.lastIndex + 1,
           state: 'probe',
@@ -744,12 +772,30 @@ export class Raft {
   }
 
   private handleAppendEntries(m: AppendEntries): void {
+    const rejectedIndex = m.prevLogIndex;
     const reply = (success: boolean, matchIndex: number, conflictIndex = 0, conflictTerm = 0): void =>
-      this.send({ type: 'AppendEntriesResponse', from: this.id, to: m.from, term: this.term, success, matchIndex, rejectedIndex: success ? 0 : m.prevLogIndex, conflictIndex, conflictTerm });
+      this.send({ type: 'AppendEntriesResponse', from: this.id, to: m.from, term: this.term, success, matchIndex, rejectedIndex: success ? 0 : rejectedIndex, conflictIndex, conflictTerm });
     if (m.prevLogIndex < this.commitIndex) {
-      // Everything up to our commit index is known to match; have the leader continue from there.
-      reply(true, this.commitIndex);
-      return;
+      // Below our commit index nothing may be truncated, and we acknowledge only what this message
+      // proves we share with the leader: every entry it carries up to our commit index (and its
+      // prevLogTerm) must equal ours where we still hold them. A mismatch means another history
+      // (never the case within one cluster): refuse without acknowledging anything.
+      const lastCarried = m.prevLogIndex + m.entries.length;
+      const prevTerm = this.log.termAt(m.prevLogIndex);
+      const isSameHistory =
+        (prevTerm === undefined || prevTerm === m.prevLogTerm) &&
+        m.entries.every((e) => e.index > this.commitIndex || this.log.termAt(e.index) === undefined || this.log.termAt(e.index) === e.term);
+      if (!isSameHistory) {
+        reply(false, 0, this.log.snapshotIndex + 1, 0);
+        return;
+      }
+      if (lastCarried <= this.commitIndex) {
+        reply(true, lastCarried);
+        return;
+      }
+      // The message reaches past our commit index: continue as an append after it.
+      const commitTerm = this.log.termAt(this.commitIndex) as number;
+      m = { ...m, prevLogIndex: this.commitIndex, prevLogTerm: commitTerm, entries: m.entries.filter((e) => e.index > this.commitIndex) };
     }
     const localTerm = this.log.termAt(m.prevLogIndex);
     if (localTerm !== m.prevLogTerm) {
@@ -817,7 +863,19 @@ export class Raft {
       if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
       return;
     }
-    // Rejection. Ignore stale ones (already superseded by a higher match or a newer probe).
+    // Rejection. A follower whose log now ends below what it acknowledged has lost entries (its disk
+    // was replaced under the same identity): forget its match, so it is never counted for entries it
+    // does not hold, and probe it from its end.
+    if (m.conflictTerm === 0 && m.conflictIndex > 0 && m.conflictIndex <= pr.matchIndex && m.rejectedIndex >= pr.matchIndex) {
+      pr.matchIndex = m.conflictIndex - 1;
+      pr.nextIndex = m.conflictIndex;
+      pr.state = 'probe';
+      pr.inflight = [];
+      pr.isPaused = false;
+      this.sendAppend(m.from);
+      return;
+    }
+    // Ignore stale ones (already superseded by a higher match or a newer probe).
     if (pr.state === 'replicate' && m.rejectedIndex <= pr.matchIndex) return;
     if (pr.state === 'probe' && m.rejectedIndex !== pr.nextIndex - 1) return;
     let next = m.conflictIndex;
@@ -825,11 +883,15 @@ export class Raft {
       const lastOfTerm = this.log.lastIndexOfTerm(m.conflictTerm);
       if (lastOfTerm > 0) next = lastOfTerm + 1;
     }
+    const previousNext = pr.nextIndex;
     pr.nextIndex = Math.max(pr.matchIndex + 1, Math.min(next, m.rejectedIndex));
+    const isSameProbe = pr.state === 'probe' && pr.nextIndex === previousNext;
     pr.state = 'probe';
-    pr.isPaused = false;
     pr.inflight = [];
-    this.sendAppend(m.from);
+    // The same probe refused again: resend it with the next heartbeat round, not at once, so a
+    // follower that cannot accept it is not flooded (one probe per heartbeat interval).
+    pr.isPaused = isSameProbe;
+    if (!isSameProbe) this.sendAppend(m.from);
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
@@ -907,7 +969,11 @@ export class Raft {
       if (bytes > this.opts.compactionTailBytes) break;
       keepFrom = i;
     }
-    const base = keepFrom - 1;
+    let base = keepFrom - 1;
+    // A transfer in progress keeps the entries after the snapshot it sends: compacting past them would
+    // leave the follower needing another snapshot once it installed this one, and under steady writes
+    // a large snapshot could be overtaken every time. The next compaction after the transfer drops them.
+    for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot !== null) base = Math.min(base, pr.snapshot.meta.lastIndex);
     if (base > this.log.snapshotIndex) {
       this.baseConfig = this.configAt(base);
       this.log.compactTo(base);
@@ -1219,6 +1285,33 @@ export class Raft {
     if (this.role === 'leader') this.syncProgress();
   }
 
+  /** The incarnation of member `id` in the configuration in force, or undefined for a non-member. */
+  private memberIncarnation(id: NodeId): string | undefined {
+    const mb = this.config.members.find((x) => x.id === id);
+    return mb === undefined ? undefined : mb.incarnation ?? '';
+  }
+
+  /** This incarnation of this node is in its own configuration (as voter or learner). */
+  private isSelfMember(): boolean {
+    return this.memberIncarnation(this.id) === this.incarnation;
+  }
+
+  /**
+   * Who may talk to this node (docs/cluster-identity.md): a message for another incarnation of
+   * this node, or from another incarnation of a member than the configuration records, is dropped.
+   * A sender outside the configuration may never raise a voter's term nor ask for its vote (a voter
+   * that lags behind the entry adding a new leader learns the term from members' vote answers and
+   * then follows it). A node not yet a voter of its own configuration (joining, or a learner)
+   * follows any leader of the cluster: the transport has checked the cluster id and the signature.
+   */
+  private isAcceptedSender(m: Message): boolean {
+    if ((m.toInc ?? '') !== this.incarnation) return false;
+    const inc = this.memberIncarnation(m.from);
+    if (inc !== undefined) return inc === (m.fromInc ?? '');
+    if (m.type === 'RequestVote') return false;
+    return m.term <= this.term || !this.isVoter(this.id);
+  }
+
   private memberSuffrage(id: NodeId): 'voter' | 'learner' | undefined {
     return this.config.members.find((mb) => mb.id === id)?.suffrage;
   }
@@ -1242,7 +1335,12 @@ export class Raft {
     this.randomizedElectionTimeout = base + Math.floor(this.opts.rng() * base);
   }
 
+  /** Queues `m`, naming our incarnation and the receiver's (as our configuration or its last message says). */
   private send(m: Message): void {
+    const toInc = this.memberIncarnation(m.to) ?? this.peerIncarnations.get(m.to) ?? '';
+    // '' is the same as absent: configurations without incarnations send messages as before.
+    if (this.incarnation !== '') m.fromInc = this.incarnation;
+    if (toInc !== '') m.toInc = toInc;
     this.messages.push(m);
   }
 }

@@ -18,6 +18,12 @@ export interface Member {
   raftAddr: string;
   /** Client API address (host:port), used for forwarding and /cluster. Empty in the simulator. */
   apiAddr: string;
+  /**
+   * The incarnation of the process behind `id`: fresh random text each time a node starts with no
+   * state (docs/cluster-identity.md). Messages name it; a node that lost its state is a new
+   * incarnation, hence a new member. Absent (= '') in configurations written before incarnations.
+   */
+  incarnation?: string;
 }
 
 /** The set of members. Invariant: ids are unique. */
@@ -79,6 +85,10 @@ interface MessageBase {
   from: NodeId;
   to: NodeId;
   term: number;
+  /** The sender's incarnation (stamped by the core when sending; '' when absent). */
+  fromInc?: string;
+  /** The incarnation of `to` the sender addresses; a receiver of another incarnation drops it. */
+  toInc?: string;
 }
 
 /** RequestVote (Raft §5.2), also used for PreVote (thesis §9.6) where `term` is the term the sender would campaign in. */
@@ -268,6 +278,8 @@ export type TransferResult =
 /** Tunables of the core; every time is in ticks. */
 export interface RaftOptions {
   id: NodeId;
+  /** This process's incarnation (Member.incarnation); '' when incarnations are not used. */
+  incarnation: string;
   /** Base election timeout; the actual timeout is uniformly random in [base, 2*base). */
   electionTimeoutTicks: number;
   heartbeatTicks: number;

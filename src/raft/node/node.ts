@@ -9,8 +9,9 @@ import { entrySize } from '../core/log.js';
 import type { ClusterConfig, ConfChange, Entry, HeldSnapshot, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvApply, KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
-import { decodeCommand, encodeCommand } from '../../kv/commands.js';
-import { ConflictError, NoLeaderError, NotLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
+import { decodeCommand, encodeCommand, validateOps } from '../../kv/commands.js';
+import { BadRequestError, ConflictError, NoLeaderError, NotLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
+import { MemoryIdentityStore, newIdentityId, type IdentityStore, type NodeIdentity } from './identity.js';
 
 /** What the node needs from configuration. */
 export interface RaftNodeOptions {
@@ -31,6 +32,8 @@ export interface RaftNodeOptions {
   compactionTailEntries?: number;
   /** Asked before each client write: an error to refuse it with (e.g. the disk is nearly full), or null. */
   writeRefusal?: () => Error | null;
+  /** Where the cluster id and incarnation are kept (default: in memory, so every start is a new incarnation). */
+  identityStore?: IdentityStore;
 }
 
 /** The outcome of a committed write as seen by the state machine. */
@@ -57,6 +60,8 @@ export interface RaftNodeObserver {
   onReadIndexDone?(err: Error | null, seconds: number): void;
   /** Taking a snapshot compacted the stored log: `count` entries were deleted. */
   onEntriesCompacted?(count: number): void;
+  /** A committed entry whose command could not be decoded was applied as a no-op (it changes nothing). */
+  onBadEntry?(index: number, err: Error): void;
 }
 
 interface WriteWaiter {
@@ -112,6 +117,8 @@ export class RaftNode {
   private softState: SoftState | null = null;
   /** Highest commit index this node has heard of (for readiness). */
   private knownCommit = 0;
+  /** Cluster id and incarnation; set by start(). */
+  private ident: NodeIdentity = { clusterId: null, incarnation: '' };
 
   constructor(
     private readonly opts: RaftNodeOptions,
@@ -131,7 +138,10 @@ export class RaftNode {
       await this.storage.kv.importSnapshot(persisted.snapshot.data, snapshotIndex);
     }
     const applied = Math.max(await this.storage.kv.appliedIndex(), snapshotIndex);
+    const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
+    this.ident = await this.resolveIdentity(hadState);
     const options = defaultRaftOptions(this.opts.nodeId, entropyRng());
+    options.incarnation = this.ident.incarnation;
     options.electionTimeoutTicks = this.opts.electionTimeoutTicks;
     options.heartbeatTicks = this.opts.heartbeatTicks;
     options.compactionTailEntries = this.opts.compactionTailEntries ?? Math.min(1000, Math.floor(this.snapshotThreshold() / 2));
@@ -140,7 +150,6 @@ export class RaftNode {
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
     this.applied = applied;
     this.isStarted = true;
-    const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
     let bootstrapped = false;
     if (!hadState && this.opts.bootstrapIfEmpty) {
       this.raft.bootstrap(this.singleNodeConfig());
@@ -157,13 +166,52 @@ export class RaftNode {
     return { bootstrapped, hadState };
   }
 
+  /**
+   * A node without Raft state is a new incarnation (docs/cluster-identity.md): whatever it was before,
+   * it holds nothing it acknowledged, so it must join as a new member. Saved (synced) before the node
+   * sends anything. A node that bootstraps makes the cluster id; a joining node learns it later
+   * (adoptClusterId). State from before incarnations existed keeps incarnation '' (as its members).
+   */
+  private async resolveIdentity(hadState: boolean): Promise<NodeIdentity> {
+    const store = this.opts.identityStore ?? (this.opts.identityStore = new MemoryIdentityStore());
+    const saved = await store.load();
+    if (hadState && saved) return saved;
+    const fresh: NodeIdentity = hadState
+      ? { clusterId: 'legacy', incarnation: '' }
+      : { clusterId: this.opts.bootstrapIfEmpty ? newIdentityId() : null, incarnation: newIdentityId() };
+    await store.save(fresh);
+    return fresh;
+  }
+
+  /** True once start() has loaded the state and resolved the identity (the peer server accepts streams from then on). */
+  isStartedForPeers(): boolean {
+    return this.isStarted;
+  }
+
+  /** This node's cluster id (null until bootstrapped or joined) and incarnation. */
+  identity(): NodeIdentity {
+    return { ...this.ident };
+  }
+
+  /**
+   * Records the cluster id a join response named, durably, before this node takes part (the peer
+   * server refuses streams until then). Refuses a different id than the one already held.
+   */
+  async adoptClusterId(clusterId: string): Promise<void> {
+    if (this.ident.clusterId === clusterId) return;
+    if (this.ident.clusterId !== null) throw new Error(`cluster id ${clusterId} differs from this node's ${this.ident.clusterId}`);
+    const next = { ...this.ident, clusterId };
+    await (this.opts.identityStore as IdentityStore).save(next);
+    this.ident = next;
+  }
+
   private isSoleVoter(): boolean {
     const members = this.raft.currentConfig.members;
     return members.length === 1 && members[0].id === this.opts.nodeId;
   }
 
   private singleNodeConfig(): ClusterConfig {
-    return { members: [{ id: this.opts.nodeId, suffrage: 'voter', raftAddr: this.opts.raftAddr, apiAddr: this.opts.apiAddr }] };
+    return { members: [{ id: this.opts.nodeId, suffrage: 'voter', raftAddr: this.opts.raftAddr, apiAddr: this.opts.apiAddr, incarnation: this.ident.incarnation }] };
   }
 
   /**
@@ -185,6 +233,9 @@ export class RaftNode {
 
   /** Replicates `ops` as one entry; resolves with its index and what the state machine saw when applying it. */
   async writeOps(ops: KvOp[]): Promise<WriteResult> {
+    // Nothing malformed enters the log: a command that apply could not decode is refused here.
+    const problem = validateOps(ops);
+    if (problem !== null) throw new BadRequestError(problem);
     const refusal = this.writeRefusal();
     if (refusal) throw refusal;
     const result = this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
@@ -545,7 +596,17 @@ export class RaftNode {
     const batch: KvApply[] = [];
     for (const e of fresh) {
       this.appliedBytesSinceSnapshot += entrySize(e);
-      if (e.type === 'normal') batch.push({ index: e.index, ops: decodeCommand(e.data) });
+      if (e.type !== 'normal') continue;
+      let ops: KvOp[];
+      try {
+        ops = decodeCommand(e.data);
+      } catch (err) {
+        // Apply is total: an entry that cannot be decoded (it came in through a peer despite the
+        // checks, or from an older version) changes nothing; it is logged and counted, never fatal.
+        this.observer.onBadEntry?.(e.index, err as Error);
+        ops = [];
+      }
+      batch.push({ index: e.index, ops });
     }
     const last = fresh[fresh.length - 1].index;
     const results = await this.storage.kv.applyBatch(batch, last);

@@ -113,6 +113,7 @@ export class RocksDatabase {
    */
   static async open(location: string): Promise<RocksDatabase> {
     await fsp.mkdir(location, { recursive: true, mode: 0o700 });
+    await refuseSnappyTables(location);
     await fsp.chmod(location, 0o700); // also a directory made by an older version
     // The thread starts while the database opens; it is told the handle once that is open.
     const writer = startWriter();
@@ -132,8 +133,7 @@ export class RocksDatabase {
       try {
         await db.open({ createIfMissing: true });
       } catch (err) {
-        const cause = err instanceof Error ? ((err as Error & { cause?: Error }).cause?.message ?? err.message) : String(err);
-        throw new Error(`rocksdb: cannot open the data directory ${location}: ${cause}`);
+        throw explainOpenError(location, err);
       }
       writer.postMessage({ type: 'open', handle: db.handle } satisfies WriterRequest);
       await ready;
@@ -518,10 +518,53 @@ export class RocksKvStore implements KvStore {
   }
 }
 
+/** The message that says why tables written by rocksdb@5.2.1 cannot be read, and what to do. */
+function snappyMessage(location: string, isUnchanged: boolean): string {
+  return (
+    `rocksdb: cannot open the data directory ${location}: it holds Snappy-compressed tables, written by raftkv's earlier RocksDB binding ` +
+    `(rocksdb@5.2.1, RocksDB 6.17), which this build (@nxtedition/rocksdb, RocksDB 9.7, ZSTD only) cannot read.${isUnchanged ? ' Nothing was changed.' : ''} ` +
+    `Copy it once into uncompressed tables on Node 20 (docs/storage.md, "Data directories written by rocksdb@5.2.1"), ` +
+    `or remove this node from the cluster and add it back with an empty directory.`
+  );
+}
+
+/**
+ * Refuses, before RocksDB 9.7 opens it (opening rewrites the MANIFEST and OPTIONS files, and the
+ * tables may only fail later, when read), a directory last opened with Snappy compression that
+ * holds tables: the newest OPTIONS file records the options its tables were written with. Without
+ * tables (everything still in the WAL) it opens fine: replaying the WAL writes ZSTD tables.
+ */
+async function refuseSnappyTables(location: string): Promise<void> {
+  const names = await fsp.readdir(location);
+  if (!names.some((n) => n.endsWith('.sst'))) return;
+  const options = names.filter((n) => /^OPTIONS-\d+$/.test(n)).sort((a, b) => Number(a.slice(8)) - Number(b.slice(8)));
+  const newest = options.at(-1);
+  if (newest === undefined) return;
+  const text = await fsp.readFile(path.join(location, newest), 'utf8');
+  if (/^\s*compression=kSnappyCompression\s*$/m.test(text)) throw new Error(snappyMessage(location, true));
+}
+
+/**
+ * The error to report when a data directory cannot be opened or read at start-up. Tables written by
+ * the binding raftkv used before (rocksdb@5.2.1: RocksDB 6.17, Snappy) cannot be read by this build
+ * (ZSTD only): say so and how to proceed, rather than only RocksDB's "Unsupported compression".
+ */
+export function explainOpenError(location: string, err: unknown): Error {
+  const cause = err instanceof Error ? ((err as Error & { cause?: Error }).cause?.message ?? err.message) : String(err);
+  if (/compression/i.test(cause) && /snappy/i.test(cause)) return new Error(`${snappyMessage(location, false)} (${cause})`);
+  return new Error(`rocksdb: cannot open the data directory ${location}: ${cause}`);
+}
+
 /** Opens both stores of one node in a single RocksDB database at `location`. */
 export async function openRocksStorage(location: string): Promise<NodeStorage> {
   const db = await RocksDatabase.open(location);
   const log = new RocksLogStore(db);
-  const kv = await RocksKvStore.open(db);
-  return { log, kv, durable: true };
+  try {
+    // Counting reads every table that holds a key, so an unreadable one is found here, not later.
+    const kv = await RocksKvStore.open(db);
+    return { log, kv, durable: true };
+  } catch (err) {
+    await log.close();
+    throw explainOpenError(location, err);
+  }
 }

@@ -15,7 +15,7 @@ import { Pool } from 'undici';
 import type { Message } from '../../raft/core/types.js';
 import type { Transport } from '../types.js';
 import { signRequest } from '../../security/hmac.js';
-import { LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, frameLine } from './stream-protocol.js';
+import { CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, frameLine, upgradeSignedBody } from './stream-protocol.js';
 
 /** Client-side TLS for peer RPC: our certificate and key, and the cluster CA that peers must be signed by. */
 export interface PeerClientTls {
@@ -58,7 +58,24 @@ export class HttpTransport implements Transport {
    * `timeoutMs`: how long opening a stream, or an unacknowledged line, may take before the stream is
    * replaced. `maxBufferedBytes`: beyond this much unsent data for a peer, batches are dropped.
    */
-  constructor(private readonly opts: { selfAddr?: string; timeoutMs?: number; maxBufferedBytes?: number; localAddress?: string; tls?: PeerClientTls | null; clusterSecret?: string | null } = {}) {
+  /**
+   * `clusterId`: this node's cluster id, named (and signed) in every stream's upgrade ('' until known).
+   * `onRefused`: a peer refused a stream for its identity (409 another cluster, 421 another node, 403
+   * certificate name), with the peer's explanation, so the operator hears of e.g. a member restarted
+   * empty without RAFT_JOIN_ADDR.
+   */
+  constructor(
+    private readonly opts: {
+      selfAddr?: string;
+      timeoutMs?: number;
+      maxBufferedBytes?: number;
+      localAddress?: string;
+      tls?: PeerClientTls | null;
+      clusterSecret?: string | null;
+      clusterId?: () => string | null;
+      onRefused?: (to: { id: string; raftAddr: string }, status: number, body: string) => void;
+    } = {},
+  ) {
     this.tls = opts.tls ?? null;
   }
 
@@ -79,7 +96,7 @@ export class HttpTransport implements Transport {
       this.closeStream(peer, st);
       st = null;
     }
-    if (st === null || st.isClosed) st = this.openStream(peer, to.raftAddr, timeout);
+    if (st === null || st.isClosed) st = this.openStream(peer, to, msgs[0]?.from ?? '', timeout);
     const limit = this.opts.maxBufferedBytes ?? 16 << 20;
     const buffered = st.socket === null ? st.queuedBytes : st.socket.writableLength;
     if (buffered > limit) {
@@ -101,9 +118,11 @@ export class HttpTransport implements Transport {
   }
 
   /** Starts the upgrade request for a new stream to `addr`; lines are queued until it completes. */
-  private openStream(peer: Peer, addr: string, timeoutMs: number): Stream {
+  private openStream(peer: Peer, to: { id: string; raftAddr: string }, from: string, timeoutMs: number): Stream {
+    const addr = to.raftAddr;
     const nonce = randomBytes(16).toString('hex');
     const secret = this.opts.clusterSecret ?? null;
+    const clusterId = this.opts.clusterId?.() ?? '';
     const sep = addr.lastIndexOf(':');
     const host = addr.slice(0, sep).replace(/^\[|\]$/g, '');
     const port = Number(addr.slice(sep + 1));
@@ -111,7 +130,10 @@ export class HttpTransport implements Transport {
       connection: 'Upgrade',
       upgrade: STREAM_PROTOCOL,
       [NONCE_HEADER]: nonce,
-      ...(secret !== null ? signRequest(secret, 'GET', STREAM_PATH, nonce) : {}),
+      [CLUSTER_HEADER]: clusterId,
+      [FROM_HEADER]: from,
+      [TO_HEADER]: to.id,
+      ...(secret !== null ? signRequest(secret, 'GET', STREAM_PATH, upgradeSignedBody(nonce, clusterId, from, to.id)) : {}),
     };
     const base = { host, port, path: STREAM_PATH, method: 'GET', headers, agent: false as const, ...(this.opts.localAddress ? { localAddress: this.opts.localAddress } : {}) };
     const req = this.tls === null ? httpRequest(base) : httpsRequest({ ...base, cert: this.tls.cert, key: this.tls.key, ca: this.tls.ca });
@@ -121,6 +143,19 @@ export class HttpTransport implements Transport {
     req.on('error', () => this.closeStream(peer, st));
     req.on('response', (res) => {
       // Anything but 101 (401, 404, 503...) is a refusal: drop this stream; the next send retries.
+      const status = res.statusCode ?? 0;
+      if ((status === 409 || status === 421 || status === 403) && this.opts.onRefused) {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          if (body.length < 1024) body += c;
+        });
+        res.on('end', () => {
+          this.opts.onRefused?.(to, status, body.slice(0, 1024));
+          this.closeStream(peer, st);
+        });
+        return;
+      }
       res.resume();
       this.closeStream(peer, st);
     });

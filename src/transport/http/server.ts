@@ -1,20 +1,25 @@
 /**
- * The peer RPC server on the raft port, on node:http (or node:https with mutual TLS) directly:
- * POST /raft/messages with `{"from","messages":[...]}`. With RAFT_TLS_* a peer must present a
- * certificate signed by the cluster CA; with RAFT_CLUSTER_SECRET a request must carry a valid HMAC
- * (401 otherwise). Malformed requests get 400, slow bodies 408; none of them changes anything.
- * Peers normally talk over the long-lived stream of stream-protocol.ts (`GET /raft/stream` with
- * Upgrade); a stream that sends anything malformed is closed, and nothing of the bad line is applied.
+ * The peer RPC server on the raft port, on node:http (or node:https with mutual TLS) directly. Peers
+ * talk over the long-lived stream of stream-protocol.ts (`GET /raft/stream` with Upgrade); besides it
+ * only `GET /raft/health` answers (the join route's mutual-TLS probe). Every other request is a 404
+ * answered without reading its body (the connection is closed), so nothing is buffered for anyone.
+ * An upgrade is refused, in this order and before anything is buffered: wrong route or protocol,
+ * too many streams, malformed headers, a stream for another node (421), before this node has a
+ * cluster id (503), another cluster's id (409), a bad HMAC (401), and with mutual TLS a certificate
+ * whose name is not the sender's id (403). A stream that sends anything malformed (including a
+ * message not from its sender or not for this node, or a command apply could not decode) is closed,
+ * and nothing of the bad line is applied.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { createServer as createHttpsServer } from 'node:https';
 import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
-import { PeerBadRequest, parseMessages } from '../validate.js';
+import { parseMessages } from '../validate.js';
 import { verifyRequest } from '../../security/hmac.js';
 import { answerClientErrors } from '../../security/client-error.js';
-import { ACK_INTERVAL_MS, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, unframeLine } from './stream-protocol.js';
+import type { TLSSocket } from 'node:tls';
+import { ACK_INTERVAL_MS, CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, unframeLine, upgradeSignedBody } from './stream-protocol.js';
 
 /** The error body every refusal carries, on plain requests and on refused upgrades alike. */
 function errorJson(code: string, message: string | undefined): string {
@@ -47,6 +52,29 @@ export interface PeerServerOptions {
   bodyTimeoutMs?: number;
   /** Most peer streams open at once (default 256); more upgrade requests get 503. */
   maxStreams?: number;
+  /**
+   * This node's id and cluster id (null until bootstrapped or joined), read at every upgrade. main.ts
+   * always passes it; without it (unit tests of the stream alone) receiver and cluster are not checked.
+   */
+  identity?: () => { nodeId: string; clusterId: string | null };
+  /** Called when a stream is refused for its identity (another cluster, another node, certificate name). */
+  onRefused?: (reason: string, detail: { from: string; clusterId: string; remoteAddress: string | undefined }) => void;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** The names a peer certificate vouches for: its subject CN and DNS subjectAltNames. */
+function certificateNames(socket: TLSSocket): string[] {
+  const cert = socket.getPeerCertificate();
+  if (!cert || Object.keys(cert).length === 0) return [];
+  const names: string[] = [];
+  const cn = cert.subject?.CN;
+  if (typeof cn === 'string') names.push(cn);
+  for (const part of (cert.subjectaltname ?? '').split(',')) {
+    const t = part.trim();
+    if (t.startsWith('DNS:')) names.push(t.slice(4));
+  }
+  return names;
 }
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
@@ -67,54 +95,15 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   const limit = opts.maxBodyBytes ?? 64 << 20;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
   const secret = opts.clusterSecret ?? null;
+  const isMutualTls = opts.tls !== undefined;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
-    const url = req.url ?? '';
-    const path = url.split('?')[0];
+    const path = (req.url ?? '').split('?')[0];
     if (path === '/raft/health' && req.method === 'GET') return reply(res, 200, undefined);
-    if (path !== '/raft/messages') return reply(res, 404, 'NOT_FOUND', 'no such route');
-    if (req.method !== 'POST') return reply(res, 405, 'METHOD_NOT_ALLOWED', 'use POST');
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let isTooLarge = false;
-    const timer = setTimeout(() => {
-      res.setHeader('connection', 'close');
-      res.once('finish', () => req.socket.destroy());
-      reply(res, 408, 'REQUEST_TIMEOUT', `request body not received within ${bodyTimeoutMs} ms`);
-    }, bodyTimeoutMs);
-    req.on('data', (c: Buffer) => {
-      size += c.length;
-      if (size > limit) isTooLarge = true;
-      else chunks.push(c);
-    });
-    req.on('error', () => {
-      clearTimeout(timer);
-      res.destroy();
-    });
-    req.on('close', () => clearTimeout(timer));
-    req.on('end', () => {
-      clearTimeout(timer);
-      if (res.headersSent) return;
-      if (isTooLarge) return reply(res, 413, 'PAYLOAD_TOO_LARGE', 'body too large');
-      const raw = Buffer.concat(chunks);
-      if (secret !== null) {
-        const v = verifyRequest(secret, { method: req.method ?? '', path: url, body: raw, headers: req.headers });
-        if (!v.ok) return reply(res, 401, 'UNAUTHORIZED', v.reason);
-      }
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(raw.toString('utf8'));
-      } catch {
-        return reply(res, 400, 'BAD_REQUEST', 'body is not valid JSON');
-      }
-      try {
-        const { messages, fromAddr } = parseMessages(parsed);
-        opts.onMessages(messages, fromAddr);
-      } catch (err) {
-        if (err instanceof PeerBadRequest) return reply(res, 400, 'BAD_REQUEST', err.message);
-        throw err;
-      }
-      reply(res, 204);
-    });
+    // POST /raft/messages is gone (peers use streams): nothing but the stream takes a body, and a body
+    // sent anyway is not read; the connection closes after the answer.
+    res.setHeader('connection', 'close');
+    res.once('finish', () => req.socket.destroy());
+    return reply(res, 404, 'NOT_FOUND', 'no such route');
   };
   const server: Server = opts.tls
     ? createHttpsServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, handler)
@@ -127,13 +116,35 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     const url = req.url ?? '';
     if (url !== STREAM_PATH || req.method !== 'GET') return refuseUpgrade(socket, 404, 'NOT_FOUND', 'no such route');
     if (String(req.headers.upgrade ?? '').toLowerCase() !== STREAM_PROTOCOL) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `upgrade to ${STREAM_PROTOCOL} only`);
+    // Concurrency before anything else costs work (and the upgrade carries no body to buffer).
+    if (streams.size >= maxStreams) return refuseUpgrade(socket, 503, 'UNAVAILABLE', 'too many peer streams');
     const nonce = req.headers[NONCE_HEADER];
     if (typeof nonce !== 'string' || !/^[0-9a-f]{16,64}$/.test(nonce)) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `${NONCE_HEADER} must be 16-64 hex digits`);
+    const from = req.headers[FROM_HEADER];
+    const to = req.headers[TO_HEADER];
+    const cluster = req.headers[CLUSTER_HEADER];
+    if (typeof from !== 'string' || !ID_PATTERN.test(from) || typeof to !== 'string' || typeof cluster !== 'string' || cluster.length > 64) {
+      return refuseUpgrade(socket, 400, 'BAD_REQUEST', `${FROM_HEADER}, ${TO_HEADER} and ${CLUSTER_HEADER} are required`);
+    }
+    const me = opts.identity?.() ?? { nodeId: to, clusterId: cluster };
+    const detail = { from, clusterId: cluster, remoteAddress: req.socket.remoteAddress };
+    if (to !== me.nodeId) {
+      opts.onRefused?.('wrong-node', detail);
+      return refuseUpgrade(socket, 421, 'WRONG_NODE', `this is ${me.nodeId}, not ${to}`);
+    }
+    if (me.clusterId === null) return refuseUpgrade(socket, 503, 'NOT_JOINED', 'this node has not joined a cluster yet');
+    if (cluster !== me.clusterId) {
+      opts.onRefused?.('wrong-cluster', detail);
+      return refuseUpgrade(socket, 409, 'WRONG_CLUSTER', `this node belongs to cluster ${me.clusterId}, not ${cluster}`);
+    }
     if (secret !== null) {
-      const v = verifyRequest(secret, { method: 'GET', path: url, body: nonce, headers: req.headers });
+      const v = verifyRequest(secret, { method: 'GET', path: url, body: upgradeSignedBody(nonce, cluster, from, to), headers: req.headers });
       if (!v.ok) return refuseUpgrade(socket, 401, 'UNAUTHORIZED', v.reason);
     }
-    if (streams.size >= maxStreams) return refuseUpgrade(socket, 503, 'UNAVAILABLE', 'too many peer streams');
+    if (isMutualTls && !certificateNames(socket as TLSSocket).includes(from)) {
+      opts.onRefused?.('certificate-name', detail);
+      return refuseUpgrade(socket, 403, 'FORBIDDEN', `the peer certificate is not issued to ${from}`);
+    }
     streams.add(socket);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${STREAM_PROTOCOL}\r\n\r\n`);
     (socket as import('node:net').Socket).setNoDelay?.(true);
@@ -158,6 +169,8 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
       if (json !== null) {
         try {
           parsed = parseMessages(JSON.parse(json.toString('utf8')));
+          // The stream is bound to its sender and receiver: a message naming anyone else is forged.
+          if (parsed.messages.some((m) => m.from !== from || m.to !== to)) parsed = null;
         } catch {
           parsed = null;
         }

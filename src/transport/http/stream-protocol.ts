@@ -1,21 +1,36 @@
 /**
  * The peer stream: one long-lived connection per (sender, receiver) pair, opened with an HTTP/1.1
  * Upgrade (`GET /raft/stream`, `Upgrade: raftkv-stream/1`, answered `101 Switching Protocols`),
- * after which the sender writes one JSON line per batch of Raft messages — the same body as
- * `POST /raft/messages` — and the receiver writes back, at most every ACK_INTERVAL_MS, the number of
+ * after which the sender writes one JSON line per batch of Raft messages (`{"from","fromAddr","messages"}`) — and the receiver writes back, at most every ACK_INTERVAL_MS, the number of
  * lines it has taken so far. The acknowledgements let the sender notice a stream that stopped
  * moving (a partition that dropped packets, a paused peer) and open a new one.
  *
- * With RAFT_CLUSTER_SECRET the upgrade request is signed like any peer request (the signed body is a
- * fresh random nonce), and every line is prefixed with an HMAC over the nonce, the line's sequence
+ * The upgrade names the cluster id, the sender and the receiver (headers above); the receiver refuses
+ * a stream of another cluster, for another node, or (with mutual TLS) from a certificate whose name
+ * is not the sender's id. With RAFT_CLUSTER_SECRET the upgrade request is signed like any peer request
+ * (the signed body is a fresh random nonce with the cluster id and both ids), and every line is prefixed with an HMAC over the nonce, the line's sequence
  * number and its JSON, so a line cannot be forged, reordered or moved to another stream.
  */
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export const STREAM_PATH = '/raft/stream';
 export const STREAM_PROTOCOL = 'raftkv-stream/1';
-/** Header carrying the stream's nonce (hex), the body its upgrade signature covers. */
+/** Header carrying the stream's nonce (hex), part of what its upgrade signature covers. */
 export const NONCE_HEADER = 'x-raftkv-stream-nonce';
+/** Header naming the cluster id of the sender (docs/cluster-identity.md); another cluster's peer is refused. */
+export const CLUSTER_HEADER = 'x-raftkv-cluster';
+/** Header naming the sending member id; every message on the stream must be from it. */
+export const FROM_HEADER = 'x-raftkv-from';
+/** Header naming the receiving member id; a stream meant for another node is refused. */
+export const TO_HEADER = 'x-raftkv-to';
+
+/**
+ * What the upgrade's signature covers besides method, path and time: the nonce, the cluster id and
+ * both ends, so a signed upgrade is good for one stream, one cluster and one receiver only.
+ */
+export function upgradeSignedBody(nonce: string, clusterId: string, from: string, to: string): string {
+  return `${nonce}\n${clusterId}\n${from}\n${to}`;
+}
 /** How often a receiver acknowledges lines it has taken (only when there is something new). */
 export const ACK_INTERVAL_MS = 100;
 const MAC_HEX = 64;

@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { signRequest } from '../../../src/security/hmac.js';
 import { startNode, stopNode, waitFor, type NodeProc } from '../../support/procs.js';
 import { call, forgedAppend, freeBasePort, nodeEnv, startThreeVoters, view, waitLeader } from './helpers.js';
+import { openRawStream } from './peer-stream.js';
 
 const SECRET = 'correct horse battery staple 42';
 
@@ -51,39 +52,43 @@ describe('security: RAFT_CLUSTER_SECRET signs every peer RPC and join', function
     await stopNode(rogue, 'SIGKILL');
   });
 
-  it('a forged AppendEntries without, with a wrong or with a stale HMAC is 401 and leaves the follower unchanged', async () => {
+  it('a forged stream upgrade without, with a wrong or with a stale HMAC is 401 and leaves the follower unchanged', async () => {
     const leader = await waitLeader([api(1), api(2), api(3)]);
     const f = leader === 0 ? 2 : 1;
     const before = await view(api(f));
     expect(before).to.not.equal(null);
     const b = before as NonNullable<typeof before>;
-    const body = forgedAppend(`app${f}`, b.term, b.lastIndex);
-    const path = '/raft/messages';
+    const clusterId = b.clusterId as string;
+    const signed = (secret: string, body: string, at?: number) => signRequest(secret, 'GET', '/raft/stream', body, at);
+    const good = `feedfacecafebeef0011223344556677\n${clusterId}\nmallory\napp${f}`;
     const attempts: [string, Record<string, string>][] = [
       ['no signature', {}],
-      ['wrong secret', signRequest('mallory guessed this one', 'POST', path, body)],
-      ['stale timestamp', signRequest(SECRET, 'POST', path, body, Date.now() - 10 * 60_000)],
-      ['signature of another body', signRequest(SECRET, 'POST', path, body.replace('evil', 'good'))],
-      ['signature of another path', signRequest(SECRET, 'POST', '/raft/other', body)],
+      ['wrong secret', signed('mallory guessed this one', good)],
+      ['stale timestamp', signed(SECRET, good, Date.now() - 10 * 60_000)],
+      ['signature of another receiver', signed(SECRET, good.replace(`app${f}`, 'app9'))],
+      ['signature of another path', signRequest(SECRET, 'GET', '/raft/other', good)],
       ['garbage signature', { 'x-raftkv-timestamp': String(Date.now()), 'x-raftkv-signature': 'zz' }],
     ];
     for (const [what, headers] of attempts) {
-      const r = await call('POST', `${raft(f)}${path}`, { body, headers });
-      expect(r.status, `${what}: ${r.text}`).to.equal(401);
-      expect((r.body as { error: { code: string } }).error.code, what).to.equal('UNAUTHORIZED');
+      const s = await openRawStream({ port: port + 10 + f, from: 'mallory', to: `app${f}`, clusterId, headers });
+      expect(s.status, `${what}: ${s.head}`).to.equal(401);
+      expect(s.head, what).to.include('UNAUTHORIZED');
+      s.socket.destroy();
     }
+    // The old single-request route is gone, signed or not.
+    const body = forgedAppend(`app${f}`, b.term, b.lastIndex);
+    expect((await call('POST', `${raft(f)}/raft/messages`, { body, headers: signRequest(SECRET, 'POST', '/raft/messages', body) })).status).to.equal(404);
     const after = await view(api(f));
     expect({ term: after?.term, lastIndex: after?.lastIndex, commitIndex: after?.commitIndex }).to.deep.equal({ term: b.term, lastIndex: b.lastIndex, commitIndex: b.commitIndex });
     expect((await call('GET', `${api(f)}/key/forged?consistency=stale`)).status).to.equal(404);
   });
 
-  it('control: the same forged AppendEntries signed with the secret is accepted, so the 401 above is what protected the log', async () => {
+  it('control: the same upgrade signed with the secret opens the stream, so the 401 above is what refused it', async () => {
     const leader = await waitLeader([api(1), api(2), api(3)]);
     const f = leader === 0 ? 2 : 1;
     const b = (await view(api(f))) as NonNullable<Awaited<ReturnType<typeof view>>>;
-    const body = forgedAppend(`app${f}`, b.term, b.lastIndex);
-    const r = await call('POST', `${raft(f)}/raft/messages`, { body, headers: signRequest(SECRET, 'POST', '/raft/messages', body) });
-    expect(r.status, r.text).to.equal(204);
-    await waitFor('the follower to adopt the forged term', async () => ((await view(api(f)))?.term ?? 0) >= b.term + 100, 10_000);
+    const s = await openRawStream({ port: port + 10 + f, from: 'mallory', to: `app${f}`, clusterId: b.clusterId as string, secret: SECRET });
+    expect(s.status, s.head).to.equal(101);
+    s.socket.destroy();
   });
 });

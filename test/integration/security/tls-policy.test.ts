@@ -94,9 +94,14 @@ describe('security: TLS policy (ciphers, versions) and certificate expiry on a r
   it('a node refuses to start with an expired certificate, saying so; TLS_MIN_VERSION=TLSv1.3 refuses TLS 1.2', async () => {
     const p2 = await freeBasePort();
     const expired = startNode('expired', { ...env('expired'), PORT: String(p2), RAFT_BIND_ADDR: `127.0.0.1:${p2 + 1}` });
-    const code = await waitFor('the node to exit', () => (expired.proc?.exitCode ?? null) !== null && expired.proc?.exitCode, 30_000);
-    expect(code).to.equal(1);
-    expect(expired.output.join('')).to.match(/expired\.pem expired on/);
+    try {
+      const code = await waitFor('the node to exit', () => (expired.proc?.exitCode ?? null) !== null && expired.proc?.exitCode, 30_000);
+      expect(code).to.equal(1);
+      expect(expired.output.join('')).to.match(/expired\.pem expired on/);
+    } finally {
+      // On a node that wrongly starts, do not leave it running.
+      await stopNode(expired, 'SIGKILL');
+    }
     const strict = startNode('strict', { ...env('app1', { TLS_MIN_VERSION: 'TLSv1.3' }), PORT: String(p2 + 2), RAFT_BIND_ADDR: `127.0.0.1:${p2 + 3}` });
     try {
       await dumpOnFailure([strict], () => waitFor('strict node up', async () => (await handshake(p2 + 2, { ca, ...client })).protocol === 'TLSv1.3', 60_000));

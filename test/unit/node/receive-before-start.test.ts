@@ -14,14 +14,17 @@ describe('RaftNode before start()', () => {
     const sent: Message[][] = [];
     const transport: Transport = { send: (_to, msgs) => void sent.push(msgs), close: async () => undefined };
     const node = new RaftNode(
-      { nodeId: 'b', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', tickMs: 1000, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 1000, bootstrapIfEmpty: true },
+      { nodeId: 'b', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', tickMs: 1000, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 1000, bootstrapIfEmpty: false },
       { log: new MemoryLogStore(), kv: new MemoryKvStore(), durable: false },
       transport,
     );
     const hb: Message = { type: 'Heartbeat', from: 'a', to: 'b', term: 5, commit: 0, ctx: 0 };
     expect(() => node.receive([hb], '127.0.0.1:3')).not.to.throw();
     await node.start();
+    // The message names this node's incarnation, as a peer's would after the join (docs/cluster-identity.md).
+    hb.toInc = node.identity().incarnation;
     expect(() => node.receive([hb], '127.0.0.1:3')).not.to.throw();
+    // (b starts empty, as a joining node, so it follows a leader outside its configuration.)
     expect(node.status().term).to.equal(5); // the message after start() reached the core
     await node.stop();
   });

@@ -77,7 +77,7 @@ async function threeNodes(net: LoopbackNet, threshold: number): Promise<Started[
   for (const id of ['n2', 'n3']) {
     const s = await startNode(net, id, false, threshold);
     out.push(s);
-    await n1.node.changeMembership({ op: 'addLearner', member: { id, suffrage: 'learner', raftAddr: `${id}:1`, apiAddr: `${id}:2` } });
+    await n1.node.changeMembership({ op: 'addLearner', member: { id, suffrage: 'learner', raftAddr: `${id}:1`, apiAddr: `${id}:2`, incarnation: s.node.identity().incarnation } });
     await waitFor(`${id} to be promoted`, () => n1.node.members().find((m) => m.id === id)?.suffrage === 'voter');
   }
   return out;

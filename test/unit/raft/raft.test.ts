@@ -3,19 +3,21 @@ import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
 import type { AppendEntries, AppendEntriesResponse, Entry, Message, RequestVote } from '../../../src/raft/core/types.js';
 import { TestNet, votersConfig } from './harness.js';
 
+// The leader in these scripted exchanges is member 'b': a sender outside the configuration may not
+// raise a voter's term (docs/cluster-identity.md).
 function freshFollower(id: string, peers: string[], entries: Entry[] = [], term = 1, checkQuorum = true): Raft {
   const opts = { ...defaultRaftOptions(id, () => 0.5), checkQuorum };
   const r = new Raft(opts, { hardState: { term, votedFor: null }, snapshot: null, entries: [], applied: 0 });
   const cfg: Entry = { index: 1, term: 1, type: 'config', change: { op: 'promote', id }, config: votersConfig(peers) };
   const all = [cfg, ...entries];
   // Feed the log through a leader's AppendEntries so the follower holds exactly `all`.
-  r.step({ type: 'AppendEntries', from: 'L', to: id, term, prevLogIndex: 0, prevLogTerm: 0, entries: all, leaderCommit: 0 });
+  r.step({ type: 'AppendEntries', from: 'b', to: id, term, prevLogIndex: 0, prevLogTerm: 0, entries: all, leaderCommit: 0 });
   r.advance(r.ready());
   return r;
 }
 
 function ae(to: string, term: number, prevLogIndex: number, prevLogTerm: number, entries: Entry[], leaderCommit = 0): AppendEntries {
-  return { type: 'AppendEntries', from: 'L', to, term, prevLogIndex, prevLogTerm, entries, leaderCommit };
+  return { type: 'AppendEntries', from: 'b', to, term, prevLogIndex, prevLogTerm, entries, leaderCommit };
 }
 
 function norm(index: number, term: number, data = `d${index}`): Entry {

@@ -1,0 +1,157 @@
+/**
+ * The RocksDB writer thread (src/storage/rocksdb/writer.ts): which writes are synced, when a write
+ * resolves, and that a failure of the writer rejects writes and never acknowledges them.
+ * White-box where it must be: the stores' shared RocksDatabase and its Worker.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { Worker } from 'node:worker_threads';
+import { expect } from 'chai';
+import { openStorage } from '../../../src/storage/index.js';
+import type { RocksDatabase } from '../../../src/storage/rocksdb/index.js';
+import type { NodeStorage } from '../../../src/storage/types.js';
+import type { BatchOp } from '../../../src/storage/rocksdb/binding.js';
+import type { WriterReply } from '../../../src/storage/rocksdb/writer.js';
+
+interface Opened {
+  s: NodeStorage;
+  db: RocksDatabase;
+  writer: Worker;
+  dir: string;
+}
+
+async function open(): Promise<Opened> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-writer-'));
+  const s = await openStorage(dir, 'n1');
+  const db = (s.log as unknown as { db: RocksDatabase }).db;
+  const writer = (db as unknown as { writer: Worker }).writer;
+  return { s, db, writer, dir };
+}
+
+async function close(o: Opened): Promise<void> {
+  await o.s.log.close();
+  await o.s.kv.close();
+  fs.rmSync(o.dir, { recursive: true, force: true });
+}
+
+/** Settles to 'resolved', 'rejected: <message>' or 'pending' (still pending after `ms`). */
+async function outcome(p: Promise<unknown>, ms = 0): Promise<string> {
+  const timeout = new Promise<string>((r) => setTimeout(() => r('pending'), ms));
+  return Promise.race([p.then(() => 'resolved', (err: Error) => `rejected: ${err.message}`), timeout]);
+}
+
+describe('storage: RocksDB writer thread', () => {
+  it('log writes, snapshots and snapshot imports are synced (WAL fsync); KV applies and setApplied are not', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      let before = db.walStats();
+      const delta = () => {
+        const now = db.walStats();
+        const d = { writes: now.writes - before.writes, syncs: now.syncs - before.syncs };
+        before = now;
+        return d;
+      };
+      await s.log.write({ hardState: { term: 1, votedFor: 'n1' }, entries: [{ index: 1, term: 1, type: 'normal', data: 'x' }] });
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
+      await s.log.write({ hardState: { term: 2, votedFor: null }, entries: [] });
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
+      await s.kv.applyBatch([{ index: 2, ops: [{ op: 'set', key: 'b', value: '2' }] }], 2);
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
+      await s.kv.setApplied(3);
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
+      await s.log.saveSnapshot({ meta: { lastIndex: 1, lastTerm: 1, config: { members: [] } }, data: null }, false);
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
+      await s.kv.importSnapshot(JSON.stringify([['c', '3', 3]]), 3);
+      expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('a write resolves only after the writer acknowledged it, and is in RocksDB by then', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      // Hold the writer's acknowledgements (white-box: RocksDatabase.onReply handles them).
+      const target = db as unknown as { onReply(reply: WriterReply): void };
+      const realOnReply = target.onReply.bind(db);
+      const held: WriterReply[] = [];
+      let onHeld: () => void = () => undefined;
+      target.onReply = (reply) => {
+        held.push(reply);
+        onHeld();
+      };
+      const write = s.log.write({ hardState: { term: 7, votedFor: 'n1' }, entries: [] });
+      await new Promise<void>((r) => (onHeld = r));
+      // The writer has answered, but the answer has not been handed over: still pending.
+      expect(await outcome(write, 100)).to.equal('pending');
+      // The writer answers only after writing: the main thread already reads the new hard state.
+      expect(await db.get('h')).to.equal(JSON.stringify({ term: 7, votedFor: 'n1' }));
+      target.onReply = realOnReply;
+      for (const r of held) realOnReply(r);
+      expect(await outcome(write)).to.equal('resolved');
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('a write the writer fails is rejected, never resolved, and every later write is refused too', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      // An operation RocksDB refuses (a put without a value), as an injected failure inside the writer.
+      const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], false);
+      const later = s.log.write({ hardState: { term: 9, votedFor: null }, entries: [] });
+      expect(await outcome(bad, 10_000)).to.match(/^rejected: rocksdb: write failed: .*value/i);
+      // Issued after the failed one: not written, so no synced write lands on top of a failed one.
+      expect(await outcome(later, 10_000)).to.match(/^rejected: rocksdb: write failed: an earlier write failed/);
+      expect(await db.get('h')).to.equal(undefined);
+      expect(await outcome(s.kv.apply(2, [{ op: 'set', key: 'b', value: '2' }]), 10_000)).to.match(/^rejected: /);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('a writer thread that dies rejects the write in flight and every later write; close still works', async () => {
+    const o = await open();
+    try {
+      const { s, writer } = o;
+      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      // Posted after the thread was told to stop: it is pending when the thread dies, never answered.
+      const killed = writer.terminate();
+      const inFlight = s.log.write({ hardState: { term: 3, votedFor: null }, entries: [] });
+      expect(await outcome(inFlight, 10_000)).to.match(/^rejected: rocksdb: the writer thread exited/);
+      await killed;
+      expect(await outcome(s.log.write({ hardState: { term: 4, votedFor: null }, entries: [] }), 10_000)).to.match(/^rejected: rocksdb: the writer thread exited/);
+      // Reads still work on the main thread's handle until the stores close.
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('a write after close is rejected; close waits for the writes posted to the writer before it', async () => {
+    const o = await open();
+    const { s, db } = o;
+    const writes = Array.from({ length: 20 }, (_, i) => outcome(db.batch([{ type: 'put', key: `k/k${i}`, value: JSON.stringify({ value: 'v', index: i + 1 }) }], false), 10_000));
+    await s.log.close();
+    await s.kv.close();
+    expect(await Promise.all(writes)).to.deep.equal(writes.map(() => 'resolved'));
+    expect(await outcome(s.kv.setApplied(30), 10_000)).to.match(/^rejected: rocksdb: the database is closed/);
+    // Everything issued before close is there after reopening.
+    const again = await openStorage(o.dir, 'n1');
+    try {
+      expect(await again.kv.count()).to.equal(20);
+    } finally {
+      await again.log.close();
+      await again.kv.close();
+      fs.rmSync(o.dir, { recursive: true, force: true });
+    }
+  });
+});
