@@ -42,12 +42,7 @@ export interface RaftModule {
 /** The targeted nemesis schedules; each is a script that watches the cluster and strikes at the sharp moment. */
 export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover' | 'amnesia';
 /** Every targeted schedule of the atomic mode, in the order they are described in the README. */
-/**
- * 'amnesia' is not in the default mix yet: with it, 1 in 3 seeds fails liveness (a voter lagging behind
- * the entry that records a member's new incarnation never votes for it; an amnesiac not rejoined yet
- * still counts as a voter). Run it with `npm run sim -- --only-amnesia`; see docs/cluster-identity.md.
- */
-export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst'];
+export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst', 'amnesia'];
 /** The schedules of the interleaving mode: those above plus the ones that strike inside a Ready. */
 export const INTERLEAVE_SCENARIOS: ScenarioName[] = [...SCENARIOS, 'catch-up-takeover'];
 
@@ -131,6 +126,8 @@ interface SimNode {
   incarnation: number;
   /** How many times this node lost all its storage; its Raft incarnation is `${id}#${amnesia}`. */
   amnesia: number;
+  /** A joiner (SimCluster.joiners): the step of its next join request. */
+  nextJoinAt: number;
   // ---- stable storage (survives crashes)
   hardState: HardState;
   snapshot: HeldSnapshot | null;
@@ -160,6 +157,9 @@ interface SimNode {
 }
 
 type Script = Generator<void, void, void>;
+
+/** Steps between two join requests of a node that came back empty (main.ts retries every 0.2-2 s). */
+const JOIN_RETRY_STEPS = 10;
 
 function strHash(s: string): number {
   let h = 0x811c9dc5;
@@ -235,6 +235,8 @@ export class SimCluster {
   private pendingVoteCrash = new Set<SimNode>();
   /** Nodes to shut down (and restart) after a leadership transfer: node -> step. */
   private shutdowns = new Map<SimNode, number>();
+  /** Nodes that came back empty and retry their join until the committed configuration records them. */
+  private joiners = new Set<SimNode>();
 
   constructor(readonly seed: number, readonly nodeCount: number, opts: SimOptions) {
     this.rng = makeRng(seed);
@@ -264,7 +266,7 @@ export class SimCluster {
     this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
     this.ids.forEach((id, i) => {
       const n: SimNode = {
-        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0,
+        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0, nextJoinAt: 0,
         hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
         appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
         inflight: null, checkedCommit: { term: 0, commit: 0 },
@@ -272,7 +274,9 @@ export class SimCluster {
       this.nodes.push(n);
       if (i < nodeCount) this.start(n, true);
     });
-    for (const n of this.nodes) this.processReady(n);
+    // The initial members' bootstrap is on disk before the run starts, as a node's is before it serves
+    // (a real node that crashed before that restarts empty, as a new incarnation): atomic in both modes.
+    for (const n of this.nodes) this.processReadyAtomic(n);
     this.checkInvariants();
   }
 
@@ -309,6 +313,10 @@ export class SimCluster {
   // ------------------------------------------------------------------ driver: persist → send → apply → advance
   private processReady(n: SimNode): void {
     if (this.opts.interleave) { this.driveInterleaved(n); return; }
+    this.processReadyAtomic(n);
+  }
+
+  private processReadyAtomic(n: SimNode): void {
     for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
@@ -1057,7 +1065,11 @@ export class SimCluster {
    * without W, and the checker must flag the lost write.
    */
   private *amnesia(): Script {
-    const a = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    // Losing a disk uses up one node of the failure budget until that node is a voter again under its
+    // new incarnation: a second loss before that can leave no majority of intact voters, which no
+    // protocol can recover from without losing writes (it must then stay unavailable, not lose them).
+    const isRecovered = (): boolean => this.joiners.size === 0 && this.committedConfig.members.every((m) => m.suffrage === 'learner' || m.incarnation === this.incarnationField(m.id, this.node(m.id)!.amnesia).incarnation);
+    const a = yield* this.waitFor(() => (isRecovered() && this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
     if (!a) return;
     const ids = this.members().map((n) => n.id);
     const voters = votersOf(a.raft!.status().config).filter((id) => ids.includes(id));
@@ -1082,16 +1094,33 @@ export class SimCluster {
     } else {
       this.trace(() => `restart ${b.id} EMPTY as incarnation ${b.id}#${b.amnesia} (joining)`);
     }
+    // The node was started with RAFT_JOIN_ADDR: it asks to join (as main.ts does) until the
+    // committed configuration records its new incarnation.
+    if (!this.opts.amnesiaLegacy) { this.joiners.add(b); b.nextJoinAt = this.step; }
     yield* this.waitSteps(randInt(this.rng, 60, 150));
     for (const id of q) if (id !== b.id) this.node(id)!.downUntil = this.step + randInt(this.rng, 1, 20);
-    if (this.opts.amnesiaLegacy) return;
-    // The operator's join (RAFT_JOIN_ADDR): put the new incarnation in place of the old one.
-    for (let tries = 0; tries < 20; tries++) {
-      const l = yield* this.waitFor(() => this.stableLeader(), 100);
-      const rec = l?.raft!.status().config.members.find((m) => m.id === b.id);
-      if (!rec || rec.incarnation === `${b.id}#${b.amnesia}` || b.raft === null) return;
-      if (l && this.proposeConf(l, { op: 'addLearner', member: { id: b.id, suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: `${b.id}#${b.amnesia}` } })) return;
-      yield* this.waitSteps(10);
+  }
+
+  /**
+   * The join loop of every node that came back empty (main.ts joinCluster): while it runs, every
+   * JOIN_RETRY_STEPS it asks the current leader to put its incarnation in place of the old one, until
+   * the committed configuration records it; it stays in `joiners` until promoted. Runs in the
+   * liveness phase too.
+   */
+  private retryJoins(): void {
+    for (const n of this.joiners) {
+      const inc = `${n.id}#${n.amnesia}`;
+      const committed = this.committedConfig.members.find((m) => m.id === n.id);
+      // Done once a voter again (the leader promotes it when caught up); the join itself ends once recorded.
+      // (An operator who removes the node shuts it down: its join loop ends with it.)
+      if (n.retired || n.retireAt !== Infinity || (committed?.incarnation === inc && committed.suffrage === 'voter')) { this.joiners.delete(n); continue; }
+      if (committed?.incarnation === inc || !n.raft || this.step < n.nextJoinAt) continue;
+      const l = this.stableLeader();
+      if (!l) continue;
+      n.nextJoinAt = this.step + JOIN_RETRY_STEPS;
+      const rec = l.raft!.status().config.members.find((m) => m.id === n.id);
+      if (rec?.incarnation === inc) continue; // appended, not committed yet
+      this.proposeConf(l, { op: 'addLearner', member: { id: n.id, suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: inc } });
     }
   }
 
@@ -1228,6 +1257,7 @@ export class SimCluster {
     for (const n of this.nodes) if (n.raft && this.isUp(n)) n.raft.tick();
     this.deliverDue();
     this.clientOps();
+    this.retryJoins();
     this.maybeCrash();
     for (const n of this.nodes) this.processReady(n);
     this.runScript();

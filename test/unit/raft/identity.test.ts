@@ -60,11 +60,45 @@ describe('raft core: cluster identity and incarnations', () => {
     expect(r.status().term).to.equal(1);
   });
 
-  it('a message from another incarnation of a member than the configuration records is dropped', () => {
-    const r = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
-    r.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 9, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
-    expect(r.ready().messages).to.deep.equal([]);
-    expect(r.status().term).to.equal(1);
+  it('answers from another incarnation of a member than the configuration records are never counted (votes, matchIndex)', () => {
+    // Candidate a (term 2) of a, b, c (b-1, c-1): a granted vote from c-2 must not count as c-1's.
+    const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    a.campaign();
+    a.advance(a.ready());
+    const term = a.status().term;
+    a.step({ type: 'RequestVoteResponse', from: 'c', to: 'a', term, preVote: false, granted: true, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status().role).to.equal('candidate');
+    a.step({ type: 'RequestVoteResponse', from: 'c', to: 'a', term, preVote: false, granted: true, fromInc: 'c-1', toInc: 'a-1' });
+    expect(a.status().role).to.equal('leader');
+    a.advance(a.ready());
+    // Leader a: a success from c-2 claiming a's whole log does not move c's matchIndex.
+    const last = a.status().lastIndex;
+    a.step({ type: 'AppendEntriesResponse', from: 'c', to: 'a', term, success: true, matchIndex: last, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status().peers.find((p) => p.id === 'c')?.matchIndex).to.equal(0);
+    expect(a.status().commitIndex).to.be.lessThan(last);
+  });
+
+  it('a voter lagging behind the entry that records a member\'s new incarnation still votes for it under Raft\'s rules, and answers that incarnation', () => {
+    // a's configuration records c-1; c lost its state, rejoined as c-2, was promoted, and campaigns at term 5.
+    const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    a.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 4, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
+    const [vote] = responses(a.ready().messages, 'RequestVoteResponse');
+    expect(vote).to.include({ granted: true, term: 5, toInc: 'c-2' });
+    expect(a.status()).to.include({ term: 5, votedFor: 'c' });
+    // Not a log behind ours (Raft §5.4.1), whoever asks.
+    const a2 = follower('a', [cfgEntry(['a', 'b', 'c']), { index: 2, term: 3, type: 'noop' }], 3, 1);
+    a2.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 2, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
+    const [refused] = responses(a2.ready().messages, 'RequestVoteResponse');
+    expect(refused).to.include({ granted: false, toInc: 'c-2' });
+    // It then follows c-2 as the leader of term 5 and answers c-2 (not the c-1 its configuration records).
+    a.step({ type: 'AppendEntries', from: 'c', to: 'a', term: 5, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 5, type: 'noop' }], leaderCommit: 2, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status()).to.include({ leaderId: 'c', lastIndex: 2 });
+    const ack = responses(a.ready().messages, 'AppendEntriesResponse').pop() as AppendEntriesResponse;
+    expect(ack).to.include({ success: true, matchIndex: 2, toInc: 'c-2' });
+    // Reads it forwards go to the leader's incarnation too.
+    a.readIndex('r1');
+    const [fwd] = responses(a.ready().messages, 'ReadIndex');
+    expect(fwd).to.include({ to: 'c', toInc: 'c-2' });
   });
 
   it('a non-member cannot raise a voter\'s term nor depose its leader (signed AppendEntries from "evil" at term 100)', () => {
