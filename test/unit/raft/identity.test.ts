@@ -176,6 +176,20 @@ describe('raft core: cluster identity and incarnations', () => {
     expect(probes).to.be.at.most(1);
   });
 
+  it('a learner is promoted only once it holds the committed log (an empty voter would not know it is one)', () => {
+    const net = new TestNet(['a', 'b', 'c']);
+    net.elect('a');
+    const a = net.raft('a');
+    expect(a.proposeConfChange({ op: 'addLearner', member: { id: 'b', suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: 'b-2' } }).ok).to.equal(true);
+    // Commit the change with c alone (b-2 is a learner now; voters a, c).
+    net.processAll();
+    net.deliverAll();
+    net.processAll();
+    expect(a.status().config.members.find((m) => m.id === 'b')?.suffrage).to.equal('learner');
+    expect(a.status().peers.find((p) => p.id === 'b')?.matchIndex).to.equal(0);
+    expect(a.proposeConfChange({ op: 'promote', id: 'b' })).to.include({ ok: false, reason: 'not-caught-up' });
+  });
+
   it('a new incarnation of a member replaces the old one as a learner, and the leader forgets the old one\'s progress', () => {
     const net = new TestNet(['a', 'b', 'c']);
     net.elect('a');
