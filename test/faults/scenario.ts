@@ -403,7 +403,7 @@ const nemeses: Record<FaultName, Nemesis> = {
       ctx.healed();
       await ctx.cluster.waitRejoined(b, Math.max(20_000, ctx.left()));
       ctx.notes.push(`wiped=${b.id}`);
-    }, 5000),
+    }, 4000), // a round even in the short slice of `make test`
   // Every node in memory (no RAFT_DIR), as in the README quickstart: any restart is a node without
   // state. One member (the leader a third of the time) is killed and started again with
   // RAFT_JOIN_ADDR; it must rejoin as a new incarnation before the next round.
