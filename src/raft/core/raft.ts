@@ -682,13 +682,16 @@ export class Raft {
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
     const wasLeader = this.role === 'leader';
+    const isNewTerm = term > this.term;
     this.transferee = null;
-    if (term > this.term) {
+    if (isNewTerm) {
       this.term = term;
       this.votedFor = null;
       this.isHardStateDirty = true;
     }
-    if (wasLeader || this.leaderId !== leaderId) this.failPendingReads('leadership-lost');
+    // A read forwarded in an older term is dropped by the leader as stale, even when the same node
+    // leads again: fail it so the client retries, rather than wait forever.
+    if (wasLeader || this.leaderId !== leaderId || isNewTerm) this.failPendingReads('leadership-lost');
     this.role = 'follower';
     if (this.leaderId !== leaderId) this.leaderInc = null;
     this.leaderId = leaderId;
@@ -1344,7 +1347,7 @@ export class Raft {
       return m.type === 'ReadIndexResponse' && m.from === this.leaderId && fromInc === this.leaderInc;
     }
     if (m.type === 'RequestVote') return false;
-    return m.term <= this.term || !this.isVoter(this.id);
+    return m.term <= this.term || !this.isPromotable();
   }
 
   private memberSuffrage(id: NodeId): 'voter' | 'learner' | undefined {
@@ -1359,9 +1362,11 @@ export class Raft {
     return this.config.members.filter((mb) => mb.suffrage === 'voter').map((mb) => mb.id);
   }
 
-  /** Only voters of the current configuration start elections; a learner or removed node never does. */
+  /** Only voters of the current configuration start elections; a learner, a removed node or another incarnation never does. */
   private isPromotable(): boolean {
-    return this.isVoter(this.id);
+    // By id and incarnation: a new incarnation whose log still holds a configuration recording its old
+    // incarnation as a voter is not that voter (it would count its own vote as the old one's).
+    return this.isVoter(this.id) && this.isSelfMember();
   }
 
   private resetElectionTimer(): void {

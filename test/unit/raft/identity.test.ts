@@ -176,6 +176,28 @@ describe('raft core: cluster identity and incarnations', () => {
     expect(probes).to.be.at.most(1);
   });
 
+  it('a new incarnation whose log still records its old incarnation as a voter never campaigns, and follows a newer leader it does not know yet (simulator seed 776)', () => {
+    // b-2 has caught up only to the old configuration, which records b-1 as a voter.
+    const b = node('b', 'b-2');
+    b.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [cfgEntry(['a', 'b', 'c'])], leaderCommit: 1, fromInc: 'a-1', toInc: 'b-2' });
+    b.advance(b.ready());
+    for (let i = 0; i < 50; i++) b.tick();
+    b.campaign();
+    expect(b.status().role).to.equal('follower');
+    expect(responses(b.ready().messages, 'RequestVote')).to.deep.equal([]);
+    // d, added after what b holds, leads term 9: b is no voter of its own configuration, so it follows.
+    b.step({ type: 'Heartbeat', from: 'd', to: 'b', term: 9, commit: 0, ctx: 0, fromInc: 'd-1', toInc: 'b-2' });
+    expect(b.status()).to.include({ term: 9, leaderId: 'd' });
+  });
+
+  it('a read forwarded in an older term fails when the term moves on under the same leader id (the leader drops it as stale)', () => {
+    const f = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    f.readIndex('r1');
+    expect(responses(f.ready().messages, 'ReadIndex')).to.have.length(1);
+    f.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 4, commit: 0, ctx: 0, fromInc: 'b-1', toInc: 'a-1' });
+    expect(f.ready().readFailures).to.deep.equal([{ id: 'r1', reason: 'leadership-lost' }]);
+  });
+
   it('a learner is promoted only once it holds the committed log (an empty voter would not know it is one)', () => {
     const net = new TestNet(['a', 'b', 'c']);
     net.elect('a');
