@@ -4,6 +4,7 @@ import type { NodeStorage } from './types.js';
 import { MemoryKvStore, MemoryLogStore } from './memory/index.js';
 import { openRocksStorage } from './rocksdb/index.js';
 import { ensureDurableDir } from './durable-dir.js';
+import { withLogBound } from './log-bound.js';
 
 export type { NodeStorage } from './types.js';
 
@@ -12,5 +13,6 @@ export async function openStorage(dir: string | undefined, nodeId: string): Prom
   if (dir === undefined) return { log: new MemoryLogStore(), kv: new MemoryKvStore(), durable: false };
   const location = path.join(dir, nodeId);
   await ensureDurableDir(location);
-  return openRocksStorage(location);
+  // The log bound refuses a log that RocksDB shortened when its write-ahead log was damaged.
+  return withLogBound(await openRocksStorage(location), location);
 }

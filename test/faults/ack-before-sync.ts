@@ -1,20 +1,40 @@
 /**
  * NEGATIVE CONTROL for the power-loss scenarios; never part of raftkv. The fault harness loads it
  * into the node processes of `power-loss-control` only (NODE_OPTIONS=--import, set by scenario.ts):
- * it makes every RocksDB write resolve without waiting for the sync, so log entries are acknowledged
- * before they are durable. `power-loss-all` must then see acknowledged writes lost after a cut.
+ * it makes every RocksDB write unsynced, so log entries are acknowledged before they are durable.
+ * `power-loss-all` must then see acknowledged writes lost after a cut.
+ *
+ * Where it acts: RocksDatabase.batch on the main thread, which decides the `sync` flag of each
+ * batch it posts to the writer thread (src/storage/rocksdb/writer.ts writes with exactly that flag).
+ * The log bound (src/storage/log-bound.ts) trusts that a resolved write is synced, so after a cut it
+ * would make such a node refuse to start (its log is shorter than the bound): a second line of
+ * defence, but then the checker could not measure the loss. The control therefore also drops the
+ * bound file before each load, so the nodes restart on whatever their disks kept.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 
-const root = join(import.meta.dirname, '../..');
-// Patch the same module instance main runs: the dist build when present (as test/support/procs.ts chooses).
-const dist = join(root, 'dist/src/storage/rocksdb/index.js');
-const mod = (await import(existsSync(join(root, 'dist/src/main.js')) ? dist : join(root, 'src/storage/rocksdb/index.ts'))) as typeof import('../../src/storage/rocksdb/index.js');
-const proto = mod.RocksDatabase.prototype as unknown as { batch: (ops: unknown[], sync?: boolean) => Promise<void> };
-const original = proto.batch;
-if (typeof original !== 'function') throw new Error('ack-before-sync: RocksDatabase.prototype.batch is gone; retarget this control to the new storage code');
-proto.batch = function (ops: unknown[]) {
-  return original.call(this, ops, false);
-};
-process.stderr.write('NEGATIVE CONTROL: RocksDB writes are acknowledged without fsync (test/faults/ack-before-sync.ts)\n');
+// Node 22+ also runs NODE_OPTIONS' --import in worker threads: the writer thread is left alone.
+if (isMainThread) {
+  const root = join(import.meta.dirname, '../..');
+  // Patch the same module instances main runs: the dist build when present (as test/support/procs.ts chooses).
+  const load = async (rel: string): Promise<unknown> => import(existsSync(join(root, 'dist/src/main.js')) ? join(root, 'dist/src', `${rel}.js`) : join(root, 'src', `${rel}.ts`));
+  const rocks = (await load('storage/rocksdb/index')) as typeof import('../../src/storage/rocksdb/index.js');
+  const bound = (await load('storage/log-bound')) as typeof import('../../src/storage/log-bound.js');
+  const proto = rocks.RocksDatabase.prototype as unknown as { batch: (ops: unknown[], sync?: boolean) => Promise<void> };
+  const batch = proto.batch;
+  const boundProto = bound.BoundedLogStore.prototype as unknown as { load: () => Promise<unknown>; file?: string };
+  const boundLoad = boundProto.load;
+  if (typeof batch !== 'function' || typeof boundLoad !== 'function') {
+    throw new Error('ack-before-sync: RocksDatabase.prototype.batch(ops, sync) or BoundedLogStore.prototype.load is gone; retarget this control to the new storage code');
+  }
+  proto.batch = function (ops: unknown[]) {
+    return batch.call(this, ops, false);
+  };
+  boundProto.load = function (this: { file: string }) {
+    rmSync(this.file, { force: true });
+    return boundLoad.call(this);
+  };
+  process.stderr.write('NEGATIVE CONTROL: RocksDB writes are acknowledged without fsync (test/faults/ack-before-sync.ts)\n');
+}

@@ -56,7 +56,12 @@ export class FileIdentityStore implements IdentityStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
       throw err;
     }
-    const o = JSON.parse(text) as { clusterId?: unknown; incarnation?: unknown };
+    let o: { clusterId?: unknown; incarnation?: unknown };
+    try {
+      o = JSON.parse(text) as typeof o;
+    } catch {
+      throw new Error(`storage: ${path.join(this.dir, 'identity.json')} is malformed (not JSON)`);
+    }
     if ((o.clusterId !== null && !isIdentityId(o.clusterId)) || !isIdentityId(o.incarnation)) throw new Error(`storage: ${path.join(this.dir, 'identity.json')} is malformed`);
     return { clusterId: o.clusterId, incarnation: o.incarnation };
   }
