@@ -40,6 +40,8 @@ export DOCKER_HOST="unix://$sock"
 svc_pid=""
 deploy_before="$(find deploy -type f | sort)"
 images_before="$(podman images -aq --no-trunc | sort -u)"
+# Includes build containers (buildah's working containers), which an interrupted build leaves behind.
+containers_before="$(podman ps -aq --external --no-trunc | sort -u)"
 base_image="$(sed -n 's/^ARG NODE_IMAGE=//p' Dockerfile | head -1)"
 in_ns() { nsenter --net="/var/run/netns/$ns" "$@"; }
 compose_all() { docker-compose -f docker-compose.yml -f docker-compose.secure.yml "$@"; }
@@ -57,6 +59,7 @@ cleanup() {
   podman ps -aq --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r podman rm -f -v >/dev/null 2>&1
   podman ps -aq --filter "name=^$COMPOSE_PROJECT_NAME-probe" | xargs -r podman rm -f -v >/dev/null 2>&1
   podman volume ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r podman volume rm -f >/dev/null 2>&1
+  comm -13 <(echo "$containers_before") <(podman ps -aq --external --no-trunc | sort -u) | xargs -r podman rm -f >/dev/null 2>&1
   podman network ls -q --filter "label=com.docker.compose.project=$COMPOSE_PROJECT_NAME" | xargs -r podman network rm -f >/dev/null 2>&1
   if [ "${CONTAINERS_KEEP_IMAGE:-0}" != 1 ]; then
     podman rmi -f raftkv:local >/dev/null 2>&1

@@ -4,6 +4,8 @@
  * scenario.ts, which runs inside the namespace (netns.ts checks that before anything here runs).
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Agent } from 'undici';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
 import { http, restartNode, startNode, stopNode, waitFor, type NodeProc } from '../support/procs.js';
@@ -42,10 +44,14 @@ export class NsCluster {
   readonly nodes: FaultNode[] = [];
   private readonly agent = new Agent({ connect: { timeout: 1000 }, keepAliveTimeout: 5000 });
 
-  /** `dir` holds every node's RocksDB; the caller (netns.ts) creates and removes it. */
+  /**
+   * `dir` holds every node's RocksDB; the caller (netns.ts) creates and removes it. `isInMemory`:
+   * nodes run without RAFT_DIR (every restart is a node without state).
+   */
   constructor(
     readonly dir: string,
     private readonly extraEnv: Record<string, string> = {},
+    readonly isInMemory = false,
   ) {
     iptables(['-N', CHAIN]);
     iptables(['-A', 'INPUT', '-j', CHAIN]);
@@ -72,6 +78,7 @@ export class NsCluster {
       ...this.extraEnv,
     };
     if (n.index !== 1 || joinVia) env.RAFT_JOIN_ADDR = `${(joinVia ?? this.nodes[0]).ip}:${API_PORT}`;
+    if (this.isInMemory) delete env.RAFT_DIR;
     if (n.proc) {
       restartNode(n.proc);
     } else {
@@ -79,6 +86,44 @@ export class NsCluster {
       n.proc.api = n.api;
     }
     n.isPaused = false;
+  }
+
+  /** Deletes the node's whole RAFT_DIR/NODE_ID (log, snapshot, state machine, identity); it must be down. */
+  wipe(n: FaultNode): void {
+    if (this.isUp(n)) throw new Error(`wipe of ${n.id} while it runs`);
+    if (!this.isInMemory) rmSync(join(n.dataDir ?? this.dir, n.id), { recursive: true, force: true });
+  }
+
+  /**
+   * Starts a node that has no state (wiped, or in memory) with RAFT_JOIN_ADDR=`joinVia`'s API, as the
+   * README says to; or, with `joinVia` null, with the node's original command when that had none
+   * (the operator's mistake: it bootstraps a new one-node cluster of its own).
+   */
+  startEmpty(n: FaultNode, joinVia: FaultNode | null): void {
+    if (!n.proc) throw new Error(`${n.id} was never started`);
+    const env = { ...n.proc.env };
+    if (joinVia) env.RAFT_JOIN_ADDR = `${joinVia.ip}:${API_PORT}`;
+    else delete env.RAFT_JOIN_ADDR;
+    n.proc.env = env;
+    restartNode(n.proc);
+    n.isPaused = false;
+  }
+
+  /** Waits until the leader's configuration records `n`'s running incarnation as a voter (it rejoined and caught up). */
+  async waitRejoined(n: FaultNode, timeoutMs = 30_000): Promise<void> {
+    let last: LocalClusterView | null = null;
+    let own: LocalClusterView | null = null;
+    try {
+      await waitFor(`${n.id} to rejoin as a voter under its new incarnation`, async () => {
+        own = await this.info(n);
+        const l = await this.leader(this.nodes.filter((x) => this.isUp(x) && x !== n));
+        if (!own?.incarnation || !l) return false;
+        last = await this.info(l);
+        return last?.nodes.some((m) => m.id === n.id && m.suffrage === 'voter' && m.incarnation === own?.incarnation) ?? false;
+      }, timeoutMs, 150);
+    } catch (err) {
+      throw new Error(`${(err as Error).message}\nleader view: ${JSON.stringify(last)}\n${n.id} view: ${JSON.stringify(own)}\n${n.id} output:\n${this.tail(n, 15)}`);
+    }
   }
 
   /** Whether the node's process is running (possibly paused). */

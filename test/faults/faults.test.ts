@@ -1,6 +1,6 @@
 /**
  * The short fault slice run by `make test`: leader isolation, SIGKILL of the leader with restart,
- * and the negative control, a few seconds each, in private network namespaces. `make faults` runs
+ * a node that lost its disk rejoining (amnesia), and the negative control, a few seconds each, in private network namespaces. `make faults` runs
  * the full suite. Skips (with the reason) only when not root or `ip`/`iptables` are missing.
  */
 import { expect } from 'chai';
@@ -55,6 +55,14 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     const r = await run('power-loss-all');
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
+    expect(r.converged, r.notes.join('; ')).to.equal(true);
+  });
+
+  it('amnesia: a node of the acknowledging majority loses its RAFT_DIR and rejoins; it never votes empty, nothing acknowledged is lost, no phantom match', async () => {
+    const r = await run('amnesia');
+    expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
+    expect(r.lostAcked).to.equal(0);
+    expect(r.phantomMatch, r.notes.join('; ')).to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
   });
 

@@ -125,5 +125,6 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
   if (r.lostAcked !== 0) bad.push(`lost_acked=${r.lostAcked}`);
   if (!r.converged) bad.push('converged=false');
   if (r.faultsInjected === 0) bad.push('no fault was injected');
+  if (r.phantomMatch !== 0) bad.push(`phantom_match=${r.phantomMatch}`);
   return { pass: bad.length === 0, why: bad.join(', ') };
 }

@@ -16,6 +16,7 @@ import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } fr
 import { Workload } from './workload.js';
 import { ACK_BEFORE_SYNC_MODULE, PowerDisks } from './power.js';
 import { waitFor } from '../support/procs.js';
+import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
 /** Every scenario the suite knows. */
 export const FAULTS = [
@@ -32,6 +33,9 @@ export const FAULTS = [
   'membership',
   'random',
   'stale-read-control',
+  'amnesia',
+  'amnesia-memory',
+  'foreign-bootstrap',
 ] as const;
 
 /** One fault scenario's name. */
@@ -61,6 +65,8 @@ export interface ScenarioResult {
   unavailableMaxS: number;
   recoveryAfterHealS: number | null;
   leaderChanges: number;
+  /** Times a leader was seen counting a member for entries that member's process does not hold (Monitor). */
+  phantomMatch: number;
   snapshotInstalled: boolean | null;
   faultsInjected: number;
   cutsVerified: number;
@@ -73,7 +79,7 @@ export function summaryLine(r: ScenarioResult): string {
   return (
     `fault=${r.fault} nodes=${r.nodes} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
     `lost_acked=${r.lostAcked} stale_reads=${r.staleReads} linearizable=${String(r.linearizable)} converged=${r.converged} ` +
-    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges}`
+    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch}`
   );
 }
 
@@ -96,9 +102,21 @@ function canConnect(fromIp: string, toIp: string, timeoutMs = 400): Promise<bool
   });
 }
 
-/** Polls /cluster on every live node to count leader changes and spot snapshot installs. */
+/**
+ * Polls /cluster on every live node: counts leader changes (of the cluster n1 founded; a foreign
+ * one-node cluster does not count) and phantom matches. A phantom match is a leader counting a
+ * member for entries the member's process does not hold (issue 14 §2): either the leader's
+ * matchIndex for the member exceeds the member's own lastIndex while both name the same incarnation
+ * and the member follows that leader in that term (its log only grows under one leader, and its
+ * view is read after the leader's), or the leader's matchIndex for an incarnation that no longer
+ * runs (the process behind the id lost its state) still grows.
+ */
 class Monitor {
   readonly leaderTerms = new Map<number, string>();
+  readonly phantoms: string[] = [];
+  private clusterId: string | null = null;
+  /** leader|term|member|recorded incarnation -> matchIndex first seen once another incarnation ran. */
+  private readonly staleMatch = new Map<string, number>();
   private isStopping = false;
   private loop: Promise<void> | null = null;
 
@@ -108,10 +126,29 @@ class Monitor {
     this.loop = (async () => {
       while (!this.isStopping) {
         const infos = await Promise.all(this.cluster.nodes.map((n) => this.cluster.info(n, 500)));
-        for (const i of infos) if (i && i.role === 'leader') this.leaderTerms.set(i.term, i.id);
+        this.clusterId ??= infos[0]?.clusterId ?? null;
+        for (const i of infos) if (i && i.role === 'leader' && i.clusterId === this.clusterId) this.leaderTerms.set(i.term, i.id);
+        for (const l of infos) if (l && l.role === 'leader' && l.clusterId === this.clusterId) await this.checkPhantoms(l);
         await sleep(100);
       }
     })();
+  }
+
+  private async checkPhantoms(lv: LocalClusterView): Promise<void> {
+    const owns = await Promise.all(this.cluster.nodes.map((n) => (n.id === lv.id ? Promise.resolve(null) : this.cluster.info(n, 500))));
+    for (const own of owns) {
+      const row = own && lv.nodes.find((m) => m.id === own.id);
+      if (!own || !row || row.matchIndex === undefined) continue;
+      const key = `${lv.id}|${lv.term}|${own.id}|${row.incarnation ?? ''}`;
+      if ((row.incarnation ?? '') !== (own.incarnation ?? '')) {
+        const first = this.staleMatch.get(key);
+        if (first === undefined) this.staleMatch.set(key, row.matchIndex);
+        else if (row.matchIndex > first) this.phantoms.push(`${lv.id} (term ${lv.term}) raised ${own.id}'s match to ${row.matchIndex} for incarnation ${row.incarnation ?? "''"}, which no longer runs`);
+        continue;
+      }
+      if (own.term !== lv.term || own.leader?.id !== lv.id || own.clusterId !== lv.clusterId) continue;
+      if (row.matchIndex > own.lastIndex) this.phantoms.push(`${lv.id} (term ${lv.term}) matchIndex ${row.matchIndex} for ${own.id} > its lastIndex ${own.lastIndex}`);
+    }
   }
 
   async stop(): Promise<void> {
@@ -353,6 +390,75 @@ const nemeses: Record<FaultName, Nemesis> = {
     ctx.cluster.start(l2);
     ctx.healed();
   },
+  // Issue 14 §2's lost write, for real: a bare majority Q acknowledges writes while the rest R is cut
+  // off; Q's other members crash, and b in Q loses its whole RAFT_DIR and is started empty with
+  // RAFT_JOIN_ADDR; R returns. R plus b is a majority of nodes, but b must not vote: it is a new
+  // incarnation and no member until its join commits, which needs Q's others back (they restart
+  // with their disks). b rejoins as a learner, catches up and is promoted before the next round.
+  amnesia: (ctx) =>
+    rounds(ctx, async () => {
+      const l = await ctx.leader();
+      const others = ctx.shuffle(ctx.members.filter((n) => n !== l));
+      const q = [l, ...others.slice(0, Math.floor(ctx.members.length / 2))];
+      const r = ctx.members.filter((n) => !q.includes(n));
+      const b = q[q.length - 1];
+      await ctx.partition(q, r);
+      await sleep(1500);
+      await Promise.all(q.map((n) => ctx.cluster.kill(n)));
+      ctx.cluster.wipe(b);
+      ctx.faults++;
+      await ctx.heal();
+      ctx.cluster.startEmpty(b, ctx.pick(r));
+      await sleep(1500);
+      for (const n of q) if (n !== b) ctx.cluster.start(n);
+      ctx.healed();
+      await ctx.cluster.waitRejoined(b, Math.max(20_000, ctx.left()));
+      ctx.notes.push(`wiped=${b.id}`);
+    }, 4000), // a round even in the short slice of `make test`
+  // Every node in memory (no RAFT_DIR), as in the README quickstart: any restart is a node without
+  // state. One member (the leader a third of the time) is killed and started again with
+  // RAFT_JOIN_ADDR; it must rejoin as a new incarnation before the next round.
+  'amnesia-memory': (ctx) =>
+    rounds(ctx, async () => {
+      const l = await ctx.leader();
+      const b = ctx.rng() < 0.35 ? l : ctx.pick(ctx.members.filter((n) => n !== l));
+      await ctx.cluster.kill(b);
+      ctx.faults++;
+      await sleep(800);
+      ctx.cluster.startEmpty(b, ctx.pick(ctx.members.filter((n) => n !== b)));
+      ctx.healed();
+      await ctx.cluster.waitRejoined(b, Math.max(20_000, ctx.left()));
+      ctx.notes.push(`restarted=${b.id}`);
+    }, 4000),
+  // A member loses its RAFT_DIR and is started with its original command, without RAFT_JOIN_ADDR:
+  // it bootstraps a one-node cluster of its own (clients of the old cluster stop using it). The old
+  // cluster must refuse it at the handshake and never count it (phantom_match=0), and keep serving.
+  // Then the README's fix: stop it, wipe it, start it with RAFT_JOIN_ADDR; it rejoins and converges.
+  'foreign-bootstrap': (ctx) =>
+    rounds(ctx, async () => {
+      const l = await ctx.leader();
+      const b = ctx.pick(ctx.members.filter((n) => n !== l && n.index !== 1));
+      const all = ctx.members;
+      const oldCluster = (await ctx.cluster.info(l))?.clusterId;
+      await ctx.cluster.kill(b);
+      ctx.cluster.wipe(b);
+      ctx.faults++;
+      ctx.members = all.filter((n) => n !== b);
+      ctx.cluster.startEmpty(b, null);
+      const foreign = await waitFor(`${b.id} to lead a cluster of its own`, async () => {
+        const v = await ctx.cluster.info(b);
+        return v?.role === 'leader' ? v : null;
+      }, 20_000, 100);
+      if (!foreign.clusterId || foreign.clusterId === oldCluster) throw new Error(`${b.id} restarted without RAFT_JOIN_ADDR kept cluster id ${String(foreign.clusterId)}`);
+      await sleep(2500);
+      await ctx.cluster.kill(b, 'SIGTERM');
+      ctx.cluster.wipe(b);
+      ctx.cluster.startEmpty(b, ctx.pick(ctx.members));
+      ctx.healed();
+      await ctx.cluster.waitRejoined(b, Math.max(20_000, ctx.left()));
+      ctx.members = all;
+      ctx.notes.push(`foreign=${b.id}`);
+    }, 6000),
   random: (ctx) =>
     rounds(ctx, async () => {
       const kind = ctx.pick(['partition', 'oneway', 'kill', 'pause', 'kill-leader'] as const);
@@ -453,7 +559,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
   const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD) };
   // The negative control's test-only module (never part of the configuration): acks before fsync.
   if (args.fault === 'power-loss-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${ACK_BEFORE_SYNC_MODULE}`;
-  const cluster = new NsCluster(dataDir, extraEnv);
+  const cluster = new NsCluster(dataDir, extraEnv, args.fault === 'amnesia-memory');
   const readConsistency = args.fault === 'stale-read-control' ? 'stale' : 'linearizable';
   const workload: Workload = new Workload({
     clients: 6,
@@ -507,6 +613,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const reasons = new Map<string, number>();
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
     if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`);
+    for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
     if (args.fault === 'power-loss-control') {
       // Proof the control is in effect: each node prints this line at every start (ack-before-sync.ts).
       const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
@@ -531,6 +638,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
         return r === null ? null : r / 1000;
       })(),
       leaderChanges: monitor.changes(),
+      phantomMatch: monitor.phantoms.length,
       snapshotInstalled,
       faultsInjected: ctx.faults,
       cutsVerified: ctx.cutsVerified,

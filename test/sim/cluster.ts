@@ -40,14 +40,9 @@ export interface RaftModule {
 }
 
 /** The targeted nemesis schedules; each is a script that watches the cluster and strikes at the sharp moment. */
-export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover' | 'amnesia';
+export type ScenarioName = 'vote-crash' | 'figure8' | 'stale-append' | 'stale-leader-read' | 'conf-burst' | 'catch-up-takeover' | 'amnesia' | 'foreign-bootstrap';
 /** Every targeted schedule of the atomic mode, in the order they are described in the README. */
-/**
- * 'amnesia' is not in the default mix yet: with it, 1 in 3 seeds fails liveness (a voter lagging behind
- * the entry that records a member's new incarnation never votes for it; an amnesiac not rejoined yet
- * still counts as a voter). Run it with `npm run sim -- --only-amnesia`; see docs/cluster-identity.md.
- */
-export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst'];
+export const SCENARIOS: ScenarioName[] = ['vote-crash', 'figure8', 'stale-append', 'stale-leader-read', 'conf-burst', 'amnesia'];
 /** The schedules of the interleaving mode: those above plus the ones that strike inside a Ready. */
 export const INTERLEAVE_SCENARIOS: ScenarioName[] = [...SCENARIOS, 'catch-up-takeover'];
 
@@ -131,6 +126,17 @@ interface SimNode {
   incarnation: number;
   /** How many times this node lost all its storage; its Raft incarnation is `${id}#${amnesia}`. */
   amnesia: number;
+  /** A joiner (SimCluster.joiners): the step of its next join request. */
+  nextJoinAt: number;
+  /**
+   * 'foreign-bootstrap': the one-node cluster this node's process bootstrapped after losing its
+   * storage and starting without RAFT_JOIN_ADDR. It lives outside the cluster's records (its history
+   * is not the cluster's); messages to the node reach it, its answers go out.
+   */
+  foreign: RaftLike | null;
+  foreignInc: string;
+  /** The stable terms before the last wipe: what the lost disk held when the node acknowledged it. */
+  wipedTerms: number[];
   // ---- stable storage (survives crashes)
   hardState: HardState;
   snapshot: HeldSnapshot | null;
@@ -160,6 +166,9 @@ interface SimNode {
 }
 
 type Script = Generator<void, void, void>;
+
+/** Steps between two join requests of a node that came back empty (main.ts retries every 0.2-2 s). */
+const JOIN_RETRY_STEPS = 10;
 
 function strHash(s: string): number {
   let h = 0x811c9dc5;
@@ -235,6 +244,8 @@ export class SimCluster {
   private pendingVoteCrash = new Set<SimNode>();
   /** Nodes to shut down (and restart) after a leadership transfer: node -> step. */
   private shutdowns = new Map<SimNode, number>();
+  /** Nodes that came back empty and retry their join until the committed configuration records them. */
+  private joiners = new Set<SimNode>();
 
   constructor(readonly seed: number, readonly nodeCount: number, opts: SimOptions) {
     this.rng = makeRng(seed);
@@ -264,7 +275,7 @@ export class SimCluster {
     this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
     this.ids.forEach((id, i) => {
       const n: SimNode = {
-        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0,
+        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0, nextJoinAt: 0, foreign: null, foreignInc: '', wipedTerms: [0],
         hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
         appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
         inflight: null, checkedCommit: { term: 0, commit: 0 },
@@ -272,7 +283,9 @@ export class SimCluster {
       this.nodes.push(n);
       if (i < nodeCount) this.start(n, true);
     });
-    for (const n of this.nodes) this.processReady(n);
+    // The initial members' bootstrap is on disk before the run starts, as a node's is before it serves
+    // (a real node that crashed before that restarts empty, as a new incarnation): atomic in both modes.
+    for (const n of this.nodes) this.processReadyAtomic(n);
     this.checkInvariants();
   }
 
@@ -309,6 +322,10 @@ export class SimCluster {
   // ------------------------------------------------------------------ driver: persist → send → apply → advance
   private processReady(n: SimNode): void {
     if (this.opts.interleave) { this.driveInterleaved(n); return; }
+    this.processReadyAtomic(n);
+  }
+
+  private processReadyAtomic(n: SimNode): void {
     for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
@@ -471,7 +488,9 @@ export class SimCluster {
     if (st.role !== 'leader' || prev.term !== st.term || st.commitIndex <= prev.commit) return;
     const c = st.commitIndex;
     const voters = votersOf(st.config);
-    const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && v.terms[c] === st.term; });
+    // A node whose disk was wiped after it acknowledged still counts for what that disk held: losing
+    // it afterwards uses up the failure budget, which leader completeness keeps checking.
+    const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && (v.terms[c] === st.term || v.wipedTerms[c] === st.term); });
     if (holders.length < majority(voters.length)) {
       this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.length} of voters ${voters.join(',')} hold a term-${st.term} entry there durably (${holders.join(',') || 'none'})`);
     }
@@ -705,6 +724,13 @@ export class SimCluster {
       if (to && to.raft && to.stalledUntil > this.step) {
         // A stalled process does not read its socket: the message waits.
         this.net.push({ at: this.step + 1, seq: f.seq, m });
+        continue;
+      }
+      if (to && to.foreign && !this.blocked.has(`${m.from}>${m.to}`)) {
+        this.stats.delivered++;
+        this.trace(() => `deliver to the FOREIGN ${to.id}: ${describe(m)}`);
+        to.foreign.step(m);
+        this.drainForeign(to);
         continue;
       }
       if (!to || !to.raft || this.blocked.has(`${m.from}>${m.to}`)) {
@@ -959,6 +985,7 @@ export class SimCluster {
           : name === 'stale-leader-read' ? this.staleLeaderRead()
             : name === 'catch-up-takeover' ? this.catchUpTakeover()
             : name === 'amnesia' ? this.amnesia()
+            : name === 'foreign-bootstrap' ? this.foreignBootstrap()
               : this.confBurst();
     this.script = { name, gen };
   }
@@ -969,6 +996,7 @@ export class SimCluster {
     this.crashAfterVote = 0;
     this.lateDupBoost = 0;
     this.heal(`scenario ${name} ends`);
+    for (const n of this.nodes) if (n.foreign) this.endForeign(n);
     for (const n of this.nodes) {
       if (n.stalledUntil > this.step) { n.stalledUntil = 0; this.trace(() => `${n.id} resumes`); }
       if (n.started && !n.retired && !n.raft && n.downUntil === Infinity) n.downUntil = this.step + randInt(this.rng, 1, 20);
@@ -1057,7 +1085,11 @@ export class SimCluster {
    * without W, and the checker must flag the lost write.
    */
   private *amnesia(): Script {
-    const a = yield* this.waitFor(() => (this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    // Losing a disk uses up one node of the failure budget until that node is a voter again under its
+    // new incarnation: a second loss before that can leave no majority of intact voters, which no
+    // protocol can recover from without losing writes (it must then stay unavailable, not lose them).
+    const isRecovered = (): boolean => this.joiners.size === 0 && this.committedConfig.members.every((m) => m.suffrage === 'learner' || m.incarnation === this.incarnationField(m.id, this.node(m.id)!.amnesia).incarnation);
+    const a = yield* this.waitFor(() => (isRecovered() && this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
     if (!a) return;
     const ids = this.members().map((n) => n.id);
     const voters = votersOf(a.raft!.status().config).filter((id) => ids.includes(id));
@@ -1082,21 +1114,95 @@ export class SimCluster {
     } else {
       this.trace(() => `restart ${b.id} EMPTY as incarnation ${b.id}#${b.amnesia} (joining)`);
     }
+    // The node was started with RAFT_JOIN_ADDR: it asks to join (as main.ts does) until the
+    // committed configuration records its new incarnation.
+    if (!this.opts.amnesiaLegacy) { this.joiners.add(b); b.nextJoinAt = this.step; }
     yield* this.waitSteps(randInt(this.rng, 60, 150));
     for (const id of q) if (id !== b.id) this.node(id)!.downUntil = this.step + randInt(this.rng, 1, 20);
-    if (this.opts.amnesiaLegacy) return;
-    // The operator's join (RAFT_JOIN_ADDR): put the new incarnation in place of the old one.
-    for (let tries = 0; tries < 20; tries++) {
-      const l = yield* this.waitFor(() => this.stableLeader(), 100);
-      const rec = l?.raft!.status().config.members.find((m) => m.id === b.id);
-      if (!rec || rec.incarnation === `${b.id}#${b.amnesia}` || b.raft === null) return;
-      if (l && this.proposeConf(l, { op: 'addLearner', member: { id: b.id, suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: `${b.id}#${b.amnesia}` } })) return;
-      yield* this.waitSteps(10);
+  }
+
+  /**
+   * The join loop of every node that came back empty (main.ts joinCluster): while it runs, every
+   * JOIN_RETRY_STEPS it asks the current leader to put its incarnation in place of the old one, until
+   * the committed configuration records it; it stays in `joiners` until promoted. Runs in the
+   * liveness phase too.
+   */
+  private retryJoins(): void {
+    for (const n of this.joiners) {
+      const inc = `${n.id}#${n.amnesia}`;
+      const committed = this.committedConfig.members.find((m) => m.id === n.id);
+      // Done once a voter again (the leader promotes it when caught up); the join itself ends once recorded.
+      // (An operator who removes the node shuts it down: its join loop ends with it.)
+      if (n.retired || n.retireAt !== Infinity || (committed?.incarnation === inc && committed.suffrage === 'voter')) { this.joiners.delete(n); continue; }
+      if (committed?.incarnation === inc || !n.raft || this.step < n.nextJoinAt) continue;
+      const l = this.stableLeader();
+      if (!l) continue;
+      n.nextJoinAt = this.step + JOIN_RETRY_STEPS;
+      const rec = l.raft!.status().config.members.find((m) => m.id === n.id);
+      if (rec?.incarnation === inc) continue; // appended, not committed yet
+      this.proposeConf(l, { op: 'addLearner', member: { id: n.id, suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: inc } });
+    }
+  }
+
+  /**
+   * A member loses all its storage and is started with its original command, without RAFT_JOIN_ADDR
+   * (issue 14 §2, "phantom replica"): it bootstraps a one-node cluster of its own, leads it and takes
+   * writes, while the old cluster's messages still reach it (the simulator does not model the
+   * transport's cluster-id handshake, so the core's own defences are what is tested). The old cluster
+   * must never count it (the phantom-match invariant) and keep its guarantees. Then the operator's
+   * fix: it is stopped, wiped, and started with RAFT_JOIN_ADDR (a joiner, as in 'amnesia').
+   */
+  private *foreignBootstrap(): Script {
+    const isRecovered = (): boolean => this.joiners.size === 0 && this.committedConfig.members.every((m) => m.suffrage === 'learner' || m.incarnation === this.incarnationField(m.id, this.node(m.id)!.amnesia).incarnation);
+    const l = yield* this.waitFor(() => (isRecovered() && this.members().every((n) => this.isUp(n)) ? this.stableLeader() : undefined), 200);
+    if (!l) return;
+    // Losing a disk needs a failure budget: at least three voters.
+    if (votersOf(l.raft!.status().config).length < 3) return;
+    const others = votersOf(l.raft!.status().config).filter((id) => id !== l.id && this.node(id)?.raft);
+    if (others.length === 0) return;
+    const b = this.node(others[randInt(this.rng, 0, others.length - 1)]!)!;
+    this.crash(b, Infinity, 'foreign-bootstrap: about to lose its storage');
+    this.wipe(b);
+    const inc = this.incarnationField(b.id, b.amnesia).incarnation ?? '';
+    const rng = makeRng((this.seed * 104729 + b.amnesia * 31 + this.ids.indexOf(b.id)) >>> 0);
+    const f = new this.opts.raft.Raft({ ...this.opts.raft.defaultRaftOptions(b.id, rng), ...this.coreOpts, incarnation: inc },
+      { hardState: { term: 0, votedFor: null }, snapshot: null, entries: [], applied: 0 });
+    f.bootstrap({ members: [{ id: b.id, suffrage: 'voter', raftAddr: '', apiAddr: '', ...this.incarnationField(b.id, b.amnesia) }] });
+    f.campaign();
+    b.foreign = f;
+    b.foreignInc = inc;
+    this.trace(() => `restart ${b.id} EMPTY without RAFT_JOIN_ADDR: a FOREIGN one-node cluster (incarnation ${inc || "''"})`);
+    for (let i = randInt(this.rng, 80, 200); i > 0; i--) {
+      if (this.rng() < 0.3 && b.foreign) b.foreign.propose(JSON.stringify({ k: 'foreign', v: `f${i}` }));
+      yield;
+    }
+    this.endForeign(b);
+  }
+
+  /** The operator's fix for a foreign node: stop it, wipe it, start it with RAFT_JOIN_ADDR (a joiner). */
+  private endForeign(b: SimNode): void {
+    if (!b.foreign) return;
+    b.foreign = null;
+    this.wipe(b);
+    this.start(b, false);
+    this.trace(() => `${b.id}: the foreign cluster is stopped; restart EMPTY as incarnation ${b.id}#${b.amnesia} with RAFT_JOIN_ADDR`);
+    if (!this.opts.amnesiaLegacy) { this.joiners.add(b); b.nextJoinAt = this.step; }
+    else b.raft!.bootstrap(this.config);
+  }
+
+  /** Hands a foreign node's messages to the network and acknowledges its Readies (its storage is not the cluster's). */
+  private drainForeign(n: SimNode): void {
+    const f = n.foreign;
+    for (let guard = 0; f && f.hasReady() && guard < 100; guard++) {
+      const rd = f.ready();
+      for (const m of rd.messages) this.send(m);
+      f.advance(rd);
     }
   }
 
   /** Drops everything node `n` stored (it must be down): log, snapshot, term and vote; it becomes a new incarnation. */
   private wipe(n: SimNode): void {
+    n.wipedTerms = n.terms;
     n.hardState = { term: 0, votedFor: null };
     n.snapshot = null;
     n.snapshotSm = encodeSm(new Map());
@@ -1226,8 +1332,10 @@ export class SimCluster {
     this.step++;
     this.randomFaults();
     for (const n of this.nodes) if (n.raft && this.isUp(n)) n.raft.tick();
+    for (const n of this.nodes) if (n.foreign) { n.foreign.tick(); this.drainForeign(n); }
     this.deliverDue();
     this.clientOps();
+    this.retryJoins();
     this.maybeCrash();
     for (const n of this.nodes) this.processReady(n);
     this.runScript();
@@ -1273,11 +1381,39 @@ export class SimCluster {
       }
     }
     for (const n of live) if (statuses.get(n.id)!.role === 'leader') this.checkCommitDurable(n, statuses.get(n.id));
+    this.checkPhantomMatches(live, statuses);
     // the core's log equals what was persisted once its Ready is processed
     for (const n of live) {
       if (n.stalledUntil > this.step || n.inflight !== null || (this.opts.interleave && n.raft!.hasReady())) continue;
       const st = statuses.get(n.id)!;
       if (st.lastIndex !== n.terms.length - 1) this.violate(`${n.id}: core lastIndex ${st.lastIndex} != stable ${n.terms.length - 1} after Ready`);
+    }
+  }
+
+  /**
+   * No phantom match (issue 14 §2): the leader of the highest term counts a member (its recorded
+   * incarnation still running) only for entries the member holds durably, equal to the leader's. No
+   * leader of a higher term exists, so nothing may have truncated what the member acknowledged.
+   */
+  private checkPhantomMatches(live: SimNode[], statuses: Map<string, RaftStatus>): void {
+    let maxTerm = 0;
+    for (const n of live) maxTerm = Math.max(maxTerm, statuses.get(n.id)!.term);
+    for (const l of live) {
+      const st = statuses.get(l.id)!;
+      if (st.role !== 'leader' || st.term !== maxTerm) continue;
+      for (const p of st.peers) {
+        const x = this.node(p.id);
+        const rec = st.config.members.find((m) => m.id === p.id);
+        if (!x || !rec || p.matchIndex === 0) continue;
+        const running = x.foreign ? x.foreignInc : (this.incarnationField(x.id, x.amnesia).incarnation ?? '');
+        if ((rec.incarnation ?? '') !== running) continue;
+        if (x.foreign) {
+          const fl = x.foreign.status().lastIndex;
+          this.violate(`phantom match: leader ${l.id} of term ${st.term} counts ${x.id} through ${p.matchIndex}, but ${x.id} runs a foreign cluster (last=${fl})`);
+        } else if (x.terms.length - 1 < p.matchIndex || (l.hash[p.matchIndex] !== undefined && x.hash[p.matchIndex] !== l.hash[p.matchIndex])) {
+          this.violate(`phantom match: leader ${l.id} of term ${st.term} counts ${x.id} through ${p.matchIndex}, but ${x.id} does not hold that prefix durably (its last=${x.terms.length - 1})`);
+        }
+      }
     }
   }
 

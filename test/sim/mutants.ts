@@ -89,6 +89,25 @@ export const MUTANTS: Mutant[] = [
     replace: '    // MUTATION-POINT: stable-prefix (mutant: all or nothing)\n    const lastE = entries[entries.length - 1];\n    if (this.termAt(lastE.index) === lastE.term) stable = Math.max(stable, lastE.index);\n    for (const e of [] as Entry[]) {',
     sim: { interleave: true },
   },
+  {
+    // A voter drops every message from an incarnation of a member that its configuration does not
+    // record yet (the rule before docs/cluster-identity.md "Votes and lagging voters"): a voter lagging
+    // behind the entry recording a rejoined node's new incarnation never votes for it nor follows it.
+    name: 'unrecorded-incarnation-requests',
+    file: 'raft.ts',
+    search: "      // MUTATION-POINT: unrecorded-incarnation-requests\n      if (m.type === 'RequestVote' || m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' || m.type === 'TimeoutNow') return true;\n",
+    replace: '      // MUTATION-POINT: unrecorded-incarnation-requests (mutant: dropped)\n',
+    sim: { scenarios: ['amnesia'] },
+  },
+  {
+    // A learner is promoted before it holds the committed log: an empty node becomes a voter that does
+    // not know it is one, and never answers a vote request until some leader reaches it.
+    name: 'promote-caught-up',
+    file: 'raft.ts',
+    search: "        // MUTATION-POINT: promote-caught-up\n        if (change.id !== this.id && (pr === undefined || pr.matchIndex < this.commitIndex)) return { ok: false, reason: 'not-caught-up', leaderId: this.id };\n",
+    replace: '        // MUTATION-POINT: promote-caught-up (mutant: any learner)\n',
+    sim: { scenarios: ['amnesia'] },
+  },
 ];
 
 /** What happened to one mutant: killed (with the first seed that caught it), survived, or the patch did not apply. */

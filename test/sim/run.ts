@@ -4,6 +4,7 @@
  *   SEED=<n> npm run sim [-- --interleave]   replays one seed with a readable trace
  *   npm run sim -- --seeds 50 --only-amnesia      only the storage-loss scenario
  *   npm run sim -- --seeds 50 --amnesia-legacy    negative control: must report violations
+ *   npm run sim -- --seeds 50 --only-foreign      a member restarted empty without RAFT_JOIN_ADDR (add --amnesia-legacy for its control)
  */
 import { SimCluster, type RaftModule, type SimOptions, type Violation } from './cluster.js';
 import { loadRaft } from './cluster.js';
@@ -57,6 +58,8 @@ async function main(): Promise<void> {
     console.log('sim: NEGATIVE CONTROL --amnesia-legacy: a node that lost its storage returns under its old identity as a voter; violations are expected');
   }
   if (args.includes('--only-amnesia')) extra.scenarios = ['amnesia'];
+  // 'foreign-bootstrap' is opt-in: with --amnesia-legacy too it is the legacy control for it.
+  if (args.includes('--only-foreign')) extra.scenarios = ['foreign-bootstrap'];
   const raft = await loadRaft();
   if (process.env.SEED !== undefined && process.env.SEED !== '') {
     const seed = Number(process.env.SEED);

@@ -169,6 +169,13 @@ export class Raft {
   private messages: Message[] = [];
   /** Incarnations of accepted senders outside the configuration (a leader a joining node follows). */
   private peerIncarnations = new Map<NodeId, string>();
+  /** While step() handles a message: its sender's id and incarnation, which every reply addresses. */
+  private replyTo: { id: NodeId; inc: string } | null = null;
+  /**
+   * The incarnation of the leader this node follows, as its messages named it (our configuration may
+   * not record it yet). Invariant: null unless leaderId is another node.
+   */
+  private leaderInc: string | null = null;
   private readStates: ReadState[] = [];
   private readFailures: ReadFailure[] = [];
 
@@ -289,6 +296,11 @@ export class Raft {
         const mb = members.find((x) => x.id === change.id);
         if (!mb) return { ok: false, reason: 'unknown-member', leaderId: this.id };
         if (mb.suffrage === 'voter') return { ok: false, reason: 'already-member', leaderId: this.id };
+        // A learner votes only once it holds the committed log, hence the entry that made it a member:
+        // a voter that does not know it is one (an empty node) would never answer a vote request.
+        const pr = this.progress.get(change.id);
+        // MUTATION-POINT: promote-caught-up
+        if (change.id !== this.id && (pr === undefined || pr.matchIndex < this.commitIndex)) return { ok: false, reason: 'not-caught-up', leaderId: this.id };
         next = members.map((x) => (x.id === change.id ? { ...x, suffrage: 'voter' as const } : x));
         break;
       }
@@ -365,6 +377,15 @@ export class Raft {
   step(m: Message): void {
     if (m.to !== this.id || !this.isAcceptedSender(m)) return;
     if (this.memberIncarnation(m.from) === undefined) this.peerIncarnations.set(m.from, m.fromInc ?? '');
+    this.replyTo = { id: m.from, inc: m.fromInc ?? '' };
+    try {
+      this.stepAccepted(m);
+    } finally {
+      this.replyTo = null;
+    }
+  }
+
+  private stepAccepted(m: Message): void {
     if (m.term > this.term) {
       if (m.type === 'RequestVote') {
         // Thesis §4.2.3 / §9.6: while a leader is known to be alive, disregard votes (leader lease),
@@ -395,7 +416,7 @@ export class Raft {
     const isFromLeader = m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot';
     // Raft §5.2: at most one leader per term. Once we follow (or are) the leader of this term, anyone
     // else claiming leadership in it is not a leader of this cluster.
-    if (isFromLeader && this.leaderId !== null && this.leaderId !== m.from) return;
+    if (isFromLeader && this.leaderId !== null && (this.leaderId !== m.from || (this.leaderInc !== null && this.leaderInc !== (m.fromInc ?? '')))) return;
 
     switch (m.type) {
       case 'RequestVote':
@@ -405,11 +426,11 @@ export class Raft {
         this.handleVoteResponse(m);
         return;
       case 'AppendEntries':
-        this.acceptLeader(m.from);
+        this.acceptLeader(m.from, m.fromInc ?? '');
         this.handleAppendEntries(m);
         return;
       case 'Heartbeat':
-        this.acceptLeader(m.from);
+        this.acceptLeader(m.from, m.fromInc ?? '');
         this.handleHeartbeat(m);
         return;
       case 'AppendEntriesResponse':
@@ -432,7 +453,7 @@ export class Raft {
         if (this.isPromotable()) this.startElection(false, true);
         return;
       case 'InstallSnapshot':
-        this.acceptLeader(m.from);
+        this.acceptLeader(m.from, m.fromInc ?? '');
         this.handleInstallSnapshot(m);
         return;
       case 'InstallSnapshotResponse':
@@ -582,6 +603,7 @@ export class Raft {
     this.transferee = null;
     this.incomingSnapshot = null;
     this.votes.clear();
+    this.leaderInc = null;
     if (isPreVote) {
       this.role = 'precandidate';
       this.leaderId = null;
@@ -660,22 +682,27 @@ export class Raft {
 
   private becomeFollower(term: number, leaderId: NodeId | null): void {
     const wasLeader = this.role === 'leader';
+    const isNewTerm = term > this.term;
     this.transferee = null;
-    if (term > this.term) {
+    if (isNewTerm) {
       this.term = term;
       this.votedFor = null;
       this.isHardStateDirty = true;
     }
-    if (wasLeader || this.leaderId !== leaderId) this.failPendingReads('leadership-lost');
+    // A read forwarded in an older term is dropped by the leader as stale, even when the same node
+    // leads again: fail it so the client retries, rather than wait forever.
+    if (wasLeader || this.leaderId !== leaderId || isNewTerm) this.failPendingReads('leadership-lost');
     this.role = 'follower';
+    if (this.leaderId !== leaderId) this.leaderInc = null;
     this.leaderId = leaderId;
     this.progress.clear();
     this.resetElectionTimer();
   }
 
   /** Called on a valid AppendEntries/Heartbeat of the current term: the sender is the leader. */
-  private acceptLeader(from: NodeId): void {
+  private acceptLeader(from: NodeId, inc: string): void {
     if (this.role !== 'follower' || this.leaderId !== from) this.becomeFollower(this.term, from);
+    this.leaderInc = inc;
     this.electionElapsed = 0;
   }
 
@@ -683,6 +710,7 @@ export class Raft {
     this.role = 'leader';
     this.transferee = null;
     this.leaderId = this.id;
+    this.leaderInc = null;
     this.heartbeatElapsed = 0;
     this.electionElapsed = 0;
     this.progress.clear();
@@ -1307,9 +1335,23 @@ export class Raft {
   private isAcceptedSender(m: Message): boolean {
     if ((m.toInc ?? '') !== this.incarnation) return false;
     const inc = this.memberIncarnation(m.from);
-    if (inc !== undefined) return inc === (m.fromInc ?? '');
+    const fromInc = m.fromInc ?? '';
+    if (inc === fromInc) return true;
+    if (inc !== undefined) {
+      // A member id speaking as an incarnation our configuration does not record: we lag behind the
+      // entry that records it (or this is a late message of an incarnation that was replaced). Its
+      // requests are handled under Raft's own rules, which do not depend on who asks: a vote goes only
+      // to a log at least as up-to-date as ours (§5.4.1), one per term, and a leader's entries must
+      // match ours at prevLogIndex (§5.3). It can be a voter only through a config entry in its own
+      // log, appended after it caught up, so a node without state never campaigns. Its answers are
+      // never counted (votes, matchIndex, read acks are kept per recorded incarnation); only the read
+      // index of the leader we follow under that incarnation is taken.
+      // MUTATION-POINT: unrecorded-incarnation-requests
+      if (m.type === 'RequestVote' || m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' || m.type === 'TimeoutNow') return true;
+      return m.type === 'ReadIndexResponse' && m.from === this.leaderId && fromInc === this.leaderInc;
+    }
     if (m.type === 'RequestVote') return false;
-    return m.term <= this.term || !this.isVoter(this.id);
+    return m.term <= this.term || !this.isPromotable();
   }
 
   private memberSuffrage(id: NodeId): 'voter' | 'learner' | undefined {
@@ -1324,9 +1366,11 @@ export class Raft {
     return this.config.members.filter((mb) => mb.suffrage === 'voter').map((mb) => mb.id);
   }
 
-  /** Only voters of the current configuration start elections; a learner or removed node never does. */
+  /** Only voters of the current configuration start elections; a learner, a removed node or another incarnation never does. */
   private isPromotable(): boolean {
-    return this.isVoter(this.id);
+    // By id and incarnation: a new incarnation whose log still holds a configuration recording its old
+    // incarnation as a voter is not that voter (it would count its own vote as the old one's).
+    return this.isVoter(this.id) && this.isSelfMember();
   }
 
   private resetElectionTimer(): void {
@@ -1337,7 +1381,12 @@ export class Raft {
 
   /** Queues `m`, naming our incarnation and the receiver's (as our configuration or its last message says). */
   private send(m: Message): void {
-    const toInc = this.memberIncarnation(m.to) ?? this.peerIncarnations.get(m.to) ?? '';
+    const toInc =
+      (this.replyTo !== null && this.replyTo.id === m.to ? this.replyTo.inc : undefined) ??
+      (this.leaderInc !== null && m.to === this.leaderId ? this.leaderInc : undefined) ??
+      this.memberIncarnation(m.to) ??
+      this.peerIncarnations.get(m.to) ??
+      '';
     // '' is the same as absent: configurations without incarnations send messages as before.
     if (this.incarnation !== '') m.fromInc = this.incarnation;
     if (toInc !== '') m.toInc = toInc;

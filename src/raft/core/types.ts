@@ -260,6 +260,7 @@ export type RejectReason =
   | 'no-commit-in-term'
   | 'unknown-member'
   | 'already-member'
+  | 'not-caught-up'
   | 'removed'
   | 'too-large'
   | 'no-target'

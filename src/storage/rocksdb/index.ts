@@ -549,7 +549,7 @@ async function refuseSnappyTables(location: string): Promise<void> {
  * the binding raftkv used before (rocksdb@5.2.1: RocksDB 6.17, Snappy) cannot be read by this build
  * (ZSTD only): say so and how to proceed, rather than only RocksDB's "Unsupported compression".
  */
-export function explainOpenError(location: string, err: unknown): Error {
+function explainOpenError(location: string, err: unknown): Error {
   const cause = err instanceof Error ? ((err as Error & { cause?: Error }).cause?.message ?? err.message) : String(err);
   if (/compression/i.test(cause) && /snappy/i.test(cause)) return new Error(`${snappyMessage(location, false)} (${cause})`);
   return new Error(`rocksdb: cannot open the data directory ${location}: ${cause}`);

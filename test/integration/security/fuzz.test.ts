@@ -12,6 +12,7 @@ import { request } from 'undici';
 import { makeRng, randInt } from '../../sim/rng.js';
 import { removeDir, startNode, stopNode, tempDir, waitFor, type NodeProc } from '../../support/procs.js';
 import { call, dumpOnFailure, freeBasePort, nodeEnv, rawRequest, startThreeVoters, view, waitLeader } from './helpers.js';
+import { openRawStream } from './peer-stream.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261123);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 3000);
@@ -153,7 +154,7 @@ function makeCase(rng: Rng, apiPorts: number[], raftPorts: number[], ids: string
     // Truncated or invalid bytes on a raw socket: declared length larger than sent, invalid UTF-8,
     // bad chunked encoding, garbage request lines and headers.
     const port = rng() < 0.6 ? api : raft;
-    const path = port === api ? pick(rng, ['/key', '/cluster/join']) : '/raft/messages';
+    const path = port === api ? pick(rng, ['/key', '/cluster/join']) : pick(rng, ['/raft/stream', '/raft/messages']);
     const v = randInt(rng, 0, 6);
     if (v === 0) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Content-Type: application/json', `Content-Length: ${randInt(rng, 20, 500)}`], '{"trunc'), keepOpen: rng() < 0.3 };
     if (v === 1) return { kind: 'raw', port, bytes: rawHttp('POST', path, ['Content-Type: application/json', 'Content-Length: 8', 'Connection: close'], Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x3a, 0x22, 0x7d])), keepOpen: false };
@@ -164,11 +165,11 @@ function makeCase(rng: Rng, apiPorts: number[], raftPorts: number[], ids: string
     return { kind: 'raw', port, bytes: rawHttp(pick(rng, ['G@T', 'POST', 'BREW']), pick(rng, [path, '*', 'http://x/', '/\u00ff']), [pick(rng, ['X: \u0001', 'Bad Header', 'Content-Length: abc', ': empty']), 'Connection: close'], ''), keepOpen: false };
   }
   if (r < 0.92) {
-    const path = pick(rng, ['/raft/messages', '/raft/messages', '/raft/messages', '/raft/health', '/raft/', '/raft/snapshot', '/raft/messages?x=1']);
+    const path = pick(rng, ['/raft/stream', '/raft/stream', '/raft/messages', '/raft/health', '/raft/', '/raft/snapshot', '/raft/stream?x=1']);
     const method = pick(rng, ['POST', 'POST', 'POST', 'GET', 'PUT', 'DELETE']);
     return { kind: 'http', port: raft, method, path, body: method === 'GET' ? undefined : randomPeerBody(rng, ids) };
   }
-  return { kind: 'http', port: rng() < 0.5 ? api : raft, method: 'POST', path: rng() < 0.5 ? '/key' : '/raft/messages', body: randomBytes(rng, 2000), headers: { 'content-type': pick(rng, ['application/json', 'text/plain', 'application/octet-stream']) } };
+  return { kind: 'http', port: rng() < 0.5 ? api : raft, method: 'POST', path: rng() < 0.5 ? '/key' : pick(rng, ['/raft/stream', '/raft/messages']), body: randomBytes(rng, 2000), headers: { 'content-type': pick(rng, ['application/json', 'text/plain', 'application/octet-stream']) } };
 }
 
 /** Sends one case; returns the status (0 when the server closed or reset without an HTTP answer). */
@@ -258,6 +259,164 @@ describe('security: fuzzing the client API and the peer RPC of a 3-node cluster'
     expect(crashed).to.equal(0);
     expect(isIntact).to.equal(true);
     for (const n of nodes) expect(n.output.join(''), n.id).to.not.include('unhandled error in request');
+  });
+});
+
+const PEER_STREAMS = Number(process.env.FUZZ_PEER_STREAMS ?? 400);
+
+/**
+ * One peer-stream case: the upgrade's headers (right, wrong or missing cluster id, sender, receiver,
+ * nonce), then lines: garbage, random JSON, messages that must change nothing (term 0, or from a
+ * non-member at a far higher term, or naming another sender or receiver than the stream), random
+ * incarnations, and an oversized line (never buffered whole; the stream closes).
+ */
+interface StreamCase {
+  port: number;
+  from: string;
+  to: string;
+  clusterId: string;
+  headers: Record<string, string>;
+  lines: string[];
+}
+
+function makeStreamCase(rng: Rng, raftPorts: number[], ids: string[], clusterId: string, term: number): StreamCase {
+  const i = randInt(rng, 0, raftPorts.length - 1);
+  const self = ids[i]!;
+  const member = pick(rng, ids.filter((x) => x !== self));
+  const from = pick(rng, [member, member, member, 'mallory', 'evil', self]);
+  const to = rng() < 0.9 ? self : pick(rng, [member, 'nobody']);
+  const cluster = rng() < 0.85 ? clusterId : pick(rng, ['another-cluster', '', 'x'.repeat(80), 'legacy']);
+  const headers: Record<string, string> = {};
+  if (rng() < 0.08) headers['x-raftkv-stream-nonce'] = pick(rng, ['', 'zz', 'abc', 'f'.repeat(100)]);
+  if (rng() < 0.05) headers['x-raftkv-from'] = pick(rng, ['', 'bad id!', 'x'.repeat(200)]);
+  if (rng() < 0.04) headers.upgrade = pick(rng, ['websocket', 'raftkv-stream/2', '']);
+  if (rng() < 0.04) headers['content-length'] = String(randInt(rng, 1, 50_000_000));
+  const lines: string[] = [];
+  // Half the streams carry only well-formed messages, so that the core (not just the parser) is fuzzed.
+  const isClean = rng() < 0.5;
+  for (let k = randInt(rng, 1, 6); k > 0; k--) {
+    const r = rng();
+    if (isClean) {
+      const type = pick(rng, MESSAGE_TYPES.filter((t) => t !== 'Bogus'));
+      const isStranger = from === 'mallory' || from === 'evil';
+      const m: Record<string, unknown> = {
+        type, from, to, term: isStranger && rng() < 0.5 ? term + randInt(rng, 1, 1000) : 0, preVote: rng() < 0.5, lastLogIndex: randInt(rng, 0, 1e6), lastLogTerm: randInt(rng, 0, 1e6), transfer: rng() < 0.5,
+        granted: rng() < 0.5, prevLogIndex: randInt(rng, 0, 5), prevLogTerm: randInt(rng, 0, 5), leaderCommit: randInt(rng, 0, 1e9), entries: [], success: rng() < 0.5, matchIndex: randInt(rng, 0, 1e9),
+        rejectedIndex: randInt(rng, 0, 9), conflictIndex: randInt(rng, 0, 9), conflictTerm: randInt(rng, 0, 9), commit: randInt(rng, 0, 1e9), ctx: randInt(rng, 0, 1e9), ids: ['fz-read'], index: randInt(rng, 0, 1e9), ok: rng() < 0.5,
+        meta: { lastIndex: randInt(rng, 1, 1e6), lastTerm: randInt(rng, 0, 9), config: { members: [] } }, offset: 0, data: '', done: rng() < 0.5, received: 0, lastIndex: 0,
+      };
+      if (rng() < 0.5) m.fromInc = pick(rng, ['', 'abc', 'ffffffffffffffffffffffffffffffff', randomString(rng, 6).replace(/[^0-9A-Za-z]/g, 'x')]);
+      if (rng() < 0.3) m.toInc = pick(rng, ['', 'abc']);
+      lines.push(JSON.stringify({ from, fromAddr: pick(rng, [null, '127.0.0.1:1']), messages: [m] }));
+      continue;
+    }
+    if (r < 0.08) lines.push('y'.repeat(600_000)); // over MAX_BODY_BYTES (500000): the stream must close
+    else if (r < 0.15 && (from === 'mallory' || from === 'evil')) {
+      // A non-member claiming leadership or candidacy far ahead: must be ignored (docs/cluster-identity.md rule 3).
+      const type = pick(rng, ['AppendEntries', 'RequestVote', 'Heartbeat', 'TimeoutNow', 'InstallSnapshot']);
+      const m = { type, from, to, term: term + randInt(rng, 1, 1000), fromInc: randomString(rng, 8), preVote: false, lastLogIndex: 1e9, lastLogTerm: 1e9, transfer: true, prevLogIndex: 0, prevLogTerm: 0, entries: [], leaderCommit: 1e9, commit: 1e9, ctx: 1, meta: { lastIndex: 1e9, lastTerm: 1e9, config: { members: [] } }, offset: 0, data: '', done: true };
+      lines.push(JSON.stringify({ from, messages: [m] }));
+    } else {
+      const raw = randomPeerBody(rng, ids);
+      let body: unknown;
+      try {
+        body = JSON.parse(raw);
+      } catch {
+        lines.push(raw);
+        continue;
+      }
+      if (body !== null && typeof body === 'object' && Array.isArray((body as { messages?: unknown }).messages)) {
+        const b = body as { from: unknown; messages: Record<string, unknown>[] };
+        // Most lines name the stream's own ends (else the stream closes at once, also a case); a
+        // member sender gets term 0 or a random incarnation so that nothing can change.
+        if (rng() < 0.8) {
+          b.from = from;
+          for (const m of b.messages) {
+            if (m === null || typeof m !== 'object') continue;
+            m.from = from;
+            m.to = to;
+            if (from !== 'mallory' && from !== 'evil') m.term = 0;
+            if (rng() < 0.5) m.fromInc = pick(rng, [randomString(rng, 10), 'x'.repeat(200), 7, null]);
+            if (rng() < 0.3) m.toInc = pick(rng, [randomString(rng, 10), '', 5]);
+          }
+        }
+      }
+      lines.push(rng() < 0.9 ? JSON.stringify(body) : pick(rng, GARBAGE_JSON));
+    }
+  }
+  return { port: raftPorts[i]!, from, to, clusterId: cluster, headers, lines };
+}
+
+describe('security: fuzzing peer messages over the peer stream of a 3-node cluster', function () {
+  this.timeout(600_000);
+  let port = 0;
+  const nodes: NodeProc[] = [];
+  const api = (i: number) => `http://127.0.0.1:${port + i}`;
+  const env = (i: number): Record<string, string> => nodeEnv(port, i, { BODY_TIMEOUT_MS: '2000', MAX_BODY_BYTES: '500000', REQUEST_TIMEOUT_MS: '10000' });
+
+  before(async () => {
+    port = await freeBasePort();
+    await startThreeVoters(nodes, env, api(1));
+  });
+
+  after(async () => {
+    await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
+  });
+
+  it(`survives ${PEER_STREAMS} fuzzed peer streams (seed ${SEED}): malformed lines, non-member senders, wrong incarnations, oversized lines; no 5xx, no crash, no data change`, async () => {
+    const kept: Record<string, string> = {};
+    for (let i = 0; i < 20; i++) kept[`keep-${i}`] = `value-${i}`;
+    expect((await call('POST', `${api(1)}/key`, { body: kept })).status).to.equal(200);
+    const l0 = (await waitLeader([api(1), api(2), api(3)])) + 1;
+    const v0 = (await view(api(l0)))!;
+    const rng = makeRng(SEED + 1);
+    const statuses = new Map<number, number>();
+    const fiveXx: string[] = [];
+    let opened = 0;
+    let closedByServer = 0;
+    const cases = Array.from({ length: PEER_STREAMS }, () => makeStreamCase(rng, [port + 11, port + 12, port + 13], ['app1', 'app2', 'app3'], v0.clusterId as string, v0.term));
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 8 }, async () => {
+        while (next < cases.length) {
+          const c = cases[next++]!;
+          const s = await openRawStream({ port: c.port, from: c.from, to: c.to, clusterId: c.clusterId, headers: c.headers });
+          statuses.set(s.status, (statuses.get(s.status) ?? 0) + 1);
+          if (s.status >= 500) fiveXx.push(`${s.status} ${c.from}->${c.to} ${s.head.slice(0, 120)}`);
+          if (s.status === 101) {
+            opened++;
+            for (const line of c.lines) if (!s.socket.destroyed) s.send(line);
+            // Give the server a moment to judge the lines, then hang up (if it has not already).
+            const isClosed = await Promise.race([s.closed.then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), 150))]);
+            if (isClosed) closedByServer++;
+          }
+          s.socket.destroy();
+        }
+      }),
+    );
+    const crashed = nodes.filter((n) => n.proc === null || n.proc.exitCode !== null || n.proc.signalCode !== null).length;
+    for (const n of nodes) await waitFor(`${n.id} healthy`, async () => (await call('GET', `${api(Number(n.id.slice(3)))}/health`)).status === 200, 30_000);
+    const l1 = (await waitLeader([api(1), api(2), api(3)])) + 1;
+    expect((await call('POST', `${api(l1)}/key`, { body: { afterPeerFuzz: 'ok' } })).status).to.equal(200);
+    let isIntact = true;
+    for (const i of [1, 2, 3]) {
+      await waitFor(`app${i} to apply the write after the fuzz`, async () => (await call('GET', `${api(i)}/key/afterPeerFuzz?consistency=stale`)).status === 200, 30_000);
+      for (const [k, v] of Object.entries(kept)) if (JSON.stringify((await call('GET', `${api(i)}/key/${k}`)).body) !== JSON.stringify({ [k]: v })) isIntact = false;
+      const own = (await view(api(i)))!;
+      // Nobody follows, or counts, a sender the fuzz invented.
+      if (own.leader !== null && !['app1', 'app2', 'app3'].includes(own.leader.id)) isIntact = false;
+      if (own.nodes.some((m) => !['app1', 'app2', 'app3'].includes(m.id))) isIntact = false;
+    }
+    const summary = [...statuses.entries()].sort((a, b) => a[0] - b[0]).map(([st, n]) => `${st}:${n}`).join(' ');
+    console.log(`      peer stream statuses (101 = opened): ${summary}; closed by the server (a bad line): ${closedByServer}/${opened}`);
+    for (const f of fiveXx.slice(0, 20)) console.log(`      5xx: ${f}`);
+    console.log(`fuzz: peer_streams=${cases.length} opened=${opened} 5xx=${fiveXx.length} crashed=${crashed} data_intact=${isIntact}`);
+    expect(fiveXx, fiveXx.slice(0, 5).join('\n')).to.deep.equal([]);
+    expect(crashed).to.equal(0);
+    expect(isIntact).to.equal(true);
+    expect(opened, 'the fuzz must open streams to reach the message parser').to.be.greaterThan(PEER_STREAMS / 2);
+    expect(opened - closedByServer, 'some streams must carry only valid lines, to reach the core').to.be.greaterThan(PEER_STREAMS / 8);
+    for (const n of nodes) expect(n.output.join(''), n.id).to.not.include('unhandled');
   });
 });
 

@@ -50,7 +50,7 @@ describe('/cluster?view=all merges each member\'s own report with the leader\'s 
     const status: RaftStatus = {
       id: 'b', role: 'follower', term: 7, votedFor: 'a', leaderId: 'a', commitIndex: 2000, appliedIndex: 2000, lastIndex: 2000, snapshotIndex: 0, config: { members }, peers: [],
     };
-    const node = { status: () => status, identity: () => ({ clusterId: 'c0ffee', incarnation: 'i-b' }), memberApiAddr: (id: string) => members.find((m) => m.id === id)?.apiAddr ?? null, appliedIndex: () => 2000 } as unknown as RaftNode;
+    const node = { status: () => status, memberApiAddr: (id: string) => members.find((m) => m.id === id)?.apiAddr ?? null, appliedIndex: () => 2000, identity: () => ({ clusterId: 'c1', incarnation: 'i1' }) } as unknown as RaftNode;
 
     const v = await fullClusterView(node, 'b', 50);
     expect(v.view).to.equal('all');

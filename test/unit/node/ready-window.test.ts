@@ -71,16 +71,14 @@ describe('RaftNode: messages between ready() and advance()', () => {
       { onError: (e) => errors.push(e) },
     );
     await node.start();
-    // Peers address this node's incarnation, as they would after its join (docs/cluster-identity.md).
-    const toInc = node.identity().incarnation;
     try {
       // 1. Leader a (term 2) sends one catch-up append of 100 entries committing 60 of them; its write stalls.
       log.hold();
-      const catchUp: Message = { type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, 100, 2), leaderCommit: 60, toInc };
+      const catchUp: Message = { type: 'AppendEntries', from: 'a', to: 'b', term: 2, prevLogIndex: 0, prevLogTerm: 0, entries: entries(1, 100, 2), leaderCommit: 60, toInc: node.identity().incarnation };
       node.receive([catchUp], 'a:1');
       await log.waiting;
       // 2. While it syncs, c wins term 3 (with a log ending at 60) and its first append conflicts at 61.
-      const takeOver: Message = { type: 'AppendEntries', from: 'c', to: 'b', term: 3, prevLogIndex: 60, prevLogTerm: 2, entries: entries(61, 61, 3), leaderCommit: 60, toInc };
+      const takeOver: Message = { type: 'AppendEntries', from: 'c', to: 'b', term: 3, prevLogIndex: 60, prevLogTerm: 2, entries: entries(61, 61, 3), leaderCommit: 60, toInc: node.identity().incarnation };
       node.receive([takeOver], 'c:1');
       // 3. The write completes; the node applies 1..60 and takes a snapshot (threshold 10).
       log.release();

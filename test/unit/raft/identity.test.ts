@@ -60,11 +60,45 @@ describe('raft core: cluster identity and incarnations', () => {
     expect(r.status().term).to.equal(1);
   });
 
-  it('a message from another incarnation of a member than the configuration records is dropped', () => {
-    const r = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
-    r.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 9, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
-    expect(r.ready().messages).to.deep.equal([]);
-    expect(r.status().term).to.equal(1);
+  it('answers from another incarnation of a member than the configuration records are never counted (votes, matchIndex)', () => {
+    // Candidate a (term 2) of a, b, c (b-1, c-1): a granted vote from c-2 must not count as c-1's.
+    const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    a.campaign();
+    a.advance(a.ready());
+    const term = a.status().term;
+    a.step({ type: 'RequestVoteResponse', from: 'c', to: 'a', term, preVote: false, granted: true, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status().role).to.equal('candidate');
+    a.step({ type: 'RequestVoteResponse', from: 'c', to: 'a', term, preVote: false, granted: true, fromInc: 'c-1', toInc: 'a-1' });
+    expect(a.status().role).to.equal('leader');
+    a.advance(a.ready());
+    // Leader a: a success from c-2 claiming a's whole log does not move c's matchIndex.
+    const last = a.status().lastIndex;
+    a.step({ type: 'AppendEntriesResponse', from: 'c', to: 'a', term, success: true, matchIndex: last, rejectedIndex: 0, conflictIndex: 0, conflictTerm: 0, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status().peers.find((p) => p.id === 'c')?.matchIndex).to.equal(0);
+    expect(a.status().commitIndex).to.be.lessThan(last);
+  });
+
+  it('a voter lagging behind the entry that records a member\'s new incarnation still votes for it under Raft\'s rules, and answers that incarnation', () => {
+    // a's configuration records c-1; c lost its state, rejoined as c-2, was promoted, and campaigns at term 5.
+    const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    a.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 4, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
+    const [vote] = responses(a.ready().messages, 'RequestVoteResponse');
+    expect(vote).to.include({ granted: true, term: 5, toInc: 'c-2' });
+    expect(a.status()).to.include({ term: 5, votedFor: 'c' });
+    // Not a log behind ours (Raft §5.4.1), whoever asks.
+    const a2 = follower('a', [cfgEntry(['a', 'b', 'c']), { index: 2, term: 3, type: 'noop' }], 3, 1);
+    a2.step({ type: 'RequestVote', from: 'c', to: 'a', term: 5, preVote: false, lastLogIndex: 9, lastLogTerm: 2, transfer: false, fromInc: 'c-2', toInc: 'a-1' });
+    const [refused] = responses(a2.ready().messages, 'RequestVoteResponse');
+    expect(refused).to.include({ granted: false, toInc: 'c-2' });
+    // It then follows c-2 as the leader of term 5 and answers c-2 (not the c-1 its configuration records).
+    a.step({ type: 'AppendEntries', from: 'c', to: 'a', term: 5, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 5, type: 'noop' }], leaderCommit: 2, fromInc: 'c-2', toInc: 'a-1' });
+    expect(a.status()).to.include({ leaderId: 'c', lastIndex: 2 });
+    const ack = responses(a.ready().messages, 'AppendEntriesResponse').pop() as AppendEntriesResponse;
+    expect(ack).to.include({ success: true, matchIndex: 2, toInc: 'c-2' });
+    // Reads it forwards go to the leader's incarnation too.
+    a.readIndex('r1');
+    const [fwd] = responses(a.ready().messages, 'ReadIndex');
+    expect(fwd).to.include({ to: 'c', toInc: 'c-2' });
   });
 
   it('a non-member cannot raise a voter\'s term nor depose its leader (signed AppendEntries from "evil" at term 100)', () => {
@@ -140,6 +174,42 @@ describe('raft core: cluster identity and incarnations', () => {
     for (let i = 0; i < 50; i++) a.step(reject(0));
     probes = responses(a.ready().messages, 'AppendEntries').filter((m) => m.to === 'b').length;
     expect(probes).to.be.at.most(1);
+  });
+
+  it('a new incarnation whose log still records its old incarnation as a voter never campaigns, and follows a newer leader it does not know yet (simulator seed 776)', () => {
+    // b-2 has caught up only to the old configuration, which records b-1 as a voter.
+    const b = node('b', 'b-2');
+    b.step({ type: 'AppendEntries', from: 'a', to: 'b', term: 3, prevLogIndex: 0, prevLogTerm: 0, entries: [cfgEntry(['a', 'b', 'c'])], leaderCommit: 1, fromInc: 'a-1', toInc: 'b-2' });
+    b.advance(b.ready());
+    for (let i = 0; i < 50; i++) b.tick();
+    b.campaign();
+    expect(b.status().role).to.equal('follower');
+    expect(responses(b.ready().messages, 'RequestVote')).to.deep.equal([]);
+    // d, added after what b holds, leads term 9: b is no voter of its own configuration, so it follows.
+    b.step({ type: 'Heartbeat', from: 'd', to: 'b', term: 9, commit: 0, ctx: 0, fromInc: 'd-1', toInc: 'b-2' });
+    expect(b.status()).to.include({ term: 9, leaderId: 'd' });
+  });
+
+  it('a read forwarded in an older term fails when the term moves on under the same leader id (the leader drops it as stale)', () => {
+    const f = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    f.readIndex('r1');
+    expect(responses(f.ready().messages, 'ReadIndex')).to.have.length(1);
+    f.step({ type: 'Heartbeat', from: 'b', to: 'a', term: 4, commit: 0, ctx: 0, fromInc: 'b-1', toInc: 'a-1' });
+    expect(f.ready().readFailures).to.deep.equal([{ id: 'r1', reason: 'leadership-lost' }]);
+  });
+
+  it('a learner is promoted only once it holds the committed log (an empty voter would not know it is one)', () => {
+    const net = new TestNet(['a', 'b', 'c']);
+    net.elect('a');
+    const a = net.raft('a');
+    expect(a.proposeConfChange({ op: 'addLearner', member: { id: 'b', suffrage: 'learner', raftAddr: '', apiAddr: '', incarnation: 'b-2' } }).ok).to.equal(true);
+    // Commit the change with c alone (b-2 is a learner now; voters a, c).
+    net.processAll();
+    net.deliverAll();
+    net.processAll();
+    expect(a.status().config.members.find((m) => m.id === 'b')?.suffrage).to.equal('learner');
+    expect(a.status().peers.find((p) => p.id === 'b')?.matchIndex).to.equal(0);
+    expect(a.proposeConfChange({ op: 'promote', id: 'b' })).to.include({ ok: false, reason: 'not-caught-up' });
   });
 
   it('a new incarnation of a member replaces the old one as a learner, and the leader forgets the old one\'s progress', () => {

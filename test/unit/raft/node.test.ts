@@ -1,6 +1,7 @@
 /** The node driver over memory storage, with peers connected in-process through the peer message validator. */
 import { expect } from 'chai';
 import { RaftNode, type RaftNodeOptions } from '../../../src/raft/node/node.js';
+import { FileIdentityStore, type IdentityStore } from '../../../src/raft/node/identity.js';
 import type { SnapshotMeta } from '../../../src/raft/core/types.js';
 import type { NodeStorage } from '../../../src/storage/types.js';
 import type { Transport } from '../../../src/transport/types.js';
@@ -59,10 +60,10 @@ function options(id: string, bootstrap: boolean, snapshotThreshold: number): Raf
   return { nodeId: id, raftAddr: `${id}:1`, apiAddr: `${id}:2`, tickMs: 5, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 10_000, bootstrapIfEmpty: bootstrap, snapshotThreshold, compactionTailEntries: 2 };
 }
 
-async function startNode(net: LoopbackNet, id: string, bootstrap: boolean, threshold: number, storage = memoryStorage()): Promise<Started> {
+async function startNode(net: LoopbackNet, id: string, bootstrap: boolean, threshold: number, storage = memoryStorage(), identityStore?: IdentityStore): Promise<Started> {
   const addr = `${id}:1`;
   const snapshots: Started['snapshots'] = [];
-  const node = new RaftNode(options(id, bootstrap, threshold), storage, net.transport(addr), {
+  const node = new RaftNode({ ...options(id, bootstrap, threshold), identityStore }, storage, net.transport(addr), {
     onSnapshot: (kind, meta) => snapshots.push({ kind, meta }),
   });
   net.nodes.set(addr, node);
@@ -168,8 +169,11 @@ describe('raft node driver (in-process, memory storage)', function () {
   it('restarts on RocksDB from a snapshot without data: every key is there and writes go on', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'raftkv-node-snap-'));
     try {
+      // The identity lives beside the data (RAFT_DIR/NODE_ID/identity.json), as main.ts keeps it: the
+      // restarted node is the same incarnation, the sole voter its configuration records.
+      const identity = new FileIdentityStore(join(dir, 'solo'));
       let storage = await openStorage(dir, 'solo');
-      let s = await startNode(new LoopbackNet(), 'solo', true, 10, storage);
+      let s = await startNode(new LoopbackNet(), 'solo', true, 10, storage, identity);
       await waitFor('a leader', () => s.node.leaderId() === 'solo');
       for (let i = 0; i < 25; i++) await s.node.write([{ op: 'set', key: `k${i}`, value: `v${i}` }]);
       await waitFor('a snapshot', () => s.node.status().snapshotIndex >= 20);
@@ -180,7 +184,7 @@ describe('raft node driver (in-process, memory storage)', function () {
       const persisted = await storage.log.load();
       expect(persisted.snapshot?.data).to.equal(null);
       expect(persisted.snapshot?.meta.lastIndex).to.be.at.least(20);
-      s = await startNode(new LoopbackNet(), 'solo', false, 10, storage);
+      s = await startNode(new LoopbackNet(), 'solo', false, 10, storage, identity);
       running.push(s.node);
       for (let i = 0; i < 25; i++) expect(await s.node.get(`k${i}`), `k${i}`).to.deep.include({ value: `v${i}` });
       await waitFor('the sole voter to lead again', () => s.node.leaderId() === 'solo');
