@@ -2,8 +2,9 @@
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 
-async function fsyncDir(dir: string): Promise<void> {
-  const fh = await fsp.open(dir, 'r');
+/** Fsyncs a file or directory by path (a directory's sync makes its entries — creates, renames — durable). */
+export async function fsyncPath(p: string): Promise<void> {
+  const fh = await fsp.open(p, 'r');
   try {
     await fh.sync();
   } finally {
@@ -26,5 +27,5 @@ export async function ensureDurableDir(dir: string): Promise<void> {
     for (let d = path.dirname(abs); d.length >= first.length && d !== path.dirname(d); d = path.dirname(d)) parents.push(path.dirname(d));
   }
   // Deepest first is not required for correctness; each sync makes one directory's entries durable.
-  for (const p of new Set(parents)) await fsyncDir(p);
+  for (const p of new Set(parents)) await fsyncPath(p);
 }

@@ -33,6 +33,7 @@ import path from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { HardState, HeldSnapshot } from '../raft/core/types.js';
 import type { LogStore, NodeStorage, RaftPersistedState, RaftWrite } from './types.js';
+import { fsyncPath } from './durable-dir.js';
 
 export const LOG_BOUND_FILE = 'log-bound';
 /** Slot offsets are SLOT apart (separate pages); each record is RECORD bytes. */
@@ -105,15 +106,6 @@ export function boundViolation(state: RaftPersistedState, bound: LogBound): stri
     return `the stored vote in term ${hs.term} is ${hs.votedFor ?? 'none'}, but this node had synced a vote for ${bound.vote}`;
   }
   return null;
-}
-
-async function fsyncPath(p: string): Promise<void> {
-  const fh = await fsp.open(p, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
 }
 
 /**

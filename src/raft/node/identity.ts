@@ -8,6 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readFile, rename } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncPath } from '../../storage/durable-dir.js';
 
 /** The identity a node presents to its peers. */
 export interface NodeIdentity {
@@ -78,11 +79,6 @@ export class FileIdentityStore implements IdentityStore {
       await fh.close();
     }
     await rename(tmp, file);
-    const d = await open(this.dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
+    await fsyncPath(this.dir);
   }
 }
