@@ -10,6 +10,9 @@
  * would make such a node refuse to start (its log is shorter than the bound): a second line of
  * defence, but then the checker could not measure the loss. The control therefore also drops the
  * bound file before each load, so the nodes restart on whatever their disks kept.
+ *
+ * Plain JavaScript, not TypeScript: NODE_OPTIONS' --import runs in the writer thread too, where no
+ * TypeScript loader is registered (a .ts file there made every node under the control fail to start).
  */
 import { existsSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,22 +22,22 @@ import { isMainThread } from 'node:worker_threads';
 if (isMainThread) {
   const root = join(import.meta.dirname, '../..');
   // Patch the same module instances main runs: the dist build when present (as test/support/procs.ts chooses).
-  const load = async (rel: string): Promise<unknown> => import(existsSync(join(root, 'dist/src/main.js')) ? join(root, 'dist/src', `${rel}.js`) : join(root, 'src', `${rel}.ts`));
-  const rocks = (await load('storage/rocksdb/index')) as typeof import('../../src/storage/rocksdb/index.js');
-  const bound = (await load('storage/log-bound')) as typeof import('../../src/storage/log-bound.js');
-  const proto = rocks.RocksDatabase.prototype as unknown as { batch: (ops: unknown[], sync?: boolean) => Promise<void> };
+  const load = async (rel) => import(existsSync(join(root, 'dist/src/main.js')) ? join(root, 'dist/src', `${rel}.js`) : join(root, 'src', `${rel}.ts`));
+  const rocks = await load('storage/rocksdb/index');
+  const bound = await load('storage/log-bound');
+  const proto = rocks.RocksDatabase.prototype;
   const batch = proto.batch;
-  const boundProto = bound.BoundedLogStore.prototype as unknown as { load: () => Promise<unknown>; file?: string };
+  const boundProto = bound.BoundedLogStore.prototype;
   const boundLoad = boundProto.load;
   if (typeof batch !== 'function' || typeof boundLoad !== 'function') {
     throw new Error('ack-before-sync: RocksDatabase.prototype.batch(ops, sync) or BoundedLogStore.prototype.load is gone; retarget this control to the new storage code');
   }
-  proto.batch = function (ops: unknown[]) {
+  proto.batch = function (ops) {
     return batch.call(this, ops, false);
   };
-  boundProto.load = function (this: { file: string }) {
+  boundProto.load = function () {
     rmSync(this.file, { force: true });
     return boundLoad.call(this);
   };
-  process.stderr.write('NEGATIVE CONTROL: RocksDB writes are acknowledged without fsync (test/faults/ack-before-sync.ts)\n');
+  process.stderr.write('NEGATIVE CONTROL: RocksDB writes are acknowledged without fsync (test/faults/ack-before-sync.mjs)\n');
 }

@@ -174,11 +174,11 @@ describe('a node on a lazyfs disk: power cuts and disk faults', function () {
     });
   }
 
-  it('the negative control (test/faults/ack-before-sync.ts) hooks the storage: with it, a power cut loses acknowledged writes', async () => {
+  it('the negative control (test/faults/ack-before-sync.mjs) hooks the storage: with it, a power cut loses acknowledged writes', async () => {
     // Proves the control still acts where the sync flag is decided (RocksDatabase.batch, before the
     // write is posted to the writer thread), independently of the multi-node scenario's checker.
     await stopNode(node!, 'SIGKILL');
-    node!.env.NODE_OPTIONS = `--import tsx --import ${join(import.meta.dirname, 'ack-before-sync.ts')}`;
+    node!.env.NODE_OPTIONS = `--import tsx --import ${join(import.meta.dirname, 'ack-before-sync.mjs')}`;
     await disk!.cut();
     await restart();
     expect(output()).to.include('NEGATIVE CONTROL');

@@ -9,7 +9,7 @@ import type { FaultNode, NsCluster } from './cluster.js';
 import { LazyFs } from './lazyfs/lazyfs.js';
 
 /** The negative control's module: loaded into the nodes with --import, it acknowledges log writes before they are synced. */
-export const ACK_BEFORE_SYNC_MODULE = join(import.meta.dirname, 'ack-before-sync.ts');
+export const ACK_BEFORE_SYNC_MODULE = join(import.meta.dirname, 'ack-before-sync.mjs');
 
 /** The lazyfs disks of a scenario's nodes. */
 export class PowerDisks {

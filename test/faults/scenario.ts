@@ -615,7 +615,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`);
     for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
     if (args.fault === 'power-loss-control') {
-      // Proof the control is in effect: each node prints this line at every start (ack-before-sync.ts).
+      // Proof the control is in effect: each node prints this line at every start (ack-before-sync.mjs).
       const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
       ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`);
     }
