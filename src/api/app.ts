@@ -10,12 +10,12 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvOp } from '../storage/types.js';
-import { httpMetrics, registerTlsCertExpiry } from '../metrics.js';
+import { httpMetrics, registerTlsCertExpiry } from '../metrics/index.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
-import { concurrencyLimit } from '../security/limits.js';
+import { concurrencyLimit } from './limits.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */

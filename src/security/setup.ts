@@ -10,7 +10,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Config, TlsFileConfig } from '../config.js';
 import type { ApiSecurity } from './auth.js';
-import { answerClientErrors } from './client-error.js';
+import { answerClientErrors } from '../http/client-error.js';
 import { signRequest } from './hmac.js';
 import { DEFAULT_TLS_CIPHERS, ReloadableTls, type TlsPolicy } from './tls.js';
 import { TokenStore } from './tokens.js';

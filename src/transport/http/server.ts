@@ -17,7 +17,7 @@ import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
 import { parseMessages } from '../validate.js';
 import { verifyRequest } from '../../security/hmac.js';
-import { answerClientErrors } from '../../security/client-error.js';
+import { answerClientErrors } from '../../http/client-error.js';
 import type { TLSSocket } from 'node:tls';
 import { ACK_INTERVAL_MS, CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, unframeLine, upgradeSignedBody } from './stream-protocol.js';
 
