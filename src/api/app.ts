@@ -13,9 +13,10 @@ import type { KvOp } from '../storage/types.js';
 import { httpMetrics, registerTlsCertExpiry } from '../metrics/index.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
-import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
+import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, ReloadFailedError, RequestTimeoutError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from './limits.js';
+import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */
@@ -141,15 +142,11 @@ export function createApp(deps: ApiDeps): Koa {
     try {
       await next();
     } catch (err) {
-      if (err instanceof RaftKvError) {
-        ctx.status = err.status;
-        ctx.body = errorBody(err);
-        if (err.headers) for (const [h, v] of Object.entries(err.headers)) ctx.set(h, v);
-      } else {
-        logger.error({ err }, 'unhandled error in request');
-        ctx.status = 500;
-        ctx.body = { error: { code: 'INTERNAL', message: 'internal error' } };
-      }
+      if (!(err instanceof RaftKvError)) logger.error({ err }, 'unhandled error in request');
+      const known = err instanceof RaftKvError ? err : new InternalError();
+      ctx.status = known.status;
+      ctx.body = errorBody(known);
+      if (known.headers) for (const [h, v] of Object.entries(known.headers)) ctx.set(h, v);
     }
     const leader = node.leaderId();
     if (leader) ctx.set('X-Raft-Leader', leader);
@@ -265,9 +262,10 @@ export function createApp(deps: ApiDeps): Koa {
     // The joiner's incarnation (docs/cluster-identity.md); '' for a joiner of an older version.
     const incarnation = body.incarnation ?? '';
     if (typeof incarnation !== 'string' || !/^[0-9A-Za-z_-]{0,64}$/.test(incarnation)) throw new BadRequestError('incarnation must be up to 64 characters of [0-9A-Za-z_-]');
-    if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new BadRequestError('id must be 1-64 characters of [A-Za-z0-9_.-]');
-    if (typeof raftAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
-    if (typeof apiAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
+    if (!isNodeId(id)) throw new BadRequestError(`id must be ${NODE_ID_RULE}`);
+    // The same rules as the joiner's own RAFT_ADVERTISE_ADDR and API_ADVERTISE_ADDR (port 1-65535).
+    if (!isHostPort(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
+    if (!isHostPort(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
     await onLeader(ctx, raw, async () => {
       const existing = node.members().find((m) => m.id === id);
       if (existing && (existing.incarnation ?? '') === incarnation) {
@@ -286,7 +284,7 @@ export function createApp(deps: ApiDeps): Koa {
   route('delete', '/cluster/nodes/:id', 'admin', async (ctx) => {
     const id = ctx.params.id;
     await onLeader(ctx, null, async () => {
-      if (!node.members().some((m) => m.id === id)) throw new KeyNotFoundError(id);
+      if (!node.members().some((m) => m.id === id)) throw new NodeNotFoundError(id);
       await node.changeMembership({ op: 'remove', id });
       ctx.body = { removed: id, nodes: node.members() };
     });
@@ -295,7 +293,7 @@ export function createApp(deps: ApiDeps): Koa {
   // Per node, like SIGHUP: `raftkv reload` calls it on every member.
   route('post', '/admin/reload', 'admin', (ctx) => {
     const r = deps.security?.reload?.() ?? { isOk: true, errors: [] };
-    if (!r.isOk) throw new RaftKvError('RELOAD_FAILED', 422, `node ${deps.nodeId} kept its old files for: ${r.errors.join('; ')}`);
+    if (!r.isOk) throw new ReloadFailedError(`node ${deps.nodeId} kept its old files for: ${r.errors.join('; ')}`);
     ctx.body = { reloaded: deps.nodeId };
   });
 
@@ -322,15 +320,10 @@ export function createApp(deps: ApiDeps): Koa {
     await next();
     // The router answers an unknown method with 501 and a wrong one with 405, both without a body:
     // a client's bad method is a 4xx with the error body like every other rejection.
-    if (ctx.status === 501 || ctx.status === 405) {
-      ctx.status = 405;
-      ctx.body = { error: { code: 'METHOD_NOT_ALLOWED', message: `${ctx.method} is not allowed on ${ctx.path}` } };
-    }
+    if (ctx.status === 501 || ctx.status === 405) throw new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}`);
+    // Nothing answered: no route has this path.
+    if (ctx.status === 404 && ctx.body == null) throw new RouteNotFoundError(`no route for ${ctx.method} ${ctx.path}`);
   });
   app.use(router.allowedMethods());
-  app.use((ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } };
-  });
   return app;
 }

@@ -4,6 +4,7 @@
  */
 import type { ClusterConfig, ConfChange, Entry, Member, Message, SnapshotMeta } from '../raft/core/types.js';
 import { isValidCommand } from '../kv/commands.js';
+import { isHostPort } from '../net/address.js';
 
 /** A malformed peer request (answered with 400). */
 export class PeerBadRequest extends Error {}
@@ -133,6 +134,6 @@ export function parseMessages(body: unknown): { messages: Message[]; fromAddr: s
   const o = obj(body, 'body');
   if (!Array.isArray(o.messages)) throw new PeerBadRequest('messages must be an array');
   const fromAddr = o.fromAddr === undefined || o.fromAddr === null ? null : str(o, 'fromAddr');
-  if (fromAddr !== null && !/^[^\s/]+:\d{1,5}$/.test(fromAddr)) throw new PeerBadRequest('fromAddr must be host:port');
+  if (fromAddr !== null && !isHostPort(fromAddr)) throw new PeerBadRequest('fromAddr must be host:port');
   return { messages: o.messages.map(parseMessage), fromAddr };
 }

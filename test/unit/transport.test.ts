@@ -62,6 +62,15 @@ describe('peer transport (JSON over HTTP)', () => {
     await srv.close();
   });
 
+  it('a member address that is not host:port (port 0, 99999, garbage) is counted as failed, never thrown from send', async () => {
+    const t = new HttpTransport({ timeoutMs: 500 });
+    for (const raftAddr of ['127.0.0.1:99999', '127.0.0.1:0', 'nocolon', '::1:7000', '']) {
+      expect(() => t.send({ id: 'b', raftAddr }, [hb(1)]), raftAddr).to.not.throw();
+      expect(t.stats()[raftAddr], raftAddr).to.deep.equal({ sent: 0, failed: 1 });
+    }
+    await t.close();
+  });
+
   it('reaches a peer again after it was down, even after many failed sends', async () => {
     const port = basePort() + 77;
     const t = new HttpTransport({ timeoutMs: 500 });

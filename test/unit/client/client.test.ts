@@ -8,6 +8,7 @@ import {
   ClusterUnavailableError,
   ConflictError,
   KeyNotFoundError,
+  NodeNotFoundError,
   NoLeaderError,
   OutcomeUnknownError,
   PayloadTooLargeError,
@@ -191,6 +192,17 @@ describe('client library: failover, retry safety and error typing (scripted serv
     const nf = await fake(error('KEY_NOT_FOUND', 404));
     const err = (await rejection(new RaftKvClient({ endpoints: [nf.url] }).delete('gone'))) as KeyNotFoundError;
     expect(err.key).to.equal('gone');
+  });
+
+  it('removeNode of a non-member is NodeNotFoundError, from NODE_NOT_FOUND and from an older server\'s KEY_NOT_FOUND', async () => {
+    for (const code of ['NODE_NOT_FOUND', 'KEY_NOT_FOUND']) {
+      const a = await fake(error(code, 404));
+      const err = await rejection(new RaftKvClient({ endpoints: [a.url], ...fast }).removeNode('ghost'));
+      expect(err, code).to.be.instanceOf(NodeNotFoundError);
+      expect((err as NodeNotFoundError).nodeId).to.equal('ghost');
+      expect((err as NodeNotFoundError).code).to.equal('NODE_NOT_FOUND');
+      expect(a.seen).to.have.length(1);
+    }
   });
 
   it('learns the leader from X-Raft-Leader, maps it to an endpoint through /cluster, and goes there first', async () => {
