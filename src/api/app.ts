@@ -13,9 +13,10 @@ import type { KvOp } from '../storage/types.js';
 import { httpMetrics, registerTlsCertExpiry } from '../metrics/index.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
-import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, ReloadFailedError, RequestTimeoutError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
+import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from './limits.js';
+import { readBody as readRequestBody } from '../http/body.js';
 import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
@@ -51,43 +52,14 @@ export interface ApiDeps {
 
 const FORWARDED = 'x-raftkv-forwarded';
 
-/**
- * Reads the request body up to `limit` bytes; a larger body is a 413 and is not buffered, a body
- * that has not fully arrived after `timeoutMs` is a 408, and an aborted one a 400.
- */
-async function readBody(ctx: Koa.Context, limit: number, timeoutMs = 10_000): Promise<string> {
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
-  const req = ctx.req;
-  return new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (err: Error | null, text?: string): void => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-      if (err) {
-        // The rest of the body is not read: close the connection once the error is sent.
-        ctx.set('Connection', 'close');
-        reject(err);
-      } else resolve(text ?? '');
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) done(new PayloadTooLargeError(`request body over ${limit} bytes`));
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => done(null, Buffer.concat(chunks).toString('utf8'));
-    const onError = (): void => done(new BadRequestError('the request body was not received completely'));
-    const onAborted = onError;
-    const timer = setTimeout(() => done(new RequestTimeoutError(`request body not received within ${timeoutMs} ms`)), timeoutMs);
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
-  });
+/** Reads the request body (src/http/body.ts); after a refusal the connection closes with the answer. */
+async function readBody(ctx: Koa.Context, limitBytes: number, timeoutMs = 10_000): Promise<string> {
+  try {
+    return await readRequestBody(ctx.req, limitBytes, timeoutMs);
+  } catch (err) {
+    ctx.set('Connection', 'close');
+    throw err;
+  }
 }
 
 function parseJson(text: string): unknown {

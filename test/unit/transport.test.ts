@@ -31,7 +31,7 @@ describe('peer transport (JSON over HTTP)', () => {
 
   it('closes a stream on a malformed line (including a command apply could not decode) and never calls the handler; POST /raft/messages is gone (404)', async () => {
     let calls = 0;
-    const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: () => calls++, maxBodyBytes: 10_000 });
+    const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: () => calls++, maxLineBytes: 10_000 });
     // One raw stream per line: the server must close it without passing anything on.
     const sendLine = (line: string) =>
       new Promise<void>((resolve, reject) => {

@@ -29,12 +29,13 @@ export interface PeerServerOptions {
   host: string;
   port: number;
   onMessages: MessageHandler;
-  maxBodyBytes?: number;
+  /** Longest line a stream may send (one batch of messages; default 64 MiB); a longer one closes the stream. */
+  maxLineBytes?: number;
   /** Server identity plus the cluster CA: turns on mutual TLS (peers without a CA-signed certificate are refused). */
   tls?: SecureContextOptions;
-  /** RAFT_CLUSTER_SECRET: every request to /raft/messages must be signed with it. */
+  /** RAFT_CLUSTER_SECRET: every stream upgrade is signed with it and every line carries its HMAC. */
   clusterSecret?: string | null;
-  /** How long a request body may take to arrive (408 after). */
+  /** BODY_TIMEOUT_MS: how long a request's headers may take to arrive (the server's headers and request timeouts). */
   bodyTimeoutMs?: number;
   /** Most peer streams open at once (default 256); more upgrade requests get 503. */
   maxStreams?: number;
@@ -71,7 +72,7 @@ export interface PeerServer {
 
 /** Starts the peer server; resolves once listening. */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const limit = opts.maxBodyBytes ?? 64 << 20;
+  const maxLineBytes = opts.maxLineBytes ?? 64 << 20;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
   const secret = opts.clusterSecret ?? null;
   const isMutualTls = opts.tls !== undefined;
@@ -130,7 +131,7 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
     streams.add(socket);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${STREAM_PROTOCOL}\r\n\r\n`);
     (socket as import('node:net').Socket).setNoDelay?.(true);
-    const splitter = new LineSplitter(limit);
+    const splitter = new LineSplitter(maxLineBytes);
     let taken = 0;
     let acked = 0;
     const ackTimer = setInterval(() => {
