@@ -8,6 +8,8 @@ export class RaftKvError extends Error {
     readonly status: number,
     message: string,
     readonly headers?: Record<string, string>,
+    /** Machine-readable facts about the failure, sent as `error.details` (e.g. the current index). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -75,8 +77,10 @@ export class InsufficientStorageError extends RaftKvError {
 }
 
 /** The JSON body for an error response. */
-export function errorBody(err: RaftKvError): { error: { code: string; message: string } } {
-  return { error: { code: err.code, message: err.message } };
+export function errorBody(err: RaftKvError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
+  return err.details === undefined
+    ? { error: { code: err.code, message: err.message } }
+    : { error: { code: err.code, message: err.message, details: err.details } };
 }
 
 /** No valid credentials: a missing or unknown Bearer token, or a missing or bad cluster signature. */
@@ -104,5 +108,26 @@ export class RequestTimeoutError extends RaftKvError {
 export class TooManyRequestsError extends RaftKvError {
   constructor(message: string) {
     super('TOO_MANY_REQUESTS', 429, message, { 'Retry-After': '1' });
+  }
+}
+
+/** A conditional write's precondition did not hold at apply; `details` names the current state. */
+export class PreconditionFailedError extends RaftKvError {
+  constructor(message: string, details: Record<string, unknown>, etag?: number) {
+    super('PRECONDITION_FAILED', 412, message, etag === undefined ? undefined : { ETag: `"${etag}"` }, details);
+  }
+}
+
+/** A transaction with more operations than MAX_TXN_OPS. */
+export class TooManyOpsError extends RaftKvError {
+  constructor(message: string) {
+    super('TOO_MANY_OPS', 400, message);
+  }
+}
+
+/** One branch of a transaction writes the same key twice. */
+export class DuplicateKeyError extends RaftKvError {
+  constructor(message: string) {
+    super('DUPLICATE_KEY', 400, message);
   }
 }
