@@ -9,7 +9,7 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
-import type { KvOp } from '../storage/types.js';
+import type { KvOp } from '../kv/types.js';
 import { httpMetrics, registerTlsCertExpiry } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';

@@ -2,7 +2,7 @@
  * The replicated command format: one log entry carries a list of key-value operations that apply
  * atomically. Encoded once by the API layer, decoded by the state machine on apply.
  */
-import type { KvOp } from '../storage/types.js';
+import type { KvOp } from './types.js';
 
 /** Encodes operations as the opaque `data` of a normal log entry. */
 export function encodeCommand(ops: KvOp[]): string {

@@ -3,7 +3,8 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
-import type { KvApply, KvOp, KvStore, LogStore, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
+import type { EffectBatch, StoredValue } from '../../kv/types.js';
+import type { KvStore, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -53,42 +54,35 @@ export class MemoryKvStore implements KvStore {
     return v ? { value: v.value, index: v.index } : undefined;
   }
 
-  async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
-    return (await this.applyBatch([{ index, ops }], index))[0];
+  async getMany(keys: string[]): Promise<Array<StoredValue | undefined>> {
+    return Promise.all(keys.map((k) => this.get(k)));
   }
 
-  async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
-    const results = entries.map(({ index, ops }) =>
-      ops.map((op) => {
-        const had = this.data.has(op.key);
-        if (op.op === 'set') this.data.set(op.key, { value: op.value, index });
-        else this.data.delete(op.key);
-        return had;
-      }),
-    );
+  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+    for (const { index, effects } of batches) {
+      for (const e of effects) {
+        if (e.type === 'put') this.data.set(e.key, { value: e.value, index });
+        else this.data.delete(e.key);
+      }
+    }
     this.applied = appliedIndex;
-    return results;
-  }
-
-  async setApplied(index: number): Promise<void> {
-    this.applied = index;
   }
 
   async appliedIndex(): Promise<number> {
     return this.applied;
   }
 
-  async exportSnapshot(): Promise<string> {
-    const keys = [...this.data.keys()].sort();
-    return JSON.stringify(keys.map((k) => {
+  forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
+    // Synchronously, within the call: the rows are the state at the moment of the call.
+    for (const k of [...this.data.keys()].sort()) {
       const v = this.data.get(k)!;
-      return [k, v.value, v.index];
-    }));
+      fn(k, { value: v.value, index: v.index });
+    }
+    return Promise.resolve();
   }
 
-  async importSnapshot(data: string, appliedIndex: number): Promise<void> {
-    const rows = parseKvSnapshot(data);
-    this.data = new Map(rows.map(([k, value, index]) => [k, { value, index }]));
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+    this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
     this.applied = appliedIndex;
   }
 
@@ -99,17 +93,4 @@ export class MemoryKvStore implements KvStore {
   async close(): Promise<void> {
     // Nothing to release: the state stays in memory for a later reopen.
   }
-}
-
-/** Parses and validates the exportSnapshot format `[[key, value, index], ...]`. */
-export function parseKvSnapshot(data: string): Array<[string, string, number]> {
-  const parsed: unknown = data === '' ? [] : JSON.parse(data);
-  if (!Array.isArray(parsed)) throw new Error('kv snapshot: expected an array');
-  return parsed.map((row: unknown) => {
-    if (!Array.isArray(row) || row.length !== 3 || typeof row[0] !== 'string' || typeof row[1] !== 'string' ||
-      typeof row[2] !== 'number') {
-      throw new Error('kv snapshot: malformed row');
-    }
-    return [row[0], row[1], row[2]];
-  });
 }
