@@ -4,7 +4,7 @@
  * command carries it; every replica evaluates it against its own state at the entry's index, so a
  * condition is never decided by the leader alone (design: ../../docs/api.md "Conditional writes").
  */
-import type { StoredValue } from '../storage/types.js';
+import type { StoredValue } from './types.js';
 
 /**
  * A condition on one key's current state.

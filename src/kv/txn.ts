@@ -5,7 +5,7 @@
  * apply-time decision every replica makes identically.
  */
 import { BadRequestError, DuplicateKeyError, TooManyOpsError } from '../errors.js';
-import type { KvOp, StoredValue } from '../storage/types.js';
+import type { KvOp, StoredValue } from './types.js';
 
 /** A bound on a key's index; an absent key compares as index 0 (so `{"lt":40}` holds for it). */
 export interface IndexRange {

@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { parseIfMatch, parseIfNoneMatch, preconditionFromHeaders, preconditionHolds, isPrecondition, PreconditionSyntaxError } from '../../../src/kv/conditions.js';
 import { evaluateTxn, isReadOnlyTxn, parseTxn, compareHolds, type TxnRequest } from '../../../src/kv/txn.js';
 import { compareKeys, encodeContinue, inRange, parseListQuery, prefixEnd } from '../../../src/kv/listing.js';
-import type { StoredValue } from '../../../src/storage/types.js';
+import type { StoredValue } from '../../../src/kv/types.js';
 
 const limits = { maxOps: 8, maxKeyBytes: 16, maxValueBytes: 32 };
 
