@@ -5,7 +5,10 @@
  * decides the same; the driver and the storage backends never decide anything themselves.
  * Called by KvStateMachine (state-machine.ts) and by the unit tests directly.
  */
-import type { EntryOutcome, KvEffect, KvOp, KvOpResult, StoredValue } from './types.js';
+import type { KvCommand } from './commands.js';
+import { preconditionHolds } from './conditions.js';
+import { evaluateTxn, txnKeys } from './txn.js';
+import type { EntryOutcome, FailedCondition, KvEffect, KvOp, KvOpResult, StoredValue } from './types.js';
 
 /** The state a command is decided against: the current value of a key, or undefined when absent. */
 export interface KvView {
@@ -51,6 +54,38 @@ export function applyCommand(index: number, ops: readonly KvOp[], view: KvView):
     }
   }
   return { index, effects, results };
+}
+
+/** The keys any command reads or writes, each once (what apply must look up). */
+export function commandKeys(cmd: KvCommand): string[] {
+  if (cmd.kind === 'txn') {
+    const { read, written } = txnKeys(cmd.txn);
+    return [...new Set([...read, ...written])];
+  }
+  return [...new Set([...cmd.conditions.map((c) => c.key), ...cmd.ops.map((o) => o.key)])];
+}
+
+/**
+ * Applies any command at `index` against `view`, deciding its conditions here, at apply, on every
+ * replica (never by the leader before proposing):
+ *   conditional ops — every precondition must hold against the state before the entry; if any does
+ *            not, nothing changes and `failed` lists each failed key with its current state;
+ *   txn     — the compares choose the branch (txn.ts); the branch's writes are applied like ops, all at
+ *            `index`, and `txn` carries the branch's results.
+ */
+export function applyKvCommand(index: number, cmd: KvCommand, view: KvView): EntryOutcome {
+  if (cmd.kind === 'txn') {
+    const decision = evaluateTxn(cmd.txn, (key) => view.get(key), index);
+    const applied = applyCommand(index, decision.writes, view);
+    return { ...applied, txn: { succeeded: decision.succeeded, results: decision.results } };
+  }
+  const failed: FailedCondition[] = [];
+  for (const c of cmd.conditions) {
+    const current = view.get(c.key);
+    if (!preconditionHolds(c.pre, current)) failed.push({ key: c.key, current: current ?? null });
+  }
+  if (failed.length > 0) return { index, effects: [], results: [], failed };
+  return applyCommand(index, cmd.ops, view);
 }
 
 /**

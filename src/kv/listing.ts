@@ -1,7 +1,7 @@
 /**
- * Listing (`GET /keys`): the query parameters, the key range in UTF-8 byte order and the opaque
- * continuation token. Pure; the stores iterate the range (RocksDB's bytewise comparator is UTF-8 byte
- * order; the in-memory store sorts with `compareKeys`).
+ * Listing (`GET /keys`): the query parameters, the key range in UTF-8 byte order, the opaque
+ * continuation token and the page a store answers. Pure; the stores iterate the range (RocksDB's
+ * bytewise comparator is UTF-8 byte order; the in-memory store sorts with `compareKeys`).
  */
 import { createHash } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
@@ -10,16 +10,75 @@ import { BadRequestError } from '../errors.js';
 export const DEFAULT_LIST_LIMIT = 100;
 export const DEFAULT_MAX_LIST_LIMIT = 1000;
 
-/** A half-open key range `[start, end)` in UTF-8 byte order; `end` null = to the last key. */
+/**
+ * A half-open key range `[start, end)` in UTF-8 byte order (`end` null: to the last key), or with
+ * `prefix` set, exactly the keys that start with it (then `start` = prefix and `end` = null; a prefix's
+ * end bound need not be valid UTF-8, so stores stop at the first key without the prefix instead).
+ */
 export interface KeyRange {
-  start: Buffer;
-  end: Buffer | null;
+  start: string;
+  end: string | null;
+  prefix: string | null;
 }
 
+/** What a store is asked for one page (KvStore.listRange). */
+export interface RangeQuery extends KeyRange {
+  /** Resume strictly after this key, or null from `start`. */
+  after: string | null;
+  limit: number;
+  keysOnly: boolean;
+  /** Count every key of the range (not only this page) at the page's index. */
+  count: boolean;
+}
+
+/** One listed key. */
+export interface ListedKey {
+  key: string;
+  value?: string;
+  index: number;
+}
+
+/** One page, read at one consistent point of the store: `index` is its applied index. */
+export interface RangePage {
+  index: number;
+  items: ListedKey[];
+  more: boolean;
+  count?: number;
+}
+
+/**
+ * Orders keys by their UTF-8 bytes, which is Unicode code point order, without encoding them: UTF-16
+ * code units order code points wrongly only where surrogates (U+10000 and above) meet U+E000..U+FFFF,
+ * so those two bands are swapped before comparing. Keys are well-formed (the API refuses lone surrogates).
+ */
+export function compareKeys(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    let x = a.charCodeAt(i);
+    let y = b.charCodeAt(i);
+    if (x === y) continue;
+    if (x >= 0xd800) x += x >= 0xe000 ? -0x800 : 0x2000;
+    if (y >= 0xd800) y += y >= 0xe000 ? -0x800 : 0x2000;
+    return x - y;
+  }
+  return a.length - b.length;
+}
+
+/** Whether `key` lies in `range`. */
+export function inRange(key: string, range: KeyRange): boolean {
+  if (range.prefix !== null) return key.startsWith(range.prefix);
+  return compareKeys(key, range.start) >= 0 && (range.end === null || compareKeys(key, range.end) < 0);
+}
+
+/** Whether every key after `key` (in byte order) is outside `range`: a scan can stop there. */
+export function isPastRange(key: string, range: KeyRange): boolean {
+  if (range.prefix !== null) return compareKeys(key, range.prefix) > 0 && !key.startsWith(range.prefix);
+  return range.end !== null && compareKeys(key, range.end) >= 0;
+}
+
+/** A parsed `GET /keys` request. */
 export interface ListQuery {
   range: KeyRange;
-  /** The parameters as given, for the token's fingerprint and the answer. */
-  prefix: string | null;
   limit: number;
   keysOnly: boolean;
   count: boolean;
@@ -30,27 +89,11 @@ export interface ListQuery {
   firstIndex: number | null;
 }
 
-/** Orders keys by their UTF-8 bytes (not by UTF-16 code units, which differ above U+E000). */
-export function compareKeys(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
-}
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
-/** The first byte string after every string that starts with `prefix` (null when none: all 0xff). */
-export function prefixEnd(prefix: Buffer): Buffer | null {
-  const end = Buffer.from(prefix);
-  for (let i = end.length - 1; i >= 0; i--) {
-    if (end[i] < 0xff) {
-      end[i]++;
-      return end.subarray(0, i + 1);
-    }
-  }
-  return null;
-}
-
-/** Whether `key` lies in `range`. */
-export function inRange(key: string | Buffer, range: KeyRange): boolean {
-  const k = typeof key === 'string' ? Buffer.from(key, 'utf8') : key;
-  return Buffer.compare(k, range.start) >= 0 && (range.end === null || Buffer.compare(k, range.end) < 0);
+/** Whether `s` is well-formed UTF-16 (no lone surrogate): only such strings have a UTF-8 form. */
+export function isWellFormed(s: string): boolean {
+  return !LONE_SURROGATE.test(s);
 }
 
 const TOKEN_VERSION = 1;
@@ -64,11 +107,7 @@ interface TokenBody {
 }
 
 function fingerprint(range: KeyRange): string {
-  return createHash('sha256')
-    .update(range.start)
-    .update(range.end === null ? Buffer.from([0]) : Buffer.concat([Buffer.from([1]), range.end]))
-    .digest('base64url')
-    .slice(0, 16);
+  return createHash('sha256').update(JSON.stringify([range.prefix, range.start, range.end])).digest('base64url').slice(0, 16);
 }
 
 /** The opaque token that resumes a listing after `after`, read first at `index`. */
@@ -113,14 +152,16 @@ export function parseListQuery(q: URLSearchParams, opts: { maxLimit: number; max
   for (const [name, v] of [['prefix', prefix], ['start', start], ['end', end]] as const) {
     if (v !== null && Buffer.byteLength(v) > opts.maxKeyBytes) throw new BadRequestError(`${name} over ${opts.maxKeyBytes} bytes`);
   }
+  for (const [name, v] of [['prefix', prefix], ['start', start], ['end', end]] as const) {
+    if (v !== null && !isWellFormed(v)) throw new BadRequestError(`${name} is not well-formed Unicode (a lone surrogate)`);
+  }
   let range: KeyRange;
   if (prefix !== null) {
     if (start !== null || end !== null) throw new BadRequestError('use prefix, or start/end, not both');
-    const p = Buffer.from(prefix, 'utf8');
-    range = { start: p, end: prefixEnd(p) };
+    range = { start: prefix, end: null, prefix };
   } else {
-    range = { start: Buffer.from(start ?? '', 'utf8'), end: end === null ? null : Buffer.from(end, 'utf8') };
-    if (range.end !== null && Buffer.compare(range.start, range.end) > 0) throw new BadRequestError('start is after end');
+    range = { start: start ?? '', end, prefix: null };
+    if (range.end !== null && compareKeys(range.start, range.end) > 0) throw new BadRequestError('start is after end');
   }
   let limit = DEFAULT_LIST_LIMIT;
   const rawLimit = q.get('limit');
@@ -135,7 +176,6 @@ export function parseListQuery(q: URLSearchParams, opts: { maxLimit: number; max
   const resumed = token === null ? null : decodeContinue(token, range);
   return {
     range,
-    prefix,
     limit,
     keysOnly: flag(q, 'keysOnly'),
     count: flag(q, 'count'),

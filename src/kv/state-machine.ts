@@ -6,15 +6,17 @@
  */
 import type { Entry } from '../raft/core/types.js';
 import type { KvStore } from '../storage/types.js';
-import { applyCommand, foldEffects, touchedKeys } from './apply.js';
-import { decodeCommand } from './commands.js';
+import type { RangePage, RangeQuery } from './listing.js';
+import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
+import { decodeCommand, type KvCommand } from './commands.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
 import type { EntryOutcome, KvOp, StoredValue } from './types.js';
 
-/** One command to apply: the operations of the normal entry at `index`. */
-export interface KvCommandAt {
-  index: number;
-  ops: KvOp[];
+/** One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops` command). */
+export type KvCommandAt = { index: number; command: KvCommand } | { index: number; ops: KvOp[] };
+
+function commandOf(c: KvCommandAt): KvCommand {
+  return 'command' in c ? c.command : { kind: 'ops', ops: c.ops, conditions: [] };
 }
 
 /** Callbacks of the state machine; all optional. */
@@ -39,6 +41,11 @@ export class KvStateMachine {
     return this.store.appliedIndex();
   }
 
+  /** One page of a key range at one consistent index (see KvStore.listRange). */
+  listRange(q: RangeQuery): Promise<RangePage> {
+    return this.store.listRange(q);
+  }
+
   /** Number of keys. */
   count(): Promise<number> {
     return this.store.count();
@@ -48,8 +55,31 @@ export class KvStateMachine {
    * A hint from the leader when it proposes `ops`: the store may look the keys up now so that apply
    * needs no disk read later. Never changes what apply decides.
    */
-  prefetch(ops: readonly KvOp[]): void {
-    this.store.prefetch?.(touchedKeys(ops));
+  prefetch(cmd: KvCommand): void {
+    this.store.prefetch?.(commandKeys(cmd));
+  }
+
+  /**
+   * Reads `keys` and the applied index at one point between two applies (no apply runs meanwhile),
+   * so a read-only transaction sees one state. Call the read barrier first for a linearizable read.
+   */
+  readAtomically(keys: string[]): Promise<{ index: number; values: Map<string, StoredValue | undefined> }> {
+    return this.exclusive(async () => {
+      const [index, found] = await Promise.all([this.store.appliedIndex(), keys.length === 0 ? [] : this.store.getMany(keys)]);
+      return { index, values: new Map(keys.map((k, i) => [k, found[i]])) };
+    });
+  }
+
+  /** The tail of the queue of exclusive sections (applies and atomic reads run one at a time). */
+  private gate: Promise<void> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.gate.then(fn);
+    this.gate = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
   }
 
   /**
@@ -63,14 +93,14 @@ export class KvStateMachine {
     const commands: KvCommandAt[] = [];
     for (const e of entries) {
       if (e.type !== 'normal') continue;
-      let ops: KvOp[];
+      let command: KvCommand;
       try {
-        ops = decodeCommand(e.data);
+        command = decodeCommand(e.data);
       } catch (err) {
         this.observer.onBadEntry?.(e.index, err as Error);
-        ops = [];
+        command = { kind: 'ops', ops: [], conditions: [] };
       }
-      commands.push({ index: e.index, ops });
+      commands.push({ index: e.index, command });
     }
     const outcomes = await this.applyCommands(commands, entries[entries.length - 1].index);
     return new Map(outcomes.map((o) => [o.index, o]));
@@ -81,18 +111,21 @@ export class KvStateMachine {
    * the touched keys once, decides each command against the state left by the ones before it, then
    * has the store persist every effect. Resolves with each command's outcome, in order.
    */
-  async applyCommands(commands: readonly KvCommandAt[], appliedIndex: number): Promise<EntryOutcome[]> {
-    const keys = touchedKeys(commands.flatMap((c) => c.ops));
-    const found = keys.length === 0 ? [] : await this.store.getMany(keys);
-    const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
-    const view = { get: (key: string) => state.get(key) };
-    const outcomes = commands.map(({ index, ops }) => {
-      const outcome = applyCommand(index, ops, view);
-      foldEffects(state, index, outcome.effects);
-      return outcome;
+  applyCommands(commands: readonly KvCommandAt[], appliedIndex: number): Promise<EntryOutcome[]> {
+    return this.exclusive(async () => {
+      const decoded = commands.map((c) => ({ index: c.index, command: commandOf(c) }));
+      const keys = [...new Set(decoded.flatMap((c) => commandKeys(c.command)))];
+      const found = keys.length === 0 ? [] : await this.store.getMany(keys);
+      const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
+      const view = { get: (key: string) => state.get(key) };
+      const outcomes = decoded.map(({ index, command }) => {
+        const outcome = applyKvCommand(index, command, view);
+        foldEffects(state, index, outcome.effects);
+        return outcome;
+      });
+      await this.store.persist(outcomes.map(({ index, effects }) => ({ index, effects })), appliedIndex);
+      return outcomes;
     });
-    await this.store.persist(outcomes.map(({ index, effects }) => ({ index, effects })), appliedIndex);
-    return outcomes;
   }
 
   /**

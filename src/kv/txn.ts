@@ -5,6 +5,7 @@
  * apply-time decision every replica makes identically.
  */
 import { BadRequestError, DuplicateKeyError, TooManyOpsError } from '../errors.js';
+import { isWellFormed } from './listing.js';
 import type { KvOp, StoredValue } from './types.js';
 
 /** A bound on a key's index; an absent key compares as index 0 (so `{"lt":40}` holds for it). */
@@ -64,6 +65,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function checkKey(key: unknown, where: string, limits: TxnLimits): string {
   if (typeof key !== 'string' || key === '') throw new BadRequestError(`${where}: "key" must be a non-empty string`);
   if (Buffer.byteLength(key) > limits.maxKeyBytes) throw new BadRequestError(`${where}: key over ${limits.maxKeyBytes} bytes`);
+  if (!isWellFormed(key)) throw new BadRequestError(`${where}: key is not well-formed Unicode (a lone surrogate)`);
   return key;
 }
 
@@ -118,6 +120,7 @@ function parseBranch(raw: unknown, name: 'success' | 'failure', limits: TxnLimit
     if (o.op === 'set') {
       if (typeof o.value !== 'string') throw new BadRequestError(`${where}: "value" must be a string`);
       if (Buffer.byteLength(o.value) > limits.maxValueBytes) throw new BadRequestError(`${where}: value over ${limits.maxValueBytes} bytes`);
+      if (!isWellFormed(o.value)) throw new BadRequestError(`${where}: value is not well-formed Unicode (a lone surrogate)`);
     } else if (o.op !== 'delete' && o.op !== 'get') {
       throw new BadRequestError(`${where}: "op" must be "set", "delete" or "get"`);
     }

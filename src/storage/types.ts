@@ -7,6 +7,7 @@
 import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
 import type { EffectBatch, StoredValue } from '../kv/types.js';
 import type { SnapshotRows } from '../kv/snapshot.js';
+import type { RangePage, RangeQuery } from '../kv/listing.js';
 
 /** Everything the Raft core needs to restart, as read back from stable storage. */
 export interface RaftPersistedState {
@@ -66,6 +67,12 @@ export interface KvStore extends SnapshotRows {
   prefetch?(keys: string[]): void;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
+  /**
+   * One page of a key range in UTF-8 byte order, read at one consistent point of the store: the
+   * page's `index` is the applied index of that point, and `count` (when asked) counts the whole
+   * range at that same point.
+   */
+  listRange(q: RangeQuery): Promise<RangePage>;
   /** Number of keys (for metrics). */
   count(): Promise<number>;
   close(): Promise<void>;

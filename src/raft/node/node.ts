@@ -13,7 +13,8 @@ import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, 
 import type { NodeStorage } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
 import type { KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
-import { encodeCommand, validateOps } from '../../kv/commands.js';
+import type { RangePage, RangeQuery } from '../../kv/listing.js';
+import { encodeKvCommand, validateCommand, validateOps, type KvCommand } from '../../kv/commands.js';
 import { KvStateMachine } from '../../kv/state-machine.js';
 import { BadRequestError, ConflictError, NoLeaderError, NotLeaderError, UnavailableError } from '../../errors.js';
 import { MemoryIdentityStore, newIdentityId, type IdentityStore, type NodeIdentity } from './identity.js';
@@ -240,12 +241,35 @@ export class RaftNode {
     // Nothing malformed enters the log: a command that apply could not decode is refused here.
     const problem = validateOps(ops);
     if (problem !== null) throw new BadRequestError(problem);
+    return this.proposeCommand({ kind: 'ops', ops, conditions: [] });
+  }
+
+  /**
+   * Replicates any command (conditional operations, a transaction) as one entry; resolves with what
+   * the state machine decided when applying it (its conditions are decided there, on every replica).
+   */
+  async writeCommand(cmd: KvCommand): Promise<WriteResult> {
+    const problem = validateCommand(cmd);
+    if (problem !== null) throw new BadRequestError(problem);
+    return this.proposeCommand(cmd);
+  }
+
+  /** Proposes a validated command and waits for its outcome. */
+  private proposeCommand(cmd: KvCommand): Promise<WriteResult> {
     const refusal = this.writeRefusal();
     if (refusal) throw refusal;
-    const result = this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+    const result = this.proposeAndWait((r) => r.propose(encodeKvCommand(cmd)));
     // Proposed: while it replicates, let the store learn whether the keys exist (apply needs it).
-    this.kv.prefetch(ops);
+    this.kv.prefetch(cmd);
     return result;
+  }
+
+  /**
+   * Reads `keys` and the applied index at one point between applies (for a read-only transaction;
+   * call linearizableBarrier first for a linearizable one).
+   */
+  readAtomically(keys: string[]): Promise<{ index: number; values: Map<string, StoredValue | undefined> }> {
+    return this.kv.readAtomically(keys);
   }
 
   /** Deletes `key` through the log; `existed` is false when the key was absent at apply time. */
@@ -349,6 +373,11 @@ export class RaftNode {
   /** Linearizable reads in progress: waiting for the leader's confirmation, or confirmed and waiting for apply. */
   pendingReads(): { confirming: number; awaitingApply: number } {
     return this.waiters.pendingReads();
+  }
+
+  /** One page of a key range from local state, at one consistent index (call linearizableBarrier first for a linearizable listing). */
+  listRange(q: RangeQuery): Promise<RangePage> {
+    return this.kv.listRange(q);
   }
 
   /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
@@ -507,6 +536,6 @@ export class RaftNode {
     const last = fresh[fresh.length - 1].index;
     this.applied = last;
     this.observer.onApplied?.(last);
-    this.waiters.applied(fresh, new Map([...outcomes].map(([index, o]) => [index, o.results])));
+    this.waiters.applied(fresh, outcomes);
   }
 }

@@ -5,7 +5,7 @@
  * feeds it what each Ready brings; nothing here touches the core or storage.
  */
 import type { Entry } from '../core/types.js';
-import type { KvOpResult } from '../../kv/types.js';
+import type { EntryOutcome, FailedCondition, KvOpResult, TxnDecision } from '../../kv/types.js';
 import { NoLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
 
 /** The outcome of a committed write as the state machine decided it at apply. */
@@ -13,6 +13,10 @@ export interface WriteResult {
   index: number;
   /** For each op of the write, in order, what the state machine found and did (see src/kv/apply.ts). */
   results: KvOpResult[];
+  /** Set when the write's preconditions did not hold at apply (nothing changed). */
+  failed?: FailedCondition[];
+  /** Set for a transaction. */
+  txn?: TxnDecision;
 }
 
 interface WriteWaiter {
@@ -53,14 +57,17 @@ export class RequestWaiters {
    * lost office is neither failed nor acknowledged early: it resolves when its index is applied with
    * its own term, rejects when another term's entry lands there, or times out with an unknown outcome.
    */
-  applied(entries: readonly Entry[], resultsByIndex: ReadonlyMap<number, KvOpResult[]>): void {
+  applied(entries: readonly Entry[], outcomes: ReadonlyMap<number, EntryOutcome>): void {
     for (const e of entries) {
       const w = this.writes.get(e.index);
       if (!w) continue;
       this.writes.delete(e.index);
       clearTimeout(w.timer);
       // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
-      if (w.term === e.term) w.resolve({ index: e.index, results: resultsByIndex.get(e.index) ?? [] });
+      if (w.term === e.term) {
+        const o = outcomes.get(e.index);
+        w.resolve({ index: e.index, results: o?.results ?? [], ...(o?.failed ? { failed: o.failed } : {}), ...(o?.txn ? { txn: o.txn } : {}) });
+      }
       else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
     }
   }

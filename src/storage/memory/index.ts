@@ -5,6 +5,7 @@
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
 import type { EffectBatch, StoredValue } from '../../kv/types.js';
 import type { KvStore, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
+import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -48,6 +49,11 @@ export class MemoryLogStore implements LogStore {
 export class MemoryKvStore implements KvStore {
   private data = new Map<string, StoredValue>();
   private applied = 0;
+  /**
+   * The keys in byte order, built on the first listing and dropped whenever a key is added or
+   * removed (value updates keep it). Listing after many new keys sorts again: O(n log n) once.
+   */
+  private sorted: string[] | null = null;
 
   async get(key: string): Promise<StoredValue | undefined> {
     const v = this.data.get(key);
@@ -61,8 +67,10 @@ export class MemoryKvStore implements KvStore {
   async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
     for (const { index, effects } of batches) {
       for (const e of effects) {
-        if (e.type === 'put') this.data.set(e.key, { value: e.value, index });
-        else this.data.delete(e.key);
+        if (e.type === 'put') {
+          if (this.sorted !== null && !this.data.has(e.key)) this.sorted = null;
+          this.data.set(e.key, { value: e.value, index });
+        } else if (this.data.delete(e.key)) this.sorted = null;
       }
     }
     this.applied = appliedIndex;
@@ -81,8 +89,48 @@ export class MemoryKvStore implements KvStore {
     return Promise.resolve();
   }
 
+  listRange(q: RangeQuery): Promise<RangePage> {
+    // Synchronously, within the call: one consistent point.
+    const keys = (this.sorted ??= [...this.data.keys()].sort(compareKeys));
+    const from = q.after !== null ? q.after : q.start;
+    // The first key at or after `from` (strictly after `after`).
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareKeys(keys[mid], from);
+      if (c < 0 || (q.after !== null && c === 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    const items: ListedKey[] = [];
+    let i = lo;
+    for (; i < keys.length && items.length < q.limit; i++) {
+      const k = keys[i];
+      // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
+      if (isPastRange(k, q)) break;
+      const v = this.data.get(k)!;
+      items.push(q.keysOnly ? { key: k, index: v.index } : { key: k, value: v.value, index: v.index });
+    }
+    const more = i < keys.length && !isPastRange(keys[i], q);
+    const page: RangePage = { index: this.applied, items, more };
+    if (q.count) {
+      let n = 0;
+      let a = 0;
+      let b = keys.length;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if (compareKeys(keys[mid], q.start) < 0) a = mid + 1;
+        else b = mid;
+      }
+      for (let j = a; j < keys.length && !isPastRange(keys[j], q); j++) n++;
+      page.count = n;
+    }
+    return Promise.resolve(page);
+  }
+
   async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
     this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
+    this.sorted = null;
     this.applied = appliedIndex;
   }
 

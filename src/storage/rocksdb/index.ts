@@ -24,7 +24,8 @@ import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/co
 import type { EffectBatch, StoredValue } from '../../kv/types.js';
 import type { KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
-import { loadRocksLevel, type BatchOp, type RawDb } from './binding.js';
+import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
+import { isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 /** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
@@ -227,6 +228,19 @@ export class RocksDatabase {
     }
     await it.close();
     if (failure !== null) throw failure;
+  }
+
+  /**
+   * Runs `fn` over one iterator of [gte, lt) with values: every read through it (including after
+   * seek) sees the one consistent view taken when this call created it. Closes it afterwards.
+   */
+  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>): Promise<T> {
+    const it = this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    try {
+      return await fn(it);
+    } finally {
+      await it.close();
+    }
   }
 
   /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
@@ -476,6 +490,48 @@ export class RocksKvStore implements KvStore {
 
   async appliedIndex(): Promise<number> {
     return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
+  }
+
+  listRange(q: RangeQuery): Promise<RangePage> {
+    // One iterator from the applied index key ('a') to the end of the KV keys: the applied index and
+    // the rows come from the same view, so the page is the state at exactly its index.
+    return this.db.withIterator(APPLIED_KEY, KV_END, async (it) => {
+      const head = await it.nextv(1);
+      const index = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      // The smallest key after `after` is `after` + U+0000.
+      it.seek(KV_PREFIX + (q.after !== null ? `${q.after}\u0000` : q.start));
+      const items: ListedKey[] = [];
+      let more = false;
+      scan: for (;;) {
+        const rows = await it.nextv(Math.min(q.limit + 1, ITERATOR_STEP_ROWS));
+        if (rows.length === 0) break;
+        for (const [k, v] of rows) {
+          const key = k.slice(KV_PREFIX.length);
+          if (!k.startsWith(KV_PREFIX) || isPastRange(key, q)) break scan;
+          if (items.length === q.limit) {
+            more = true;
+            break scan;
+          }
+          const sv = JSON.parse(v ?? '') as StoredValue;
+          items.push(q.keysOnly ? { key, index: sv.index } : { key, value: sv.value, index: sv.index });
+        }
+      }
+      const page: RangePage = { index, items, more };
+      if (q.count) {
+        let n = 0;
+        it.seek(KV_PREFIX + q.start);
+        count: for (;;) {
+          const rows = await it.nextv(ITERATOR_STEP_ROWS);
+          if (rows.length === 0) break;
+          for (const [k] of rows) {
+            if (!k.startsWith(KV_PREFIX) || isPastRange(k.slice(KV_PREFIX.length), q)) break count;
+            n++;
+          }
+        }
+        page.count = n;
+      }
+      return page;
+    });
   }
 
   forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {

@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { parseIfMatch, parseIfNoneMatch, preconditionFromHeaders, preconditionHolds, isPrecondition, PreconditionSyntaxError } from '../../../src/kv/conditions.js';
 import { evaluateTxn, isReadOnlyTxn, parseTxn, compareHolds, type TxnRequest } from '../../../src/kv/txn.js';
-import { compareKeys, encodeContinue, inRange, parseListQuery, prefixEnd } from '../../../src/kv/listing.js';
+import { compareKeys, encodeContinue, inRange, isPastRange, isWellFormed, parseListQuery } from '../../../src/kv/listing.js';
 import type { StoredValue } from '../../../src/kv/types.js';
 
 const limits = { maxOps: 8, maxKeyBytes: 16, maxValueBytes: 32 };
@@ -160,14 +160,37 @@ describe('kv: listing', () => {
     // U+FF5E (3 UTF-8 bytes, 0xEF...) sorts before U+1F600 (4 bytes, 0xF0...) in UTF-8, after it in UTF-16.
     expect(compareKeys('\uFF5E', '\u{1F600}')).to.be.lessThan(0);
     expect('\uFF5E' < '\u{1F600}').to.equal(false);
+    // Against Buffer.compare over many random well-formed strings from every band.
+    const bands = [0x41, 0x7f, 0xe9, 0x7ff, 0x800, 0xd7ff, 0xe000, 0xff5e, 0xffff, 0x10000, 0x1f600, 0x10ffff];
+    let seed = 7;
+    const rnd = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    const str = (): string => Array.from({ length: 1 + rnd(3) }, () => String.fromCodePoint(bands[rnd(bands.length)])).join('');
+    for (let i = 0; i < 3000; i++) {
+      const a = str();
+      const b = str();
+      expect(Math.sign(compareKeys(a, b)), `${JSON.stringify(a)} vs ${JSON.stringify(b)}`).to.equal(Math.sign(Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    }
   });
 
-  it('a prefix covers exactly the keys that start with it', () => {
+  it('refuses lone surrogates (they have no UTF-8 form)', () => {
+    expect(isWellFormed('a\u{1F600}')).to.equal(true);
+    expect(isWellFormed('a\uD83D')).to.equal(false);
+    expect(isWellFormed('\uDE00b')).to.equal(false);
+    // Keys arrive with lone surrogates only through JSON escapes ("\uD83D"): the body parsers refuse them.
+    expect(code(() => parseTxn({ success: [{ op: 'set', key: 'a\uD83D', value: '1' }] }, limits))).to.equal('BAD_REQUEST');
+  });
+
+  it('a prefix covers exactly the keys that start with it; a scan stops at the first key past it', () => {
     const p = parseListQuery(q('prefix=p/'), opts);
     for (const k of ['p/', 'p/a', 'p/\u{1F600}']) expect(inRange(k, p.range), k).to.equal(true);
     for (const k of ['p', 'p0', 'q', 'o/zz']) expect(inRange(k, p.range), k).to.equal(false);
-    expect(prefixEnd(Buffer.from([0x61, 0xff]))).to.deep.equal(Buffer.from([0x62]));
-    expect(prefixEnd(Buffer.from([0xff, 0xff]))).to.equal(null);
+    expect(isPastRange('p0', p.range)).to.equal(true);
+    expect(isPastRange('o', p.range)).to.equal(false);
+    expect(isPastRange('p/zzz', p.range)).to.equal(false);
+    const r = parseListQuery(q('start=b&end=d'), opts);
+    expect(['b', 'c', 'czz'].map((k) => inRange(k, r.range))).to.deep.equal([true, true, true]);
+    expect(['a', 'd', 'da'].map((k) => inRange(k, r.range))).to.deep.equal([false, false, false]);
+    expect(isPastRange('d', r.range)).to.equal(true);
   });
 
   it('defaults: limit 100, linearizable, first page', () => {

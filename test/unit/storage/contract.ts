@@ -3,6 +3,7 @@
  * this same suite.
  */
 import { expect } from 'chai';
+import type { RangeQuery } from '../../../src/kv/listing.js';
 import type { ClusterConfig, Entry, Snapshot } from '../../../src/raft/core/types.js';
 import type { KvStore, NodeStorage } from '../../../src/storage/types.js';
 import type { EntryOutcome, KvOp } from '../../../src/kv/types.js';
@@ -385,6 +386,56 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.log.write({ hardState: null, entries: range(5, 5, 3) });
       await reopen();
       expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
+    });
+
+    describe('listRange', () => {
+      const keys = ['a', 'b/1', 'b/2', 'b/3', 'b0', 'c', '\uFF5E', '\u{1F600}', 'b/\u{1F600}', 'b/\uFF5E'];
+      const q = (over: Partial<RangeQuery>): RangeQuery => ({ start: '', end: null, prefix: null, after: null, limit: 100, keysOnly: false, count: false, ...over });
+      beforeEach(async () => {
+        await applyOps(s.kv, 5, keys.map((key) => ({ op: 'set', key, value: `v-${key}` })));
+        await applyOps(s.kv, 6, [{ op: 'set', key: 'b/2', value: 'new' }]);
+      });
+
+      it('lists every key in UTF-8 byte order with values and indexes, at the applied index', async () => {
+        const page = await s.kv.listRange(q({}));
+        expect(page.index).to.equal(6);
+        expect(page.items.map((i) => i.key)).to.deep.equal([...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+        expect(page.items.find((i) => i.key === 'b/2')).to.deep.equal({ key: 'b/2', value: 'new', index: 6 });
+        expect(page.more).to.equal(false);
+      });
+
+      it('a prefix holds exactly the keys that start with it, paged with after, counted whole', async () => {
+        const p1 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, count: true }));
+        expect(p1.items.map((i) => i.key)).to.deep.equal(['b/1', 'b/2']);
+        expect(p1.more).to.equal(true);
+        expect(p1.count).to.equal(5);
+        const p2 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, after: 'b/2', keysOnly: true }));
+        expect(p2.items).to.deep.equal([{ key: 'b/3', index: 5 }, { key: 'b/\uFF5E', index: 5 }]);
+        expect(p2.more).to.equal(true);
+        const p3 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, after: 'b/\uFF5E' }));
+        expect(p3.items.map((i) => i.key)).to.deep.equal(['b/\u{1F600}']);
+        expect(p3.more).to.equal(false);
+        expect(p3.count).to.equal(undefined);
+      });
+
+      it('a half-open start/end range; an empty range; a limit that ends exactly at the last key', async () => {
+        const r = await s.kv.listRange(q({ start: 'b/2', end: 'c', count: true }));
+        expect(r.items.map((i) => i.key)).to.deep.equal(['b/2', 'b/3', 'b/\uFF5E', 'b/\u{1F600}', 'b0']);
+        expect(r.count).to.equal(5);
+        const none = await s.kv.listRange(q({ start: 'x/', prefix: 'x/', count: true }));
+        expect(none).to.deep.equal({ index: 6, items: [], more: false, count: 0 });
+        const exact = await s.kv.listRange(q({ start: 'c', end: 'd', limit: 1 }));
+        expect(exact.items.map((i) => i.key)).to.deep.equal(['c']);
+        expect(exact.more).to.equal(false);
+      });
+
+      it('sees deletes and new keys after it was listed once (no stale order)', async () => {
+        await s.kv.listRange(q({}));
+        await applyOps(s.kv, 7, [{ op: 'delete', key: 'b/1' }, { op: 'set', key: 'b/0', value: 'z' }]);
+        const page = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 1 }));
+        expect(page.items).to.deep.equal([{ key: 'b/0', value: 'z', index: 7 }]);
+        expect(page.index).to.equal(7);
+      });
     });
   });
 }
