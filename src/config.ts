@@ -58,6 +58,10 @@ export interface Config {
   /** METRICS_AUTH: /metrics needs a token. */
   readonly isMetricsAuthRequired: boolean;
   readonly maxKeysPerRequest: number;
+  /** MAX_TXN_OPS: most compares plus operations in one transaction. */
+  readonly maxTxnOps: number;
+  /** MAX_LIST_LIMIT: the largest `limit` of one GET /keys page. */
+  readonly maxListLimit: number;
   readonly maxConcurrentRequests: number;
   /** MAX_CONNECTIONS: most open client API connections; more are closed on accept. */
   readonly maxConnections: number;
@@ -148,6 +152,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       METRICS_AUTH: bool({ default: false }),
       CLIENT_CERT_AUTH: bool({ default: false }),
       MAX_KEYS_PER_REQUEST: positiveInt({ default: 1000 }),
+      MAX_TXN_OPS: positiveInt({ default: 128 }),
+      MAX_LIST_LIMIT: positiveInt({ default: 1000 }),
       MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
       MAX_CONNECTIONS: positiveInt({ default: 2048 }),
       BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
@@ -241,6 +247,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     isClientCertRequired: e.CLIENT_CERT_AUTH,
     isMetricsAuthRequired: e.METRICS_AUTH,
     maxKeysPerRequest: e.MAX_KEYS_PER_REQUEST,
+    maxTxnOps: e.MAX_TXN_OPS,
+    maxListLimit: e.MAX_LIST_LIMIT,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
     maxConnections: e.MAX_CONNECTIONS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,

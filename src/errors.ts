@@ -2,7 +2,7 @@
  * The one registry of errors that reach clients and peers: each has a stable code and HTTP status.
  * The API's error middleware turns them into `{"error":{"code","message"}}`; the peer server and the
  * HTTP parser-error handler write the same body on raw sockets (src/http/answer.ts). Anything else is
- * a logged 500 INTERNAL. No error body is built anywhere else (test/unit/errors.test.ts checks).
+ * a logged 500 INTERNAL. No error body is built anywhere else (test/unit/api/error-codes.test.ts checks).
  */
 
 /** Every error code raftkv answers with, and its HTTP status. */
@@ -21,12 +21,18 @@ export const ERROR_CODES = {
   NOT_FOUND: 404,
   /** The route exists but not with this method. */
   METHOD_NOT_ALLOWED: 405,
+  /** A transaction with more operations than MAX_TXN_OPS. */
+  TOO_MANY_OPS: 400,
+  /** The same key twice in one write or transaction. */
+  DUPLICATE_KEY: 400,
   /** The request (body or headers) did not arrive in time. */
   REQUEST_TIMEOUT: 408,
   /** Another operation is in the way (e.g. a membership change in progress); nothing changed. */
   CONFLICT: 409,
   /** A peer stream from another cluster. */
   WRONG_CLUSTER: 409,
+  /** A conditional write's precondition did not hold at apply; `details` names the current state. */
+  PRECONDITION_FAILED: 412,
   /** The request body is over the limit; nothing changed. */
   PAYLOAD_TOO_LARGE: 413,
   /** A peer stream meant for another node. */
@@ -64,6 +70,8 @@ export class RaftKvError extends Error {
     readonly code: ErrorCode,
     message: string,
     readonly headers?: Record<string, string>,
+    /** Machine-readable facts about the failure, sent as `error.details` (e.g. the current index). */
+    readonly details?: Record<string, unknown>,
   ) {
     super(message);
     this.name = new.target.name;
@@ -72,8 +80,10 @@ export class RaftKvError extends Error {
 }
 
 /** The JSON body for an error response, on every server. */
-export function errorBody(err: RaftKvError): { error: { code: string; message: string } } {
-  return { error: { code: err.code, message: err.message } };
+export function errorBody(err: RaftKvError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
+  return err.details === undefined
+    ? { error: { code: err.code, message: err.message } }
+    : { error: { code: err.code, message: err.message, details: err.details } };
 }
 
 export class BadRequestError extends RaftKvError {
@@ -224,5 +234,26 @@ export class WrongClusterError extends RaftKvError {
 export class NotJoinedError extends RaftKvError {
   constructor(message: string) {
     super('NOT_JOINED', message);
+  }
+}
+
+/** A conditional write's precondition did not hold at apply; `details` names the current state. */
+export class PreconditionFailedError extends RaftKvError {
+  constructor(message: string, details: Record<string, unknown>, etag?: number) {
+    super('PRECONDITION_FAILED', message, etag === undefined ? undefined : { ETag: `"${etag}"` }, details);
+  }
+}
+
+/** A transaction with more operations than MAX_TXN_OPS. */
+export class TooManyOpsError extends RaftKvError {
+  constructor(message: string) {
+    super('TOO_MANY_OPS', message);
+  }
+}
+
+/** One branch of a transaction writes the same key twice. */
+export class DuplicateKeyError extends RaftKvError {
+  constructor(message: string) {
+    super('DUPLICATE_KEY', message);
   }
 }

@@ -198,7 +198,7 @@ async function main(): Promise<void> {
   const app = createApp({
     node: raftNode,
     nodeId: cfg.nodeId,
-    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes, maxBodyBytes: cfg.maxBodyBytes, maxKeysPerRequest: cfg.maxKeysPerRequest, bodyTimeoutMs: cfg.bodyTimeoutMs },
+    limits: { maxKeyBytes: cfg.maxKeyBytes, maxValueBytes: cfg.maxValueBytes, maxBodyBytes: cfg.maxBodyBytes, maxKeysPerRequest: cfg.maxKeysPerRequest, maxTxnOps: cfg.maxTxnOps, maxListLimit: cfg.maxListLimit, bodyTimeoutMs: cfg.bodyTimeoutMs },
     logger,
     registry: metrics.registry,
     requestTimeoutMs: cfg.requestTimeoutMs,

@@ -9,12 +9,16 @@ import { request, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
-import type { KvOp } from '../storage/types.js';
+import type { KvOp } from '../kv/types.js';
 import { httpMetrics, registerTlsCertExpiry } from '../metrics/index.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
-import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
-import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
+import { preconditionFromHeaders, PreconditionSyntaxError, type Precondition } from '../kv/conditions.js';
+import { DEFAULT_MAX_TXN_OPS, evaluateTxn, isReadOnlyTxn, parseTxn, txnKeys } from '../kv/txn.js';
+import { DEFAULT_MAX_LIST_LIMIT, encodeContinue, isWellFormed, parseListQuery } from '../kv/listing.js';
+import type { FailedCondition, StoredValue } from '../kv/types.js';
+import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
+import { FORWARDED_SUBJECT_HEADER, authorizeKeys, authorizeRange, requireRole, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from './limits.js';
 import { readBody as readRequestBody } from '../http/body.js';
 import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
@@ -29,6 +33,10 @@ export interface ApiLimits {
   maxKeysPerRequest?: number;
   /** How long a request body may take to arrive before a 408 (default 10 s). */
   bodyTimeoutMs?: number;
+  /** Most compares plus operations in one transaction (default 128). */
+  maxTxnOps?: number;
+  /** Largest `limit` of one GET /keys page (default 1000). */
+  maxListLimit?: number;
 }
 
 export interface ApiDeps {
@@ -73,6 +81,37 @@ function parseJson(text: string): unknown {
 function checkKey(key: string, limits: ApiLimits): void {
   const n = Buffer.byteLength(key, 'utf8');
   if (n < 1 || n > limits.maxKeyBytes) throw new BadRequestError(`key must be 1 to ${limits.maxKeyBytes} bytes`);
+  // A lone surrogate (only possible through a JSON escape) has no UTF-8 form: it would be stored altered.
+  if (!isWellFormed(key)) throw new BadRequestError('key is not well-formed Unicode (a lone surrogate)');
+}
+
+function checkValue(key: string, value: unknown, limits: ApiLimits): string {
+  if (typeof value !== 'string') throw new BadRequestError(`value of "${key.slice(0, 64)}" must be a string`);
+  if (Buffer.byteLength(value, 'utf8') > limits.maxValueBytes) throw new BadRequestError(`value of "${key.slice(0, 64)}" is over ${limits.maxValueBytes} bytes`);
+  if (!isWellFormed(value)) throw new BadRequestError(`value of "${key.slice(0, 64)}" is not well-formed Unicode (a lone surrogate)`);
+  return value;
+}
+
+/** The precondition of a request's If-Match / If-None-Match headers (400 when malformed), or null. */
+function requestPrecondition(ctx: Koa.Context): Precondition | null {
+  try {
+    return preconditionFromHeaders(ctx.get('if-match') || undefined, ctx.get('if-none-match') || undefined);
+  } catch (err) {
+    if (err instanceof PreconditionSyntaxError) throw new BadRequestError(err.message);
+    throw err;
+  }
+}
+
+/** The 412 for a write whose conditions did not hold at apply. */
+function preconditionFailed(failed: FailedCondition[], isBatch: boolean): PreconditionFailedError {
+  const version = (f: FailedCondition) => (f.current === null ? null : { key: f.key, index: f.current.index });
+  if (isBatch) {
+    const existing = failed.filter((f) => f.current !== null).map((f) => ({ key: f.key, index: (f.current as StoredValue).index }));
+    return new PreconditionFailedError(`${existing.length} of the keys already exist${existing.length > 0 ? ` (e.g. ${JSON.stringify(existing[0].key)} at index ${existing[0].index})` : ''}; nothing was written`, { existing });
+  }
+  const f = failed[0];
+  const message = f.current === null ? `precondition failed: key ${JSON.stringify(f.key)} does not exist` : `precondition failed: key ${JSON.stringify(f.key)} is at index ${f.current.index}`;
+  return new PreconditionFailedError(message, { current: version(f) }, f.current?.index);
 }
 
 /**
@@ -88,9 +127,7 @@ export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, s
   const out = Object.create(null) as Record<string, string>;
   for (const [k, v] of entries) {
     checkKey(k, limits);
-    if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
-    if (Buffer.byteLength(v, 'utf8') > limits.maxValueBytes) throw new BadRequestError(`value of "${k.slice(0, 64)}" is over ${limits.maxValueBytes} bytes`);
-    out[k] = v;
+    out[k] = checkValue(k, v, limits);
   }
   return out;
 }
@@ -105,7 +142,7 @@ export function createApp(deps: ApiDeps): Koa {
   // comes from the route it matched (declared below with the route), never from the raw path.
   const router = new Router({ sensitive: true, strict: true });
   const isMember = (name: string): boolean => node.members().some((m) => m.id === name);
-  const route = (method: 'get' | 'post' | 'delete', path: string, access: RouteAccess, handler: Koa.Middleware): void => {
+  const route = (method: 'get' | 'post' | 'put' | 'delete', path: string, access: RouteAccess, handler: Koa.Middleware): void => {
     router[method](path, requireAccess(access, deps.security, isMember), handler);
   };
 
@@ -138,11 +175,11 @@ export function createApp(deps: ApiDeps): Koa {
     try {
       // The leader authenticates the client again: pass its token and, for a join, the joiner's signature.
       const passed: Record<string, string> = {};
-      for (const h of ['authorization', TIMESTAMP_HEADER, SIGNATURE_HEADER]) if (ctx.get(h)) passed[h] = ctx.get(h);
+      for (const h of ['authorization', 'if-match', 'if-none-match', TIMESTAMP_HEADER, SIGNATURE_HEADER]) if (ctx.get(h)) passed[h] = ctx.get(h);
       // A client that authenticated by certificate: this member (its own certificate) vouches for it.
       if (typeof ctx.state.certSubject === 'string') passed[FORWARDED_SUBJECT_HEADER] = ctx.state.certSubject;
       res = await request(`${deps.forward?.scheme ?? 'http'}://${addr}${ctx.originalUrl}`, {
-        method: ctx.method as 'POST' | 'DELETE',
+        method: ctx.method as 'POST' | 'PUT' | 'DELETE',
         dispatcher: deps.forward?.dispatcher(),
         headers: { 'content-type': 'application/json', [FORWARDED]: '1', ...passed },
         body: rawBody ?? undefined,
@@ -168,14 +205,44 @@ export function createApp(deps: ApiDeps): Koa {
   route('post', '/key', 'write', async (ctx) => {
     const raw = await readBody(ctx, limits.maxBodyBytes, limits.bodyTimeoutMs);
     const pairs = parseSetBody(parseJson(raw), limits);
-    authorizeKeys(ctx, Object.keys(pairs));
+    const keys = Object.keys(pairs);
+    authorizeKeys(ctx, keys);
+    // If-None-Match: * = every key absent (an atomic create-only batch); If-Match names one key's index.
+    const pre = requestPrecondition(ctx);
+    if (pre !== null && pre.kind !== 'absent' && keys.length !== 1) throw new BadRequestError('If-Match applies to a single key; send one pair (or use PUT /key/:key or POST /txn)');
     await onLeader(ctx, raw, async () => {
       const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => ({ op: 'set', key, value }));
       // A write with no pairs would commit an empty entry; parseSetBody refuses such bodies, this keeps it so.
       if (ops.length === 0) throw new BadRequestError('body must contain at least one pair');
-      const index = await node.write(ops);
-      ctx.set('X-Raft-Index', String(index));
+      if (pre === null) {
+        const index = await node.write(ops);
+        ctx.set('X-Raft-Index', String(index));
+        ctx.body = pairs;
+        return;
+      }
+      const r = await node.writeCommand({ kind: 'ops', ops, conditions: keys.map((key) => ({ key, pre })) });
+      ctx.set('X-Raft-Index', String(r.index));
+      if (r.failed) throw preconditionFailed(r.failed, keys.length > 1 || pre.kind === 'absent');
+      if (keys.length === 1) ctx.set('ETag', `"${r.index}"`);
       ctx.body = pairs;
+    });
+  });
+
+  route('put', '/key/:key', 'write', async (ctx) => {
+    const key = ctx.params.key;
+    checkKey(key, limits);
+    authorizeKeys(ctx, [key]);
+    const raw = await readBody(ctx, limits.maxBodyBytes, limits.bodyTimeoutMs);
+    const body = parseJson(raw) as { value?: unknown } | null;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'value')) throw new BadRequestError('body must be {"value": "..."}');
+    const value = checkValue(key, body.value, limits);
+    const pre = requestPrecondition(ctx);
+    await onLeader(ctx, raw, async () => {
+      const r = await node.writeCommand({ kind: 'ops', ops: [{ op: 'set', key, value }], conditions: pre === null ? [] : [{ key, pre }] });
+      ctx.set('X-Raft-Index', String(r.index));
+      if (r.failed) throw preconditionFailed(r.failed, false);
+      ctx.set('ETag', `"${r.index}"`);
+      ctx.body = { [key]: value };
     });
   });
 
@@ -198,13 +265,66 @@ export function createApp(deps: ApiDeps): Koa {
     const key = ctx.params.key;
     checkKey(key, limits);
     authorizeKeys(ctx, [key]);
+    const pre = requestPrecondition(ctx);
+    if (pre !== null && pre.kind === 'absent') throw new BadRequestError('If-None-Match does not apply to DELETE');
     await onLeader(ctx, null, async () => {
+      if (pre !== null) {
+        // Deleted only if the key exists at the index named (an absent key fails too: 412, not 404).
+        const r = await node.writeCommand({ kind: 'ops', ops: [{ op: 'delete', key }], conditions: [{ key, pre }] });
+        ctx.set('X-Raft-Index', String(r.index));
+        if (r.failed) throw preconditionFailed(r.failed, false);
+        ctx.body = { deleted: key };
+        return;
+      }
       // Whether the key was there is decided when the delete is applied, not by an earlier read.
       const { index, existed } = await node.deleteKey(key);
       ctx.set('X-Raft-Index', String(index));
       if (!existed) throw new KeyNotFoundError(key);
       ctx.body = { deleted: key };
     });
+  });
+
+  const txnLimits = { maxOps: limits.maxTxnOps ?? DEFAULT_MAX_TXN_OPS, maxKeyBytes: limits.maxKeyBytes, maxValueBytes: limits.maxValueBytes };
+
+  route('post', '/txn', 'read', async (ctx) => {
+    const raw = await readBody(ctx, limits.maxBodyBytes, limits.bodyTimeoutMs);
+    const txn = parseTxn(parseJson(raw), txnLimits);
+    const { read, written } = txnKeys(txn);
+    authorizeKeys(ctx, [...read, ...written]);
+    if (isReadOnlyTxn(txn)) {
+      // No log entry: ReadIndex, then the compares and gets against one state between two applies.
+      const consistency = ctx.query.consistency ?? 'linearizable';
+      if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
+      if (consistency === 'linearizable') await node.linearizableBarrier();
+      const { index, values } = await node.readAtomically(read);
+      const decision = evaluateTxn(txn, (k) => values.get(k), index);
+      ctx.set('X-Raft-Index', String(index));
+      ctx.body = { succeeded: decision.succeeded, index, results: decision.results };
+      return;
+    }
+    // A transaction that writes needs the write role, whatever the route's read access let in.
+    requireRole(ctx, 'write');
+    await onLeader(ctx, raw, async () => {
+      const r = await node.writeCommand({ kind: 'txn', txn });
+      ctx.set('X-Raft-Index', String(r.index));
+      ctx.body = { succeeded: r.txn?.succeeded ?? false, index: r.index, results: r.txn?.results ?? [] };
+    });
+  });
+
+  route('get', '/keys', 'read', async (ctx) => {
+    const q = parseListQuery(new URLSearchParams(ctx.querystring), { maxLimit: limits.maxListLimit ?? DEFAULT_MAX_LIST_LIMIT, maxKeyBytes: limits.maxKeyBytes });
+    authorizeRange(ctx, q.range);
+    if (q.consistency === 'linearizable') await node.linearizableBarrier();
+    const page = await node.listRange({ ...q.range, after: q.after, limit: q.limit, keysOnly: q.keysOnly, count: q.count });
+    const last = page.items[page.items.length - 1];
+    ctx.set('X-Raft-Index', String(page.index));
+    ctx.body = {
+      index: page.index,
+      items: page.items,
+      more: page.more,
+      ...(page.more && last ? { continue: encodeContinue(q.range, last.key, q.firstIndex ?? page.index) } : {}),
+      ...(page.count !== undefined ? { count: page.count } : {}),
+    };
   });
 
   route('get', '/cluster', 'admin', async (ctx) => {

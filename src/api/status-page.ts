@@ -2,7 +2,8 @@
  * The live cluster status page served at `GET /` by every node: one self-contained HTML document
  * (inline CSS and script, no CDN, no build step) that polls `/cluster?view=all` every second and
  * shows each member's role, term, commit and applied index, replication lag and health, with the
- * leader highlighted. Served by the API routes in app.ts.
+ * leader highlighted, and a key browser: list a prefix page by page through `GET /keys` and show a
+ * value with its index. Served by the API routes in app.ts.
  */
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -44,6 +45,16 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   .h-unreachable { background: var(--bad-bg); color: var(--bad); }
   .addr { color: var(--muted); font-size: 12px; }
   footer { color: var(--muted); margin-top: 12px; font-size: 12px; }
+  h2 { font-size: 16px; margin: 28px 0 10px; }
+  .browse { display: flex; gap: 8px; margin-bottom: 10px; align-items: center; flex-wrap: wrap; }
+  .browse input { font: inherit; padding: 6px 10px; border: 1px solid var(--line); border-radius: 6px; min-width: 260px; }
+  button { font: inherit; padding: 6px 14px; border: 1px solid var(--line); border-radius: 6px; background: var(--card); cursor: pointer; }
+  #keys tr { cursor: pointer; }
+  #keys td.val { max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
+  #key-error { color: var(--bad); }
+  #key-detail { display: none; margin-top: 12px; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
+  #key-detail.show { display: block; }
+  #key-detail pre { white-space: pre-wrap; word-break: break-all; margin: 6px 0 0; }
 </style>
 </head>
 <body>
@@ -64,6 +75,19 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tbody id="nodes"></tbody>
   </table>
   <footer>Refreshes every second from <code>/cluster?view=all</code>. Last update: <span id="updated">never</span>.</footer>
+  <h2>Keys</h2>
+  <form class="browse" id="browse">
+    <input id="prefix" placeholder="prefix (empty: all keys)" aria-label="prefix">
+    <button type="submit" id="list">List</button>
+    <button type="button" id="more" disabled>Next page</button>
+    <span class="addr" id="page-info"></span>
+    <span id="key-error" role="alert"></span>
+  </form>
+  <table>
+    <thead><tr><th>Key</th><th class="num">Index</th><th>Value</th></tr></thead>
+    <tbody id="keys"></tbody>
+  </table>
+  <div id="key-detail"><div><strong id="detail-key"></strong> <span class="addr">index <span id="detail-index"></span></span></div><pre id="detail-value"></pre></div>
 </main>
 <script>
 (function () {
@@ -153,6 +177,52 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       });
   }
   poll();
+
+  // Key browser: one page of GET /keys at a time; "Next page" follows the continuation token.
+  var PAGE = 50;
+  var listing = { prefix: '', token: null };
+  function showKey(item) {
+    $('detail-key').textContent = item.key;
+    $('detail-index').textContent = String(item.index);
+    $('detail-value').textContent = item.value;
+    $('key-detail').className = 'show';
+  }
+  function loadPage(isFirst) {
+    var q = new URLSearchParams({ prefix: listing.prefix, limit: String(PAGE), count: 'true' });
+    if (!isFirst && listing.token) q.set('continue', listing.token);
+    $('key-error').textContent = '';
+    fetch('/keys?' + q.toString(), { cache: 'no-store' })
+      .then(function (res) {
+        return res.json().then(function (body) {
+          if (!res.ok) throw new Error(body && body.error ? body.error.code + ': ' + body.error.message : 'HTTP ' + res.status);
+          return body;
+        });
+      })
+      .then(function (page) {
+        var body = $('keys');
+        body.textContent = '';
+        page.items.forEach(function (item) {
+          var tr = document.createElement('tr');
+          tr.setAttribute('data-key', item.key);
+          cell(tr, item.key);
+          cell(tr, String(item.index), 'num');
+          cell(tr, item.value, 'val');
+          tr.addEventListener('click', function () { showKey(item); });
+          body.appendChild(tr);
+        });
+        listing.token = page.more ? page.continue : null;
+        $('more').disabled = !page.more;
+        $('page-info').textContent = page.items.length + ' of ' + page.count + ' keys at index ' + page.index;
+      })
+      .catch(function (err) { $('key-error').textContent = err && err.message ? err.message : String(err); });
+  }
+  $('browse').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    listing = { prefix: $('prefix').value, token: null };
+    $('key-detail').className = '';
+    loadPage(true);
+  });
+  $('more').addEventListener('click', function () { loadPage(false); });
 })();
 </script>
 </body>

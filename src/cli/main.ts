@@ -1,19 +1,20 @@
 #!/usr/bin/env node
 /**
- * The `raftkv` command: get, set, del, cluster, cluster remove, watch-cluster and reload against a
- * raftkv cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected input,
- * 3 cluster unavailable (or a write whose outcome is unknown). Installed as the package's `bin`.
+ * The `raftkv` command: get, set, cas, del, ls, txn, cluster, cluster remove, watch-cluster and reload
+ * against a raftkv cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected
+ * input, 3 cluster unavailable (or a write whose outcome is unknown), 4 a precondition did not hold
+ * (cas, conditional del, a transaction whose compares failed). Installed as the package's `bin`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { pathToFileURL } from 'node:url';
-import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, RaftKvClient, RaftKvClientError, type ClusterInfo } from '../client/index.js';
+import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
 import { parseInterval, renderCluster } from './format.js';
 import { parseEndpoint, withScheme } from '../net/address.js';
 
 /** Exit codes of the command. */
-export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3 } as const;
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4 } as const;
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:8080';
 
@@ -25,7 +26,8 @@ const COMMON = `Options for every command:
   --retries N        extra attempts on transient failures (default 6)
   -h, --help         show help
 Environment: RAFTKV_ENDPOINTS, RAFTKV_TOKEN (sent as "Authorization: Bearer <token>").
-Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable or outcome unknown.`;
+Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable or outcome unknown,
+4 precondition failed (cas, del --if-index, a transaction whose compares did not hold).`;
 
 const HELP: Record<string, string> = {
   main: `Usage: raftkv <command> [options]
@@ -34,7 +36,11 @@ Commands:
   get KEY                 print the value of KEY
   set KEY VALUE           set KEY to VALUE
   set --file PAIRS.json   set every pair of a JSON object atomically ("-" reads stdin)
-  del KEY                 delete KEY
+  cas KEY VALUE --if-index N | --if-absent | --if-exists
+                          set KEY only if the condition holds when the write is applied
+  del KEY [--if-index N]  delete KEY (only at index N)
+  ls PREFIX               list the keys under PREFIX (table, or --json lines)
+  txn --file TXN.json     run a transaction ("-" reads stdin)
   cluster                 show every node: role, suffrage, term, match/commit/applied index, lag, last contact, health
   cluster remove ID       remove node ID from the cluster
   watch-cluster           the cluster table, refreshed until Ctrl-C
@@ -58,9 +64,35 @@ applied (the leader died mid-request) exits 3 and says so; read the key to find 
   --file PATH   JSON object {"key": "value", ...}
 
 ${COMMON}`,
-  del: `Usage: raftkv del KEY
+  del: `Usage: raftkv del KEY [--if-index N]
 
-Deletes KEY. Exit 1 when KEY does not exist.
+Deletes KEY. Exit 1 when KEY does not exist. With --if-index N it deletes only when KEY exists and
+was last written at index N; otherwise (also when KEY is absent) nothing changes and it exits 4.
+
+${COMMON}`,
+  cas: `Usage: raftkv cas KEY VALUE --if-index N     set only if KEY was last written at index N
+       raftkv cas KEY VALUE --if-absent       create only (KEY must not exist)
+       raftkv cas KEY VALUE --if-exists       replace only (KEY must exist)
+
+A compare-and-set decided by the state machine when the write is applied (If-Match / If-None-Match).
+Prints OK and the new index; when the condition does not hold nothing changes, it prints the key's
+current index (or that it does not exist) and exits 4.
+
+${COMMON}`,
+  ls: `Usage: raftkv ls PREFIX [--keys-only] [--limit N] [--consistency linearizable|stale]
+
+Lists the keys under PREFIX ("" for all) in UTF-8 byte order, page by page: a table KEY INDEX VALUE,
+or with --json one {"key","value","index"} line per key. Each page is one consistent snapshot; see
+docs/api.md for what a listing of several pages guarantees.
+  --keys-only   leave the values out
+  --limit N     stop after N keys (default: all)
+
+${COMMON}`,
+  txn: `Usage: raftkv txn --file TXN.json      ("-" reads stdin)
+
+Runs a transaction {"compare":[...],"success":[...],"failure":[...]} (see docs/api.md) atomically
+at one index. Prints {"succeeded","index","results"}; exit 0 when the compares held (the success
+branch ran), 4 when they did not (the failure branch ran).
 
 ${COMMON}`,
   cluster: `Usage: raftkv cluster
@@ -141,8 +173,36 @@ function readPairs(path: string): Record<string, string> {
   return pairs;
 }
 
+function readJsonFile(path: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path === '-' ? 0 : path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new UsageError(`${path} is not valid JSON`);
+  }
+}
+
+function conditionFrom(values: { 'if-index'?: string; 'if-absent'?: boolean; 'if-exists'?: boolean }): WriteConditions | undefined {
+  const given = [values['if-index'] !== undefined, values['if-absent'] === true, values['if-exists'] === true].filter(Boolean).length;
+  if (given > 1) throw new UsageError('use one of --if-index, --if-absent, --if-exists');
+  if (values['if-index'] !== undefined) {
+    const n = Number(values['if-index']);
+    if (!Number.isSafeInteger(n) || n < 1) throw new UsageError('--if-index must be a positive integer (the index from get, ETag)');
+    return { ifMatch: n };
+  }
+  if (values['if-absent']) return { ifNoneMatch: '*' };
+  if (values['if-exists']) return { ifMatch: '*' };
+  return undefined;
+}
+
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof PreconditionFailedError) return EXIT.preconditionFailed;
   if (err instanceof KeyNotFoundError || err instanceof NodeNotFoundError) return EXIT.notFound;
   if (err instanceof BadRequestError || err instanceof PayloadTooLargeError) return EXIT.usage;
   return EXIT.unavailable;
@@ -203,6 +263,11 @@ const OPTIONS = {
   interval: { type: 'string' },
   timeout: { type: 'string' },
   retries: { type: 'string' },
+  'if-index': { type: 'string' },
+  'if-absent': { type: 'boolean' },
+  'if-exists': { type: 'boolean' },
+  'keys-only': { type: 'boolean' },
+  limit: { type: 'string' },
 } as const;
 
 function parseCommandLine(argv: string[]) {
@@ -266,8 +331,11 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
       io.out(HELP[cmd]);
       return EXIT.ok;
     }
-    if (values.file !== undefined && cmd !== 'set') throw new UsageError('--file only applies to "set"');
-    if (values.consistency !== undefined && cmd !== 'get') throw new UsageError('--consistency only applies to "get"');
+    if (values.file !== undefined && cmd !== 'set' && cmd !== 'txn') throw new UsageError('--file only applies to "set" and "txn"');
+    if (values.consistency !== undefined && cmd !== 'get' && cmd !== 'ls') throw new UsageError('--consistency only applies to "get" and "ls"');
+    if ((values['if-absent'] !== undefined || values['if-exists'] !== undefined) && cmd !== 'cas') throw new UsageError('--if-absent and --if-exists only apply to "cas"');
+    if (values['if-index'] !== undefined && cmd !== 'cas' && cmd !== 'del' && cmd !== 'delete') throw new UsageError('--if-index only applies to "cas" and "del"');
+    if ((values['keys-only'] !== undefined || values.limit !== undefined) && cmd !== 'ls') throw new UsageError('--keys-only and --limit only apply to "ls"');
     if (values.interval !== undefined && cmd !== 'watch-cluster') throw new UsageError('--interval only applies to "watch-cluster"');
     const consistency = values.consistency ?? 'linearizable';
     if (consistency !== 'linearizable' && consistency !== 'stale') throw new UsageError('--consistency must be linearizable or stale');
@@ -306,9 +374,56 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
       case 'del':
       case 'delete': {
         argCount(cmd, args, 1);
-        const r = await client.delete(args[0]);
-        io.out(isJson ? JSON.stringify({ ok: true, deleted: r.deleted, index: r.index }) : `deleted ${r.deleted}`);
+        const cond = conditionFrom(values);
+        try {
+          const r = await client.delete(args[0], cond as { ifMatch?: number } | undefined);
+          io.out(isJson ? JSON.stringify({ ok: true, deleted: r.deleted, index: r.index }) : `deleted ${r.deleted}`);
+        } catch (err) {
+          if (!(err instanceof PreconditionFailedError)) throw err;
+          io.out(isJson ? JSON.stringify({ ok: false, current: err.current }) : err.current ? `not deleted: ${args[0]} is at index ${err.current.index}` : `not deleted: ${args[0]} does not exist`);
+          return EXIT.preconditionFailed;
+        }
         return EXIT.ok;
+      }
+      case 'cas': {
+        argCount(cmd, args, 2);
+        const cond = conditionFrom(values);
+        if (!cond) throw new UsageError('cas needs --if-index N, --if-absent or --if-exists');
+        try {
+          const r = await client.set(args[0], args[1], cond);
+          io.out(isJson ? JSON.stringify({ ok: true, index: r.index, leader: r.leaderId }) : `OK${r.index !== null ? ` index=${r.index}` : ''}`);
+          return EXIT.ok;
+        } catch (err) {
+          if (!(err instanceof PreconditionFailedError)) throw err;
+          io.out(isJson ? JSON.stringify({ ok: false, current: err.current }) : err.current ? `not set: ${args[0]} is at index ${err.current.index}` : `not set: ${args[0]} does not exist`);
+          return EXIT.preconditionFailed;
+        }
+      }
+      case 'ls': {
+        argCount(cmd, args, 1);
+        const max = intOption('limit', values.limit, 1);
+        const rows: ListItem[] = [];
+        let n = 0;
+        for await (const item of client.list(args[0], { keysOnly: values['keys-only'] === true, consistency, pageSize: max !== undefined ? Math.min(max, 1000) : 1000 })) {
+          if (isJson) io.out(JSON.stringify(item));
+          else rows.push(item);
+          if (max !== undefined && ++n >= max) break;
+        }
+        if (!isJson) {
+          const width = Math.min(60, Math.max(3, ...rows.map((r) => r.key.length)));
+          io.out(`${'KEY'.padEnd(width)}  ${'INDEX'.padStart(8)}${values['keys-only'] ? '' : '  VALUE'}`);
+          for (const r of rows) io.out(`${r.key.padEnd(width)}  ${String(r.index).padStart(8)}${values['keys-only'] ? '' : `  ${r.value ?? ''}`}`);
+        }
+        return EXIT.ok;
+      }
+      case 'txn': {
+        argCount(cmd, args, 0);
+        if (values.file === undefined) throw new UsageError('txn needs --file TXN.json ("-" reads stdin)');
+        const body = readJsonFile(values.file);
+        if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new UsageError(`${values.file} must hold a JSON object {"compare","success","failure"}`);
+        const r = await client.txn(body as TxnRequest);
+        io.out(JSON.stringify(r, null, isJson ? undefined : 2));
+        return r.succeeded ? EXIT.ok : EXIT.preconditionFailed;
       }
       case 'cluster': {
         if (args.length === 0) {

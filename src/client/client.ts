@@ -12,18 +12,20 @@ import {
   ClusterUnavailableError,
   ConflictError,
   KeyNotFoundError,
+  type KeyVersion,
   NoLeaderError,
   NodeNotFoundError,
   NotLeaderError,
   OutcomeUnknownError,
   PayloadTooLargeError,
+  PreconditionFailedError,
   RaftKvClientError,
   ServerError,
   TimeoutError,
   UnavailableError,
 } from './errors.js';
 import { endpointHostPort } from '../net/address.js';
-import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, WriteResult } from './types.js';
+import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, ListItem, ListOptions, ListPage, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, TxnOpResult, TxnRequest, TxnResult, WriteConditions, WriteResult } from './types.js';
 
 type Kind = 'read' | 'write';
 
@@ -41,9 +43,10 @@ type Outcome =
 
 interface Request {
   kind: Kind;
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   body?: string;
+  headers?: Record<string, string>;
   /** Turns a 404 KEY_NOT_FOUND or NODE_NOT_FOUND answer into the right typed error. */
   notFound?: (message: string, endpoint: string) => RaftKvClientError;
 }
@@ -71,6 +74,25 @@ function strOrNull(v: unknown): string | null {
 function header(res: AxiosResponse, name: string): string | null {
   const v: unknown = res.headers[name];
   return typeof v === 'string' ? v : null;
+}
+
+function keyVersion(v: unknown): KeyVersion | null {
+  return isRecord(v) && typeof v.key === 'string' && typeof v.index === 'number' ? { key: v.key, index: v.index } : null;
+}
+
+/** The `If-Match` / `If-None-Match` headers of a conditional write. */
+export function conditionHeaders(c: WriteConditions | undefined): Record<string, string> {
+  if (!c) return {};
+  if (c.ifMatch !== undefined && c.ifNoneMatch !== undefined) throw new BadRequestError('use ifMatch or ifNoneMatch, not both');
+  if (c.ifNoneMatch !== undefined) {
+    if (c.ifNoneMatch !== '*') throw new BadRequestError("ifNoneMatch must be '*'");
+    return { 'If-None-Match': '*' };
+  }
+  if (c.ifMatch === undefined) return {};
+  if (c.ifMatch === '*') return { 'If-Match': '*' };
+  const list = Array.isArray(c.ifMatch) ? c.ifMatch : [c.ifMatch];
+  if (list.length === 0 || !list.every((i) => Number.isSafeInteger(i) && i > 0)) throw new BadRequestError('ifMatch must be a positive index, a list of them, or *');
+  return { 'If-Match': list.map((i) => `"${i}"`).join(', ') };
 }
 
 function indexHeader(res: AxiosResponse, name: string): number | null {
@@ -188,25 +210,90 @@ export class RaftKvClient {
     return { key, value: body[key], index: indexHeader(res, 'etag') };
   }
 
-  /** Sets one key; resolves once a majority committed it. */
-  async set(key: string, value: string): Promise<WriteResult> {
-    return this.setMany({ [key]: value });
-  }
-
-  /** Sets several keys atomically in one log entry; resolves once a majority committed it. */
-  async setMany(pairs: Record<string, string>): Promise<WriteResult> {
-    const entries = Object.entries(pairs);
-    if (entries.length === 0) throw new BadRequestError('setMany needs at least one pair');
-    for (const [k, v] of entries) if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
-    const { res } = await this.call({ kind: 'write', method: 'POST', path: '/key', body: JSON.stringify(pairs) });
+  /**
+   * Sets one key; resolves once a majority committed it. With `conditions` the write is decided at
+   * apply: PreconditionFailedError (with the key's current index) when the condition does not hold.
+   */
+  async set(key: string, value: string, conditions?: WriteConditions): Promise<WriteResult> {
+    if (!conditions) return this.setMany({ [key]: value });
+    if (key.length === 0) throw new BadRequestError('key must not be empty');
+    if (typeof value !== 'string') throw new BadRequestError('value must be a string');
+    const { res } = await this.call({ kind: 'write', method: 'PUT', path: `/key/${encodeURIComponent(key)}`, body: JSON.stringify({ value }), headers: conditionHeaders(conditions) });
     return { index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
   }
 
-  /** Deletes `key`; throws KeyNotFoundError when it does not exist. */
-  async delete(key: string): Promise<DeleteResult> {
+  /**
+   * Sets several keys atomically in one log entry; resolves once a majority committed it. With
+   * `{ifNoneMatch: '*'}` every key must be absent (an atomic create-only batch).
+   */
+  async setMany(pairs: Record<string, string>, conditions?: Pick<WriteConditions, 'ifNoneMatch'>): Promise<WriteResult> {
+    const entries = Object.entries(pairs);
+    if (entries.length === 0) throw new BadRequestError('setMany needs at least one pair');
+    for (const [k, v] of entries) if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
+    const { res } = await this.call({ kind: 'write', method: 'POST', path: '/key', body: JSON.stringify(pairs), headers: conditionHeaders(conditions) });
+    return { index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
+  }
+
+  /**
+   * Deletes `key`; throws KeyNotFoundError when it does not exist. With `{ifMatch}` it deletes only
+   * when the key exists at that index: PreconditionFailedError otherwise (also when it is absent).
+   */
+  async delete(key: string, conditions?: Pick<WriteConditions, 'ifMatch'>): Promise<DeleteResult> {
     if (key.length === 0) throw new BadRequestError('key must not be empty');
-    const { res } = await this.call({ kind: 'write', method: 'DELETE', path: `/key/${encodeURIComponent(key)}`, notFound: (message, ep) => new KeyNotFoundError(key, message, ep) });
+    const { res } = await this.call({
+      kind: 'write',
+      method: 'DELETE',
+      path: `/key/${encodeURIComponent(key)}`,
+      headers: conditionHeaders(conditions),
+      notFound: (message, ep) => new KeyNotFoundError(key, message, ep),
+    });
     return { deleted: key, index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
+  }
+
+  /**
+   * Runs a transaction: its compares decide, at apply, whether the success or the failure branch
+   * runs; all its writes land atomically at one index. A transaction without writes is served by
+   * ReadIndex (no log entry) and retried like a read.
+   */
+  async txn(request: TxnRequest): Promise<TxnResult> {
+    const isReadOnly = [...(request.success ?? []), ...(request.failure ?? [])].every((o) => o.op === 'get');
+    const { res, endpoint } = await this.call({ kind: isReadOnly ? 'read' : 'write', method: 'POST', path: '/txn', body: JSON.stringify(request) });
+    const body = parseJson(res.data);
+    if (!isRecord(body) || typeof body.succeeded !== 'boolean' || typeof body.index !== 'number' || !Array.isArray(body.results)) {
+      throw new ServerError('BAD_RESPONSE', `unexpected answer to txn from ${endpoint}`, res.status, endpoint);
+    }
+    return { succeeded: body.succeeded, index: body.index, results: body.results as TxnOpResult[] };
+  }
+
+  /** One page of the keys under `prefix` (or after `continueToken`). */
+  async listPage(prefix: string, options: ListOptions & { continueToken?: string; count?: boolean } = {}): Promise<ListPage> {
+    const q = new URLSearchParams({ prefix });
+    if (options.pageSize !== undefined) q.set('limit', String(options.pageSize));
+    if (options.keysOnly) q.set('keysOnly', 'true');
+    if (options.count) q.set('count', 'true');
+    if (options.consistency && options.consistency !== 'linearizable') q.set('consistency', options.consistency);
+    if (options.continueToken) q.set('continue', options.continueToken);
+    const { res, endpoint } = await this.call({ kind: 'read', method: 'GET', path: `/keys?${q.toString()}` });
+    const body = parseJson(res.data);
+    if (!isRecord(body) || typeof body.index !== 'number' || !Array.isArray(body.items)) {
+      throw new ServerError('BAD_RESPONSE', `unexpected answer to list from ${endpoint}`, res.status, endpoint);
+    }
+    return {
+      index: body.index,
+      items: body.items as ListItem[],
+      continue: body.more === true && typeof body.continue === 'string' ? body.continue : null,
+      ...(typeof body.count === 'number' ? { count: body.count } : {}),
+    };
+  }
+
+  /** Every key under `prefix` in UTF-8 byte order, page by page (see docs/api.md for what a multi-page listing guarantees). */
+  async *list(prefix: string, options: ListOptions = {}): AsyncGenerator<ListItem> {
+    let token: string | undefined;
+    do {
+      const page = await this.listPage(prefix, { ...options, continueToken: token });
+      yield* page.items;
+      token = page.continue ?? undefined;
+    } while (token !== undefined);
   }
 
   /** The whole-cluster view: every member's role, term, indexes, and the leader's lag and last contact for it. */
@@ -259,7 +346,7 @@ export class RaftKvClient {
         method: req.method,
         url: endpoint + req.path,
         data: req.body,
-        headers: req.body === undefined ? {} : { 'Content-Type': 'application/json' },
+        headers: { ...(req.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...req.headers },
       });
     } catch (err) {
       return this.networkFailure(req, endpoint, err);
@@ -273,7 +360,13 @@ export class RaftKvClient {
     const failed = (error: RaftKvClientError, retry: boolean): Outcome => ({ kind: 'failed', error, retry, answered: true, endpoint });
     switch (code) {
       case 'BAD_REQUEST':
-        return failed(new BadRequestError(message, endpoint), false);
+      case 'TOO_MANY_OPS':
+      case 'DUPLICATE_KEY':
+        return failed(code === 'BAD_REQUEST' ? new BadRequestError(message, endpoint) : new ServerError(code, message, res.status, endpoint), false);
+      case 'PRECONDITION_FAILED': {
+        const details = isRecord(e.details) ? e.details : {};
+        return failed(new PreconditionFailedError(message, keyVersion(details.current), Array.isArray(details.existing) ? details.existing.map(keyVersion).filter((v): v is KeyVersion => v !== null) : [], endpoint), false);
+      }
       case 'PAYLOAD_TOO_LARGE':
         return failed(new PayloadTooLargeError(message, endpoint), false);
       case 'KEY_NOT_FOUND':

@@ -127,3 +127,25 @@ export class ClusterUnavailableError extends RaftKvClientError {
     super('CLUSTER_UNAVAILABLE', message);
   }
 }
+
+/** The current state of a key named by a failed precondition (null: the key does not exist). */
+export interface KeyVersion {
+  key: string;
+  index: number;
+}
+
+/**
+ * 412 PRECONDITION_FAILED: a conditional write's condition did not hold when the entry was applied;
+ * nothing changed. `current` is the key's state then (single-key writes); `existing` lists the keys
+ * that already existed (a create-only batch).
+ */
+export class PreconditionFailedError extends RaftKvClientError {
+  constructor(
+    message: string,
+    readonly current: KeyVersion | null,
+    readonly existing: KeyVersion[],
+    endpoint: string | null = null,
+  ) {
+    super('PRECONDITION_FAILED', message, 412, endpoint);
+  }
+}

@@ -1,4 +1,4 @@
 /** The raftkv client library: RaftKvClient, its option and result types, and its typed errors. */
-export { RaftKvClient, parseClusterInfo, sameServer } from './client.js';
+export { RaftKvClient, conditionHeaders, parseClusterInfo, sameServer } from './client.js';
 export * from './errors.js';
 export type * from './types.js';

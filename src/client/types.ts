@@ -79,3 +79,65 @@ export interface RemoveNodeResult {
   removed: string;
   nodes: Member[];
 }
+
+/** A condition on a write: `ifMatch` the key's index (or any of several; `'*'` = the key exists), `ifNoneMatch: '*'` = it does not. */
+export interface WriteConditions {
+  ifMatch?: number | number[] | '*';
+  ifNoneMatch?: '*';
+}
+
+/** One compare of a transaction (see docs/api.md). */
+export type TxnCompare =
+  | { key: string; index: number | { lt?: number; le?: number; gt?: number; ge?: number } }
+  | { key: string; exists: boolean }
+  | { key: string; value: string };
+
+/** One operation of a transaction branch. */
+export type TxnOp = { op: 'set'; key: string; value: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
+
+/** A transaction: compares, then the success or the failure branch, atomically at one index. */
+export interface TxnRequest {
+  compare?: TxnCompare[];
+  success?: TxnOp[];
+  failure?: TxnOp[];
+}
+
+/** The result of one operation of the branch that ran. */
+export type TxnOpResult =
+  | { op: 'set'; key: string; index: number }
+  | { op: 'delete'; key: string; deleted: boolean }
+  | { op: 'get'; key: string; value: string | null; index: number | null };
+
+/** The answer to a transaction. */
+export interface TxnResult {
+  succeeded: boolean;
+  /** The index the transaction was applied at (a read-only one: the index it read at). */
+  index: number;
+  results: TxnOpResult[];
+}
+
+/** Options of RaftKvClient.list and listPage. */
+export interface ListOptions {
+  /** Keys per page (default 100, at most the server's MAX_LIST_LIMIT). */
+  pageSize?: number;
+  keysOnly?: boolean;
+  consistency?: Consistency;
+}
+
+/** One listed key; `value` is absent with keysOnly. */
+export interface ListItem {
+  key: string;
+  value?: string;
+  index: number;
+}
+
+/** One page of a listing. */
+export interface ListPage {
+  /** The index the page was read at. */
+  index: number;
+  items: ListItem[];
+  /** A token for the next page, or null on the last page. */
+  continue: string | null;
+  /** Keys in the whole range at `index`, when asked for. */
+  count?: number;
+}

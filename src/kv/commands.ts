@@ -1,12 +1,33 @@
 /**
- * The replicated command format: one log entry carries a list of key-value operations that apply
- * atomically. Encoded once by the API layer, decoded by the state machine on apply.
+ * The replicated command format: one log entry carries one command, applied atomically at the
+ * entry's index. Encoded once by the API layer, decoded by the state machine on apply:
+ *   {"ops":[...]}                      set/delete operations (the format since the first release)
+ *   {"ops":[...],"if":[{"key","pre"}]} the same, only if every precondition holds at apply
+ *   {"txn":{"compare","success","failure"}}  a transaction (compares decided at apply)
+ * A command from an older build (`{"ops"}` only) decodes unchanged. Decoding checks structure only,
+ * never configured limits, so every replica decodes every entry the same way whatever its config.
  */
-import type { KvOp } from '../storage/types.js';
+import { isPrecondition, type Precondition } from './conditions.js';
+import { parseTxn, type TxnRequest } from './txn.js';
+import type { KvOp } from './types.js';
+
+/** A precondition on one key, decided when the entry is applied (see conditions.ts). */
+export interface KeyCondition {
+  key: string;
+  pre: Precondition;
+}
+
+/** What one log entry asks the state machine to do. */
+export type KvCommand = { kind: 'ops'; ops: KvOp[]; conditions: KeyCondition[] } | { kind: 'txn'; txn: TxnRequest };
 
 /** Encodes operations as the opaque `data` of a normal log entry. */
-export function encodeCommand(ops: KvOp[]): string {
-  return JSON.stringify({ ops });
+export function encodeCommand(ops: KvOp[], conditions: KeyCondition[] = []): string {
+  return conditions.length === 0 ? JSON.stringify({ ops }) : JSON.stringify({ ops, if: conditions });
+}
+
+/** Encodes any command (see the module comment for the format). */
+export function encodeKvCommand(cmd: KvCommand): string {
+  return cmd.kind === 'txn' ? JSON.stringify({ txn: cmd.txn }) : encodeCommand(cmd.ops, cmd.conditions);
 }
 
 /** Why `ops` is not a valid command, or null when it is. Called before a command is proposed. */
@@ -22,6 +43,16 @@ export function validateOps(ops: readonly unknown[]): string | null {
   return null;
 }
 
+/** Why `cmd` is not a valid command, or null when it is (called before a command is proposed). */
+export function validateCommand(cmd: KvCommand): string | null {
+  try {
+    decodeCommand(encodeKvCommand(cmd));
+    return null;
+  } catch (err) {
+    return (err as Error).message.replace(/^kv: /, '');
+  }
+}
+
 /** Whether `data` (a normal entry's command, e.g. from a peer) decodes; the peer parser refuses entries that do not. */
 export function isValidCommand(data: string): boolean {
   try {
@@ -32,18 +63,37 @@ export function isValidCommand(data: string): boolean {
   }
 }
 
+const NO_LIMITS = { maxOps: Number.MAX_SAFE_INTEGER, maxKeyBytes: Number.MAX_SAFE_INTEGER, maxValueBytes: Number.MAX_SAFE_INTEGER };
+
 /** Decodes a committed entry's data; throws on a malformed command (the driver then applies it as a no-op). */
-export function decodeCommand(data: string): KvOp[] {
+export function decodeCommand(data: string): KvCommand {
   const parsed: unknown = JSON.parse(data);
-  if (typeof parsed !== 'object' || parsed === null || !Array.isArray((parsed as { ops?: unknown }).ops)) {
-    throw new Error('kv: malformed command in the log');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('kv: malformed command in the log');
+  const p = parsed as { ops?: unknown; if?: unknown; txn?: unknown };
+  if (p.txn !== undefined) {
+    if (p.ops !== undefined || p.if !== undefined) throw new Error('kv: malformed command in the log');
+    try {
+      return { kind: 'txn', txn: parseTxn(p.txn, NO_LIMITS) };
+    } catch (err) {
+      throw new Error(`kv: malformed transaction in the log: ${(err as Error).message}`);
+    }
   }
+  if (!Array.isArray(p.ops)) throw new Error('kv: malformed command in the log');
   const ops: KvOp[] = [];
-  for (const raw of (parsed as { ops: unknown[] }).ops) {
-    const o = raw as { op?: unknown; key?: unknown; value?: unknown };
-    if (o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string') ops.push({ op: 'set', key: o.key, value: o.value });
-    else if (o.op === 'delete' && typeof o.key === 'string') ops.push({ op: 'delete', key: o.key });
+  for (const raw of p.ops) {
+    const o = raw as { op?: unknown; key?: unknown; value?: unknown } | null;
+    if (typeof o === 'object' && o !== null && o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string') ops.push({ op: 'set', key: o.key, value: o.value });
+    else if (typeof o === 'object' && o !== null && o.op === 'delete' && typeof o.key === 'string') ops.push({ op: 'delete', key: o.key });
     else throw new Error('kv: malformed operation in the log');
   }
-  return ops;
+  const conditions: KeyCondition[] = [];
+  if (p.if !== undefined) {
+    if (!Array.isArray(p.if) || p.if.length === 0) throw new Error('kv: malformed conditions in the log');
+    for (const raw of p.if) {
+      const c = raw as { key?: unknown; pre?: unknown } | null;
+      if (typeof c !== 'object' || c === null || typeof c.key !== 'string' || !isPrecondition(c.pre)) throw new Error('kv: malformed condition in the log');
+      conditions.push({ key: c.key, pre: c.pre });
+    }
+  }
+  return { kind: 'ops', ops, conditions };
 }

@@ -97,6 +97,33 @@ export function requireAccess(access: RouteAccess, sec: ApiSecurity | undefined,
   };
 }
 
+/**
+ * Refuses with 403 unless the authenticated client has `role` (for a route whose declared access is
+ * lower but whose body asks for more, e.g. a transaction that writes); a no-op without tokens.
+ */
+export function requireRole(ctx: Koa.Context, role: Role): void {
+  const principal = ctx.state.principal as Principal | undefined;
+  if (principal === undefined) return;
+  if (!hasRole(principal, role)) throw new ForbiddenError(`this token's role (${principal.role}) may not do this; ${role} is needed`);
+}
+
+/**
+ * Refuses with 403 unless every key a listing of `range` could return lies under the client's key
+ * prefix: a prefix listing inside it, or a start/end range whose both ends lie inside it.
+ */
+export function authorizeRange(ctx: Koa.Context, range: { start: string; end: string | null; prefix: string | null }): void {
+  const principal = ctx.state.principal as Principal | undefined;
+  if (principal === undefined || !principal.prefix) return;
+  const p = principal.prefix;
+  const isInside = range.prefix !== null ? range.prefix.startsWith(p) : range.start.startsWith(p) && range.end !== null && (range.end.startsWith(p) || range.end === prefixSuccessor(p));
+  if (!isInside) throw new ForbiddenError(`this token may only list keys starting with "${p}": use prefix=${p}…`);
+}
+
+/** The smallest string after every string that starts with `p` (p with its last code unit raised), for range checks. */
+function prefixSuccessor(p: string): string {
+  return p.slice(0, -1) + String.fromCharCode(p.charCodeAt(p.length - 1) + 1);
+}
+
 /** Refuses with 403 unless the authenticated client may touch every key; a no-op without tokens. */
 export function authorizeKeys(ctx: Koa.Context, keys: Iterable<string>): void {
   const principal = ctx.state.principal as Principal | undefined;

@@ -1,9 +1,13 @@
 /**
- * Storage interfaces used by the node driver. Two implementations live beside this file:
+ * Storage interfaces: persistence only (what the data means and how it changes is src/kv/). Used by
+ * the node driver and the state machine. Two implementations live beside this file:
  * memory/ (the default when RAFT_DIR is unset: not durable) and rocksdb/ (RAFT_DIR set). Both pass
  * the one shared contract suite in test/unit/storage/contract.ts.
  */
 import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
+import type { EffectBatch, StoredValue } from '../kv/types.js';
+import type { SnapshotRows } from '../kv/snapshot.js';
+import type { RangePage, RangeQuery } from '../kv/listing.js';
 
 /** Everything the Raft core needs to restart, as read back from stable storage. */
 export interface RaftPersistedState {
@@ -38,55 +42,37 @@ export interface LogStore {
   close(): Promise<void>;
 }
 
-/** A stored value with the log index that last modified it (served as the ETag). */
-export interface StoredValue {
-  value: string;
-  index: number;
-}
-
-/** One key-value mutation of a command. */
-export type KvOp = { op: 'set'; key: string; value: string } | { op: 'delete'; key: string };
-
-/** The operations of one committed entry, for KvStore.applyBatch. */
-export interface KvApply {
-  index: number;
-  ops: KvOp[];
-}
-
-/** The state machine's data: keys, values and the applied index, always written together. */
-export interface KvStore {
+/**
+ * The state machine's data, persisted: keys, values and the applied index, always written together.
+ * It decides nothing: the state machine (src/kv/state-machine.ts) reads the keys a batch touches,
+ * decides the effects, and hands them here to be written.
+ */
+export interface KvStore extends SnapshotRows {
   get(key: string): Promise<StoredValue | undefined>;
+  /** The current values of `keys` (undefined where absent), read for apply. */
+  getMany(keys: string[]): Promise<Array<StoredValue | undefined>>;
   /**
-   * Applies `ops` (tagged with `index`) and records appliedIndex = index in the same atomic batch.
-   * Resolves with, for each op in order, whether its key existed just before that op (so a delete
-   * of an absent key is detected at apply time).
+   * Writes the effects of several applied entries in index order (a put stores `{value, index}` with
+   * its entry's index, a delete removes the key) and appliedIndex, all in one atomic batch. It need
+   * not be synced on its own: every applied entry is already durable in the log, and replay from the
+   * stored applied index is exactly-once because the index is written atomically with the data (the
+   * driver's hot path). With no effects it only moves the applied index.
    */
-  apply(index: number, ops: KvOp[]): Promise<boolean[]>;
-  /**
-   * Applies several committed entries in index order and records appliedIndex in the same atomic
-   * batch; resolves with apply()'s existence flags for each entry. It need not be synced on its own:
-   * every applied entry is already durable in the log, and replay from the stored applied index is
-   * exactly-once because the index is written atomically with the data (the driver's hot path).
-   */
-  applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]>;
+  persist(batches: EffectBatch[], appliedIndex: number): Promise<void>;
   /**
    * A hint that these keys will be written soon (the leader calls it when it proposes): a store with
-   * a read cache may look up whether they exist now, so that applying the write later needs no disk
-   * read. Never changes what any read or apply returns.
+   * a read cache may look them up now, so that applying the write later needs no disk read. Never
+   * changes what any read returns.
    */
   prefetch?(keys: string[]): void;
-  /** Records appliedIndex = index for an entry that changes no key (noop, config). May be batched. */
-  setApplied(index: number): Promise<void>;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
   /**
-   * Serialises the whole key space (values and their indices) as one string, as it is at the moment
-   * of the call: applies made while the promise is pending are not in it (the driver exports in the
-   * background and compacts at the index it captured).
+   * One page of a key range in UTF-8 byte order, read at one consistent point of the store: the
+   * page's `index` is the applied index of that point, and `count` (when asked) counts the whole
+   * range at that same point.
    */
-  exportSnapshot(): Promise<string>;
-  /** Replaces the whole key space with a snapshot's content and sets appliedIndex. */
-  importSnapshot(data: string, appliedIndex: number): Promise<void>;
+  listRange(q: RangeQuery): Promise<RangePage>;
   /** Number of keys (for metrics). */
   count(): Promise<number>;
   close(): Promise<void>;

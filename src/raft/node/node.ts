@@ -2,16 +2,26 @@
  * The driver around the pure Raft core: owns the real timer and runs the Ready loop
  * (persist → send → apply → advance). Inputs arriving while a Ready is being handled are fed to the
  * core before the next one, so many proposals share one disk sync (group commit). Created by main.ts
- * and by tests; the API layer calls propose/read/join/remove.
+ * and by tests; the API layer calls propose/read/join/remove. Beside it: waiters.ts (the requests
+ * waiting for an entry to apply or a read to be confirmed), snapshot-policy.ts (when to compact and
+ * serialise) and the key-value state machine (src/kv/state-machine.ts), which decides what each
+ * applied entry does.
  */
 import { Raft, defaultRaftOptions } from '../core/raft.js';
 import { entrySize } from '../core/log.js';
-import type { ClusterConfig, ConfChange, Entry, HeldSnapshot, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
-import type { KvApply, KvOp, NodeStorage, StoredValue } from '../../storage/types.js';
+import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
+import type { NodeStorage } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
-import { decodeCommand, encodeCommand, validateOps } from '../../kv/commands.js';
-import { BadRequestError, ConflictError, NoLeaderError, NotLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
+import type { KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
+import type { RangePage, RangeQuery } from '../../kv/listing.js';
+import { encodeKvCommand, validateCommand, validateOps, type KvCommand } from '../../kv/commands.js';
+import { KvStateMachine } from '../../kv/state-machine.js';
+import { BadRequestError, ConflictError, NoLeaderError, NotLeaderError, UnavailableError } from '../../errors.js';
 import { MemoryIdentityStore, newIdentityId, type IdentityStore, type NodeIdentity } from './identity.js';
+import { RequestWaiters, type WriteResult } from './waiters.js';
+import { SnapshotPolicy } from './snapshot-policy.js';
+
+export type { WriteResult } from './waiters.js';
 
 /** What the node needs from configuration. */
 export interface RaftNodeOptions {
@@ -36,13 +46,6 @@ export interface RaftNodeOptions {
   identityStore?: IdentityStore;
 }
 
-/** The outcome of a committed write as seen by the state machine. */
-export interface WriteResult {
-  index: number;
-  /** For each op of the write, whether its key existed just before it was applied. */
-  existed: boolean[];
-}
-
 /** Callbacks for logs and metrics; all optional. */
 export interface RaftNodeObserver {
   onSoftState?(s: SoftState, prev: SoftState | null): void;
@@ -62,19 +65,6 @@ export interface RaftNodeObserver {
   onEntriesCompacted?(count: number): void;
   /** A committed entry whose command could not be decoded was applied as a no-op (it changes nothing). */
   onBadEntry?(index: number, err: Error): void;
-}
-
-interface WriteWaiter {
-  term: number;
-  resolve: (result: WriteResult) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-interface ReadWaiter {
-  resolve: (index: number) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
 }
 
 /** Seeded-from-entropy generator for election jitter (the core only needs numbers in [0,1)). */
@@ -99,21 +89,16 @@ export class RaftNode {
   /** False until start() has built the core; peer messages arriving earlier are dropped (Raft retransmits). */
   private isStarted = false;
   private failure: Error | null = null;
-  /**
-   * An export of the KV state running in the background for a follower that needs a snapshot (the
-   * core asked through needsSnapshotData): the state as of `index`, `data` set when done.
-   */
-  private snapshotExport: { index: number; data: string | null } | null = null;
-  private writes = new Map<number, WriteWaiter>();
-  private reads = new Map<string, ReadWaiter>();
-  /** Confirmed reads waiting for the state machine to reach their index. */
-  private readsAwaitingApply: { index: number; waiter: ReadWaiter }[] = [];
+  /** The key-value state machine over storage.kv: decides and persists what each applied entry does. */
+  private readonly kv: KvStateMachine;
+  /** Client writes and reads waiting for their entry to apply or their read to be confirmed. */
+  private readonly waiters: RequestWaiters;
+  /** When to compact the log and serialise the state for a follower. */
+  private readonly snapshots: SnapshotPolicy;
   private readSeq = 0;
   /** Raft addresses learned from incoming requests, for peers not (yet) in our configuration. */
   private peerAddrs = new Map<NodeId, string>();
   private applied = 0;
-  /** Bytes of entry data applied since the last compaction (the in-memory log grows by about this much). */
-  private appliedBytesSinceSnapshot = 0;
   private softState: SoftState | null = null;
   /** Highest commit index this node has heard of (for readiness). */
   private knownCommit = 0;
@@ -125,26 +110,46 @@ export class RaftNode {
     private readonly storage: NodeStorage,
     private readonly transport: Transport,
     private readonly observer: RaftNodeObserver = {},
-  ) {}
+  ) {
+    this.kv = new KvStateMachine(storage.kv, { onBadEntry: (index, err) => observer.onBadEntry?.(index, err) });
+    this.waiters = new RequestWaiters(opts.requestTimeoutMs);
+    const node = this;
+    this.snapshots = new SnapshotPolicy(opts, {
+      get raft() {
+        return node.raft;
+      },
+      get applied() {
+        return node.applied;
+      },
+      get isStopped() {
+        return node.isStopped;
+      },
+      schedule: () => this.schedule(),
+      failWith: (err) => this.failWith(err),
+      exportState: () => this.kv.exportSnapshot(),
+      onSnapshot: (kind, meta, bytes) => observer.onSnapshot?.(kind, meta, bytes),
+      onEntriesCompacted: (count) => observer.onEntriesCompacted?.(count),
+    }, storage.log);
+  }
 
   /** Loads persisted state, creates the core, bootstraps if configured, and starts ticking. */
   async start(): Promise<{ bootstrapped: boolean; hadState: boolean }> {
     const persisted = await this.storage.log.load();
     const snapshotIndex = persisted.snapshot?.meta.lastIndex ?? 0;
-    if (persisted.snapshot && (await this.storage.kv.appliedIndex()) < snapshotIndex) {
+    if (persisted.snapshot && (await this.kv.appliedIndex()) < snapshotIndex) {
       // A snapshot without data stands for the KV store's own state, persisted before it: never behind.
       if (persisted.snapshot.data === null) throw new Error(`storage: the key-value state is behind the snapshot at ${snapshotIndex} that stands for it`);
       // A crash between persisting a received snapshot and importing it: finish the install now.
-      await this.storage.kv.importSnapshot(persisted.snapshot.data, snapshotIndex);
+      await this.kv.restoreSnapshot(persisted.snapshot.data, snapshotIndex);
     }
-    const applied = Math.max(await this.storage.kv.appliedIndex(), snapshotIndex);
+    const applied = Math.max(await this.kv.appliedIndex(), snapshotIndex);
     const hadState = persisted.hardState.term > 0 || persisted.entries.length > 0 || persisted.snapshot !== null;
     this.ident = await this.resolveIdentity(hadState);
     const options = defaultRaftOptions(this.opts.nodeId, entropyRng());
     options.incarnation = this.ident.incarnation;
     options.electionTimeoutTicks = this.opts.electionTimeoutTicks;
     options.heartbeatTicks = this.opts.heartbeatTicks;
-    options.compactionTailEntries = this.opts.compactionTailEntries ?? Math.min(1000, Math.floor(this.snapshotThreshold() / 2));
+    options.compactionTailEntries = this.opts.compactionTailEntries ?? Math.min(1000, Math.floor(this.snapshots.snapshotThreshold() / 2));
     options.compactionTailBytes = Math.min(8 << 20, Math.floor((this.opts.snapshotThresholdBytes ?? 64 << 20) / 4));
     const lastIndex = persisted.entries.length > 0 ? persisted.entries[persisted.entries.length - 1].index : snapshotIndex;
     this.raft = new Raft(options, { hardState: persisted.hardState, snapshot: persisted.snapshot, entries: persisted.entries, applied: Math.min(applied, lastIndex || applied) });
@@ -236,18 +241,42 @@ export class RaftNode {
     // Nothing malformed enters the log: a command that apply could not decode is refused here.
     const problem = validateOps(ops);
     if (problem !== null) throw new BadRequestError(problem);
+    return this.proposeCommand({ kind: 'ops', ops, conditions: [] });
+  }
+
+  /**
+   * Replicates any command (conditional operations, a transaction) as one entry; resolves with what
+   * the state machine decided when applying it (its conditions are decided there, on every replica).
+   */
+  async writeCommand(cmd: KvCommand): Promise<WriteResult> {
+    const problem = validateCommand(cmd);
+    if (problem !== null) throw new BadRequestError(problem);
+    return this.proposeCommand(cmd);
+  }
+
+  /** Proposes a validated command and waits for its outcome. */
+  private proposeCommand(cmd: KvCommand): Promise<WriteResult> {
     const refusal = this.writeRefusal();
     if (refusal) throw refusal;
-    const result = this.proposeAndWait((r) => r.propose(encodeCommand(ops)));
+    const result = this.proposeAndWait((r) => r.propose(encodeKvCommand(cmd)));
     // Proposed: while it replicates, let the store learn whether the keys exist (apply needs it).
-    this.storage.kv.prefetch?.(ops.map((o) => o.key));
+    this.kv.prefetch(cmd);
     return result;
+  }
+
+  /**
+   * Reads `keys` and the applied index at one point between applies (for a read-only transaction;
+   * call linearizableBarrier first for a linearizable one).
+   */
+  readAtomically(keys: string[]): Promise<{ index: number; values: Map<string, StoredValue | undefined> }> {
+    return this.kv.readAtomically(keys);
   }
 
   /** Deletes `key` through the log; `existed` is false when the key was absent at apply time. */
   async deleteKey(key: string): Promise<{ index: number; existed: boolean }> {
     const res = await this.writeOps([{ op: 'delete', key }]);
-    return { index: res.index, existed: res.existed[0] === true };
+    const result: KvOpResult | undefined = res.results[0];
+    return { index: res.index, existed: result?.op === 'delete' && result.deleted };
   }
 
   /** Proposes a membership change on the leader and waits for it to be applied. */
@@ -280,10 +309,6 @@ export class RaftNode {
     return { started: true, to: res.to, leaderId: this.raft.currentLeaderId, ms: Date.now() - started };
   }
 
-  private snapshotThreshold(): number {
-    return this.opts.snapshotThreshold ?? 10_000;
-  }
-
   private proposeAndWait(propose: (r: Raft) => ProposeResult): Promise<WriteResult> {
     this.assertRunning();
     const startedMs = performance.now();
@@ -298,16 +323,15 @@ export class RaftNode {
       done(err);
       throw err;
     }
-    return new Promise<WriteResult>((resolveWrite, rejectWrite) => {
-      const resolve = (result: WriteResult) => (done(null), resolveWrite(result));
-      const reject = (err: Error) => (done(err), rejectWrite(err));
-      const timer = setTimeout(() => {
-        this.writes.delete(res.index);
-        reject(new TimeoutError('the write was not committed in time; its outcome is unknown'));
-      }, this.opts.requestTimeoutMs);
-      this.writes.set(res.index, { term: res.term, resolve, reject, timer });
-      this.schedule();
-    });
+    const waiting = this.waiters.waitForWrite(res.index, res.term).then(
+      (result) => (done(null), result),
+      (err: Error) => {
+        done(err);
+        throw err;
+      },
+    );
+    this.schedule();
+    return waiting;
   }
 
   private rejection(reason: string, leaderId: NodeId | null): Error {
@@ -334,30 +358,31 @@ export class RaftNode {
       if (!isDone) this.observer.onReadIndexDone?.(err, (performance.now() - startedMs) / 1000);
       isDone = true;
     };
-    await new Promise<number>((resolveRead, rejectRead) => {
-      const resolve = (index: number) => (done(null), resolveRead(index));
-      const reject = (err: Error) => (done(err), rejectRead(err));
-      const timer = setTimeout(() => {
-        // The read may be confirmed already and only waiting for apply: forget it there too.
-        this.reads.delete(id);
-        this.readsAwaitingApply = this.readsAwaitingApply.filter((r) => r.waiter !== waiter);
-        reject(new TimeoutError('the read could not be confirmed in time'));
-      }, this.opts.requestTimeoutMs);
-      const waiter: ReadWaiter = { resolve, reject, timer };
-      this.reads.set(id, waiter);
-      this.raft.readIndex(id);
-      this.schedule();
-    });
+    const waiting = this.waiters.waitForRead(id);
+    this.raft.readIndex(id);
+    this.schedule();
+    await waiting.then(
+      () => done(null),
+      (err: Error) => {
+        done(err);
+        throw err;
+      },
+    );
   }
 
   /** Linearizable reads in progress: waiting for the leader's confirmation, or confirmed and waiting for apply. */
   pendingReads(): { confirming: number; awaitingApply: number } {
-    return { confirming: this.reads.size, awaitingApply: this.readsAwaitingApply.length };
+    return this.waiters.pendingReads();
+  }
+
+  /** One page of a key range from local state, at one consistent index (call linearizableBarrier first for a linearizable listing). */
+  listRange(q: RangeQuery): Promise<RangePage> {
+    return this.kv.listRange(q);
   }
 
   /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
   async get(key: string): Promise<StoredValue | undefined> {
-    return this.storage.kv.get(key);
+    return this.kv.get(key);
   }
 
   status(): RaftStatus {
@@ -403,18 +428,7 @@ export class RaftNode {
     this.isStopped = true;
     if (this.ticker) clearInterval(this.ticker);
     while (this.isLoopRunning) await new Promise((r) => setTimeout(r, 5));
-    const err = new UnavailableError('node is shutting down');
-    for (const w of this.writes.values()) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-    for (const w of [...this.reads.values(), ...this.readsAwaitingApply.map((r) => r.waiter)]) {
-      clearTimeout(w.timer);
-      w.reject(err);
-    }
-    this.writes.clear();
-    this.reads.clear();
-    this.readsAwaitingApply = [];
+    this.waiters.failAll(new UnavailableError('node is shutting down'));
   }
 
   private assertRunning(): void {
@@ -437,7 +451,7 @@ export class RaftNode {
     try {
       // One Ready per turn of the event loop, so peer messages, timers and sockets interleave.
       if (!this.failure && this.raft.hasReady()) await this.handleReady(this.raft.ready());
-      if (!this.failure) await this.maybeSnapshot();
+      if (!this.failure) await this.snapshots.run();
     } catch (err) {
       this.failWith(err);
     } finally {
@@ -472,21 +486,10 @@ export class RaftNode {
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
     await this.applyEntries(rd.committedEntries);
     if (rd.commitIndex > this.knownCommit) this.knownCommit = rd.commitIndex;
-    // 4. Reads.
-    for (const rs of rd.readStates) {
-      const w = this.reads.get(rs.id);
-      if (!w) continue;
-      this.reads.delete(rs.id);
-      this.readsAwaitingApply.push({ index: rs.index, waiter: w });
-    }
-    for (const rf of rd.readFailures) {
-      const w = this.reads.get(rf.id);
-      if (!w) continue;
-      this.reads.delete(rf.id);
-      clearTimeout(w.timer);
-      w.reject(new NoLeaderError(`read could not be confirmed: ${rf.reason}`));
-    }
-    this.releaseReads();
+    // 4. Reads: confirmed ones wait for apply, those the leader could not confirm fail.
+    this.waiters.readsConfirmed(rd.readStates);
+    this.waiters.readsFailed(rd.readFailures);
+    this.waiters.releaseReads(this.applied);
     const prev = this.softState;
     if (!prev || prev.role !== rd.softState.role || prev.leaderId !== rd.softState.leaderId || prev.term !== rd.softState.term) {
       this.softState = rd.softState;
@@ -514,125 +517,25 @@ export class RaftNode {
   private async installSnapshot(snap: Snapshot): Promise<void> {
     const index = snap.meta.lastIndex;
     if (index <= this.applied) return;
-    await this.storage.kv.importSnapshot(snap.data, index);
+    await this.kv.restoreSnapshot(snap.data, index);
     this.applied = index;
-    // Writes proposed here at covered indices cannot be matched to their entries any more.
-    for (const [i, w] of this.writes) {
-      if (i > index) continue;
-      this.writes.delete(i);
-      clearTimeout(w.timer);
-      w.reject(new TimeoutError('leadership changed and the log was replaced by a snapshot; the outcome of the write is unknown'));
-    }
+    this.waiters.snapshotInstalled(index);
     this.observer.onApplied?.(index);
     this.observer.onSnapshot?.('installed', snap.meta, snap.data.length);
   }
 
   /**
-   * Log compaction and snapshots. Every SNAPSHOT_THRESHOLD applied entries the log is compacted
-   * behind a snapshot without data: the KV store already holds the state at that index (RocksDB:
-   * durably, in the same write-ahead log, before the synced snapshot record), so nothing is copied.
-   * Only when the core reports that a follower needs a snapshot is the KV state serialised, in the
-   * background, and handed to the core, which sends it in chunks. Runs between Readies, where
-   * nothing is being applied, so the state an export captures is the state at the applied index.
-   */
-  private async maybeSnapshot(): Promise<void> {
-    const last = this.raft.latestSnapshot?.meta.lastIndex ?? 0;
-    const job = this.snapshotExport;
-    if (job !== null && job.data !== null) {
-      this.snapshotExport = null;
-      const snap = this.raft.supplySnapshotData(job.index, job.data);
-      const meta = this.raft.latestSnapshot?.meta;
-      if (meta && meta.lastIndex === job.index) this.observer.onSnapshot?.('serialized', meta, job.data.length);
-      if (snap) await this.saveCompaction(snap, last);
-      return;
-    }
-    if (job === null && this.raft.needsSnapshotData) {
-      const started = { index: this.snapshotableIndex(), data: null as string | null };
-      this.snapshotExport = started;
-      this.storage.kv.exportSnapshot().then(
-        (data) => {
-          started.data = data;
-          this.schedule();
-        },
-        (err: unknown) => {
-          // Closing the store on shutdown ends the export; only a failure while running is fatal.
-          if (!this.isStopped) this.failWith(err);
-        },
-      );
-    }
-    // While an export runs, no compaction without data: it would leave the export behind the latest
-    // snapshot (ignored by the core), and exports could keep losing that race under steady writes.
-    if (this.snapshotExport !== null) return;
-    const isBytesDue = this.appliedBytesSinceSnapshot >= (this.opts.snapshotThresholdBytes ?? 64 << 20);
-    if (this.applied - last < this.snapshotThreshold() && !isBytesDue) return;
-    const index = this.snapshotableIndex();
-    if (index <= last || (index - last < this.snapshotThreshold() && !isBytesDue)) return;
-    const snap = this.raft.compact(index, null);
-    if (!snap) return;
-    await this.saveCompaction(snap, last);
-  }
-
-  /** The index a snapshot may stand for: applied both here and in the core. */
-  private snapshotableIndex(): number {
-    return Math.min(this.applied, this.raft.status().appliedIndex);
-  }
-
-  /** Persists a locally taken snapshot without its data (the KV store holds it) and drops the log behind it. */
-  private async saveCompaction(snap: HeldSnapshot, previous: number): Promise<void> {
-    this.appliedBytesSinceSnapshot = 0;
-    await this.storage.log.saveSnapshot({ meta: snap.meta, data: null }, false);
-    this.observer.onSnapshot?.('taken', snap.meta, 0);
-    this.observer.onEntriesCompacted?.(snap.meta.lastIndex - previous);
-  }
-
-  /**
-   * Applies committed entries as one KV batch. A write still pending after its leader lost office is
-   * neither failed nor acknowledged early: it resolves when its index is applied with its own term,
-   * rejects when another term's entry lands there, or times out with an unknown outcome.
+   * Applies committed entries through the state machine (one storage batch), then settles the writes
+   * waiting on them (see RequestWaiters.applied for a write whose leader lost office).
    */
   private async applyEntries(entries: Entry[]): Promise<void> {
     const fresh = entries.filter((e) => e.index > this.applied);
     if (fresh.length === 0) return;
-    const batch: KvApply[] = [];
-    for (const e of fresh) {
-      this.appliedBytesSinceSnapshot += entrySize(e);
-      if (e.type !== 'normal') continue;
-      let ops: KvOp[];
-      try {
-        ops = decodeCommand(e.data);
-      } catch (err) {
-        // Apply is total: an entry that cannot be decoded (it came in through a peer despite the
-        // checks, or from an older version) changes nothing; it is logged and counted, never fatal.
-        this.observer.onBadEntry?.(e.index, err as Error);
-        ops = [];
-      }
-      batch.push({ index: e.index, ops });
-    }
+    for (const e of fresh) this.snapshots.noteApplied(entrySize(e));
+    const outcomes = await this.kv.applyEntries(fresh);
     const last = fresh[fresh.length - 1].index;
-    const results = await this.storage.kv.applyBatch(batch, last);
-    const existedByIndex = new Map<number, boolean[]>(batch.map((b, i) => [b.index, results[i]]));
     this.applied = last;
     this.observer.onApplied?.(last);
-    for (const e of fresh) {
-      const w = this.writes.get(e.index);
-      if (!w) continue;
-      this.writes.delete(e.index);
-      clearTimeout(w.timer);
-      // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
-      if (w.term === e.term) w.resolve({ index: e.index, existed: existedByIndex.get(e.index) ?? [] });
-      else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
-    }
-  }
-
-  private releaseReads(): void {
-    if (this.readsAwaitingApply.length === 0) return;
-    const still: { index: number; waiter: ReadWaiter }[] = [];
-    for (const r of this.readsAwaitingApply) {
-      if (r.index <= this.applied) {
-        clearTimeout(r.waiter.timer);
-        r.waiter.resolve(r.index);
-      } else still.push(r);
-    }
-    this.readsAwaitingApply = still;
+    this.waiters.applied(fresh, outcomes);
   }
 }

@@ -3,7 +3,9 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
-import type { KvApply, KvOp, KvStore, LogStore, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
+import type { EffectBatch, StoredValue } from '../../kv/types.js';
+import type { KvStore, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
+import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -47,48 +49,88 @@ export class MemoryLogStore implements LogStore {
 export class MemoryKvStore implements KvStore {
   private data = new Map<string, StoredValue>();
   private applied = 0;
+  /**
+   * The keys in byte order, built on the first listing and dropped whenever a key is added or
+   * removed (value updates keep it). Listing after many new keys sorts again: O(n log n) once.
+   */
+  private sorted: string[] | null = null;
 
   async get(key: string): Promise<StoredValue | undefined> {
     const v = this.data.get(key);
     return v ? { value: v.value, index: v.index } : undefined;
   }
 
-  async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
-    return (await this.applyBatch([{ index, ops }], index))[0];
+  async getMany(keys: string[]): Promise<Array<StoredValue | undefined>> {
+    return Promise.all(keys.map((k) => this.get(k)));
   }
 
-  async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
-    const results = entries.map(({ index, ops }) =>
-      ops.map((op) => {
-        const had = this.data.has(op.key);
-        if (op.op === 'set') this.data.set(op.key, { value: op.value, index });
-        else this.data.delete(op.key);
-        return had;
-      }),
-    );
+  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+    for (const { index, effects } of batches) {
+      for (const e of effects) {
+        if (e.type === 'put') {
+          if (this.sorted !== null && !this.data.has(e.key)) this.sorted = null;
+          this.data.set(e.key, { value: e.value, index });
+        } else if (this.data.delete(e.key)) this.sorted = null;
+      }
+    }
     this.applied = appliedIndex;
-    return results;
-  }
-
-  async setApplied(index: number): Promise<void> {
-    this.applied = index;
   }
 
   async appliedIndex(): Promise<number> {
     return this.applied;
   }
 
-  async exportSnapshot(): Promise<string> {
-    const keys = [...this.data.keys()].sort();
-    return JSON.stringify(keys.map((k) => {
+  forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
+    // Synchronously, within the call: the rows are the state at the moment of the call.
+    for (const k of [...this.data.keys()].sort()) {
       const v = this.data.get(k)!;
-      return [k, v.value, v.index];
-    }));
+      fn(k, { value: v.value, index: v.index });
+    }
+    return Promise.resolve();
   }
 
-  async importSnapshot(data: string, appliedIndex: number): Promise<void> {
-    const rows = parseKvSnapshot(data);
-    this.data = new Map(rows.map(([k, value, index]) => [k, { value, index }]));
+  listRange(q: RangeQuery): Promise<RangePage> {
+    // Synchronously, within the call: one consistent point.
+    const keys = (this.sorted ??= [...this.data.keys()].sort(compareKeys));
+    const from = q.after !== null ? q.after : q.start;
+    // The first key at or after `from` (strictly after `after`).
+    let lo = 0;
+    let hi = keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareKeys(keys[mid], from);
+      if (c < 0 || (q.after !== null && c === 0)) lo = mid + 1;
+      else hi = mid;
+    }
+    const items: ListedKey[] = [];
+    let i = lo;
+    for (; i < keys.length && items.length < q.limit; i++) {
+      const k = keys[i];
+      // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
+      if (isPastRange(k, q)) break;
+      const v = this.data.get(k)!;
+      items.push(q.keysOnly ? { key: k, index: v.index } : { key: k, value: v.value, index: v.index });
+    }
+    const more = i < keys.length && !isPastRange(keys[i], q);
+    const page: RangePage = { index: this.applied, items, more };
+    if (q.count) {
+      let n = 0;
+      let a = 0;
+      let b = keys.length;
+      while (a < b) {
+        const mid = (a + b) >>> 1;
+        if (compareKeys(keys[mid], q.start) < 0) a = mid + 1;
+        else b = mid;
+      }
+      for (let j = a; j < keys.length && !isPastRange(keys[j], q); j++) n++;
+      page.count = n;
+    }
+    return Promise.resolve(page);
+  }
+
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+    this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
+    this.sorted = null;
     this.applied = appliedIndex;
   }
 
@@ -99,17 +141,4 @@ export class MemoryKvStore implements KvStore {
   async close(): Promise<void> {
     // Nothing to release: the state stays in memory for a later reopen.
   }
-}
-
-/** Parses and validates the exportSnapshot format `[[key, value, index], ...]`. */
-export function parseKvSnapshot(data: string): Array<[string, string, number]> {
-  const parsed: unknown = data === '' ? [] : JSON.parse(data);
-  if (!Array.isArray(parsed)) throw new Error('kv snapshot: expected an array');
-  return parsed.map((row: unknown) => {
-    if (!Array.isArray(row) || row.length !== 3 || typeof row[0] !== 'string' || typeof row[1] !== 'string' ||
-      typeof row[2] !== 'number') {
-      throw new Error('kv snapshot: malformed row');
-    }
-    return [row[0], row[1], row[2]];
-  });
 }

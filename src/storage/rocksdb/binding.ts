@@ -21,6 +21,8 @@ export interface RawIteratorOptions {
 export interface RawIterator {
   /** Up to `size` rows; an empty array once the range is exhausted. */
   nextv(size: number): Promise<Array<[string, string | undefined]>>;
+  /** Moves to the first key at or after `target` (synchronous), within the iterator's own view. */
+  seek(target: string): void;
   close(): Promise<void>;
 }
 

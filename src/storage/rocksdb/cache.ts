@@ -7,7 +7,7 @@
  * here instead. Used only by RocksKvStore, which keeps it coherent: writes go through it, and a value
  * read from disk is cached only if no write happened while it was being read.
  */
-import type { StoredValue } from '../types.js';
+import type { StoredValue } from '../../kv/types.js';
 
 /** Rough per-entry overhead of the Map slot and object headers, in bytes. */
 const ENTRY_OVERHEAD_BYTES = 64;

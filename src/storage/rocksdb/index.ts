@@ -9,7 +9,7 @@
  *   'k/' + key               KV data (JSON StoredValue)
  *   'a'                      applied index (JSON number)
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
- * applies are not (see KvStore.applyBatch). All writes go to one writer thread (writer.ts), which
+ * applies are not (see KvStore.persist). All writes go to one writer thread (writer.ts), which
  * writes them one after another in the order they were issued, so the WAL holds them in that order:
  * a synced write fsyncs the WAL up to itself, which makes every unsynced KV apply issued before it
  * durable too, and a snapshot is saved only after what it covers was applied. Reads (get, getMany,
@@ -21,10 +21,11 @@ import { pathToFileURL } from 'node:url';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
-import type { KvApply, KvOp, KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite, StoredValue } from '../types.js';
-import { parseKvSnapshot } from '../memory/index.js';
+import type { EffectBatch, StoredValue } from '../../kv/types.js';
+import type { KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
-import { loadRocksLevel, type BatchOp, type RawDb } from './binding.js';
+import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
+import { isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 /** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
@@ -229,6 +230,19 @@ export class RocksDatabase {
     if (failure !== null) throw failure;
   }
 
+  /**
+   * Runs `fn` over one iterator of [gte, lt) with values: every read through it (including after
+   * seek) sees the one consistent view taken when this call created it. Closes it afterwards.
+   */
+  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>): Promise<T> {
+    const it = this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    try {
+      return await fn(it);
+    } finally {
+      await it.close();
+    }
+  }
+
   /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
   forEachKey(gte: string, lt: string, fn: (key: string) => void): Promise<void> {
     return this.forEachEntry(gte, lt, false, (k) => fn(k));
@@ -417,8 +431,25 @@ export class RocksKvStore implements KvStore {
     return v ?? undefined;
   }
 
-  async apply(index: number, ops: KvOp[]): Promise<boolean[]> {
-    return (await this.applyBatch([{ index, ops }], index))[0];
+  async getMany(keys: string[]): Promise<Array<StoredValue | undefined>> {
+    // From the cache where known (a prefetch usually put them there), else one lookup of all the rest.
+    const out: Array<StoredValue | undefined> = new Array(keys.length);
+    const missing: number[] = [];
+    keys.forEach((k, i) => {
+      const cached = this.cache.lookup(k);
+      if (cached === undefined) missing.push(i);
+      else out[i] = cached ?? undefined;
+    });
+    if (missing.length === 0) return out;
+    const generation = this.cache.generation;
+    const found = await this.db.getMany(missing.map((i) => KV_PREFIX + keys[i]));
+    missing.forEach((i, j) => {
+      const raw = found[j];
+      const v = raw === undefined ? null : (JSON.parse(raw) as StoredValue);
+      this.cache.fill(keys[i], v, generation);
+      out[i] = v ?? undefined;
+    });
+    return out;
   }
 
   prefetch(keys: string[]): void {
@@ -428,78 +459,91 @@ export class RocksKvStore implements KvStore {
     const generation = this.cache.generation;
     this.db.getMany(missing.map((k) => KV_PREFIX + k)).then(
       (found) => missing.forEach((k, i) => this.cache.fill(k, found[i] === undefined ? null : (JSON.parse(found[i] as string) as StoredValue), generation)),
-      () => undefined, // only a hint: applyBatch reads whatever is still unknown
+      () => undefined, // only a hint: apply reads whatever is still unknown
     );
   }
 
-  async applyBatch(entries: KvApply[], appliedIndex: number): Promise<boolean[][]> {
-    // Whether each touched key exists (for delete results and the key count): from the cache where
-    // known, else one lookup of all the rest. Only this method writes keys, so nothing changes meanwhile.
-    const exists = new Map<string, boolean>();
-    const unknown = new Set<string>();
-    for (const { ops } of entries) {
-      for (const { key } of ops) {
-        if (exists.has(key) || unknown.has(key)) continue;
-        const cached = this.cache.lookup(key);
-        if (cached === undefined) unknown.add(key);
-        else exists.set(key, cached !== null);
-      }
-    }
-    const unknownKeys = [...unknown];
-    const found = await this.db.getMany(unknownKeys.map((k) => KV_PREFIX + k));
-    unknownKeys.forEach((k, i) => exists.set(k, found[i] !== undefined));
+  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+    // The state machine decided every effect against the current values, so the key count follows
+    // from them: a put without a previous value adds a key, a delete removes one.
     const updates = new Map<string, StoredValue | null>();
     const batch: BatchOp[] = [];
     let count = this.keyCount;
-    const results = entries.map(({ index, ops }) =>
-      ops.map((op) => {
-        const had = exists.get(op.key) === true;
-        if (op.op === 'set') {
-          batch.push({ type: 'put', key: KV_PREFIX + op.key, value: JSON.stringify({ value: op.value, index }) });
-          if (!had) count++;
-          exists.set(op.key, true);
-          updates.set(op.key, { value: op.value, index });
+    for (const { index, effects } of batches) {
+      for (const e of effects) {
+        if (e.type === 'put') {
+          batch.push({ type: 'put', key: KV_PREFIX + e.key, value: JSON.stringify({ value: e.value, index }) });
+          if (e.prevIndex === null) count++;
+          updates.set(e.key, { value: e.value, index });
         } else {
-          batch.push({ type: 'del', key: KV_PREFIX + op.key });
-          if (had) count--;
-          exists.set(op.key, false);
-          updates.set(op.key, null);
+          batch.push({ type: 'del', key: KV_PREFIX + e.key });
+          count--;
+          updates.set(e.key, null);
         }
-        return had;
-      }),
-    );
+      }
+    }
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch, false);
     this.cache.afterWrite(updates);
     this.keyCount = count;
-    return results;
-  }
-
-  async setApplied(index: number): Promise<void> {
-    // Not synced: losing it in a crash only makes the node re-apply an entry that changes no key.
-    await this.db.batch([{ type: 'put', key: APPLIED_KEY, value: JSON.stringify(index) }], false);
   }
 
   async appliedIndex(): Promise<number> {
     return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
   }
 
-  async exportSnapshot(): Promise<string> {
-    // Row by row as the iterator delivers them; the iterator is created by this very call, so the
-    // export is the state at the moment of the call (see KvStore.exportSnapshot).
-    const rows: string[] = [];
-    await this.db.forEachEntry(KV_PREFIX, KV_END, true, (k, v) => {
-      const sv = JSON.parse(v) as StoredValue;
-      rows.push(JSON.stringify([k.slice(KV_PREFIX.length), sv.value, sv.index]));
+  listRange(q: RangeQuery): Promise<RangePage> {
+    // One iterator from the applied index key ('a') to the end of the KV keys: the applied index and
+    // the rows come from the same view, so the page is the state at exactly its index.
+    return this.db.withIterator(APPLIED_KEY, KV_END, async (it) => {
+      const head = await it.nextv(1);
+      const index = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      // The smallest key after `after` is `after` + U+0000.
+      it.seek(KV_PREFIX + (q.after !== null ? `${q.after}\u0000` : q.start));
+      const items: ListedKey[] = [];
+      let more = false;
+      scan: for (;;) {
+        const rows = await it.nextv(Math.min(q.limit + 1, ITERATOR_STEP_ROWS));
+        if (rows.length === 0) break;
+        for (const [k, v] of rows) {
+          const key = k.slice(KV_PREFIX.length);
+          if (!k.startsWith(KV_PREFIX) || isPastRange(key, q)) break scan;
+          if (items.length === q.limit) {
+            more = true;
+            break scan;
+          }
+          const sv = JSON.parse(v ?? '') as StoredValue;
+          items.push(q.keysOnly ? { key, index: sv.index } : { key, value: sv.value, index: sv.index });
+        }
+      }
+      const page: RangePage = { index, items, more };
+      if (q.count) {
+        let n = 0;
+        it.seek(KV_PREFIX + q.start);
+        count: for (;;) {
+          const rows = await it.nextv(ITERATOR_STEP_ROWS);
+          if (rows.length === 0) break;
+          for (const [k] of rows) {
+            if (!k.startsWith(KV_PREFIX) || isPastRange(k.slice(KV_PREFIX.length), q)) break count;
+            n++;
+          }
+        }
+        page.count = n;
+      }
+      return page;
     });
-    return `[${rows.join(',')}]`;
   }
 
-  async importSnapshot(data: string, appliedIndex: number): Promise<void> {
-    const rows = parseKvSnapshot(data);
+  forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
+    // Row by row as the iterator delivers them; the iterator is created by this very call, so the
+    // rows are the state at the moment of the call.
+    return this.db.forEachEntry(KV_PREFIX, KV_END, true, (k, v) => fn(k.slice(KV_PREFIX.length), JSON.parse(v) as StoredValue));
+  }
+
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
     const batch: BatchOp[] = (await this.db.scanKeys(KV_PREFIX, KV_END)).map((key) => ({ type: 'del', key }));
     const keys = new Set<string>();
-    for (const [key, value, index] of rows) {
+    for (const [key, { value, index }] of rows) {
       batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
       keys.add(key);
     }

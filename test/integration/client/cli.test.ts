@@ -90,6 +90,38 @@ describe('raftkv command line, run as a subprocess against a real three-node clu
     expect(d.code).to.equal(1);
   });
 
+  it('cas, del --if-index, ls and txn; a failed precondition exits 4', async () => {
+    const created = await raftkv(['cas', 'cli/c', 'one', '--if-absent'], env);
+    expect(created.code, created.stderr).to.equal(0);
+    const index = Number(/index=(\d+)/.exec(created.stdout)?.[1]);
+    const again = await raftkv(['cas', 'cli/c', 'two', '--if-absent'], env);
+    expect(again.code).to.equal(4);
+    expect(again.stdout).to.equal(`not set: cli/c is at index ${index}\n`);
+    const swapped = await raftkv(['cas', 'cli/c', 'two', '--if-index', String(index), '--json'], env);
+    expect(swapped.code, swapped.stderr).to.equal(0);
+    const newIndex = (JSON.parse(swapped.stdout) as { index: number }).index;
+    expect((await raftkv(['del', 'cli/c', '--if-index', String(index)], env)).code).to.equal(4);
+    expect((await raftkv(['del', 'cli/c', '--if-index', String(newIndex)], env)).code).to.equal(0);
+    expect((await raftkv(['cas', 'cli/c', 'x'], env)).code, 'cas needs a condition').to.equal(2);
+    expect((await raftkv(['cas', 'cli/c', 'x', '--if-index', 'abc'], env)).code).to.equal(2);
+    await raftkv(['set', '--file', '-'], env, JSON.stringify({ 'cli/ls/b': '2', 'cli/ls/a': '1', 'cli/lsx': 'no' }));
+    const ls = await raftkv(['ls', 'cli/ls/'], env);
+    expect(ls.code, ls.stderr).to.equal(0);
+    const rows = ls.stdout.trimEnd().split('\n');
+    expect(rows[0].split(/\s+/)).to.deep.equal(['KEY', 'INDEX', 'VALUE']);
+    expect(rows.slice(1).map((l) => l.split(/\s+/)[0])).to.deep.equal(['cli/ls/a', 'cli/ls/b']);
+    const lsJson = await raftkv(['ls', 'cli/ls/', '--json', '--keys-only', '--limit', '1'], env);
+    expect(lsJson.stdout.trimEnd().split('\n').map((l) => Object.keys(JSON.parse(l) as object))).to.deep.equal([['key', 'index']]);
+    const txn = { compare: [{ key: 'cli/ls/a', value: '1' }], success: [{ op: 'set', key: 'cli/ls/c', value: '3' }], failure: [] };
+    const t = await raftkv(['txn', '--file', '-', '--json'], env, JSON.stringify(txn));
+    expect(t.code, t.stderr).to.equal(0);
+    expect((JSON.parse(t.stdout) as { succeeded: boolean }).succeeded).to.equal(true);
+    const tf = await raftkv(['txn', '--file', '-'], env, JSON.stringify({ ...txn, compare: [{ key: 'cli/ls/a', value: 'other' }] }));
+    expect(tf.code).to.equal(4);
+    const bad = await raftkv(['txn', '--file', '-'], env, '{"success":[{"op":"put"}]}');
+    expect(bad.code).to.equal(2);
+  });
+
   it('set --file writes every pair atomically, also from stdin; del removes a key', async () => {
     const file = join(dir, 'pairs.json');
     writeFileSync(file, JSON.stringify({ f1: 'one', f2: 'two', f3: 'three' }));

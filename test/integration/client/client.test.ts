@@ -5,6 +5,7 @@ import {
   KeyNotFoundError,
   NodeNotFoundError,
   OutcomeUnknownError,
+  PreconditionFailedError,
   RaftKvClient,
   RaftKvClientError,
 } from '../../../src/index.js';
@@ -53,6 +54,49 @@ describe('client library against a real three-node cluster', function () {
     expect(d.deleted).to.equal('a');
     expect(d.index).to.be.greaterThan(many.index ?? 0);
     await expectRejects(client.get('a'), KeyNotFoundError);
+  });
+
+  it('conditional set and delete: PreconditionFailedError carries the current index; create-only batches are atomic', async () => {
+    const client = new RaftKvClient({ endpoints: c.endpoints });
+    const first = await client.set('cas/x', 'a', { ifNoneMatch: '*' });
+    const again = await expectRejects(client.set('cas/x', 'b', { ifNoneMatch: '*' }), PreconditionFailedError);
+    expect(again.current).to.deep.equal({ key: 'cas/x', index: first.index });
+    expect(again.status).to.equal(412);
+    const second = await client.set('cas/x', 'b', { ifMatch: first.index as number });
+    const stale = await expectRejects(client.set('cas/x', 'c', { ifMatch: first.index as number }), PreconditionFailedError);
+    expect(stale.current).to.deep.equal({ key: 'cas/x', index: second.index });
+    expect((await client.get('cas/x')).value).to.equal('b');
+    const wrongDelete = await expectRejects(client.delete('cas/x', { ifMatch: first.index as number }), PreconditionFailedError);
+    expect(wrongDelete.current?.index).to.equal(second.index);
+    await client.delete('cas/x', { ifMatch: second.index as number });
+    const absent = await expectRejects(client.delete('cas/x', { ifMatch: second.index as number }), PreconditionFailedError);
+    expect(absent.current).to.equal(null);
+    await client.set('cas/y', 'exists');
+    const batch = await expectRejects(client.setMany({ 'cas/y': '1', 'cas/z': '1' }, { ifNoneMatch: '*' }), PreconditionFailedError);
+    expect(batch.existing.map((e) => e.key)).to.deep.equal(['cas/y']);
+    await expectRejects(client.get('cas/z'), KeyNotFoundError);
+    await expectRejects(client.set('cas/y', 'v', { ifMatch: 0 }), BadRequestError);
+  });
+
+  it('txn() runs a branch atomically; list() iterates a prefix page by page in byte order', async () => {
+    const client = new RaftKvClient({ endpoints: c.endpoints });
+    const w = await client.set('t/a', '1');
+    const r = await client.txn({ compare: [{ key: 't/a', index: w.index as number }], success: [{ op: 'set', key: 't/b', value: '2' }, { op: 'get', key: 't/a' }], failure: [] });
+    expect(r.succeeded).to.equal(true);
+    expect(r.results).to.deep.equal([{ op: 'set', key: 't/b', index: r.index }, { op: 'get', key: 't/a', value: '1', index: w.index }]);
+    const ro = await client.txn({ compare: [{ key: 't/b', value: 'nope' }], success: [], failure: [{ op: 'get', key: 't/b' }] });
+    expect(ro).to.deep.include({ succeeded: false, results: [{ op: 'get', key: 't/b', value: '2', index: r.index }] });
+    const pairs: Record<string, string> = {};
+    for (let i = 0; i < 23; i++) pairs[`l/${String(i).padStart(2, '0')}`] = String(i);
+    await client.setMany(pairs);
+    const listed: string[] = [];
+    for await (const item of client.list('l/', { pageSize: 5 })) listed.push(`${item.key}=${item.value}`);
+    expect(listed).to.deep.equal(Object.entries(pairs).map(([k, v]) => `${k}=${v}`));
+    const page = await client.listPage('l/', { pageSize: 20, keysOnly: true, count: true });
+    expect(page.items).to.have.length(20);
+    expect(page.count).to.equal(23);
+    expect(page.continue).to.be.a('string');
+    expect(page.items[0]).to.not.have.property('value');
   });
 
   it('remembers the leader from X-Raft-Leader and maps it to its endpoint', async () => {

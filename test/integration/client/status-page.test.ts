@@ -88,6 +88,43 @@ describe('status page at GET / in headless Chromium', function () {
     await page.close();
   });
 
+  it('browses keys: lists a prefix page by page in byte order and shows a value with its index', async () => {
+    const pairs: Record<string, string> = {};
+    for (let i = 0; i < 120; i++) pairs[`kb/${String(i).padStart(3, '0')}`] = `value ${i}`;
+    pairs['kb0'] = 'outside the prefix';
+    pairs['ka/x'] = 'outside too';
+    const w = await http('POST', `${c.endpoints[0]}/key`, JSON.stringify(pairs));
+    expect(w.status).to.equal(200);
+    const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${c.endpoints[2]}/`);
+    await page.fill('#prefix', 'kb/');
+    await page.click('#list');
+    const keysShown = async (): Promise<string[]> => page.locator('#keys tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-key') ?? ''));
+    const first = await waitFor('the first page of keys', async () => ((await keysShown()).length === 50 ? keysShown() : null), 30_000, 100);
+    expect(first).to.deep.equal(Object.keys(pairs).filter((k) => k.startsWith('kb/')).sort().slice(0, 50));
+    expect(await page.textContent('#page-info')).to.match(/^50 of 120 keys at index \d+$/);
+    await page.click('#more');
+    await waitFor('the second page', async () => ((await keysShown())[0] === 'kb/050' ? true : null), 30_000, 100);
+    await page.click('#more');
+    const last = await waitFor('the last page', async () => ((await keysShown())[0] === 'kb/100' ? keysShown() : null), 30_000, 100);
+    expect(last).to.have.length(20);
+    expect(last[19]).to.equal('kb/119');
+    expect(await page.isDisabled('#more')).to.equal(true);
+    await page.click('tr[data-key="kb/107"]');
+    expect(await page.textContent('#detail-key')).to.equal('kb/107');
+    expect(await page.textContent('#detail-value')).to.equal('value 107');
+    const g = await http('GET', `${c.endpoints[0]}/key/kb%2F107`);
+    expect(await page.textContent('#detail-index')).to.equal(String(g.headers.etag).replace(/"/g, ''));
+    await page.fill('#prefix', 'no-such-prefix/');
+    await page.click('#list');
+    await waitFor('an empty listing', async () => (/^0 of 0 keys at index \d+$/.test((await page.textContent('#page-info')) ?? '') ? true : null), 30_000, 100);
+    expect(await keysShown()).to.deep.equal([]);
+    expect(errors, errors.join('\n')).to.deep.equal([]);
+    await page.close();
+  });
+
   it('lists every node with the leader highlighted, and shows the new leader after the leader is SIGKILLed', async () => {
     const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 480 } });
     const errors: string[] = [];

@@ -10,7 +10,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createApp, parseSetBody } from '../../../src/api/app.js';
 import type { RaftNode } from '../../../src/raft/node/node.js';
-import type { KvOp } from '../../../src/storage/types.js';
+import type { KvOp } from '../../../src/kv/types.js';
 import { http } from '../../support/procs.js';
 
 const LIMITS = { maxKeyBytes: 100, maxValueBytes: 100, maxBodyBytes: 1000 };

@@ -5,6 +5,8 @@ import path from 'node:path';
 import { expect } from 'chai';
 import { ReadCache } from '../../../src/storage/rocksdb/cache.js';
 import { openStorage } from '../../../src/storage/index.js';
+import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { applyOps } from './contract.js';
 
 describe('storage: RocksDB read cache', () => {
   it('answers cached values and known absence, and misses what it never saw', () => {
@@ -61,11 +63,11 @@ describe('storage: RocksDB read cache', () => {
     try {
       for (let i = 0; i < 200; i++) {
         const key = `k${i}`;
-        await s.kv.apply(2 * i + 1, [{ op: 'set', key, value: 'old' }]);
+        await applyOps(s.kv, 2 * i + 1, [{ op: 'set', key, value: 'old' }]);
         // Force a miss for this key: a snapshot import clears the cache (and keeps the value).
-        await s.kv.importSnapshot(await s.kv.exportSnapshot(), 2 * i + 1);
+        await new KvStateMachine(s.kv).restoreSnapshot(await new KvStateMachine(s.kv).exportSnapshot(), 2 * i + 1);
         const racing = s.kv.get(key);
-        await s.kv.apply(2 * i + 2, [{ op: 'set', key, value: 'new' }]);
+        await applyOps(s.kv, 2 * i + 2, [{ op: 'set', key, value: 'new' }]);
         await racing;
         expect(await s.kv.get(key), key).to.deep.equal({ value: 'new', index: 2 * i + 2 });
       }
@@ -80,12 +82,12 @@ describe('storage: RocksDB read cache', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-prefetch-'));
     const s = await openStorage(dir, 'n1');
     try {
-      await s.kv.apply(1, [{ op: 'set', key: 'present', value: 'v' }]);
-      await s.kv.importSnapshot(await s.kv.exportSnapshot(), 1); // empties the cache
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'present', value: 'v' }]);
+      await new KvStateMachine(s.kv).restoreSnapshot(await new KvStateMachine(s.kv).exportSnapshot(), 1); // empties the cache
       s.kv.prefetch?.(['present', 'absent']);
       await new Promise((r) => setTimeout(r, 50));
       // Existence as apply reports it, with nothing read at apply time that the prefetch did not know.
-      expect(await s.kv.apply(2, [{ op: 'delete', key: 'present' }, { op: 'delete', key: 'absent' }])).to.deep.equal([true, false]);
+      expect((await applyOps(s.kv, 2, [{ op: 'delete', key: 'present' }, { op: 'delete', key: 'absent' }])).results.map((r) => r.prevIndex !== null)).to.deep.equal([true, false]);
       // Hold the prefetch's disk read until a write of the same key has landed (white-box: the store's db).
       const db = (s.kv as unknown as { db: { getMany(keys: string[]): Promise<Array<string | undefined>> } }).db;
       const realGetMany = db.getMany.bind(db);
@@ -103,11 +105,11 @@ describe('storage: RocksDB read cache', () => {
         return heldRead;
       };
       s.kv.prefetch?.(['raced']); // reads "absent" from disk, answered only after the write below
-      await s.kv.apply(3, [{ op: 'set', key: 'raced', value: 'now' }]);
+      await applyOps(s.kv, 3, [{ op: 'set', key: 'raced', value: 'now' }]);
       release();
       await heldRead; // the prefetch's fill ran first: it was waiting on this read before we were
       expect(await s.kv.get('raced')).to.deep.equal({ value: 'now', index: 3 });
-      expect(await s.kv.apply(4, [{ op: 'delete', key: 'raced' }])).to.deep.equal([true]);
+      expect((await applyOps(s.kv, 4, [{ op: 'delete', key: 'raced' }])).results.map((r) => r.prevIndex !== null)).to.deep.equal([true]);
     } finally {
       await s.log.close();
       await s.kv.close();

@@ -3,8 +3,11 @@
  * this same suite.
  */
 import { expect } from 'chai';
+import type { RangeQuery } from '../../../src/kv/listing.js';
 import type { ClusterConfig, Entry, Snapshot } from '../../../src/raft/core/types.js';
-import type { NodeStorage } from '../../../src/storage/types.js';
+import type { KvStore, NodeStorage } from '../../../src/storage/types.js';
+import type { EntryOutcome, KvOp } from '../../../src/kv/types.js';
+import { KvStateMachine } from '../../../src/kv/state-machine.js';
 
 /** Opens a store at one fixed place, again after it has been closed, and removes it at the end. */
 export interface StorageHarness {
@@ -30,11 +33,24 @@ function snapshot(lastIndex: number, lastTerm: number, data = 'snap'): Snapshot 
   return { meta: { lastIndex, lastTerm, config }, data };
 }
 
+/** Applies `ops` at `index` through the state machine over `kv` (the stores only persist what it decides). */
+export async function applyOps(kv: KvStore, index: number, ops: KvOp[]): Promise<EntryOutcome> {
+  return (await new KvStateMachine(kv).applyCommands([{ index, ops }], index))[0];
+}
+
+/** Per op of an outcome: whether its key existed just before it. */
+function existed(o: EntryOutcome): boolean[] {
+  return o.results.map((r) => r.prevIndex !== null);
+}
+
 /** Registers the storage contract suite for one implementation, named `name`. */
 export function storageContract(name: string, makeHarness: () => StorageHarness): void {
   describe(`storage contract: ${name}`, () => {
     let harness: StorageHarness;
     let s: NodeStorage;
+
+    /** The state machine over the store as it is now (it holds no state of its own). */
+    const sm = () => new KvStateMachine(s.kv);
 
     async function reopen(): Promise<NodeStorage> {
       await s.log.close();
@@ -181,8 +197,8 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
 
     it('restart after a snapshot: the snapshot, later entries, hard state and imported KV state all come back', async () => {
       await s.log.write({ hardState: { term: 2, votedFor: 'n1' }, entries: range(1, 10, 2) });
-      await s.kv.apply(7, [{ op: 'set', key: 'k', value: 'v7' }]);
-      const data = await s.kv.exportSnapshot();
+      await applyOps(s.kv, 7, [{ op: 'set', key: 'k', value: 'v7' }]);
+      const data = await sm().exportSnapshot();
       await s.log.saveSnapshot(snapshot(7, 2, data), false);
       await s.log.write({ hardState: { term: 3, votedFor: null }, entries: range(11, 12, 3) });
       await reopen();
@@ -193,7 +209,7 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       // A snapshot received from a leader: persisted with the log discarded, then imported.
       const received = snapshot(20, 4, JSON.stringify([['r', 'from-leader', 18]]));
       await s.log.saveSnapshot(received, true);
-      await s.kv.importSnapshot(received.data, 20);
+      await sm().restoreSnapshot(received.data, 20);
       await reopen();
       expect((await s.log.load()).entries).to.deep.equal([]);
       expect((await s.log.load()).snapshot).to.deep.equal(received);
@@ -208,8 +224,8 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
     });
 
     it('applies sets with their index and records the applied index', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
-      await s.kv.apply(2, [{ op: 'set', key: 'a', value: '3' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await applyOps(s.kv, 2, [{ op: 'set', key: 'a', value: '3' }]);
       expect(await s.kv.get('a')).to.deep.equal({ value: '3', index: 2 });
       expect(await s.kv.get('b')).to.deep.equal({ value: '2', index: 1 });
       expect(await s.kv.appliedIndex()).to.equal(2);
@@ -217,8 +233,8 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
     });
 
     it('applies deletes', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
-      await s.kv.apply(2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'never-set' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await applyOps(s.kv, 2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'never-set' }]);
       expect(await s.kv.get('a')).to.equal(undefined);
       expect(await s.kv.get('b')).to.deep.equal({ value: '2', index: 1 });
       expect(await s.kv.count()).to.equal(1);
@@ -226,30 +242,33 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
     });
 
     it('applies several ops on one key in order', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'x', value: '1' }, { op: 'delete', key: 'x' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'x', value: '1' }, { op: 'delete', key: 'x' }]);
       expect(await s.kv.get('x')).to.equal(undefined);
       expect(await s.kv.count()).to.equal(0);
-      await s.kv.apply(2, [{ op: 'delete', key: 'x' }, { op: 'set', key: 'x', value: '2' }]);
+      await applyOps(s.kv, 2, [{ op: 'delete', key: 'x' }, { op: 'set', key: 'x', value: '2' }]);
       expect(await s.kv.get('x')).to.deep.equal({ value: '2', index: 2 });
       expect(await s.kv.count()).to.equal(1);
     });
 
     it('apply reports, per op, whether its key existed just before it (deletes of absent keys are detected at apply)', async () => {
-      expect(await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }])).to.deep.equal([false]);
-      expect(await s.kv.apply(2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'a' }, { op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'nope' }])).to.deep.equal([true, false, false, false]);
-      expect(await s.kv.apply(3, [{ op: 'set', key: 'a', value: '3' }])).to.deep.equal([true]);
+      expect(existed(await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]))).to.deep.equal([false]);
+      expect(existed(await applyOps(s.kv, 2, [{ op: 'delete', key: 'a' }, { op: 'delete', key: 'a' }, { op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'nope' }]))).to.deep.equal([true, false, false, false]);
+      expect(existed(await applyOps(s.kv, 3, [{ op: 'set', key: 'a', value: '3' }]))).to.deep.equal([true]);
+      // Read back from the store (RocksDB: also past its cache), the effects carry the replaced index.
+      await reopen();
+      expect((await applyOps(s.kv, 4, [{ op: 'set', key: 'a', value: '4' }])).effects).to.deep.equal([{ type: 'put', key: 'a', value: '4', prevIndex: 3 }]);
     });
 
-    it('applyBatch applies several entries in order, each op seeing the ones before it, and records the last index', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
-      const results = await s.kv.applyBatch(
+    it('a batch of several entries applies in order, each op seeing the ones before it, and records the last index', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      const outcomes = await sm().applyCommands(
         [
           { index: 2, ops: [{ op: 'delete', key: 'a' }, { op: 'set', key: 'b', value: '2' }] },
           { index: 4, ops: [{ op: 'delete', key: 'a' }, { op: 'set', key: 'b', value: '4' }, { op: 'set', key: 'c', value: '4' }] },
         ],
         5,
       );
-      expect(results).to.deep.equal([[true, false], [false, true, false]]);
+      expect(outcomes.map(existed)).to.deep.equal([[true, false], [false, true, false]]);
       expect(await s.kv.get('a')).to.equal(undefined);
       expect(await s.kv.get('b')).to.deep.equal({ value: '4', index: 4 });
       expect(await s.kv.get('c')).to.deep.equal({ value: '4', index: 4 });
@@ -257,68 +276,109 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect(await s.kv.count()).to.equal(2);
     });
 
-    it('applyBatch with no operations only moves the applied index', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
-      expect(await s.kv.applyBatch([], 3)).to.deep.equal([]);
+    it('a batch with no operations only moves the applied index', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      expect(await sm().applyCommands([], 3)).to.deep.equal([]);
       expect(await s.kv.appliedIndex()).to.equal(3);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
     });
 
-    it('setApplied records the applied index without changing keys', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
-      await s.kv.setApplied(2);
+    it('persist without effects records the applied index without changing keys', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      await s.kv.persist([{ index: 2, effects: [] }], 2);
       expect(await s.kv.appliedIndex()).to.equal(2);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
     });
 
     it('exportSnapshot captures the state at the moment of the call, even if it resolves after later applies', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '1' }]);
-      const exporting = s.kv.exportSnapshot();
-      await s.kv.applyBatch([{ index: 2, ops: [{ op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'b' }, { op: 'set', key: 'c', value: '2' }] }], 2);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '1' }]);
+      const exporting = sm().exportSnapshot();
+      await sm().applyCommands([{ index: 2, ops: [{ op: 'set', key: 'a', value: '2' }, { op: 'delete', key: 'b' }, { op: 'set', key: 'c', value: '2' }] }], 2);
       const data = await exporting;
-      await s.kv.importSnapshot(data, 1);
+      await sm().restoreSnapshot(data, 1);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
       expect(await s.kv.get('b')).to.deep.equal({ value: '1', index: 1 });
       expect(await s.kv.get('c')).to.equal(undefined);
     });
 
     it('exports and imports a snapshot, replacing the whole key space', async () => {
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b/c', value: 'x"y' }]);
-      await s.kv.apply(2, [{ op: 'set', key: 'd', value: '' }]);
-      const data = await s.kv.exportSnapshot();
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b/c', value: 'x"y' }]);
+      await applyOps(s.kv, 2, [{ op: 'set', key: 'd', value: '' }]);
+      const data = await sm().exportSnapshot();
       expect(JSON.parse(data)).to.deep.equal([['a', '1', 1], ['b/c', 'x"y', 1], ['d', '', 2]]);
 
-      await s.kv.apply(3, [{ op: 'set', key: 'stale', value: 's' }, { op: 'delete', key: 'a' }]);
-      await s.kv.importSnapshot(data, 7);
+      await applyOps(s.kv, 3, [{ op: 'set', key: 'stale', value: 's' }, { op: 'delete', key: 'a' }]);
+      await sm().restoreSnapshot(data, 7);
       expect(await s.kv.get('stale')).to.equal(undefined);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
       expect(await s.kv.get('b/c')).to.deep.equal({ value: 'x"y', index: 1 });
       expect(await s.kv.get('d')).to.deep.equal({ value: '', index: 2 });
       expect(await s.kv.count()).to.equal(3);
       expect(await s.kv.appliedIndex()).to.equal(7);
-      expect(await s.kv.exportSnapshot()).to.equal(data);
+      expect(await sm().exportSnapshot()).to.equal(data);
 
-      await s.kv.importSnapshot(JSON.stringify([]), 9);
+      await sm().restoreSnapshot(JSON.stringify([]), 9);
       expect(await s.kv.count()).to.equal(0);
       expect(await s.kv.appliedIndex()).to.equal(9);
+    });
+
+    it('persist writes exactly the effects it is given: a put stores the value with its entry\'s index, a delete removes the key', async () => {
+      await s.kv.persist(
+        [
+          { index: 3, effects: [{ type: 'put', key: 'a', value: '1', prevIndex: null }, { type: 'put', key: 'b', value: '2', prevIndex: null }] },
+          { index: 5, effects: [{ type: 'delete', key: 'a', prevIndex: 3 }, { type: 'put', key: 'b', value: '5', prevIndex: 3 }, { type: 'put', key: 'c', value: '', prevIndex: null }] },
+        ],
+        6,
+      );
+      expect(await s.kv.getMany(['a', 'b', 'c', 'never'])).to.deep.equal([undefined, { value: '5', index: 5 }, { value: '', index: 5 }, undefined]);
+      expect(await s.kv.get('b')).to.deep.equal({ value: '5', index: 5 });
+      expect(await s.kv.count()).to.equal(2);
+      expect(await s.kv.appliedIndex()).to.equal(6);
+      await reopen();
+      expect(await s.kv.getMany(['a', 'b', 'c'])).to.deep.equal([undefined, { value: '5', index: 5 }, { value: '', index: 5 }]);
+      expect(await s.kv.count()).to.equal(2);
+      expect(await s.kv.appliedIndex()).to.equal(6);
+    });
+
+    it('forEachRow yields every key in order with its value and index; replaceRows replaces them all with the applied index', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'b', value: '1' }, { op: 'set', key: 'a', value: '1' }]);
+      await applyOps(s.kv, 2, [{ op: 'set', key: 'c', value: '2' }]);
+      const rows: Array<[string, unknown]> = [];
+      await s.kv.forEachRow((k, v) => rows.push([k, v]));
+      expect(rows).to.deep.equal([['a', { value: '1', index: 1 }], ['b', { value: '1', index: 1 }], ['c', { value: '2', index: 2 }]]);
+      await s.kv.replaceRows([['x', { value: 'y', index: 4 }]], 9);
+      expect(await s.kv.getMany(['a', 'x'])).to.deep.equal([undefined, { value: 'y', index: 4 }]);
+      expect(await s.kv.count()).to.equal(1);
+      expect(await s.kv.appliedIndex()).to.equal(9);
+    });
+
+    it('restoring a malformed snapshot is refused and changes nothing', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      for (const bad of ['{', '{}', '[["a","1"]]', '[["a",1,1]]', '[["a","1","1"]]']) {
+        let error: unknown = null;
+        await sm().restoreSnapshot(bad, 5).catch((err: unknown) => (error = err));
+        expect(error, bad).to.be.instanceOf(Error);
+      }
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+      expect(await s.kv.appliedIndex()).to.equal(1);
     });
 
     it('keeps everything across close and reopen', async () => {
       await s.log.write({ hardState: { term: 2, votedFor: 'n1' }, entries: range(1, 5, 1) });
       await s.log.write({ hardState: null, entries: range(4, 6, 2) });
       await s.log.saveSnapshot(snapshot(2, 1), false);
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
-      await s.kv.apply(2, [{ op: 'delete', key: 'b' }]);
-      await s.kv.setApplied(3);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }, { op: 'set', key: 'b', value: '2' }]);
+      await applyOps(s.kv, 2, [{ op: 'delete', key: 'b' }]);
+      await s.kv.persist([], 3);
       const before = await s.log.load();
-      const kvBefore = await s.kv.exportSnapshot();
+      const kvBefore = await sm().exportSnapshot();
 
       await reopen();
       const after = await s.log.load();
       expect(after).to.deep.equal(before);
       expect(after.entries).to.deep.equal([entry(3, 1), ...range(4, 6, 2)]);
       expect(after.hardState).to.deep.equal({ term: 2, votedFor: 'n1' });
-      expect(await s.kv.exportSnapshot()).to.equal(kvBefore);
+      expect(await sm().exportSnapshot()).to.equal(kvBefore);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
       expect(await s.kv.count()).to.equal(1);
       expect(await s.kv.appliedIndex()).to.equal(3);
@@ -326,6 +386,56 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.log.write({ hardState: null, entries: range(5, 5, 3) });
       await reopen();
       expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
+    });
+
+    describe('listRange', () => {
+      const keys = ['a', 'b/1', 'b/2', 'b/3', 'b0', 'c', '\uFF5E', '\u{1F600}', 'b/\u{1F600}', 'b/\uFF5E'];
+      const q = (over: Partial<RangeQuery>): RangeQuery => ({ start: '', end: null, prefix: null, after: null, limit: 100, keysOnly: false, count: false, ...over });
+      beforeEach(async () => {
+        await applyOps(s.kv, 5, keys.map((key) => ({ op: 'set', key, value: `v-${key}` })));
+        await applyOps(s.kv, 6, [{ op: 'set', key: 'b/2', value: 'new' }]);
+      });
+
+      it('lists every key in UTF-8 byte order with values and indexes, at the applied index', async () => {
+        const page = await s.kv.listRange(q({}));
+        expect(page.index).to.equal(6);
+        expect(page.items.map((i) => i.key)).to.deep.equal([...keys].sort((x, y) => Buffer.compare(Buffer.from(x), Buffer.from(y))));
+        expect(page.items.find((i) => i.key === 'b/2')).to.deep.equal({ key: 'b/2', value: 'new', index: 6 });
+        expect(page.more).to.equal(false);
+      });
+
+      it('a prefix holds exactly the keys that start with it, paged with after, counted whole', async () => {
+        const p1 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, count: true }));
+        expect(p1.items.map((i) => i.key)).to.deep.equal(['b/1', 'b/2']);
+        expect(p1.more).to.equal(true);
+        expect(p1.count).to.equal(5);
+        const p2 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, after: 'b/2', keysOnly: true }));
+        expect(p2.items).to.deep.equal([{ key: 'b/3', index: 5 }, { key: 'b/\uFF5E', index: 5 }]);
+        expect(p2.more).to.equal(true);
+        const p3 = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 2, after: 'b/\uFF5E' }));
+        expect(p3.items.map((i) => i.key)).to.deep.equal(['b/\u{1F600}']);
+        expect(p3.more).to.equal(false);
+        expect(p3.count).to.equal(undefined);
+      });
+
+      it('a half-open start/end range; an empty range; a limit that ends exactly at the last key', async () => {
+        const r = await s.kv.listRange(q({ start: 'b/2', end: 'c', count: true }));
+        expect(r.items.map((i) => i.key)).to.deep.equal(['b/2', 'b/3', 'b/\uFF5E', 'b/\u{1F600}', 'b0']);
+        expect(r.count).to.equal(5);
+        const none = await s.kv.listRange(q({ start: 'x/', prefix: 'x/', count: true }));
+        expect(none).to.deep.equal({ index: 6, items: [], more: false, count: 0 });
+        const exact = await s.kv.listRange(q({ start: 'c', end: 'd', limit: 1 }));
+        expect(exact.items.map((i) => i.key)).to.deep.equal(['c']);
+        expect(exact.more).to.equal(false);
+      });
+
+      it('sees deletes and new keys after it was listed once (no stale order)', async () => {
+        await s.kv.listRange(q({}));
+        await applyOps(s.kv, 7, [{ op: 'delete', key: 'b/1' }, { op: 'set', key: 'b/0', value: 'z' }]);
+        const page = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 1 }));
+        expect(page.items).to.deep.equal([{ key: 'b/0', value: 'z', index: 7 }]);
+        expect(page.index).to.equal(7);
+      });
     });
   });
 }

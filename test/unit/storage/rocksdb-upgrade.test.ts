@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { openStorage } from '../../../src/storage/index.js';
+import { applyOps } from './contract.js';
 
 const fixtures = path.join(import.meta.dirname, 'fixtures');
 
@@ -39,7 +40,7 @@ describe('storage: data directories written by rocksdb@5.2.1 (RocksDB 6.17)', ()
       expect(await s.kv.get('key10')).to.deep.equal({ value: 'v'.repeat(200) + '10', index: 10 });
       expect(await s.kv.get('key3')).to.equal(undefined);
       await s.log.write({ hardState: { term: 3, votedFor: null }, entries: [{ index: 13, term: 3, type: 'noop' }] });
-      await s.kv.apply(13, [{ op: 'set', key: 'after', value: 'upgrade' }]);
+      await applyOps(s.kv, 13, [{ op: 'set', key: 'after', value: 'upgrade' }]);
       await s.log.close();
       await s.kv.close();
       s = await openStorage(dir, 'n1');

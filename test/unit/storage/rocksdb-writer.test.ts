@@ -13,6 +13,8 @@ import type { RocksDatabase } from '../../../src/storage/rocksdb/index.js';
 import type { NodeStorage } from '../../../src/storage/types.js';
 import type { BatchOp } from '../../../src/storage/rocksdb/binding.js';
 import type { WriterReply } from '../../../src/storage/rocksdb/writer.js';
+import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import { applyOps } from './contract.js';
 
 interface Opened {
   s: NodeStorage;
@@ -42,7 +44,7 @@ async function outcome(p: Promise<unknown>, ms = 0): Promise<string> {
 }
 
 describe('storage: RocksDB writer thread', () => {
-  it('log writes, snapshots and snapshot imports are synced (WAL fsync); KV applies and setApplied are not', async () => {
+  it('log writes, snapshots and snapshot imports are synced (WAL fsync); KV applies (also those that only move the applied index) are not', async () => {
     const o = await open();
     try {
       const { db, s } = o;
@@ -57,15 +59,15 @@ describe('storage: RocksDB writer thread', () => {
       expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
       await s.log.write({ hardState: { term: 2, votedFor: null }, entries: [] });
       expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
       expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
-      await s.kv.applyBatch([{ index: 2, ops: [{ op: 'set', key: 'b', value: '2' }] }], 2);
+      await new KvStateMachine(s.kv).applyCommands([{ index: 2, ops: [{ op: 'set', key: 'b', value: '2' }] }, { index: 3, ops: [{ op: 'delete', key: 'a' }] }], 3);
       expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
-      await s.kv.setApplied(3);
+      await s.kv.persist([], 4);
       expect(delta()).to.deep.equal({ writes: 1, syncs: 0 });
       await s.log.saveSnapshot({ meta: { lastIndex: 1, lastTerm: 1, config: { members: [] } }, data: null }, false);
       expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
-      await s.kv.importSnapshot(JSON.stringify([['c', '3', 3]]), 3);
+      await new KvStateMachine(s.kv).restoreSnapshot(JSON.stringify([['c', '3', 3]]), 4);
       expect(delta()).to.deep.equal({ writes: 1, syncs: 1 });
     } finally {
       await close(o);
@@ -103,7 +105,7 @@ describe('storage: RocksDB writer thread', () => {
     const o = await open();
     try {
       const { db, s } = o;
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
       // An operation RocksDB refuses (a put without a value), as an injected failure inside the writer.
       const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], false);
       const later = s.log.write({ hardState: { term: 9, votedFor: null }, entries: [] });
@@ -111,7 +113,7 @@ describe('storage: RocksDB writer thread', () => {
       // Issued after the failed one: not written, so no synced write lands on top of a failed one.
       expect(await outcome(later, 10_000)).to.match(/^rejected: rocksdb: write failed: an earlier write failed/);
       expect(await db.get('h')).to.equal(undefined);
-      expect(await outcome(s.kv.apply(2, [{ op: 'set', key: 'b', value: '2' }]), 10_000)).to.match(/^rejected: /);
+      expect(await outcome(applyOps(s.kv, 2, [{ op: 'set', key: 'b', value: '2' }]), 10_000)).to.match(/^rejected: /);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
     } finally {
       await close(o);
@@ -122,7 +124,7 @@ describe('storage: RocksDB writer thread', () => {
     const o = await open();
     try {
       const { s, writer } = o;
-      await s.kv.apply(1, [{ op: 'set', key: 'a', value: '1' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
       // Posted after the thread was told to stop: it is pending when the thread dies, never answered.
       const killed = writer.terminate();
       const inFlight = s.log.write({ hardState: { term: 3, votedFor: null }, entries: [] });
@@ -143,7 +145,7 @@ describe('storage: RocksDB writer thread', () => {
     await s.log.close();
     await s.kv.close();
     expect(await Promise.all(writes)).to.deep.equal(writes.map(() => 'resolved'));
-    expect(await outcome(s.kv.setApplied(30), 10_000)).to.match(/^rejected: rocksdb: the database is closed/);
+    expect(await outcome(s.kv.persist([], 30), 10_000)).to.match(/^rejected: rocksdb: the database is closed/);
     // Everything issued before close is there after reopening.
     const again = await openStorage(o.dir, 'n1');
     try {

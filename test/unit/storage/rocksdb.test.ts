@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { expect } from 'chai';
 import { openStorage } from '../../../src/storage/index.js';
-import { storageContract } from './contract.js';
+import { applyOps, storageContract } from './contract.js';
 
 storageContract('rocksdb', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-storage-'));
@@ -26,7 +26,7 @@ describe('openStorage', () => {
     try {
       const s = await openStorage(path.join(dir, 'nested'), 'n7');
       expect(s.durable).to.equal(true);
-      await s.kv.apply(1, [{ op: 'set', key: 'k', value: 'v' }]);
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'k', value: 'v' }]);
       expect(fs.existsSync(path.join(dir, 'nested', 'n7', 'CURRENT'))).to.equal(true);
       expect(await s.log.sizeBytes()).to.be.greaterThan(0);
       await s.log.close();

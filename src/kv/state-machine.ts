@@ -1,0 +1,143 @@
+/**
+ * The replicated key-value state machine: turns committed entries into resolved effects (apply.ts),
+ * has the storage backend persist them with the applied index in one atomic batch, and hands back
+ * each entry's outcome for the client waiting on it. Also takes and restores snapshots (snapshot.ts).
+ * Created by the node driver over its KvStore; the driver only says which entries to apply.
+ */
+import type { Entry } from '../raft/core/types.js';
+import type { KvStore } from '../storage/types.js';
+import type { RangePage, RangeQuery } from './listing.js';
+import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
+import { decodeCommand, type KvCommand } from './commands.js';
+import { exportSnapshot, importSnapshot } from './snapshot.js';
+import type { EntryOutcome, KvOp, StoredValue } from './types.js';
+
+/** One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops` command). */
+export type KvCommandAt = { index: number; command: KvCommand } | { index: number; ops: KvOp[] };
+
+function commandOf(c: KvCommandAt): KvCommand {
+  return 'command' in c ? c.command : { kind: 'ops', ops: c.ops, conditions: [] };
+}
+
+/** Callbacks of the state machine; all optional. */
+export interface KvStateMachineObserver {
+  /** A committed entry whose command could not be decoded was applied as a no-op (it changes nothing). */
+  onBadEntry?(index: number, err: Error): void;
+}
+
+export class KvStateMachine {
+  constructor(
+    private readonly store: KvStore,
+    private readonly observer: KvStateMachineObserver = {},
+  ) {}
+
+  /** The current value of `key` in the local state (call the read barrier first for a linearizable read). */
+  get(key: string): Promise<StoredValue | undefined> {
+    return this.store.get(key);
+  }
+
+  /** The applied index stored with the data (0 when empty). */
+  appliedIndex(): Promise<number> {
+    return this.store.appliedIndex();
+  }
+
+  /** One page of a key range at one consistent index (see KvStore.listRange). */
+  listRange(q: RangeQuery): Promise<RangePage> {
+    return this.store.listRange(q);
+  }
+
+  /** Number of keys. */
+  count(): Promise<number> {
+    return this.store.count();
+  }
+
+  /**
+   * A hint from the leader when it proposes `ops`: the store may look the keys up now so that apply
+   * needs no disk read later. Never changes what apply decides.
+   */
+  prefetch(cmd: KvCommand): void {
+    this.store.prefetch?.(commandKeys(cmd));
+  }
+
+  /**
+   * Reads `keys` and the applied index at one point between two applies (no apply runs meanwhile),
+   * so a read-only transaction sees one state. Call the read barrier first for a linearizable read.
+   */
+  readAtomically(keys: string[]): Promise<{ index: number; values: Map<string, StoredValue | undefined> }> {
+    return this.exclusive(async () => {
+      const [index, found] = await Promise.all([this.store.appliedIndex(), keys.length === 0 ? [] : this.store.getMany(keys)]);
+      return { index, values: new Map(keys.map((k, i) => [k, found[i]])) };
+    });
+  }
+
+  /** The tail of the queue of exclusive sections (applies and atomic reads run one at a time). */
+  private gate: Promise<void> = Promise.resolve();
+
+  private exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.gate.then(fn);
+    this.gate = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  /**
+   * Applies committed entries in order (entries that are not normal commands change no key) and
+   * records the last one's index as applied, all in one batch. Apply is total: an entry whose command
+   * cannot be decoded (it came in through a peer despite the checks, or from an older version)
+   * changes nothing; it is reported, never fatal. Resolves with the outcome of each normal entry.
+   */
+  async applyEntries(entries: readonly Entry[]): Promise<Map<number, EntryOutcome>> {
+    if (entries.length === 0) return new Map();
+    const commands: KvCommandAt[] = [];
+    for (const e of entries) {
+      if (e.type !== 'normal') continue;
+      let command: KvCommand;
+      try {
+        command = decodeCommand(e.data);
+      } catch (err) {
+        this.observer.onBadEntry?.(e.index, err as Error);
+        command = { kind: 'ops', ops: [], conditions: [] };
+      }
+      commands.push({ index: e.index, command });
+    }
+    const outcomes = await this.applyCommands(commands, entries[entries.length - 1].index);
+    return new Map(outcomes.map((o) => [o.index, o]));
+  }
+
+  /**
+   * Applies `commands` (in index order) and records `appliedIndex` in the same atomic batch: reads
+   * the touched keys once, decides each command against the state left by the ones before it, then
+   * has the store persist every effect. Resolves with each command's outcome, in order.
+   */
+  applyCommands(commands: readonly KvCommandAt[], appliedIndex: number): Promise<EntryOutcome[]> {
+    return this.exclusive(async () => {
+      const decoded = commands.map((c) => ({ index: c.index, command: commandOf(c) }));
+      const keys = [...new Set(decoded.flatMap((c) => commandKeys(c.command)))];
+      const found = keys.length === 0 ? [] : await this.store.getMany(keys);
+      const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
+      const view = { get: (key: string) => state.get(key) };
+      const outcomes = decoded.map(({ index, command }) => {
+        const outcome = applyKvCommand(index, command, view);
+        foldEffects(state, index, outcome.effects);
+        return outcome;
+      });
+      await this.store.persist(outcomes.map(({ index, effects }) => ({ index, effects })), appliedIndex);
+      return outcomes;
+    });
+  }
+
+  /**
+   * Serialises the whole key space as it is at the moment of the call (applies made while the promise
+   * is pending are not in it: the driver exports in the background and compacts at the index it captured).
+   */
+  exportSnapshot(): Promise<string> {
+    return exportSnapshot(this.store);
+  }
+
+  /** Replaces the whole key space with a snapshot's content and records `appliedIndex` (Raft §7). */
+  restoreSnapshot(data: string, appliedIndex: number): Promise<void> {
+    return importSnapshot(this.store, data, appliedIndex);
+  }
+}
