@@ -125,9 +125,54 @@ function rawHttp(method: string, path: string, headers: string[], body: Buffer |
   return Buffer.concat([Buffer.from(head, 'latin1'), Buffer.isBuffer(body) ? body : Buffer.from(body)]);
 }
 
+/** A random If-Match / If-None-Match pair: valid, malformed, weak, contradictory or absent. */
+function randomConditionHeaders(rng: Rng): Record<string, string> {
+  const tag = (): string => pick(rng, ['"1"', '"999999999"', 'W/"1"', '*', '17', '"x"', '"-1"', '""', '"1", "2"', randomString(rng, 12).replace(/[\r\n\u0000-\u001f\u007f-\uffff]/g, ''), '"99999999999999999999"']);
+  const v = randInt(rng, 0, 4);
+  if (v === 0) return {};
+  if (v === 1) return { 'if-match': tag() };
+  if (v === 2) return { 'if-none-match': pick(rng, ['*', '"3"', 'W/"3"', '']) };
+  return { 'if-match': tag(), 'if-none-match': '*' };
+}
+
+/** A random transaction body: well-formed on fz- keys, or broken in one place. */
+function randomTxnBody(rng: Rng): string {
+  if (rng() < 0.25) return pick(rng, GARBAGE_JSON);
+  if (rng() < 0.2) return JSON.stringify(randomJsonValue(rng));
+  const key = (): unknown => (rng() < 0.9 ? `fz-${randInt(rng, 0, 20)}` : randomJsonValue(rng));
+  const cmp = (): unknown => pick(rng, [{ key: key(), index: randInt(rng, 0, 50) }, { key: key(), exists: rng() < 0.5 }, { key: key(), value: 'v' }, { key: key(), index: { lt: randInt(rng, 0, 99) } }, { key: key(), index: { eq: 1 } }, { key: key() }, randomJsonValue(rng)]);
+  const op = (): unknown => pick(rng, [{ op: 'set', key: key(), value: pick(rng, ['v', 'y'.repeat(rng() < 0.1 ? 1_100_000 : 10)]) }, { op: 'delete', key: key() }, { op: 'get', key: key() }, { op: 'put', key: key() }, randomJsonValue(rng)]);
+  const n = (max: number): number => randInt(rng, 0, rng() < 0.05 ? 200 : max);
+  return JSON.stringify({ compare: Array.from({ length: n(3) }, cmp), success: Array.from({ length: n(3) }, op), failure: Array.from({ length: n(2) }, op), ...(rng() < 0.1 ? { extra: 1 } : {}) });
+}
+
+/** A case on the issue-16 routes: conditional PUT/DELETE (also against the kept keys, which must fail and change nothing), /txn and /keys. */
+function makeApiDepthCase(rng: Rng, api: number): Case {
+  const v = randInt(rng, 0, 4);
+  if (v === 0) {
+    // Conditional writes on kept keys can only fail: their index is never 999999999 and they exist.
+    const keep = `keep-${randInt(rng, 0, 39)}`;
+    const headers = pick<Record<string, string>>(rng, [{ 'if-match': '"999999999"' }, { 'if-none-match': '*' }, { 'if-match': 'W/"1"' }]);
+    return pick<Case>(rng, [
+      { kind: 'http', port: api, method: 'PUT', path: `/key/${keep}`, body: JSON.stringify({ value: 'fuzzed' }), headers },
+      { kind: 'http', port: api, method: 'DELETE', path: `/key/${keep}`, headers: { 'if-match': pick(rng, ['"999999999"', 'W/"1"']) } },
+      { kind: 'http', port: api, method: 'POST', path: '/key', body: JSON.stringify({ [keep]: 'fuzzed', [`fz-${randInt(rng, 0, 9)}`]: 'x' }), headers: { 'if-none-match': '*' } },
+    ]);
+  }
+  if (v === 1) {
+    const body = pick(rng, [JSON.stringify({ value: 'v' }), JSON.stringify({ value: randomJsonValue(rng) }), pick(rng, GARBAGE_JSON), JSON.stringify(randomJsonValue(rng)), '{"value":"\\ud800"}']);
+    return { kind: 'http', port: api, method: pick(rng, ['PUT', 'DELETE', 'POST']), path: pick(rng, [`/key/fz-${randInt(rng, 0, 20)}`, `/key/${randomKeySegment(rng)}`, '/key']), body, headers: randomConditionHeaders(rng) };
+  }
+  if (v === 2) return { kind: 'http', port: api, method: 'POST', path: pick(rng, ['/txn', '/txn', '/txn?consistency=stale', '/txn?consistency=x']), body: randomTxnBody(rng) };
+  const param = (): string => pick(rng, ['prefix=fz-', 'prefix=', `prefix=${pctEncode(randomString(rng, 8))}`, 'start=a&end=z', 'start=z&end=a', `limit=${pick(rng, ['0', '1', '1000', '1001', '-1', 'x', '99999999999'])}`, 'keysOnly=true', 'keysOnly=maybe', 'count=true', `continue=${pick(rng, ['', 'x', 'eyJ2IjoxfQ', pctEncode(randomString(rng, 20)), 'eyJ2IjoxLCJmIjoiIiwiYWZ0ZXIiOiJhIiwiaW5kZXgiOjF9'])}`, 'consistency=stale', 'consistency=x', '%zz=1', 'unknown=1']);
+  const qs = Array.from({ length: randInt(rng, 0, 4) }, param).join('&');
+  return { kind: 'raw', port: api, bytes: rawHttp('GET', `/keys${qs ? `?${qs}` : ''}`, ['Connection: close'], ''), keepOpen: false };
+}
+
 function makeCase(rng: Rng, apiPorts: number[], raftPorts: number[], ids: string[]): Case {
   const api = pick(rng, apiPorts);
   const raft = pick(rng, raftPorts);
+  if (rng() < 0.2) return makeApiDepthCase(rng, api);
   const r = rng();
   if (r < 0.14) return { kind: 'http', port: api, method: 'POST', path: '/key', body: pick(rng, GARBAGE_JSON) };
   if (r < 0.26) return { kind: 'http', port: api, method: 'POST', path: '/key', body: JSON.stringify(randomJsonValue(rng)) };
