@@ -3,7 +3,9 @@
  * propose(data), readIndex(id), campaign(), bootstrap(config), compact(index, data). Output: a Ready bundle that the
  * driver persists, sends and applies before calling advance(). No I/O, no clock, no global
  * randomness: time is ticks and jitter comes from the injected rng. Used by src/raft/node (the real
- * driver) and test/sim (the simulator).
+ * driver) and test/sim (the simulator). This file holds step/tick and the message handlers; each
+ * follower's replication state is in progress.ts, configuration in membership.ts, the read queues in
+ * read-index.ts (docs/raft-core.md is the map).
  */
 import { RaftLog, entrySize } from './log.js';
 import { Membership, nextConfig, type ConfigEntry } from './membership.js';
@@ -41,6 +43,7 @@ interface IncomingSnapshot {
   received: number;
 }
 
+/** One node's Raft state machine; the driver owns it and feeds it inputs, then drains ready(). */
 export class Raft {
   readonly id: NodeId;
   /** This process's incarnation: messages addressed to another incarnation of `id` are dropped. */
@@ -1036,7 +1039,7 @@ export class Raft {
   }
 
   // -------------------------------------------------------------------------------------------
-  // Membership helpers
+  // Membership and identity (the configuration itself is tracked by membership.ts)
   // -------------------------------------------------------------------------------------------
 
   /** The log changed under the configuration (restart, truncation): the latest config entry in it is in force. */
