@@ -75,8 +75,8 @@ export const MUTANTS: Mutant[] = [
     // (it sends first). Only the interleaving mode lets followers answer while that write is in flight.
     name: 'leader-self-stable',
     file: 'raft.ts',
-    search: '    // MUTATION-POINT: leader-self-stable\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex :',
-    replace: '    // MUTATION-POINT: leader-self-stable (mutant: unsynced entries count)\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.lastIndex :',
+    search: '    // MUTATION-POINT: leader-self-stable\n    const matches = this.membership.voterIds().map((id) => (id === this.id ? this.log.stableIndex :',
+    replace: '    // MUTATION-POINT: leader-self-stable (mutant: unsynced entries count)\n    const matches = this.membership.voterIds().map((id) => (id === this.id ? this.log.lastIndex :',
     sim: { interleave: true },
   },
   {
