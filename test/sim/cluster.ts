@@ -1,15 +1,20 @@
 /**
- * Deterministic in-process Raft cluster simulator: virtual time, a faulty network (delay, loss,
- * duplication, late replays, reordering, symmetric and one-way partitions), crashes that lose what
- * was not persisted, process stalls, membership changes, log compaction and snapshot installs, and
- * targeted nemesis schedules mixed into the random ones. Invariants are checked after every step.
- * The Raft constructor is a parameter so mutated copies of the core can be plugged in (mutants.ts).
+ * Deterministic in-process Raft cluster simulator: virtual time, a faulty network (network.ts: delay,
+ * loss, duplication, late replays, reordering, symmetric and one-way partitions), crashes that lose
+ * what was not persisted (storage.ts), process stalls, membership changes, log compaction and
+ * snapshot installs, and targeted nemesis schedules mixed into the random ones. Invariants
+ * (checker.ts) are checked after every step. This file is the simulated driver, the fault schedule,
+ * the clients and operators, and the scenarios. The Raft constructor is a parameter so mutated copies
+ * of the core can be plugged in (mutants.ts).
  */
 import type {
-  ClusterConfig, ConfChange, Entry, HardState, HeldSnapshot, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
+  ClusterConfig, ConfChange, Entry, HeldSnapshot, Message, ProposeResult, RaftInitialState, RaftOptions, RaftStatus, Ready, Snapshot,
   TransferResult,
 } from '../../src/raft/core/types.js';
+import { InvariantChecker, majority, votersOf } from './checker.js';
+import { SimNetwork, describe } from './network.js';
 import { makeRng, randInt } from './rng.js';
+import { applyToSm, decodeSm, encodeSm, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode } from './storage.js';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
@@ -100,106 +105,10 @@ export interface SimOptions {
 /** A broken invariant: the step it was seen at and what broke. */
 export interface Violation { step: number; msg: string }
 
-interface InFlight { at: number; seq: number; m: Message }
-interface Pending { term: number; writeId: number; key: string }
-interface PendingRead { id: string; key: string; start: number; minIndex: number; index: number | null }
-interface SmValue { v: string; index: number }
-/** A Ready the simulated driver is handling (interleaving mode): what it awaits next. */
-interface InflightReady {
-  rd: Ready;
-  /** The leader sent the Ready's messages before its own fsync (the driver's isSendFirst). */
-  isSendFirst: boolean;
-  /** persist-snapshot / persist: the synced write is in flight; apply: installing and applying. */
-  awaiting: 'persist-snapshot' | 'persist' | 'apply';
-  /** The step at which the awaited I/O completes (a sync can take longer than a network hop). */
-  doneAt: number;
-}
-
-interface SimNode {
-  id: string;
-  raft: RaftLike | null; // null while crashed, retired or never started
-  /** Has storage: an initial member, or a spare the operator started to join. */
-  started: boolean;
-  /** Removed from the cluster and shut down for good. */
-  retired: boolean;
-  retireAt: number;
-  incarnation: number;
-  /** How many times this node lost all its storage; its Raft incarnation is `${id}#${amnesia}`. */
-  amnesia: number;
-  /** A joiner (SimCluster.joiners): the step of its next join request. */
-  nextJoinAt: number;
-  /**
-   * 'foreign-bootstrap': the one-node cluster this node's process bootstrapped after losing its
-   * storage and starting without RAFT_JOIN_ADDR. It lives outside the cluster's records (its history
-   * is not the cluster's); messages to the node reach it, its answers go out.
-   */
-  foreign: RaftLike | null;
-  foreignInc: string;
-  /** The stable terms before the last wipe: what the lost disk held when the node acknowledged it. */
-  wipedTerms: number[];
-  // ---- stable storage (survives crashes)
-  hardState: HardState;
-  snapshot: HeldSnapshot | null;
-  /** The state machine as durably stored at the snapshot's index (what a snapshot without data stands for). */
-  snapshotSm: string;
-  /** Stored entries are logBase+1 .. logBase+log.length. */
-  logBase: number;
-  log: Entry[];
-  // ---- shadow of the node's logical log, compacted prefix included, for the invariant checks
-  /** terms[i] = term of the entry at i; terms[0] = 0. */
-  terms: number[];
-  /** hash[i] = hash of the prefix through i; hash[0] = 0. */
-  hash: number[];
-  // ---- volatile (rebuilt on restart)
-  appliedIndex: number;
-  sm: Map<string, SmValue>;
-  lastCommit: number;
-  pending: Map<number, Pending>;
-  reads: Map<string, PendingRead>;
-  downUntil: number;
-  stalledUntil: number;
-  lastRole: string;
-  /** Interleaving mode: the Ready being handled, null between Readies (volatile: a crash drops it). */
-  inflight: InflightReady | null;
-  /** The leader's commit index (and term) when last checked against what a quorum holds durably. */
-  checkedCommit: { term: number; commit: number };
-}
-
 type Script = Generator<void, void, void>;
 
 /** Steps between two join requests of a node that came back empty (main.ts retries every 0.2-2 s). */
 const JOIN_RETRY_STEPS = 10;
-
-function strHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193); }
-  return h >>> 0;
-}
-/** A printable identity of an entry (index, term, type and payload). */
-export function entryKey(e: Entry): string {
-  if (e.type === 'normal') return `${e.index}/${e.term}/n/${e.data}`;
-  if (e.type === 'noop') return `${e.index}/${e.term}/noop`;
-  // the config, not the change: each node bootstraps index 1 with its own id in `change`
-  return `${e.index}/${e.term}/c/${JSON.stringify(e.config)}`;
-}
-function mix(prev: number, e: Entry): number {
-  let h = Math.imul(prev ^ strHash(entryKey(e)), 0x9e3779b1) >>> 0;
-  h ^= h >>> 16;
-  return Math.imul(h, 0x85ebca6b) >>> 0;
-}
-function majority(n: number): number { return Math.floor(n / 2) + 1; }
-function votersOf(c: ClusterConfig): string[] { return c.members.filter((m) => m.suffrage === 'voter').map((m) => m.id); }
-function encodeSm(sm: Map<string, SmValue>): string {
-  return JSON.stringify([...sm.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
-}
-function decodeSm(data: string): Map<string, SmValue> {
-  return new Map(JSON.parse(data) as [string, SmValue][]);
-}
-function applyToSm(sm: Map<string, SmValue>, e: Entry): void {
-  if (e.type !== 'normal') return;
-  const cmd = JSON.parse(e.data) as { k: string; v: string };
-  sm.set(cmd.k, { v: cmd.v, index: e.index });
-}
 
 /** One seeded cluster run: construct, then run(); the same seed always gives the same run. */
 export class SimCluster {
@@ -209,24 +118,19 @@ export class SimCluster {
   readonly violations: Violation[] = [];
   readonly config: ClusterConfig;
   step = 0;
-  private net: InFlight[] = [];
-  private seqNo = 0;
-  private blocked = new Set<string>(); // "a>b": messages from a to b are lost
-  private partitionUntil = 0;
-  private partitionDesc = '';
+  /** The wire between the nodes. */
+  private readonly network: SimNetwork;
+  /** The global record and the invariants checked against it. */
+  private readonly checker: InvariantChecker;
+  /** What network, checker and disk operations see of this run: step, counters, trace, violations. */
+  private readonly host: {
+    readonly step: number; readonly faults: boolean; readonly nodes: SimNode[]; readonly isInterleaved: boolean;
+    stats: SimCluster['stats']; trace(f: () => string): void; violate(msg: string): void; runningIncarnation(x: SimNode): string;
+  };
   private readonly opts: Required<Omit<SimOptions, 'trace'>> & Pick<SimOptions, 'trace'>;
   private readonly coreOpts: Partial<RaftOptions>;
-  private termLeader = new Map<number, string>();
-  /** Who each node voted for in each term, from the votes it sent ("n1@7" -> "n2"). */
-  private votesCast = new Map<string, string>();
-  // global committed/applied record
-  private committed: Entry[] = []; // committed[i-1]
-  private committedHash: number[] = [0];
+  /** The configuration of the committed log (the operator retires nodes it removed). */
   private committedConfig: ClusterConfig;
-  private commitTermMaxIdx = new Map<number, number>(); // term in which a commit was observed -> max index
-  private acked = new Map<number, { writeId: number; key: string }>(); // index -> write
-  private lastAckedIdx = new Map<string, number>(); // key -> max acked index
-  private maxAckedIndex = 0;
   private writeSeq = 0;
   private readSeq = 0;
   /** Reads served in the liveness phase: id -> index of the write returned. */
@@ -240,7 +144,6 @@ export class SimCluster {
   private script: { name: ScenarioName; gen: Script } | null = null;
   private nextScriptAt: number;
   private crashAfterVote = 0;
-  private lateDupBoost = 0;
   private pendingVoteCrash = new Set<SimNode>();
   /** Nodes to shut down (and restart) after a leadership transfer: node -> step. */
   private shutdowns = new Map<SimNode, number>();
@@ -254,6 +157,20 @@ export class SimCluster {
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
       spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, ...opts,
     };
+    const self = this;
+    const host = {
+      get step(): number { return self.step; },
+      get faults(): boolean { return self.faults; },
+      get nodes(): SimNode[] { return self.nodes; },
+      get isInterleaved(): boolean { return self.opts.interleave; },
+      stats: this.stats,
+      trace: (f: () => string): void => this.trace(f),
+      violate: (msg: string): void => this.violate(msg),
+      runningIncarnation: (x: SimNode): string => (x.foreign ? x.foreignInc : (this.incarnationField(x.id, x.amnesia).incarnation ?? '')),
+    };
+    this.host = host;
+    this.network = new SimNetwork(this.rng, this.opts, host);
+    this.checker = new InvariantChecker(host);
     // Per-seed core tunables: small batches and windows make partial replication (Figure 8) and
     // reordering within a pipeline common; small chunks make every snapshot a multi-chunk transfer.
     const r = this.rng;
@@ -274,12 +191,7 @@ export class SimCluster {
     this.committedConfig = this.config;
     this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
     this.ids.forEach((id, i) => {
-      const n: SimNode = {
-        id, raft: null, started: false, retired: false, retireAt: Infinity, incarnation: 0, amnesia: 0, nextJoinAt: 0, foreign: null, foreignInc: '', wipedTerms: [0],
-        hardState: { term: 0, votedFor: null }, snapshot: null, snapshotSm: encodeSm(new Map()), logBase: 0, log: [], terms: [0], hash: [0],
-        appliedIndex: 0, sm: new Map(), lastCommit: 0, pending: new Map(), reads: new Map(), downUntil: 0, stalledUntil: 0, lastRole: 'follower',
-        inflight: null, checkedCommit: { term: 0, commit: 0 },
-      };
+      const n = newSimNode(id);
       this.nodes.push(n);
       if (i < nodeCount) this.start(n, true);
     });
@@ -331,7 +243,7 @@ export class SimCluster {
       const rd = r.ready();
       // persist
       if (rd.snapshot) this.persistSnapshot(n, rd.snapshot);
-      if (rd.entries.length > 0) this.persistEntries(n, rd.entries);
+      if (rd.entries.length > 0) persistEntries(this.host, n, rd.entries);
       if (rd.hardState) n.hardState = { ...rd.hardState };
       // send, once what the messages depend on is stable
       this.sendReady(n, rd);
@@ -343,8 +255,12 @@ export class SimCluster {
 
   /** Sends a Ready's messages, checking that what each depends on is stable (Raft Fig. 2). */
   private sendReady(n: SimNode, rd: Ready): void {
-    this.checkSendContract(n, rd.messages);
-    for (const m of rd.messages) this.send(m);
+    for (const m of rd.messages) {
+      this.checker.checkSend(n, m);
+      // 'vote-crash': the node crashes right after its granted vote went out
+      if (m.type === 'RequestVoteResponse' && m.granted && !m.preVote && this.crashAfterVote > 0 && this.rng() < this.crashAfterVote) this.pendingVoteCrash.add(n);
+    }
+    for (const m of rd.messages) this.network.send(m);
   }
 
   /** Installs a Ready's snapshot into the state machine, applies its committed entries and takes its read states. */
@@ -361,7 +277,7 @@ export class SimCluster {
   /** advance(), then what the driver does between Readies: serve reads, compact, supply snapshot data. */
   private finishReady(n: SimNode, r: RaftLike, rd: Ready): void {
     r.advance(rd);
-    this.checkCommitDurable(n);
+    this.checker.checkCommitDurable(n);
     this.serveReads(n);
     this.maybeCompact(n);
     this.maybeSupplySnapshot(n);
@@ -431,7 +347,7 @@ export class SimCluster {
         if (rd.hardState !== null || rd.entries.length > 0) { f.awaiting = 'persist'; f.doneAt = this.ioDoneAt(); } else this.afterPersist(n);
         return;
       case 'persist':
-        if (rd.entries.length > 0) this.persistEntries(n, rd.entries);
+        if (rd.entries.length > 0) persistEntries(this.host, n, rd.entries);
         if (rd.hardState) n.hardState = { ...rd.hardState };
         this.trace(() => `${n.id} synced${rd.entries.length ? ` entries ${rd.entries[0]!.index}..${rd.entries[rd.entries.length - 1]!.index}` : ''}${rd.hardState ? ` term=${rd.hardState.term} vote=${rd.hardState.votedFor}` : ''}`);
         this.afterPersist(n);
@@ -476,158 +392,33 @@ export class SimCluster {
     return ms.filter((m) => !m.raft).length < majority(ms.length);
   }
 
-  /**
-   * Raft §5.3/§5.4: a leader's commit index covers an entry of its term only once a majority of the
-   * voters of its configuration hold it durably (its own copy counts only once synced: thesis §10.2.1).
-   */
-  private checkCommitDurable(n: SimNode, status?: RaftStatus): void {
-    if (!n.raft) return;
-    const st = status ?? n.raft.status();
-    const prev = n.checkedCommit;
-    n.checkedCommit = { term: st.term, commit: st.commitIndex };
-    if (st.role !== 'leader' || prev.term !== st.term || st.commitIndex <= prev.commit) return;
-    const c = st.commitIndex;
-    const voters = votersOf(st.config);
-    // A node whose disk was wiped after it acknowledged still counts for what that disk held: losing
-    // it afterwards uses up the failure budget, which leader completeness keeps checking.
-    const holders = voters.filter((id) => { const v = this.node(id); return v !== undefined && (v.terms[c] === st.term || v.wipedTerms[c] === st.term); });
-    if (holders.length < majority(voters.length)) {
-      this.violate(`commit durability: leader ${n.id} of term ${st.term} committed ${c} but only ${holders.length} of voters ${voters.join(',')} hold a term-${st.term} entry there durably (${holders.join(',') || 'none'})`);
-    }
-  }
-
+  /** Stores a snapshot received from a leader (Ready.snapshot) once the checker accepts it. */
   private persistSnapshot(n: SimNode, s: Snapshot): void {
-    const L = s.meta.lastIndex;
-    if (L > this.committed.length) { this.violate(`${n.id}: received snapshot through ${L} but only ${this.committed.length} entries were ever applied`); return; }
-    const g = this.committed[L - 1];
-    if (L > 0 && g && g.term !== s.meta.lastTerm) this.violate(`${n.id}: snapshot through ${L} has term ${s.meta.lastTerm} but the committed entry there has term ${g.term}`);
-    n.snapshot = s;
-    n.snapshotSm = s.data;
-    n.logBase = L;
-    n.log = [];
-    n.terms = [0, ...this.committed.slice(0, L).map((e) => e.term)];
-    n.hash = this.committedHash.slice(0, L + 1);
-  }
-
-  private persistEntries(n: SimNode, entries: Entry[]): void {
-    const first = entries[0]!.index;
-    const last = n.terms.length - 1;
-    if (first <= n.logBase) { this.violate(`${n.id}: asked to persist index ${first} inside its snapshot (through ${n.logBase})`); return; }
-    if (first > last + 1) { this.violate(`${n.id}: persisted entries leave a gap (have ${last}, got ${first})`); return; }
-    // Raft §5.3: an existing entry is deleted (with all after it) only when it conflicts with a new one.
-    const newLast = entries[entries.length - 1]!.index;
-    if (newLast < last) {
-      let conflict = false;
-      for (const e of entries) if (e.index <= last && n.terms[e.index] !== e.term) { conflict = true; break; }
-      if (!conflict) this.violate(`log truncation without a conflict: ${n.id} dropped its entries ${newLast + 1}..${last} although every overwritten entry had the same term`);
-    }
-    if (first <= n.appliedIndex) this.violate(`${n.id}: overwrote index ${first}, which it had already applied (applied=${n.appliedIndex})`);
-    n.terms.length = first; n.hash.length = first;
-    n.log.length = first - n.logBase - 1;
-    for (const e of entries) {
-      if (e.index !== n.terms.length) { this.violate(`${n.id}: non-contiguous entries in Ready at ${e.index}`); break; }
-      n.log.push(e); n.terms.push(e.term); n.hash.push(mix(n.hash[n.hash.length - 1]!, e));
-    }
-  }
-
-  /** Raft Fig. 2 and the core's persistence contract: a message may only be sent once the state it depends on is stable. */
-  private checkSendContract(n: SimNode, msgs: Message[]): void {
-    for (const m of msgs) {
-      const isPre = (m.type === 'RequestVote' || m.type === 'RequestVoteResponse') && m.preVote;
-      if (!isPre && n.hardState.term < m.term) this.violate(`persistence: ${n.id} sent ${m.type} of term ${m.term} while its stable term is ${n.hardState.term}`);
-      if (m.type === 'RequestVoteResponse' && m.granted && !m.preVote) {
-        // a later term in the same Ready supersedes the vote: it can no longer be cast again
-        if (n.hardState.term < m.term || (n.hardState.term === m.term && n.hardState.votedFor !== m.to)) {
-          this.violate(`persistence: ${n.id} granted its term-${m.term} vote to ${m.to} before persisting it (stable term=${n.hardState.term} votedFor=${n.hardState.votedFor})`);
-        }
-        this.recordVote(n.id, m.term, m.to);
-        if (this.crashAfterVote > 0 && this.rng() < this.crashAfterVote) this.pendingVoteCrash.add(n);
-      } else if (m.type === 'RequestVote' && !m.preVote) {
-        if (n.hardState.term < m.term || (n.hardState.term === m.term && n.hardState.votedFor !== n.id)) {
-          this.violate(`persistence: ${n.id} asked for votes in term ${m.term} before persisting its own vote (stable term=${n.hardState.term} votedFor=${n.hardState.votedFor})`);
-        }
-        this.recordVote(n.id, m.term, n.id);
-      } else if (m.type === 'AppendEntriesResponse' && m.success && m.matchIndex > n.terms.length - 1) {
-        this.violate(`persistence: ${n.id} acknowledged entries through ${m.matchIndex} but only ${n.terms.length - 1} are stable`);
-      }
-    }
-  }
-
-  /** Raft §5.2: each server votes for at most one candidate in a term, across restarts. */
-  private recordVote(voter: string, term: number, candidate: string): void {
-    const k = `${voter}@${term}`;
-    const prev = this.votesCast.get(k);
-    if (prev === undefined) this.votesCast.set(k, candidate);
-    else if (prev !== candidate) this.violate(`vote safety: ${voter} voted for both ${prev} and ${candidate} in term ${term}`);
+    const shadow = this.checker.checkReceivedSnapshot(n, s);
+    if (shadow) storeSnapshot(n, s, shadow.terms, shadow.hash);
   }
 
   private apply(n: SimNode, e: Entry, term: number): void {
     const idx = n.appliedIndex + 1;
     if (e.index !== idx) { this.violate(`${n.id}: applied index ${e.index} out of order (expected ${idx})`); return; }
     n.appliedIndex = idx;
-    const g = this.committed[idx - 1];
-    if (g === undefined) {
-      this.committed.push(e);
-      this.committedHash.push(mix(this.committedHash[idx - 1]!, e));
-      // A node applies only what a leader of its current term (or an earlier one) committed, so this
-      // term bounds the commit's term from above; leaders of later terms must hold the entry.
-      this.commitTermMaxIdx.set(term, Math.max(this.commitTermMaxIdx.get(term) ?? 0, idx));
-      if (e.type === 'config') this.onConfigCommitted(e.config);
-    } else if (entryKey(g) !== entryKey(e)) {
-      this.violate(`state-machine safety: ${n.id} applied ${entryKey(e)} at ${idx} but another node applied ${entryKey(g)}`);
-    }
-    const a = this.acked.get(idx);
-    if (a && !(e.type === 'normal' && e.data.includes(`"w${a.writeId}"`))) {
-      this.violate(`acked write w${a.writeId} at index ${idx} missing on ${n.id} (applied ${entryKey(e)})`);
-    }
+    if (this.checker.recordApplied(n, e, term) && e.type === 'config') this.onConfigCommitted(e.config);
+    this.checker.checkAckedWrite(n, e);
     applyToSm(n.sm, e);
-    const p = n.pending.get(idx);
+    const p: Pending | undefined = n.pending.get(idx);
     if (p) {
       n.pending.delete(idx);
-      if (p.term === e.term) this.ack(n, idx, p);
+      if (p.term === e.term) this.checker.ack(n, idx, p);
     }
-  }
-
-  private ack(n: SimNode, idx: number, p: Pending): void {
-    this.stats.acked++;
-    this.acked.set(idx, { writeId: p.writeId, key: p.key });
-    this.lastAckedIdx.set(p.key, Math.max(this.lastAckedIdx.get(p.key) ?? 0, idx));
-    this.maxAckedIndex = Math.max(this.maxAckedIndex, idx);
-    this.trace(() => `${n.id} ack w${p.writeId} ${p.key} index=${idx}`);
-    const g = this.committed[idx - 1];
-    if (!g || !(g.type === 'normal' && g.data.includes(`"w${p.writeId}"`))) {
-      this.violate(`acked write w${p.writeId} at index ${idx} is not the committed entry there (${g ? entryKey(g) : 'none'})`);
-    }
-  }
-
-  /** The state machine after applying the committed log through `index` (to validate snapshots). */
-  private stateAt(index: number): Map<string, SmValue> {
-    const sm = new Map<string, SmValue>();
-    for (let i = 0; i < index && i < this.committed.length; i++) applyToSm(sm, this.committed[i]!);
-    return sm;
   }
 
   private installSnapshot(n: SimNode, s: Snapshot): void {
     const L = s.meta.lastIndex;
     this.stats.snapshotsInstalled++;
     this.trace(() => `${n.id} installs snapshot through ${L} (term ${s.meta.lastTerm}, ${s.data.length} chars)`);
-    if (L < n.appliedIndex) this.violate(`${n.id}: snapshot through ${L} would move applied back from ${n.appliedIndex}`);
-    const want = encodeSm(this.stateAt(L));
-    if (s.data !== want) this.violate(`${n.id}: snapshot through ${L} differs from the committed state there: ${s.data} vs ${want}`);
-    const cfg = this.configAt(L);
-    if (JSON.stringify(votersOf(s.meta.config).sort()) !== JSON.stringify(votersOf(cfg).sort())) {
-      this.violate(`${n.id}: snapshot through ${L} carries voters ${votersOf(s.meta.config).join(',')} but the committed config there has ${votersOf(cfg).join(',')}`);
-    }
+    this.checker.checkInstalledSnapshot(n, s, this.config);
     n.sm = decodeSm(s.data);
     n.appliedIndex = L;
-  }
-
-  private configAt(index: number): ClusterConfig {
-    for (let i = Math.min(index, this.committed.length); i > 0; i--) {
-      const e = this.committed[i - 1]!;
-      if (e.type === 'config') return e.config;
-    }
-    return this.config;
   }
 
   private maybeCompact(n: SimNode): void {
@@ -637,31 +428,19 @@ export class SimCluster {
     // Half the compactions keep no data: the state machine holds it, as with the RocksDB driver.
     const isWithoutData = this.rng() < 0.5;
     const data = encodeSm(n.sm);
-    this.persistCompaction(n, n.raft.compact(n.appliedIndex, isWithoutData ? null : data), data, 'compact');
+    persistCompaction(this.host, n, n.raft.compact(n.appliedIndex, isWithoutData ? null : data), data, 'compact');
   }
 
   /** A leader asked for its snapshot's data: answer (some steps later) with the state at the applied index. */
   private maybeSupplySnapshot(n: SimNode): void {
     if (!n.raft || !n.raft.needsSnapshotData || this.rng() >= 0.3) return;
     const data = encodeSm(n.sm);
-    const want = encodeSm(this.stateAt(n.appliedIndex));
+    const want = encodeSm(this.checker.stateAt(n.appliedIndex));
     if (data !== want) this.violate(`${n.id}: state machine at ${n.appliedIndex} differs from the committed state there`);
     this.stats.snapshotsSupplied++;
     this.trace(() => `${n.id} supplies snapshot data at ${n.appliedIndex}`);
-    this.persistCompaction(n, n.raft.supplySnapshotData(n.appliedIndex, data), data, 'supplySnapshotData');
+    persistCompaction(this.host, n, n.raft.supplySnapshotData(n.appliedIndex, data), data, 'supplySnapshotData');
     if (n.raft.needsSnapshotData) this.violate(`${n.id}: still asks for snapshot data after it was supplied at ${n.appliedIndex}`);
-  }
-
-  private persistCompaction(n: SimNode, snap: HeldSnapshot | null, data: string, how: string): void {
-    if (!snap) return;
-    this.stats.compactions++;
-    const L = snap.meta.lastIndex;
-    if (L !== n.appliedIndex || snap.meta.lastTerm !== n.terms[L]) this.violate(`${n.id}: ${how}(${n.appliedIndex}) returned a snapshot through ${L}/${snap.meta.lastTerm}`);
-    n.snapshot = snap;
-    n.snapshotSm = data;
-    n.log = n.log.slice(Math.max(0, L - n.logBase));
-    n.logBase = L;
-    this.trace(() => `${n.id} compacts through ${L}${snap.data === null ? ' (no data)' : ''}`);
   }
 
   private serveReads(n: SimNode): void {
@@ -673,9 +452,7 @@ export class SimCluster {
       const gotIdx = got?.index ?? 0;
       if (!this.faults) this.servedReads.set(pr.id, gotIdx);
       this.trace(() => `${n.id} read ${pr.id} ${pr.key}=${got?.v ?? '<none>'} (write index ${gotIdx}, required >= ${pr.minIndex})`);
-      if (gotIdx < pr.minIndex) {
-        this.violate(`stale read ${pr.id} on ${n.id}: ${pr.key} returned the write at index ${gotIdx} but the write at ${pr.minIndex} was acked before the read started at step ${pr.start}`);
-      }
+      this.checker.checkRead(n, pr, gotIdx);
     }
   }
 
@@ -692,48 +469,24 @@ export class SimCluster {
   }
 
   // ------------------------------------------------------------------ network
-  private send(m: Message): void {
-    const copies = this.faults && this.rng() < this.opts.dupProb ? 2 : 1;
-    for (let c = 0; c < copies; c++) {
-      if (this.faults && this.rng() < this.opts.dropProb) {
-        this.stats.dropped++;
-        this.trace(() => `drop ${m.type} ${m.from}->${m.to} t${m.term}`);
-        continue;
-      }
-      this.net.push({ at: this.step + randInt(this.rng, 1, this.opts.maxDelay), seq: this.seqNo++, m });
-    }
-    // A stale duplicate: the same message delivered again long after (a retransmission on an old connection).
-    const late = this.opts.lateDupProb + (m.type === 'AppendEntries' ? this.lateDupBoost : 0);
-    if (this.faults && this.rng() < late) {
-      const at = this.step + randInt(this.rng, 8, 60);
-      this.net.push({ at, seq: this.seqNo++, m });
-      this.trace(() => `replay ${m.type} ${m.from}->${m.to} t${m.term} again at ${at}`);
-    }
-  }
-
+  /** Hands every message due now to its receiver (random order among them), unless it is down, stalled or cut off. */
   private deliverDue(): void {
-    const due: InFlight[] = [];
-    const rest: InFlight[] = [];
-    for (const f of this.net) (f.at <= this.step ? due : rest).push(f);
-    this.net = rest;
-    // random order among messages due in the same step (delay already reorders across steps)
-    for (let i = due.length - 1; i > 0; i--) { const j = Math.floor(this.rng() * (i + 1)); [due[i], due[j]] = [due[j]!, due[i]!]; }
-    for (const f of due) {
+    for (const f of this.network.takeDue()) {
       const { m } = f;
       const to = this.node(m.to);
       if (to && to.raft && to.stalledUntil > this.step) {
         // A stalled process does not read its socket: the message waits.
-        this.net.push({ at: this.step + 1, seq: f.seq, m });
+        this.network.requeue(f);
         continue;
       }
-      if (to && to.foreign && !this.blocked.has(`${m.from}>${m.to}`)) {
+      if (to && to.foreign && !this.network.isBlocked(m.from, m.to)) {
         this.stats.delivered++;
         this.trace(() => `deliver to the FOREIGN ${to.id}: ${describe(m)}`);
         to.foreign.step(m);
         this.drainForeign(to);
         continue;
       }
-      if (!to || !to.raft || this.blocked.has(`${m.from}>${m.to}`)) {
+      if (!to || !to.raft || this.network.isBlocked(m.from, m.to)) {
         this.stats.dropped++;
         this.trace(() => `drop ${m.type} ${m.from}->${m.to} t${m.term}${to && !to.raft ? ' (down)' : ' (partition)'}`);
         continue;
@@ -741,7 +494,7 @@ export class SimCluster {
       this.stats.delivered++;
       this.trace(() => `deliver ${describe(m)}`);
       to.raft.step(m);
-      if ((m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') && to.lastRole === 'leader') this.checkCommitDurable(to);
+      if ((m.type === 'AppendEntriesResponse' || m.type === 'InstallSnapshotResponse') && to.lastRole === 'leader') this.checker.checkCommitDurable(to);
       this.maybeDriverStep(to);
     }
   }
@@ -756,24 +509,20 @@ export class SimCluster {
   }
 
   private partition(a: string[], b: string[], desc: string): void {
-    this.blocked.clear();
-    for (const x of a) for (const y of b) { this.blocked.add(`${x}>${y}`); this.blocked.add(`${y}>${x}`); }
-    this.partitionDesc = `${desc} {${a.join(',')}} | {${b.join(',')}}`;
-    this.stats.partitions++;
-    this.trace(() => `partition ${this.partitionDesc}`);
+    this.network.partition(a, b, desc);
   }
 
   private heal(why: string): void {
-    if (this.blocked.size) { this.blocked.clear(); this.trace(() => `partition healed (${why})`); }
+    this.network.heal(why);
   }
 
   // ------------------------------------------------------------------ random faults
   private randomFaults(): void {
     const chaos = this.faults && !this.script;
     if (chaos) {
-      if (this.blocked.size > 0 && this.step >= this.partitionUntil) {
-        this.heal(this.partitionDesc);
-      } else if (this.blocked.size === 0 && this.rng() < this.opts.partitionProb) {
+      if (this.network.isPartitioned && this.step >= this.network.partitionUntil) {
+        this.heal(this.network.partitionDesc);
+      } else if (!this.network.isPartitioned && this.rng() < this.opts.partitionProb) {
         this.randomPartition();
       }
       if (this.rng() < this.opts.stallProb) {
@@ -797,25 +546,26 @@ export class SimCluster {
 
   private randomPartition(): void {
     const ids = this.members().map((n) => n.id);
-    this.partitionUntil = this.step + randInt(this.rng, 10, 150);
+    const net = this.network;
+    net.partitionUntil = this.step + randInt(this.rng, 10, 150);
     const shuffled = this.shuffle(ids);
     // half the time put the current leader in the minority (the interesting case for stale leaders)
     const ldr = this.members().find((n) => n.raft && n.lastRole === 'leader');
     if (ldr && this.rng() < 0.5) { shuffled.splice(shuffled.indexOf(ldr.id), 1); shuffled.unshift(ldr.id); }
     if (this.rng() < 0.6) {
       const k = randInt(this.rng, 1, Math.max(1, Math.floor(ids.length / 2)));
-      this.partition(shuffled.slice(0, k), shuffled.slice(k), `symmetric until ${this.partitionUntil}`);
+      this.partition(shuffled.slice(0, k), shuffled.slice(k), `symmetric until ${net.partitionUntil}`);
     } else {
-      this.blocked.clear();
+      net.clearBlocks();
       const links: string[] = [];
       const nLinks = randInt(this.rng, 1, ids.length);
       for (let i = 0; i < nLinks; i++) {
         const x = ids[randInt(this.rng, 0, ids.length - 1)]!, y = ids[randInt(this.rng, 0, ids.length - 1)]!;
-        if (x !== y) { this.blocked.add(`${x}>${y}`); links.push(`${x}->${y}`); }
+        if (x !== y) { net.block(x, y); links.push(`${x}->${y}`); }
       }
       this.stats.partitions++;
-      this.partitionDesc = `one-way ${links.join(' ')}`;
-      this.trace(() => `partition ${this.partitionDesc} until ${this.partitionUntil}`);
+      net.partitionDesc = `one-way ${links.join(' ')}`;
+      this.trace(() => `partition ${net.partitionDesc} until ${net.partitionUntil}`);
     }
   }
 
@@ -837,7 +587,7 @@ export class SimCluster {
     n.inflight = null;
     n.downUntil = until;
     n.stalledUntil = 0;
-    this.net = this.net.filter((f) => f.m.to !== n.id);
+    this.network.dropTo(n.id);
     this.trace(() => `crash ${n.id} (${why}; down until ${until}; stable term=${n.hardState.term} vote=${n.hardState.votedFor} last=${n.terms.length - 1} snapshot=${n.logBase})`);
   }
 
@@ -851,7 +601,7 @@ export class SimCluster {
     n.retired = true;
     n.raft = null;
     n.inflight = null;
-    this.net = this.net.filter((f) => f.m.to !== n.id);
+    this.network.dropTo(n.id);
     this.trace(() => `retire ${n.id} (removed from the cluster; shut down)`);
   }
 
@@ -883,7 +633,7 @@ export class SimCluster {
   private read(n: SimNode, key: string): string {
     const id = `r${++this.readSeq}`;
     this.stats.reads++;
-    n.reads.set(id, { id, key, start: this.step, minIndex: this.lastAckedIdx.get(key) ?? 0, index: null });
+    n.reads.set(id, { id, key, start: this.step, minIndex: this.checker.lastAckedIndex(key), index: null });
     this.trace(() => `${n.id} readIndex ${id} ${key}`);
     n.raft!.readIndex(id);
     return id;
@@ -994,7 +744,7 @@ export class SimCluster {
     const name = this.script?.name;
     this.script = null;
     this.crashAfterVote = 0;
-    this.lateDupBoost = 0;
+    this.network.lateDupBoost = 0;
     this.heal(`scenario ${name} ends`);
     for (const n of this.nodes) if (n.foreign) this.endForeign(n);
     for (const n of this.nodes) {
@@ -1061,7 +811,7 @@ export class SimCluster {
     const t2 = this.termOf(l2);
     // The new leader has persisted its no-op; it vanishes before anyone receives it.
     this.crash(l2, Infinity, 'figure8: new leader vanishes before replicating');
-    this.net = this.net.filter((f) => f.m.from !== l2.id);
+    this.network.dropFrom(l2.id);
     this.heal('figure8: old side rejoins');
     const l3 = yield* this.waitFor(() => this.leaders().find((n) => this.termOf(n) > t2), 200);
     if (!l3 || !g.includes(l3.id)) return;
@@ -1104,7 +854,7 @@ export class SimCluster {
     yield* this.waitFor(() => (this.stats.acked > acked0 ? true : undefined), 100);
     for (const id of q) if (id !== b.id) this.crash(this.node(id)!, Infinity, 'amnesia: the rest of the majority crashes');
     this.crash(b, Infinity, 'amnesia: about to lose its storage');
-    this.wipe(b);
+    wipe(this.host, b);
     this.heal('amnesia: the cut-off side returns');
     this.start(b, false);
     if (this.opts.amnesiaLegacy) {
@@ -1162,7 +912,7 @@ export class SimCluster {
     if (others.length === 0) return;
     const b = this.node(others[randInt(this.rng, 0, others.length - 1)]!)!;
     this.crash(b, Infinity, 'foreign-bootstrap: about to lose its storage');
-    this.wipe(b);
+    wipe(this.host, b);
     const inc = this.incarnationField(b.id, b.amnesia).incarnation ?? '';
     const rng = makeRng((this.seed * 104729 + b.amnesia * 31 + this.ids.indexOf(b.id)) >>> 0);
     const f = new this.opts.raft.Raft({ ...this.opts.raft.defaultRaftOptions(b.id, rng), ...this.coreOpts, incarnation: inc },
@@ -1183,7 +933,7 @@ export class SimCluster {
   private endForeign(b: SimNode): void {
     if (!b.foreign) return;
     b.foreign = null;
-    this.wipe(b);
+    wipe(this.host, b);
     this.start(b, false);
     this.trace(() => `${b.id}: the foreign cluster is stopped; restart EMPTY as incarnation ${b.id}#${b.amnesia} with RAFT_JOIN_ADDR`);
     if (!this.opts.amnesiaLegacy) { this.joiners.add(b); b.nextJoinAt = this.step; }
@@ -1195,28 +945,14 @@ export class SimCluster {
     const f = n.foreign;
     for (let guard = 0; f && f.hasReady() && guard < 100; guard++) {
       const rd = f.ready();
-      for (const m of rd.messages) this.send(m);
+      for (const m of rd.messages) this.network.send(m);
       f.advance(rd);
     }
   }
 
-  /** Drops everything node `n` stored (it must be down): log, snapshot, term and vote; it becomes a new incarnation. */
-  private wipe(n: SimNode): void {
-    n.wipedTerms = n.terms;
-    n.hardState = { term: 0, votedFor: null };
-    n.snapshot = null;
-    n.snapshotSm = encodeSm(new Map());
-    n.logBase = 0;
-    n.log = [];
-    n.terms = [0];
-    n.hash = [0];
-    n.amnesia++;
-    this.trace(() => `wipe ${n.id}: all storage lost`);
-  }
-
   /** Replays AppendEntries long after they were sent while leaders change under them. */
   private *staleAppend(): Script {
-    this.lateDupBoost = 0.3;
+    this.network.lateDupBoost = 0.3;
     yield* this.waitSteps(randInt(this.rng, 40, 100));
     const l = this.stableLeader();
     if (l) this.crash(l, this.step + randInt(this.rng, 5, 30), 'stale-append: leader change');
@@ -1238,9 +974,9 @@ export class SimCluster {
     l1.stalledUntil = 0;
     this.trace(() => `${l1.id} resumes`);
     if (!l1.raft) return;
-    for (const o of this.members()) if (o !== l1) this.blocked.add(`${o.id}>${l1.id}`);
-    this.partitionDesc = `one-way: nobody reaches ${l1.id}`;
-    this.trace(() => `partition ${this.partitionDesc}`);
+    for (const o of this.members()) if (o !== l1) this.network.block(o.id, l1.id);
+    this.network.partitionDesc = `one-way: nobody reaches ${l1.id}`;
+    this.trace(() => `partition ${this.network.partitionDesc}`);
     for (let i = randInt(this.rng, 20, 60); i > 0; i--) {
       if (l1.raft && i % 3 === 0) this.read(l1, `k${randInt(this.rng, 0, this.opts.keys - 1)}`);
       yield;
@@ -1293,11 +1029,11 @@ export class SimCluster {
     yield* this.waitFor(() => (!l1.raft || l1.lastCommit >= f.terms.length - 1 + lag ? true : undefined), 200);
     if (!l1.raft || l1.lastRole !== 'leader') return;
     // The follower hears both sides; the old leader and the rest no longer hear each other.
-    this.blocked.clear();
-    for (const id of ids) if (id !== l1.id && id !== f.id) { this.blocked.add(`${l1.id}>${id}`); this.blocked.add(`${id}>${l1.id}`); }
-    this.partitionDesc = `catch-up-takeover: ${l1.id} reaches only ${f.id}`;
+    this.network.clearBlocks();
+    for (const id of ids) if (id !== l1.id && id !== f.id) { this.network.block(l1.id, id); this.network.block(id, l1.id); }
+    this.network.partitionDesc = `catch-up-takeover: ${l1.id} reaches only ${f.id}`;
     this.stats.partitions++;
-    this.trace(() => `partition ${this.partitionDesc}`);
+    this.trace(() => `partition ${this.network.partitionDesc}`);
     for (let k = randInt(this.rng, 2, 6); k > 0; k--) this.propose(l1);
     // the catch-up Ready that carries committed entries and entries beyond the commit index
     const hit = yield* this.waitFor(() => {
@@ -1344,77 +1080,9 @@ export class SimCluster {
   }
 
   // ------------------------------------------------------------------ invariants
+  /** Checks every invariant of checker.ts against the cluster now. */
   checkInvariants(): void {
-    const live = this.nodes.filter((n) => n.raft);
-    const statuses = new Map<string, RaftStatus>();
-    for (const n of live) statuses.set(n.id, n.raft!.status());
-    // election safety (Raft §5.2)
-    for (const n of live) {
-      const st = statuses.get(n.id)!;
-      if (st.role !== 'leader') continue;
-      const prev = this.termLeader.get(st.term);
-      if (prev === undefined) { this.termLeader.set(st.term, n.id); this.trace(() => `leader change: ${n.id} leads term ${st.term}`); }
-      else if (prev !== n.id) this.violate(`election safety: term ${st.term} has leaders ${prev} and ${n.id}`);
-    }
-    // log matching (Raft §5.3), over stable logs, crashed and retired nodes included
-    for (let a = 0; a < this.nodes.length; a++) {
-      for (let b = a + 1; b < this.nodes.length; b++) {
-        const x = this.nodes[a]!, y = this.nodes[b]!;
-        let i = Math.min(x.terms.length, y.terms.length) - 1;
-        while (i > 0 && x.terms[i] !== y.terms[i]) i--;
-        if (i > 0 && x.hash[i] !== y.hash[i]) {
-          let j = 1;
-          while (j <= i && x.hash[j] === y.hash[j]) j++;
-          this.violate(`log matching: ${x.id} and ${y.id} both have term ${x.terms[i]} at ${i} but their logs differ from index ${j}`);
-        }
-      }
-    }
-    // leader completeness (Raft §5.4): entries committed in a term < T are in every leader of term T
-    for (const n of live) {
-      const st = statuses.get(n.id)!;
-      if (st.role !== 'leader') continue;
-      let m = 0;
-      for (const [t, idx] of this.commitTermMaxIdx) if (t < st.term && idx > m) m = idx;
-      if (m === 0) continue;
-      if (n.terms.length - 1 < m || n.hash[m] !== this.committedHash[m]) {
-        this.violate(`leader completeness: leader ${n.id} of term ${st.term} lacks the committed prefix through ${m} (its last=${n.terms.length - 1})`);
-      }
-    }
-    for (const n of live) if (statuses.get(n.id)!.role === 'leader') this.checkCommitDurable(n, statuses.get(n.id));
-    this.checkPhantomMatches(live, statuses);
-    // the core's log equals what was persisted once its Ready is processed
-    for (const n of live) {
-      if (n.stalledUntil > this.step || n.inflight !== null || (this.opts.interleave && n.raft!.hasReady())) continue;
-      const st = statuses.get(n.id)!;
-      if (st.lastIndex !== n.terms.length - 1) this.violate(`${n.id}: core lastIndex ${st.lastIndex} != stable ${n.terms.length - 1} after Ready`);
-    }
-  }
-
-  /**
-   * No phantom match (issue 14 §2): the leader of the highest term counts a member (its recorded
-   * incarnation still running) only for entries the member holds durably, equal to the leader's. No
-   * leader of a higher term exists, so nothing may have truncated what the member acknowledged.
-   */
-  private checkPhantomMatches(live: SimNode[], statuses: Map<string, RaftStatus>): void {
-    let maxTerm = 0;
-    for (const n of live) maxTerm = Math.max(maxTerm, statuses.get(n.id)!.term);
-    for (const l of live) {
-      const st = statuses.get(l.id)!;
-      if (st.role !== 'leader' || st.term !== maxTerm) continue;
-      for (const p of st.peers) {
-        const x = this.node(p.id);
-        const rec = st.config.members.find((m) => m.id === p.id);
-        if (!x || !rec || p.matchIndex === 0) continue;
-        const running = x.foreign ? x.foreignInc : (this.incarnationField(x.id, x.amnesia).incarnation ?? '');
-        if ((rec.incarnation ?? '') !== running) continue;
-        if (x.foreign) {
-          const fl = x.foreign.status().lastIndex;
-          this.violate(`phantom match: leader ${l.id} of term ${st.term} counts ${x.id} through ${p.matchIndex}, but ${x.id} runs a foreign cluster (last=${fl})`);
-        } else if (x.terms.length - 1 < p.matchIndex || (l.hash[p.matchIndex] !== undefined && x.hash[p.matchIndex] !== l.hash[p.matchIndex])) {
-          this.violate(`phantom match: leader ${l.id} of term ${st.term} counts ${x.id} through ${p.matchIndex}, but ${x.id} does not hold that prefix durably (its last=${x.terms.length - 1})`);
-        }
-      }
-    }
+    this.checker.checkInvariants();
   }
 
   // ------------------------------------------------------------------ liveness
@@ -1452,12 +1120,12 @@ export class SimCluster {
       if (!leader) { why = 'no leader'; continue; }
       // a client write, proposed again only when its leader was deposed before acknowledging it
       const isDeposed = (f: { node: SimNode; index: number; term: number }): boolean =>
-        !f.node.raft || f.node.lastRole !== 'leader' || this.termOf(f.node) !== f.term || (!f.node.pending.has(f.index) && !this.acked.has(f.index));
+        !f.node.raft || f.node.lastRole !== 'leader' || this.termOf(f.node) !== f.term || (!f.node.pending.has(f.index) && !this.checker.isAcked(f.index));
       if (!freshAcked && (!fresh || isDeposed(fresh))) {
         const r = this.propose(leader, 'kfresh');
         if (r.ok) fresh = { node: leader, index: r.index, term: r.term };
       }
-      if (fresh && this.acked.has(fresh.index)) freshAcked = true;
+      if (fresh && this.checker.isAcked(fresh.index)) freshAcked = true;
       if (!freshAcked) { why = 'fresh write not acknowledged'; continue; }
       // a linearizable read of the fresh write on a random member must be served (issued again only
       // when the core reports it failed, e.g. leadership lost)
@@ -1473,7 +1141,7 @@ export class SimCluster {
       if (!readOk) { why = 'read of the fresh write not served'; continue; }
       const st = leader.raft!.status();
       if (st.commitIndex !== st.lastIndex) { why = `leader ${leader.id} committed ${st.commitIndex} of ${st.lastIndex}`; continue; }
-      const need = Math.max(this.maxAckedIndex, fresh!.index, st.commitIndex);
+      const need = Math.max(this.checker.maxAckedIndex, fresh!.index, st.commitIndex);
       const members = st.config.members.map((m) => this.node(m.id)!);
       const down = members.filter((n) => !n.raft);
       if (down.length > 0) { why = `members ${down.map((n) => n.id).join(',')} down`; continue; }
@@ -1483,7 +1151,7 @@ export class SimCluster {
       return;
     }
     const leader = this.leaderNow();
-    this.violate(`liveness: after ${this.opts.livenessSteps} healed steps leader=${leader?.id ?? 'none'}: ${why}; applied=[${this.members().map((n) => `${n.id}:${n.appliedIndex}`).join(' ')}] maxAcked=${this.maxAckedIndex}`);
+    this.violate(`liveness: after ${this.opts.livenessSteps} healed steps leader=${leader?.id ?? 'none'}: ${why}; applied=[${this.members().map((n) => `${n.id}:${n.appliedIndex}`).join(' ')}] maxAcked=${this.checker.maxAckedIndex}`);
   }
 
   /** Runs the fault phase then the liveness phase; returns the violations. */
@@ -1498,23 +1166,6 @@ export class SimCluster {
       this.violate(`exception: ${(err as Error)?.stack?.split('\n').slice(0, 3).join(' | ') ?? String(err)}`);
     }
     return this.violations;
-  }
-}
-
-function describe(m: Message): string {
-  const base = `${m.type} ${m.from}->${m.to} t${m.term}`;
-  switch (m.type) {
-    case 'RequestVote': return `${base}${m.preVote ? ' pre' : ''} last=${m.lastLogIndex}/${m.lastLogTerm}`;
-    case 'RequestVoteResponse': return `${base}${m.preVote ? ' pre' : ''} granted=${m.granted}`;
-    case 'AppendEntries': return `${base} prev=${m.prevLogIndex}/${m.prevLogTerm} n=${m.entries.length} commit=${m.leaderCommit}`;
-    case 'AppendEntriesResponse': return `${base} ok=${m.success} match=${m.matchIndex} rej=${m.rejectedIndex}`;
-    case 'Heartbeat': return `${base} commit=${m.commit} ctx=${m.ctx}`;
-    case 'HeartbeatResponse': return `${base} ctx=${m.ctx}`;
-    case 'ReadIndex': return `${base} ids=${m.ids.join(',')}`;
-    case 'ReadIndexResponse': return `${base} ids=${m.ids.join(',')} index=${m.index} ok=${m.ok}`;
-    case 'InstallSnapshot': return `${base} snap=${m.meta.lastIndex}/${m.meta.lastTerm} off=${m.offset} len=${m.data.length}${m.done ? ' done' : ''}`;
-    case 'InstallSnapshotResponse': return `${base} snap=${m.lastIndex} received=${m.received} done=${m.done} match=${m.matchIndex}`;
-    default: return base;
   }
 }
 

@@ -51,16 +51,16 @@ export const MUTANTS: Mutant[] = [
   {
     // The leader serves ReadIndex at once, without waiting for a quorum to confirm its leadership.
     name: 'readindex-quorum',
-    file: 'raft.ts',
+    file: 'read-index.ts',
     search: '    // MUTATION-POINT: readindex-quorum\n    const confirmedCtx = quorumMin(acked);',
-    replace: '    // MUTATION-POINT: readindex-quorum (mutant: no quorum round)\n    const confirmedCtx = acked.length >= 0 ? this.readCtx : 0;',
+    replace: '    // MUTATION-POINT: readindex-quorum (mutant: no quorum round)\n    const confirmedCtx = acked.length >= 0 ? this.roundCtx : 0;',
   },
   {
     // A second membership change is accepted while the first is still uncommitted.
     name: 'one-conf-change',
-    file: 'raft.ts',
-    search: "    // MUTATION-POINT: one-conf-change\n    if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };\n",
-    replace: '    // MUTATION-POINT: one-conf-change (mutant: no pending check)\n',
+    file: 'membership.ts',
+    search: '    // MUTATION-POINT: one-conf-change\n    return this.currentIndex > commitIndex;\n',
+    replace: '    // MUTATION-POINT: one-conf-change (mutant: no pending check)\n    return commitIndex < 0;\n',
   },
   {
     // Snapshot data serialised at a newer applied index is attached to the older snapshot's metadata
@@ -75,8 +75,8 @@ export const MUTANTS: Mutant[] = [
     // (it sends first). Only the interleaving mode lets followers answer while that write is in flight.
     name: 'leader-self-stable',
     file: 'raft.ts',
-    search: '    // MUTATION-POINT: leader-self-stable\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex :',
-    replace: '    // MUTATION-POINT: leader-self-stable (mutant: unsynced entries count)\n    const matches = this.voterIds().map((id) => (id === this.id ? this.log.lastIndex :',
+    search: '    // MUTATION-POINT: leader-self-stable\n    const matches = this.membership.voterIds().map((id) => (id === this.id ? this.log.stableIndex :',
+    replace: '    // MUTATION-POINT: leader-self-stable (mutant: unsynced entries count)\n    const matches = this.membership.voterIds().map((id) => (id === this.id ? this.log.lastIndex :',
     sim: { interleave: true },
   },
   {
@@ -103,9 +103,9 @@ export const MUTANTS: Mutant[] = [
     // A learner is promoted before it holds the committed log: an empty node becomes a voter that does
     // not know it is one, and never answers a vote request until some leader reaches it.
     name: 'promote-caught-up',
-    file: 'raft.ts',
-    search: "        // MUTATION-POINT: promote-caught-up\n        if (change.id !== this.id && (pr === undefined || pr.matchIndex < this.commitIndex)) return { ok: false, reason: 'not-caught-up', leaderId: this.id };\n",
-    replace: '        // MUTATION-POINT: promote-caught-up (mutant: any learner)\n',
+    file: 'membership.ts',
+    search: "      // MUTATION-POINT: promote-caught-up\n      if (change.id !== ctx.selfId && (match === undefined || match < ctx.commitIndex)) return { ok: false, reason: 'not-caught-up' };\n",
+    replace: '      // MUTATION-POINT: promote-caught-up (mutant: any learner)\n',
     sim: { scenarios: ['amnesia'] },
   },
 ];

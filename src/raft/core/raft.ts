@@ -3,101 +3,35 @@
  * propose(data), readIndex(id), campaign(), bootstrap(config), compact(index, data). Output: a Ready bundle that the
  * driver persists, sends and applies before calling advance(). No I/O, no clock, no global
  * randomness: time is ticks and jitter comes from the injected rng. Used by src/raft/node (the real
- * driver) and test/sim (the simulator).
+ * driver) and test/sim (the simulator). This file holds step/tick and the message handlers; each
+ * follower's replication state is in progress.ts, configuration in membership.ts, the read queues in
+ * read-index.ts (docs/raft-core.md is the map).
  */
 import { RaftLog, entrySize } from './log.js';
-import { majority, quorumMin } from './quorum.js';
+import { Membership, nextConfig, type ConfigEntry } from './membership.js';
+import { assertNever } from './messages.js';
 import type {
   AppendEntries,
   AppendEntriesResponse,
-  ClusterConfig,
-  ConfChange,
-  Entry,
   Heartbeat,
   HeartbeatResponse,
   InstallSnapshot,
   InstallSnapshotResponse,
-  Member,
   Message,
-  NodeId,
-  PeerStatus,
-  ProposeResult,
-  RaftInitialState,
-  RaftOptions,
-  RaftStatus,
-  ReadFailure,
   ReadIndexResponse,
-  ReadState,
-  Ready,
   RequestVote,
   RequestVoteResponse,
-  Role,
-  HeldSnapshot,
-  Snapshot,
   TimeoutNow,
-  TransferResult,
-  SnapshotMeta,
-} from './types.js';
+} from './messages.js';
+import type { RaftInitialState, RaftOptions } from './options.js';
+import { Progress } from './progress.js';
+import { majority, quorumMin } from './quorum.js';
+import { ReadIndexQueue } from './read-index.js';
+import type { Ready, Role } from './ready.js';
+import type { PeerStatus, ProposeResult, RaftStatus, TransferResult } from './status.js';
+import type { ClusterConfig, ConfChange, Entry, HeldSnapshot, NodeId, Snapshot, SnapshotMeta } from './types.js';
 
-/** Sensible defaults for the core's tunables; the node driver maps configuration onto them. */
-export function defaultRaftOptions(id: NodeId, rng: () => number): RaftOptions {
-  return {
-    id,
-    incarnation: '',
-    electionTimeoutTicks: 10,
-    heartbeatTicks: 2,
-    rng,
-    preVote: true,
-    checkQuorum: true,
-    maxEntriesPerAppend: 512,
-    maxBytesPerAppend: 1 << 20,
-    maxInflight: 16,
-    maxSnapshotChunkBytes: 512 * 1024,
-    compactionTailEntries: 0,
-    compactionTailBytes: 8 << 20,
-    maxApplyBytes: 4 << 20,
-    maxUncommittedEntries: 10_000,
-    autoPromote: true,
-  };
-}
-
-/** Exhaustiveness guard for switches over discriminated unions. */
-export function assertNever(x: never): never {
-  throw new Error(`unexpected value: ${JSON.stringify(x)}`);
-}
-
-/** The leader's view of one follower's log (Raft §5.3 nextIndex/matchIndex, plus pipelining state). */
-interface Progress {
-  /** The follower's incarnation this progress describes; another incarnation starts from scratch. */
-  incarnation: string;
-  /** Invariant: matchIndex < nextIndex. */
-  matchIndex: number;
-  nextIndex: number;
-  /**
-   * probe: one AppendEntries at a time until a match is found; replicate: optimistic pipelining;
-   * snapshot: the follower needs entries we compacted away, so it is sent `snapshot` in chunks.
-   */
-  state: 'probe' | 'replicate' | 'snapshot';
-  /** In probe state: an AppendEntries is outstanding. In snapshot state: a chunk is outstanding. */
-  isPaused: boolean;
-  /** In replicate state: last index of each AppendEntries in flight, oldest first. */
-  inflight: number[];
-  /** Heard from in the current CheckQuorum window. */
-  isRecentlyActive: boolean;
-  ticksSinceContact: number;
-  /** Ticks since an AppendEntries was last sent to this follower or its match index last advanced. */
-  ticksSinceAppend: number;
-  /** Highest ReadIndex round acknowledged in this term. */
-  ackedCtx: number;
-  /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile); null while waiting for the driver to supply its data. */
-  snapshot: Snapshot | null;
-  /** In snapshot state: characters of snapshot.data the follower confirmed it holds. */
-  snapshotOffset: number;
-  /** In snapshot state: end of the chunk in flight (the `received` its acknowledgement will carry). */
-  snapshotChunkEnd: number;
-  /** In snapshot state: ticks since the outstanding chunk was sent; it is resent after an election timeout. */
-  snapshotTicks: number;
-}
+export { defaultRaftOptions } from './options.js';
 
 /** A snapshot being received from the leader, chunk by chunk (Raft §7). */
 interface IncomingSnapshot {
@@ -109,14 +43,7 @@ interface IncomingSnapshot {
   received: number;
 }
 
-interface PendingRead {
-  id: string;
-  /** Null for a read issued on this node; otherwise the follower that forwarded it. */
-  from: NodeId | null;
-  index: number;
-  ctx: number;
-}
-
+/** One node's Raft state machine; the driver owns it and feeds it inputs, then drains ready(). */
 export class Raft {
   readonly id: NodeId;
   /** This process's incarnation: messages addressed to another incarnation of `id` are dropped. */
@@ -134,11 +61,8 @@ export class Raft {
   private leaderId: NodeId | null = null;
   private commitIndex: number;
   private appliedIndex: number;
-  private config: ClusterConfig;
-  /** Index of the config entry in force; 0 when it came from the snapshot or there is none. */
-  private configIndex = 0;
-  /** The configuration in force at log.snapshotIndex (the last compacted index). */
-  private baseConfig: ClusterConfig;
+  /** The configuration in force and its history over the log (membership.ts). */
+  private readonly membership: Membership;
   /** The latest snapshot: taken locally by compact(), received from a leader, or loaded at start. */
   private snapshot: HeldSnapshot | null;
   /** The latest snapshot's data came from supplySnapshotData: it is dropped again once no transfer uses it. */
@@ -159,12 +83,8 @@ export class Raft {
   private transferee: NodeId | null = null;
   private transferElapsed = 0;
 
-  // ReadIndex (thesis §6.4).
-  private readCtx = 0;
-  private readsAwaitingRound: { id: string; from: NodeId | null }[] = [];
-  private readsInRound: PendingRead[] = [];
-  private readsToForward: string[] = [];
-  private readsForwarded = new Set<string>();
+  /** ReadIndex (thesis §6.4): the read queues (read-index.ts). */
+  private readonly reads = new ReadIndexQueue();
 
   private messages: Message[] = [];
   /** Incarnations of accepted senders outside the configuration (a leader a joining node follows). */
@@ -176,8 +96,6 @@ export class Raft {
    * not record it yet). Invariant: null unless leaderId is another node.
    */
   private leaderInc: string | null = null;
-  private readStates: ReadState[] = [];
-  private readFailures: ReadFailure[] = [];
 
   constructor(options: RaftOptions, initial: RaftInitialState) {
     this.opts = options;
@@ -187,8 +105,7 @@ export class Raft {
     this.term = initial.hardState.term;
     this.votedFor = initial.hardState.votedFor;
     this.snapshot = initial.snapshot;
-    this.baseConfig = initial.snapshot?.meta.config ?? { members: [] };
-    this.config = this.baseConfig;
+    this.membership = new Membership(initial.snapshot?.meta.config ?? { members: [] });
     this.commitIndex = Math.max(initial.applied, this.log.snapshotIndex);
     this.appliedIndex = this.commitIndex;
     if (this.commitIndex > this.log.lastIndex) throw new Error('raft: applied index beyond the log');
@@ -205,9 +122,9 @@ export class Raft {
     if (this.log.lastIndex !== 0 || this.term !== 0) throw new Error('raft: bootstrap on a node with state');
     this.term = 1;
     this.isHardStateDirty = true;
-    this.log.append({ index: 1, term: 1, type: 'config', change: { op: 'promote', id: this.id }, config });
-    this.config = config;
-    this.configIndex = 1;
+    const entry: ConfigEntry = { index: 1, term: 1, type: 'config', change: { op: 'promote', id: this.id }, config };
+    this.log.append(entry);
+    this.membership.apply(entry);
   }
 
   /** Advances logical time by one tick: election timeouts on followers, heartbeats and CheckQuorum on the leader. */
@@ -216,14 +133,9 @@ export class Raft {
     if (this.role === 'leader') {
       this.heartbeatElapsed++;
       for (const [id, pr] of this.progress) {
-        pr.ticksSinceContact++;
-        pr.ticksSinceAppend++;
-        // A follower still waiting for the driver to supply the snapshot's data has nothing to resend.
-        if (pr.state === 'snapshot' && pr.isPaused && pr.snapshot !== null && ++pr.snapshotTicks >= this.opts.electionTimeoutTicks) {
-          // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
-          pr.isPaused = false;
-          this.sendSnapshotChunk(id, pr);
-        }
+        pr.tick();
+        // The chunk or its acknowledgement was lost: resend from the last confirmed offset.
+        if (pr.isChunkRetryDue(this.opts.electionTimeoutTicks)) this.sendSnapshotChunk(id, pr);
       }
       if (this.transferee !== null && ++this.transferElapsed >= this.opts.electionTimeoutTicks) {
         // Thesis §3.10: a transfer that has not completed within an election timeout is aborted.
@@ -236,7 +148,7 @@ export class Raft {
           this.becomeFollower(this.term, null);
           return;
         }
-        for (const pr of this.progress.values()) pr.isRecentlyActive = false;
+        for (const pr of this.progress.values()) pr.resetActivity();
       }
       if (this.heartbeatElapsed >= this.opts.heartbeatTicks) {
         this.heartbeatElapsed = 0;
@@ -274,45 +186,15 @@ export class Raft {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader', leaderId: this.leaderId };
     if (this.transferee !== null) return { ok: false, reason: 'transferring', leaderId: this.id };
     if (this.log.termAt(this.commitIndex) !== this.term) return { ok: false, reason: 'no-commit-in-term', leaderId: this.id };
-    // MUTATION-POINT: one-conf-change
-    if (this.configIndex > this.commitIndex) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };
-    const members = this.config.members;
-    let next: Member[];
-    switch (change.op) {
-      case 'addLearner': {
-        const old = members.find((mb) => mb.id === change.member.id);
-        if (!old) {
-          next = [...members, { ...change.member, suffrage: 'learner' }];
-          break;
-        }
-        // A new incarnation of a member (it lost its state) replaces the old one as a learner: one
-        // voter leaves and nothing joins the voters, still a single-server change (thesis §4.1). It
-        // votes again only once caught up and promoted. The leader cannot be replaced this way.
-        if ((old.incarnation ?? '') === (change.member.incarnation ?? '') || old.id === this.id) return { ok: false, reason: 'already-member', leaderId: this.id };
-        next = members.map((x) => (x.id === old.id ? { ...change.member, suffrage: 'learner' as const } : x));
-        break;
-      }
-      case 'promote': {
-        const mb = members.find((x) => x.id === change.id);
-        if (!mb) return { ok: false, reason: 'unknown-member', leaderId: this.id };
-        if (mb.suffrage === 'voter') return { ok: false, reason: 'already-member', leaderId: this.id };
-        // A learner votes only once it holds the committed log, hence the entry that made it a member:
-        // a voter that does not know it is one (an empty node) would never answer a vote request.
-        const pr = this.progress.get(change.id);
-        // MUTATION-POINT: promote-caught-up
-        if (change.id !== this.id && (pr === undefined || pr.matchIndex < this.commitIndex)) return { ok: false, reason: 'not-caught-up', leaderId: this.id };
-        next = members.map((x) => (x.id === change.id ? { ...x, suffrage: 'voter' as const } : x));
-        break;
-      }
-      case 'remove':
-        if (!members.some((mb) => mb.id === change.id)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
-        next = members.filter((x) => x.id !== change.id);
-        break;
-      default:
-        return assertNever(change);
-    }
+    if (this.membership.isChangePending(this.commitIndex)) return { ok: false, reason: 'conf-change-pending', leaderId: this.id };
+    const next = nextConfig(this.membership.config, change, {
+      selfId: this.id,
+      commitIndex: this.commitIndex,
+      matchIndexOf: (id) => this.progress.get(id)?.matchIndex,
+    });
+    if (!next.ok) return { ok: false, reason: next.reason, leaderId: this.id };
     const index = this.log.lastIndex + 1;
-    const entry: Entry = { index, term: this.term, type: 'config', change, config: { members: next } };
+    const entry: ConfigEntry = { index, term: this.term, type: 'config', change, config: next.config };
     this.log.append(entry);
     this.applyConfigEntry(entry);
     this.needsBroadcast = true;
@@ -333,7 +215,7 @@ export class Raft {
     let target: NodeId | null = null;
     if (to === undefined) {
       let best: Progress | null = null;
-      for (const id of this.voterIds()) {
+      for (const id of this.membership.voterIds()) {
         const pr = this.progress.get(id);
         if (id === this.id || !pr) continue;
         const isBetter =
@@ -348,7 +230,7 @@ export class Raft {
       if (target === null) return { ok: false, reason: 'no-target', leaderId: this.id };
     } else {
       if (to === this.id) return { ok: false, reason: 'no-target', leaderId: this.id };
-      if (!this.isVoter(to) || !this.progress.has(to)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
+      if (!this.membership.isVoter(to) || !this.progress.has(to)) return { ok: false, reason: 'unknown-member', leaderId: this.id };
       target = to;
     }
     this.transferee = target;
@@ -365,18 +247,18 @@ export class Raft {
   /** Asks for a linearizable read index for request `id`; answered in a later Ready (readStates or readFailures). */
   readIndex(id: string): void {
     if (this.role === 'leader') {
-      this.readsAwaitingRound.push({ id, from: null });
+      this.reads.awaitRound(id, null);
     } else if (this.leaderId !== null) {
-      this.readsToForward.push(id);
+      this.reads.forward(id);
     } else {
-      this.readFailures.push({ id, reason: 'no-leader' });
+      this.reads.fail(id, 'no-leader');
     }
   }
 
   /** Processes one message from a peer. Messages from other terms are handled per Raft §5.1 and thesis §9.6. */
   step(m: Message): void {
     if (m.to !== this.id || !this.isAcceptedSender(m)) return;
-    if (this.memberIncarnation(m.from) === undefined) this.peerIncarnations.set(m.from, m.fromInc ?? '');
+    if (this.membership.incarnationOf(m.from) === undefined) this.peerIncarnations.set(m.from, m.fromInc ?? '');
     this.replyTo = { id: m.from, inc: m.fromInc ?? '' };
     try {
       this.stepAccepted(m);
@@ -441,13 +323,13 @@ export class Raft {
         return;
       case 'ReadIndex':
         if (this.role === 'leader') {
-          for (const id of m.ids) this.readsAwaitingRound.push({ id, from: m.from });
+          for (const id of m.ids) this.reads.awaitRound(id, m.from);
         } else {
           this.send({ type: 'ReadIndexResponse', from: this.id, to: m.from, term: this.term, ids: m.ids, index: 0, ok: false });
         }
         return;
       case 'ReadIndexResponse':
-        this.handleReadIndexResponse(m);
+        this.reads.answer(m);
         return;
       case 'TimeoutNow':
         if (this.isPromotable()) this.startElection(false, true);
@@ -476,12 +358,11 @@ export class Raft {
       this.messages.length > 0 ||
       this.log.stableIndex < this.log.lastIndex ||
       this.commitIndex > this.appliedIndex ||
-      this.readStates.length > 0 ||
-      this.readFailures.length > 0 ||
+      this.reads.hasResults ||
       this.needsBroadcast ||
       this.needsCommitBroadcast ||
-      (this.readsAwaitingRound.length > 0 && this.hasCommittedInTerm()) ||
-      this.readsToForward.length > 0
+      (this.reads.hasAwaitingRound && this.hasCommittedInTerm()) ||
+      this.reads.hasToForward
     );
   }
 
@@ -500,16 +381,14 @@ export class Raft {
       snapshot: this.pendingSnapshot,
       messages: this.messages,
       committedEntries: this.log.slice(this.appliedIndex + 1, this.commitIndex, Infinity, this.opts.maxApplyBytes),
-      readStates: this.readStates,
-      readFailures: this.readFailures,
+      readStates: this.reads.takeStates(),
+      readFailures: this.reads.takeFailures(),
       softState: { role: this.role, leaderId: this.leaderId, term: this.term },
       commitIndex: this.commitIndex,
     };
     this.isHardStateDirty = false;
     this.pendingSnapshot = null;
     this.messages = [];
-    this.readStates = [];
-    this.readFailures = [];
     return rd;
   }
 
@@ -539,11 +418,11 @@ export class Raft {
       for (const [id, pr] of this.progress) {
         peers.push({
           id,
-          suffrage: this.memberSuffrage(id) ?? 'learner',
+          suffrage: this.membership.suffrageOf(id) ?? 'learner',
           matchIndex: pr.matchIndex,
           nextIndex: pr.nextIndex,
           state: pr.state,
-          inflight: pr.inflight.length,
+          inflight: pr.inflightCount,
           ticksSinceContact: pr.ticksSinceContact,
         });
       }
@@ -558,7 +437,7 @@ export class Raft {
       appliedIndex: this.appliedIndex,
       lastIndex: this.log.lastIndex,
       snapshotIndex: this.snapshot?.meta.lastIndex ?? 0,
-      config: this.config,
+      config: this.membership.config,
       peers,
     };
   }
@@ -570,7 +449,7 @@ export class Raft {
 
   /** The configuration in force (the latest config entry in the log), without building a full status. */
   get currentConfig(): ClusterConfig {
-    return this.config;
+    return this.membership.config;
   }
 
   /** The latest snapshot this node holds (taken by compact(), received, or loaded), or null. */
@@ -599,7 +478,7 @@ export class Raft {
   // -------------------------------------------------------------------------------------------
 
   private startElection(isPreVote: boolean, isTransfer: boolean): void {
-    this.failPendingReads('leadership-lost');
+    this.reads.failAll('leadership-lost');
     this.transferee = null;
     this.incomingSnapshot = null;
     this.votes.clear();
@@ -616,11 +495,11 @@ export class Raft {
     }
     this.resetElectionTimer();
     this.votes.set(this.id, true);
-    if (this.countVotes(true) >= majority(this.voterIds().length)) {
+    if (this.countVotes(true) >= majority(this.membership.voterIds().length)) {
       this.onElectionWon(isPreVote);
       return;
     }
-    for (const id of this.voterIds()) {
+    for (const id of this.membership.voterIds()) {
       if (id === this.id) continue;
       this.send({
         type: 'RequestVote',
@@ -667,16 +546,16 @@ export class Raft {
 
   private handleVoteResponse(m: RequestVoteResponse): void {
     const isExpected = (m.preVote && this.role === 'precandidate') || (!m.preVote && this.role === 'candidate');
-    if (!isExpected || !this.isVoter(m.from)) return;
+    if (!isExpected || !this.membership.isVoter(m.from)) return;
     this.votes.set(m.from, m.granted);
-    const quorum = majority(this.voterIds().length);
+    const quorum = majority(this.membership.voterIds().length);
     if (this.countVotes(true) >= quorum) this.onElectionWon(m.preVote);
     else if (this.countVotes(false) >= quorum) this.becomeFollower(this.term, null);
   }
 
   private countVotes(granted: boolean): number {
     let n = 0;
-    for (const [id, v] of this.votes) if (v === granted && this.isVoter(id)) n++;
+    for (const [id, v] of this.votes) if (v === granted && this.membership.isVoter(id)) n++;
     return n;
   }
 
@@ -691,7 +570,7 @@ export class Raft {
     }
     // A read forwarded in an older term is dropped by the leader as stale, even when the same node
     // leads again: fail it so the client retries, rather than wait forever.
-    if (wasLeader || this.leaderId !== leaderId || isNewTerm) this.failPendingReads('leadership-lost');
+    if (wasLeader || this.leaderId !== leaderId || isNewTerm) this.reads.failAll('leadership-lost');
     this.role = 'follower';
     if (this.leaderId !== leaderId) this.leaderInc = null;
     this.leaderId = leaderId;
@@ -722,39 +601,22 @@ export class Raft {
 
   /** Keeps one Progress per member other than ourselves. */
   private syncProgress(): void {
-    const ids = new Set(this.config.members.map((mb) => mb.id).filter((id) => id !== this.id));
+    const ids = new Set(this.membership.peerIds(this.id));
     for (const id of this.progress.keys()) if (!ids.has(id)) this.progress.delete(id);
-    if (this.transferee !== null && !this.isVoter(this.transferee)) this.transferee = null;
+    if (this.transferee !== null && !this.membership.isVoter(this.transferee)) this.transferee = null;
     for (const id of ids) {
-      const incarnation = this.memberIncarnation(id) ?? '';
+      const incarnation = this.membership.incarnationOf(id) ?? '';
       // A new incarnation of a member holds none of what the old one acknowledged: start from scratch.
-      if (this.progress.get(id)?.incarnation !== incarnation) {
-        this.progress.set(id, {
-          incarnation,
-          matchIndex: 0,
-          nextIndex: this.log.lastIndex + 1,
-          state: 'probe',
-          isPaused: false,
-          inflight: [],
-          isRecentlyActive: true,
-          ticksSinceContact: 0,
-          ticksSinceAppend: 0,
-          ackedCtx: 0,
-          snapshot: null,
-          snapshotOffset: 0,
-          snapshotChunkEnd: 0,
-          snapshotTicks: 0,
-        });
-      }
+      if (this.progress.get(id)?.incarnation !== incarnation) this.progress.set(id, new Progress(incarnation, this.log.lastIndex + 1));
     }
   }
 
   private hasActiveQuorum(): boolean {
     let active = 0;
-    for (const id of this.voterIds()) {
+    for (const id of this.membership.voterIds()) {
       if (id === this.id || this.progress.get(id)?.isRecentlyActive) active++;
     }
-    return active >= majority(this.voterIds().length);
+    return active >= majority(this.membership.voterIds().length);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -768,8 +630,7 @@ export class Raft {
       if (!pr.isPaused) this.sendSnapshotChunk(to, pr);
       return;
     }
-    if (pr.state === 'probe' && pr.isPaused) return;
-    if (pr.state === 'replicate' && (pr.inflight.length >= this.opts.maxInflight || pr.nextIndex > this.log.lastIndex)) return;
+    if (!pr.canSendAppend(this.opts.maxInflight, this.log.lastIndex)) return;
     const prevLogIndex = pr.nextIndex - 1;
     const prevLogTerm = this.log.termAt(prevLogIndex);
     if (prevLogTerm === undefined) {
@@ -789,14 +650,7 @@ export class Raft {
       leaderCommit: this.commitIndex,
     };
     this.send(msg);
-    pr.ticksSinceAppend = 0;
-    if (pr.state === 'replicate') {
-      const last = entries[entries.length - 1].index;
-      pr.nextIndex = last + 1;
-      pr.inflight.push(last);
-    } else {
-      pr.isPaused = true;
-    }
+    pr.appendSent(entries);
   }
 
   private handleAppendEntries(m: AppendEntries): void {
@@ -832,7 +686,7 @@ export class Raft {
       else reply(false, 0, this.log.firstIndexOfTerm(m.prevLogIndex), localTerm);
       return;
     }
-    const truncatesConfig = m.entries.some((e) => e.index <= this.configIndex && this.log.termAt(e.index) !== e.term);
+    const truncatesConfig = this.membership.isTruncatedBy(this.log, m.entries);
     const conflict = m.entries.find((e) => e.index > this.log.snapshotIndex && (this.log.termAt(e.index) ?? e.term) !== e.term);
     this.log.merge(m.entries);
     // Acknowledgements still queued (not yet handed out in a Ready) for entries this append has just
@@ -840,7 +694,7 @@ export class Raft {
     // persisted, they could make a stale leader count us toward a commit. Drop them (Raft retransmits).
     if (conflict) this.messages = this.messages.filter((q) => !(q.type === 'AppendEntriesResponse' && q.success && q.matchIndex >= conflict.index));
     if (truncatesConfig) this.recomputeConfig();
-    else for (const e of m.entries) if (e.type === 'config' && e.index > this.configIndex && this.log.termAt(e.index) === e.term) this.applyConfigEntry(e);
+    else for (const e of m.entries) if (this.membership.isNewConfigEntry(this.log, e)) this.applyConfigEntry(e);
     const matchIndex = m.prevLogIndex + m.entries.length;
     if (Math.min(m.leaderCommit, matchIndex) > this.commitIndex) this.commitIndex = Math.min(m.leaderCommit, matchIndex);
     reply(true, matchIndex);
@@ -856,37 +710,27 @@ export class Raft {
   private handleAppendResponse(m: AppendEntriesResponse): void {
     const pr = this.progress.get(m.from);
     if (!pr) return;
-    pr.isRecentlyActive = true;
-    pr.ticksSinceContact = 0;
+    pr.markActive();
     if (pr.state === 'snapshot') {
       // A late answer to an AppendEntries sent before the transfer began. A success still tells the
       // truth about the follower's log; leave snapshot state only if it lets us replicate from our log.
       if (!m.success || m.matchIndex <= pr.matchIndex) return;
       if (m.matchIndex < this.log.snapshotIndex) {
-        pr.matchIndex = m.matchIndex;
+        pr.recordMatch(m.matchIndex);
         this.maybeCommit();
         return;
       }
       // Leave as a probe; the success below moves it to replicate from the new match.
-      this.leaveSnapshotState(pr);
-      pr.state = 'probe';
+      pr.leaveSnapshotAsProbe();
+      this.releaseSuppliedSnapshotData();
     }
     if (m.success) {
-      if (m.matchIndex > pr.matchIndex) {
-        pr.matchIndex = m.matchIndex;
-        pr.ticksSinceAppend = 0;
-        pr.nextIndex = Math.max(pr.nextIndex, m.matchIndex + 1);
-        while (pr.inflight.length > 0 && pr.inflight[0] <= m.matchIndex) pr.inflight.shift();
-        if (pr.state === 'probe') {
-          pr.state = 'replicate';
-          pr.nextIndex = pr.matchIndex + 1;
-          pr.inflight = [];
-        }
+      if (pr.acknowledge(m.matchIndex)) {
         this.maybeCommit();
         if (this.role !== 'leader') return;
         this.maybePromote(m.from, pr);
       }
-      pr.isPaused = false;
+      pr.resume();
       this.sendAppend(m.from);
       if (this.transferee === m.from && pr.matchIndex >= this.log.lastIndex) this.maybeSendTimeoutNow(m.from);
       return;
@@ -895,54 +739,34 @@ export class Raft {
     // was replaced under the same identity): forget its match, so it is never counted for entries it
     // does not hold, and probe it from its end.
     if (m.conflictTerm === 0 && m.conflictIndex > 0 && m.conflictIndex <= pr.matchIndex && m.rejectedIndex >= pr.matchIndex) {
-      pr.matchIndex = m.conflictIndex - 1;
-      pr.nextIndex = m.conflictIndex;
-      pr.state = 'probe';
-      pr.inflight = [];
-      pr.isPaused = false;
+      pr.forgetMatch(m.conflictIndex);
       this.sendAppend(m.from);
       return;
     }
     // Ignore stale ones (already superseded by a higher match or a newer probe).
     if (pr.state === 'replicate' && m.rejectedIndex <= pr.matchIndex) return;
     if (pr.state === 'probe' && m.rejectedIndex !== pr.nextIndex - 1) return;
+    // Fast backtracking: skip the follower's conflicting term, or to its end.
     let next = m.conflictIndex;
     if (m.conflictTerm > 0) {
       const lastOfTerm = this.log.lastIndexOfTerm(m.conflictTerm);
       if (lastOfTerm > 0) next = lastOfTerm + 1;
     }
-    const previousNext = pr.nextIndex;
-    pr.nextIndex = Math.max(pr.matchIndex + 1, Math.min(next, m.rejectedIndex));
-    const isSameProbe = pr.state === 'probe' && pr.nextIndex === previousNext;
-    pr.state = 'probe';
-    pr.inflight = [];
-    // The same probe refused again: resend it with the next heartbeat round, not at once, so a
-    // follower that cannot accept it is not flooded (one probe per heartbeat interval).
-    pr.isPaused = isSameProbe;
-    if (!isSameProbe) this.sendAppend(m.from);
+    if (pr.backtrack(next, m.rejectedIndex)) this.sendAppend(m.from);
   }
 
   private handleHeartbeatResponse(m: HeartbeatResponse): void {
     const pr = this.progress.get(m.from);
     if (!pr) return;
-    pr.isRecentlyActive = true;
-    pr.ticksSinceContact = 0;
-    if (m.ctx > pr.ackedCtx) pr.ackedCtx = m.ctx;
+    pr.markActive();
+    pr.ackReadRound(m.ctx);
     // A follower acks an append only after its disk write but answers a heartbeat at once, so an
     // append sent less than a heartbeat interval ago is most likely just slower than this answer.
-    const isAppendOverdue = pr.ticksSinceAppend >= this.opts.heartbeatTicks;
+    const isAppendOverdue = pr.isAppendOverdue(this.opts.heartbeatTicks);
     if (pr.state !== 'snapshot' && pr.matchIndex < this.log.lastIndex && isAppendOverdue) {
       // The follower is alive but behind: a lost AppendEntries must not stall it forever.
       // (A snapshot transfer has its own tick-based retry: chunks are too big to resend per heartbeat.)
-      pr.isPaused = false;
-      if (pr.state === 'replicate' && pr.inflight.length >= this.opts.maxInflight) pr.inflight.shift();
-      if (pr.state === 'replicate' && pr.nextIndex > this.log.lastIndex) {
-        // Everything was sent yet the follower is still behind a heartbeat round later: an append
-        // was lost. Probe again from its match rather than wait for the next proposal to expose the gap.
-        pr.state = 'probe';
-        pr.nextIndex = pr.matchIndex + 1;
-        pr.inflight = [];
-      }
+      pr.retryAfterHeartbeat(this.opts.maxInflight, this.log.lastIndex);
       this.sendAppend(m.from);
     }
     // A lost TimeoutNow is resent while the transfer lasts.
@@ -961,7 +785,7 @@ export class Raft {
     const pr = this.progress.get(to);
     if (!pr) return;
     if (pr.matchIndex < this.log.lastIndex) {
-      if (pr.state === 'probe') pr.isPaused = false;
+      pr.resumeProbe();
       this.sendAppend(to);
       return;
     }
@@ -985,7 +809,7 @@ export class Raft {
     if (index <= (this.snapshot?.meta.lastIndex ?? 0) || index <= this.log.snapshotIndex) return null;
     if (index > this.appliedIndex) throw new Error(`raft: compact(${index}) beyond the applied index ${this.appliedIndex}`);
     const lastTerm = this.log.termAt(index) as number;
-    const snap: HeldSnapshot = { meta: { lastIndex: index, lastTerm, config: this.configAt(index) }, data };
+    const snap: HeldSnapshot = { meta: { lastIndex: index, lastTerm, config: this.membership.configAt(this.log, index) }, data };
     this.snapshot = snap;
     this.isSnapshotDataSupplied = false;
     // Keep the last entries up to the snapshot, at most compactionTailEntries of them and
@@ -1003,7 +827,7 @@ export class Raft {
     // a large snapshot could be overtaken every time. The next compaction after the transfer drops them.
     for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot !== null) base = Math.min(base, pr.snapshot.meta.lastIndex);
     if (base > this.log.snapshotIndex) {
-      this.baseConfig = this.configAt(base);
+      this.membership.compactTo(this.log, base);
       this.log.compactTo(base);
     }
     return snap;
@@ -1032,44 +856,21 @@ export class Raft {
     return created;
   }
 
-  /** The configuration in force at `index` (>= log.snapshotIndex): the last config entry at or before it. */
-  private configAt(index: number): ClusterConfig {
-    return this.lastConfigEntry(index)?.config ?? this.baseConfig;
-  }
-
-  /** The last config entry in memory at or before `index`, or null when the base config is in force. */
-  private lastConfigEntry(index: number): (Entry & { type: 'config' }) | null {
-    for (let i = Math.min(index, this.log.lastIndex); i > this.log.snapshotIndex; i--) {
-      const e = this.log.entryAt(i);
-      if (e && e.type === 'config') return e;
-    }
-    return null;
-  }
-
   private startSnapshotTransfer(to: NodeId, pr: Progress): void {
     const held = this.snapshot;
     if (!held) throw new Error('raft: the log is compacted but no snapshot is held');
-    pr.state = 'snapshot';
-    pr.snapshotOffset = 0;
-    pr.inflight = [];
     if (held.data === null) {
       // Taken without data: wait (paused, which needsSnapshotData reports) until the driver supplies it.
-      pr.snapshot = null;
-      pr.isPaused = true;
-      pr.snapshotTicks = 0;
+      pr.becomeSnapshot(null);
       return;
     }
-    pr.snapshot = { meta: held.meta, data: held.data };
-    pr.isPaused = false;
+    pr.becomeSnapshot({ meta: held.meta, data: held.data });
     this.sendSnapshotChunk(to, pr);
   }
 
   /** Sends the chunk at the follower's confirmed offset; one chunk is outstanding at a time. */
   private sendSnapshotChunk(to: NodeId, pr: Progress): void {
-    const snap = pr.snapshot;
-    if (!snap) throw new Error('raft: snapshot state without a snapshot');
-    const offset = Math.min(pr.snapshotOffset, snap.data.length);
-    const end = Math.min(offset + Math.max(1, this.opts.maxSnapshotChunkBytes), snap.data.length);
+    const { snap, offset, end } = pr.nextChunk(this.opts.maxSnapshotChunkBytes);
     const msg: InstallSnapshot = {
       type: 'InstallSnapshot',
       from: this.id,
@@ -1081,19 +882,11 @@ export class Raft {
       done: end >= snap.data.length,
     };
     this.send(msg);
-    pr.snapshotChunkEnd = end;
-    pr.snapshotTicks = 0;
-    pr.isPaused = true;
+    pr.chunkSent();
   }
 
-  /** Ends a transfer: the follower's match is known exactly, so replication resumes optimistically. */
-  private leaveSnapshotState(pr: Progress): void {
-    pr.state = 'replicate';
-    pr.snapshot = null;
-    pr.isPaused = false;
-    pr.inflight = [];
-    pr.nextIndex = pr.matchIndex + 1;
-    // Data the driver serialised on request is not kept once no transfer needs it (it can be asked again).
+  /** Data the driver serialised on request is not kept once no transfer needs it (it can be asked again). */
+  private releaseSuppliedSnapshotData(): void {
     if (this.isSnapshotDataSupplied && this.snapshot !== null && [...this.progress.values()].every((p) => p.state !== 'snapshot')) {
       this.snapshot = { meta: this.snapshot.meta, data: null };
       this.isSnapshotDataSupplied = false;
@@ -1103,13 +896,12 @@ export class Raft {
   private handleInstallSnapshotResponse(m: InstallSnapshotResponse): void {
     const pr = this.progress.get(m.from);
     if (!pr) return;
-    pr.isRecentlyActive = true;
-    pr.ticksSinceContact = 0;
+    pr.markActive();
     if (pr.state !== 'snapshot' || !pr.snapshot || m.lastIndex !== pr.snapshot.meta.lastIndex) return;
     if (m.done) {
       // The follower holds the snapshot (or already had its entries): resume replication after it.
-      pr.matchIndex = Math.max(pr.matchIndex, m.matchIndex);
-      this.leaveSnapshotState(pr);
+      pr.snapshotDone(m.matchIndex);
+      this.releaseSuppliedSnapshotData();
       this.maybeCommit();
       if (this.role !== 'leader') return;
       this.maybePromote(m.from, pr);
@@ -1117,9 +909,7 @@ export class Raft {
       return;
     }
     // A duplicate or reordered acknowledgement of a chunk we have moved past: the retry timer covers loss.
-    if (m.received === pr.snapshotOffset && pr.isPaused) return;
-    pr.snapshotOffset = Math.min(m.received, pr.snapshot.data.length);
-    pr.isPaused = false;
+    if (!pr.chunkAcknowledged(m.received)) return;
     this.sendSnapshotChunk(m.from, pr);
   }
 
@@ -1183,22 +973,20 @@ export class Raft {
     this.isSnapshotDataSupplied = false;
     this.pendingSnapshot = snap;
     this.commitIndex = snap.meta.lastIndex;
-    this.baseConfig = snap.meta.config;
-    this.config = snap.meta.config;
-    this.configIndex = 0;
+    this.membership.restore(snap.meta.config);
   }
 
   /** Raft §5.3/§5.4.2: commit the highest index stored on a majority, but only if it is of the current term. */
   private maybeCommit(): void {
     // MUTATION-POINT: leader-self-stable
-    const matches = this.voterIds().map((id) => (id === this.id ? this.log.stableIndex : this.progress.get(id)?.matchIndex ?? 0));
+    const matches = this.membership.voterIds().map((id) => (id === this.id ? this.log.stableIndex : this.progress.get(id)?.matchIndex ?? 0));
     const n = quorumMin(matches);
     // MUTATION-POINT: figure8-commit
     if (n > this.commitIndex && this.log.termAt(n) === this.term) {
       this.commitIndex = n;
       this.needsCommitBroadcast = true;
       // Thesis §4.2.2: a leader removed from the configuration steps down once the removal commits.
-      if (this.configIndex <= this.commitIndex && !this.config.members.some((mb) => mb.id === this.id)) {
+      if (this.membership.isRemovalCommitted(this.id, this.commitIndex)) {
         this.broadcastHeartbeat(0);
         this.becomeFollower(this.term, null);
       }
@@ -1207,7 +995,7 @@ export class Raft {
 
   /** Promotes a learner that has caught up with the commit index, if no other change is pending. */
   private maybePromote(id: NodeId, pr: Progress): void {
-    if (!this.opts.autoPromote || this.memberSuffrage(id) !== 'learner' || pr.matchIndex < this.commitIndex) return;
+    if (!this.opts.autoPromote || this.membership.suffrageOf(id) !== 'learner' || pr.matchIndex < this.commitIndex) return;
     this.proposeConfChange({ op: 'promote', id });
   }
 
@@ -1224,22 +1012,16 @@ export class Raft {
   private flushReads(): void {
     if (this.role === 'leader') {
       // The leader's commit index is only known to be current once it has committed in its own term.
-      if (this.readsAwaitingRound.length === 0 || !this.hasCommittedInTerm()) return;
-      const ctx = ++this.readCtx;
-      for (const r of this.readsAwaitingRound) this.readsInRound.push({ id: r.id, from: r.from, index: this.commitIndex, ctx });
-      this.readsAwaitingRound = [];
-      if (this.voterIds().length > 1) this.broadcastHeartbeat(ctx);
+      if (!this.reads.hasAwaitingRound || !this.hasCommittedInTerm()) return;
+      const ctx = this.reads.startRound(this.commitIndex) as number;
+      if (this.membership.voterIds().length > 1) this.broadcastHeartbeat(ctx);
       this.releaseConfirmedReads();
       return;
     }
-    if (this.readsToForward.length === 0) return;
-    if (this.leaderId === null) {
-      for (const id of this.readsToForward) this.readFailures.push({ id, reason: 'no-leader' });
-    } else {
-      this.send({ type: 'ReadIndex', from: this.id, to: this.leaderId, term: this.term, ids: this.readsToForward });
-      for (const id of this.readsToForward) this.readsForwarded.add(id);
-    }
-    this.readsToForward = [];
+    if (!this.reads.hasToForward) return;
+    const leaderId = this.leaderId;
+    const ids = this.reads.takeToForward(leaderId !== null);
+    if (leaderId !== null) this.send({ type: 'ReadIndex', from: this.id, to: leaderId, term: this.term, ids });
   }
 
   /** The leader's commit index is current only once it has committed an entry of its own term (thesis §6.4). */
@@ -1247,81 +1029,34 @@ export class Raft {
     return this.log.termAt(this.commitIndex) === this.term;
   }
 
+  /** Releases the reads of every round a quorum of voters acknowledged (this leader acknowledges its own at once). */
   private releaseConfirmedReads(): void {
-    if (this.readsInRound.length === 0) return;
-    const acked = this.voterIds().map((id) => (id === this.id ? this.readCtx : this.progress.get(id)?.ackedCtx ?? 0));
-    // MUTATION-POINT: readindex-quorum
-    const confirmedCtx = quorumMin(acked);
-    const remote = new Map<NodeId, { ids: string[]; index: number }>();
-    const still: PendingRead[] = [];
-    for (const r of this.readsInRound) {
-      if (r.ctx > confirmedCtx) {
-        still.push(r);
-      } else if (r.from === null) {
-        this.readStates.push({ id: r.id, index: r.index });
-      } else {
-        const group = remote.get(r.from) ?? { ids: [], index: r.index };
-        group.ids.push(r.id);
-        group.index = Math.max(group.index, r.index);
-        remote.set(r.from, group);
-      }
-    }
-    this.readsInRound = still;
-    for (const [to, g] of remote) {
+    const acked = this.membership.voterIds().map((id) => (id === this.id ? this.reads.ctx : this.progress.get(id)?.ackedCtx ?? 0));
+    for (const [to, g] of this.reads.release(acked)) {
       const resp: ReadIndexResponse = { type: 'ReadIndexResponse', from: this.id, to, term: this.term, ids: g.ids, index: g.index, ok: true };
       this.send(resp);
     }
   }
 
-  private handleReadIndexResponse(m: ReadIndexResponse): void {
-    for (const id of m.ids) {
-      if (!this.readsForwarded.delete(id)) continue;
-      if (m.ok) this.readStates.push({ id, index: m.index });
-      else this.readFailures.push({ id, reason: 'not-leader' });
-    }
-  }
-
-  private failPendingReads(reason: 'leadership-lost'): void {
-    for (const r of this.readsAwaitingRound) if (r.from === null) this.readFailures.push({ id: r.id, reason });
-    for (const r of this.readsInRound) if (r.from === null) this.readFailures.push({ id: r.id, reason });
-    for (const id of this.readsForwarded) this.readFailures.push({ id, reason });
-    for (const id of this.readsToForward) this.readFailures.push({ id, reason });
-    this.readsAwaitingRound = [];
-    this.readsInRound = [];
-    this.readsForwarded.clear();
-    this.readsToForward = [];
-  }
-
   // -------------------------------------------------------------------------------------------
-  // Membership helpers
+  // Membership and identity (the configuration itself is tracked by membership.ts)
   // -------------------------------------------------------------------------------------------
 
+  /** The log changed under the configuration (restart, truncation): the latest config entry in it is in force. */
   private recomputeConfig(): void {
-    const e = this.lastConfigEntry(this.log.lastIndex);
-    if (e) {
-      this.applyConfigEntry(e);
-      return;
-    }
-    this.config = this.baseConfig;
-    this.configIndex = 0;
+    this.membership.recompute(this.log);
     if (this.role === 'leader') this.syncProgress();
   }
 
-  private applyConfigEntry(e: Entry & { type: 'config' }): void {
-    this.config = e.config;
-    this.configIndex = e.index;
+  /** A config entry appended to the log takes effect at once (thesis §4.1); a leader tracks the new members. */
+  private applyConfigEntry(e: ConfigEntry): void {
+    this.membership.apply(e);
     if (this.role === 'leader') this.syncProgress();
-  }
-
-  /** The incarnation of member `id` in the configuration in force, or undefined for a non-member. */
-  private memberIncarnation(id: NodeId): string | undefined {
-    const mb = this.config.members.find((x) => x.id === id);
-    return mb === undefined ? undefined : mb.incarnation ?? '';
   }
 
   /** This incarnation of this node is in its own configuration (as voter or learner). */
   private isSelfMember(): boolean {
-    return this.memberIncarnation(this.id) === this.incarnation;
+    return this.membership.incarnationOf(this.id) === this.incarnation;
   }
 
   /**
@@ -1334,7 +1069,7 @@ export class Raft {
    */
   private isAcceptedSender(m: Message): boolean {
     if ((m.toInc ?? '') !== this.incarnation) return false;
-    const inc = this.memberIncarnation(m.from);
+    const inc = this.membership.incarnationOf(m.from);
     const fromInc = m.fromInc ?? '';
     if (inc === fromInc) return true;
     if (inc !== undefined) {
@@ -1354,23 +1089,11 @@ export class Raft {
     return m.term <= this.term || !this.isPromotable();
   }
 
-  private memberSuffrage(id: NodeId): 'voter' | 'learner' | undefined {
-    return this.config.members.find((mb) => mb.id === id)?.suffrage;
-  }
-
-  private isVoter(id: NodeId): boolean {
-    return this.memberSuffrage(id) === 'voter';
-  }
-
-  private voterIds(): NodeId[] {
-    return this.config.members.filter((mb) => mb.suffrage === 'voter').map((mb) => mb.id);
-  }
-
   /** Only voters of the current configuration start elections; a learner, a removed node or another incarnation never does. */
   private isPromotable(): boolean {
     // By id and incarnation: a new incarnation whose log still holds a configuration recording its old
     // incarnation as a voter is not that voter (it would count its own vote as the old one's).
-    return this.isVoter(this.id) && this.isSelfMember();
+    return this.membership.isVoter(this.id) && this.isSelfMember();
   }
 
   private resetElectionTimer(): void {
@@ -1384,7 +1107,7 @@ export class Raft {
     const toInc =
       (this.replyTo !== null && this.replyTo.id === m.to ? this.replyTo.inc : undefined) ??
       (this.leaderInc !== null && m.to === this.leaderId ? this.leaderInc : undefined) ??
-      this.memberIncarnation(m.to) ??
+      this.membership.incarnationOf(m.to) ??
       this.peerIncarnations.get(m.to) ??
       '';
     // '' is the same as absent: configurations without incarnations send messages as before.
