@@ -480,7 +480,7 @@ export class RaftNode {
     if (rd.hardState || rd.entries.length > 0) {
       await this.storage.log.write({ hardState: rd.hardState, entries: rd.entries });
     }
-    // 2. Send, one request per destination.
+    // 2. Send: each peer's messages of this Ready go down its one ordered stream.
     if (!isSendFirst) this.sendAll(rd.messages);
     // 3. Install the snapshot into the state machine, then apply the entries after it in one batch.
     if (rd.snapshot) await this.installSnapshot(rd.snapshot);
