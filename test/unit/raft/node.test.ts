@@ -79,7 +79,8 @@ async function threeNodes(net: LoopbackNet, threshold: number): Promise<Started[
     const s = await startNode(net, id, false, threshold);
     out.push(s);
     await n1.node.changeMembership({ op: 'addLearner', member: { id, suffrage: 'learner', raftAddr: `${id}:1`, apiAddr: `${id}:2`, incarnation: s.node.identity().incarnation } });
-    await waitFor(`${id} to be promoted`, () => n1.node.members().find((m) => m.id === id)?.suffrage === 'voter');
+    // members() already shows the promotion while it is uncommitted; the next change would be refused.
+    await waitFor(`${id} to be promoted`, () => n1.node.members().find((m) => m.id === id)?.suffrage === 'voter' && n1.node.status().commitIndex === n1.node.status().lastIndex);
   }
   return out;
 }
