@@ -9,6 +9,8 @@ import { cannotRunReason, runInNamespace } from './netns.js';
 import { lazyFsUnavailable } from './lazyfs/lazyfs.js';
 
 const DUR_S = 6;
+/** FAULTS_SEED=N replays the slice with seed N; otherwise each run picks one and prints it. */
+const FIXED_SEED = process.env.FAULTS_SEED === undefined ? null : Number(process.env.FAULTS_SEED);
 
 describe('fault injection (short slice; `make faults` runs every scenario)', function () {
   this.timeout(180_000);
@@ -22,8 +24,10 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
   });
 
   const run = async (fault: FaultName) => {
-    const { result } = await runInNamespace({ fault, nodes: 3, durS: DUR_S, seed: 1 + Math.floor(Math.random() * 1000) });
+    const seed = FIXED_SEED ?? 1 + Math.floor(Math.random() * 100_000);
+    const { result } = await runInNamespace({ fault, nodes: 3, durS: DUR_S, seed });
     process.stdout.write(`      ${summaryLine(result)}\n`);
+    process.stdout.write(`      replay: make faults FAULTS_ARGS='--only ${fault} --nodes 3 --dur ${DUR_S} --seed ${seed}'\n`);
     expect(result.faultsInjected, 'faults injected').to.be.greaterThan(0);
     expect(result.ok, 'successful operations').to.be.greaterThan(0);
     return result;

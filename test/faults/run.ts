@@ -4,6 +4,10 @@
  * negative control goes undetected, or the suite cannot run at all.
  *
  *   tsx test/faults/run.ts [--only leader-partition,kill-all] [--nodes 3,5] [--dur 15] [--seed 1] [--verbose]
+ *
+ * Every run uses the seed given (random when absent) and prints it in its summary line, so
+ * `--only <fault> --nodes <n> --dur <s> --seed <seed>` replays one run's schedule (the nemesis's
+ * choices and the clients' operations; the processes' timing is real and varies).
  */
 import { FAULTS, summaryLine, type FaultName } from './scenario.js';
 import { cannotRunReason, runInNamespace, verdict } from './netns.js';
@@ -29,6 +33,10 @@ async function main(): Promise<number> {
   const sizes = (arg('nodes') ?? '3,5').split(',').map(Number);
   const durS = Number(arg('dur') ?? '15');
   const seed = Number(arg('seed') ?? String(Date.now() % 100000));
+  if (!Number.isSafeInteger(seed) || seed < 0) {
+    process.stderr.write(`faults: --seed must be a non-negative integer, got ${arg('seed') ?? ''}\n`);
+    return 1;
+  }
   const isVerbose = process.argv.includes('--verbose');
   process.stdout.write(`faults: seed=${seed} dur=${durS}s scenarios=${only.length} sizes=${sizes.join(',')}\n`);
   const started = Date.now();
@@ -37,7 +45,7 @@ async function main(): Promise<number> {
     // The negative control needs one size only: it exists to prove the checker can fail.
     for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' ? [3] : sizes) {
       try {
-        const { result } = await runInNamespace({ fault, nodes, durS, seed: seed + nodes }, { verbose: isVerbose });
+        const { result } = await runInNamespace({ fault, nodes, durS, seed }, { verbose: isVerbose });
         const v = verdict(result);
         process.stdout.write(`${summaryLine(result)}\n`);
         const extra = [`faults_injected=${result.faultsInjected}`, `cuts_verified=${result.cutsVerified}`];
@@ -47,7 +55,7 @@ async function main(): Promise<number> {
         if (!v.pass) failures++;
       } catch (err) {
         failures++;
-        process.stdout.write(`fault=${fault} nodes=${nodes} ERROR ${(err as Error).message}\n`);
+        process.stdout.write(`fault=${fault} nodes=${nodes} seed=${seed} ERROR ${(err as Error).message}\n`);
       }
     }
   }

@@ -53,6 +53,8 @@ export interface ScenarioArgs {
 export interface ScenarioResult {
   fault: FaultName;
   nodes: number;
+  /** The seed of this run: `make faults FAULTS_ARGS='--only <fault> --nodes <nodes> --seed <seed>'` replays its schedule. */
+  seed: number;
   durS: number;
   ok: number;
   fail: number;
@@ -77,7 +79,7 @@ export interface ScenarioResult {
 export function summaryLine(r: ScenarioResult): string {
   const rec = r.recoveryAfterHealS === null ? 'n/a' : `${r.recoveryAfterHealS.toFixed(2)}s`;
   return (
-    `fault=${r.fault} nodes=${r.nodes} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
+    `fault=${r.fault} nodes=${r.nodes} seed=${r.seed} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
     `lost_acked=${r.lostAcked} stale_reads=${r.staleReads} linearizable=${String(r.linearizable)} converged=${r.converged} ` +
     `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch}`
   );
@@ -623,6 +625,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     return {
       fault: args.fault,
       nodes: args.nodes,
+      seed: args.seed,
       durS: Math.round((loadEnd - loadStart) / 1000),
       ok: ops.filter((o) => o.ok && o.completeMs !== null).length,
       fail: ops.filter((o) => !o.ok).length,

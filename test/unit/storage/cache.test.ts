@@ -84,13 +84,25 @@ describe('storage: RocksDB read cache', () => {
     try {
       await applyOps(s.kv, 1, [{ op: 'set', key: 'present', value: 'v' }]);
       await new KvStateMachine(s.kv).restoreSnapshot(await new KvStateMachine(s.kv).exportSnapshot(), 1); // empties the cache
+      // White-box: the store's cache and db.
+      const { cache, db } = s.kv as unknown as { cache: ReadCache; db: { getMany(keys: string[]): Promise<Array<string | undefined>> } };
+      expect(cache.lookup('present'), 'the import emptied the cache').to.equal(undefined);
       s.kv.prefetch?.(['present', 'absent']);
-      await new Promise((r) => setTimeout(r, 50));
-      // Existence as apply reports it, with nothing read at apply time that the prefetch did not know.
-      expect((await applyOps(s.kv, 2, [{ op: 'delete', key: 'present' }, { op: 'delete', key: 'absent' }])).results.map((r) => r.prevIndex !== null)).to.deep.equal([true, false]);
-      // Hold the prefetch's disk read until a write of the same key has landed (white-box: the store's db).
-      const db = (s.kv as unknown as { db: { getMany(keys: string[]): Promise<Array<string | undefined>> } }).db;
+      // The prefetch fills the cache on its own, before any apply asks (a no-op prefetch never does).
+      const deadline = Date.now() + 5000;
+      while ((cache.lookup('present') === undefined || cache.lookup('absent') === undefined) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(cache.lookup('present'), 'prefetched value').to.deep.equal({ value: 'v', index: 1 });
+      expect(cache.lookup('absent'), 'prefetched absence').to.equal(null);
+      // Existence as apply reports it, with nothing read from disk at apply time.
       const realGetMany = db.getMany.bind(db);
+      const readAtApply: string[] = [];
+      db.getMany = (keys) => {
+        readAtApply.push(...keys);
+        return realGetMany(keys);
+      };
+      expect((await applyOps(s.kv, 2, [{ op: 'delete', key: 'present' }, { op: 'delete', key: 'absent' }])).results.map((r) => r.prevIndex !== null)).to.deep.equal([true, false]);
+      expect(readAtApply, 'keys read from disk by the apply').to.deep.equal([]);
+      // Hold the prefetch's disk read until a write of the same key has landed.
       let release: () => void = () => undefined;
       const held = new Promise<void>((r) => (release = r));
       let heldRead: Promise<Array<string | undefined>> | null = null;

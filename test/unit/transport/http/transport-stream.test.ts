@@ -1,11 +1,11 @@
 import { expect } from 'chai';
 import { connect, createServer, type Socket } from 'node:net';
-import { HttpTransport } from '../../src/transport/http/client.js';
-import { startPeerServer } from '../../src/transport/http/server.js';
-import { CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, frameLine, upgradeSignedBody } from '../../src/transport/http/stream-protocol.js';
-import { signRequest } from '../../src/security/hmac.js';
-import type { Message } from '../../src/raft/core/types.js';
-import { waitFor } from '../support/procs.js';
+import { HttpTransport } from '../../../../src/transport/http/client.js';
+import { startPeerServer } from '../../../../src/transport/http/server.js';
+import { CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, frameLine, upgradeSignedBody } from '../../../../src/transport/http/stream-protocol.js';
+import { signRequest } from '../../../../src/security/hmac.js';
+import type { Message } from '../../../../src/raft/core/types.js';
+import { waitFor } from '../../../support/procs.js';
 
 const SECRET = 'unit-test-cluster-secret';
 const hb = (i: number): Message => ({ type: 'Heartbeat', from: 'a', to: 'b', term: 1, commit: i, ctx: 0 });

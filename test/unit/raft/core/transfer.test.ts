@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { Message } from '../../../src/raft/core/types.js';
+import { defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { Message } from '../../../../src/raft/core/types.js';
 import { TestNet } from './harness.js';
 
 const electionTimeoutTicks = defaultRaftOptions('x', () => 0).electionTimeoutTicks;

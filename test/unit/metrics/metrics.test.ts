@@ -147,7 +147,7 @@ describe('metrics: one registry per node, decorators and observer', function () 
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  it('every raftkv metric has HELP text with a unit-style name, and the README lists exactly these', async () => {
+  it('every raftkv metric has HELP text with a unit-style name, and docs/operations.md lists exactly these', async () => {
     httpMetrics(metrics.registry);
     const names = (await metrics.registry.getMetricsAsJSON()).map((m) => ({ name: m.name, help: m.help, type: String(m.type) }));
     const ours = names.filter((m) => m.name.startsWith('raftkv_'));
@@ -157,8 +157,11 @@ describe('metrics: one registry per node, decorators and observer', function () 
       if (m.type === 'counter') expect(m.name, m.name).to.match(/_total$/);
       if (m.type === 'histogram') expect(m.name, m.name).to.match(/_seconds$/);
     }
-    const readme = readFileSync(join(root, 'README.md'), 'utf8');
-    const section = readme.slice(readme.indexOf('## Operations'));
+    const ops = readFileSync(join(root, 'docs/operations.md'), 'utf8');
+    const start = ops.indexOf('## Metrics');
+    expect(start, 'docs/operations.md has a Metrics section').to.be.at.least(0);
+    const end = ops.indexOf('\n## ', start + 1);
+    const section = ops.slice(start, end < 0 ? undefined : end);
     const listed = new Set([...section.matchAll(/`(raftkv_[a-z_]+)`/g)].map((m) => m[1]));
     expect([...listed].sort()).to.deep.equal(ours.map((m) => m.name).sort());
   });

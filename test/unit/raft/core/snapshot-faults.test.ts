@@ -6,9 +6,9 @@
  * Commit indices must never go back (except across a restart).
  */
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { Message } from '../../../src/raft/core/types.js';
-import { makeRng } from '../../sim/rng.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { Message } from '../../../../src/raft/core/types.js';
+import { makeRng } from '../../../sim/rng.js';
 import { TestNet, testNode } from './harness.js';
 
 /** Runs one seed; returns the number of snapshots installed from a leader, or throws on a violation. */

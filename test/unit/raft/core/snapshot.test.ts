@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { Entry, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../../../src/raft/core/types.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { Entry, InstallSnapshot, InstallSnapshotResponse, Message, Snapshot } from '../../../../src/raft/core/types.js';
 import { TestNet, testNode, votersConfig } from './harness.js';
 
 const isChunk = (m: Message): m is InstallSnapshot => m.type === 'InstallSnapshot';

@@ -5,7 +5,7 @@
  * this one, and under steady writes it could keep needing one forever.
  */
 import { expect } from 'chai';
-import type { InstallSnapshot, Message, Snapshot } from '../../../src/raft/core/types.js';
+import type { InstallSnapshot, Message, Snapshot } from '../../../../src/raft/core/types.js';
 import { TestNet } from './harness.js';
 
 const isChunk = (m: Message): m is InstallSnapshot => m.type === 'InstallSnapshot';

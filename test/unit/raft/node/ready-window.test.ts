@@ -7,13 +7,13 @@
  * beyond the persisted Y") and the node stops, and the next Ready writes already-applied entries again.
  */
 import { expect } from 'chai';
-import { RaftNode } from '../../../src/raft/node/node.js';
-import { MemoryKvStore, MemoryLogStore } from '../../../src/storage/memory/index.js';
-import { encodeCommand } from '../../../src/kv/commands.js';
-import type { ClusterConfig, Entry, Message } from '../../../src/raft/core/types.js';
-import type { RaftWrite } from '../../../src/storage/types.js';
-import type { Transport } from '../../../src/transport/types.js';
-import { waitFor } from '../../support/procs.js';
+import { RaftNode } from '../../../../src/raft/node/node.js';
+import { MemoryKvStore, MemoryLogStore } from '../../../../src/storage/memory/index.js';
+import { encodeCommand } from '../../../../src/kv/commands.js';
+import type { ClusterConfig, Entry, Message } from '../../../../src/raft/core/types.js';
+import type { RaftWrite } from '../../../../src/storage/types.js';
+import type { Transport } from '../../../../src/transport/types.js';
+import { waitFor } from '../../../support/procs.js';
 
 /** A memory log store whose writes stay unsynced until the test releases them. */
 class SlowLogStore extends MemoryLogStore {

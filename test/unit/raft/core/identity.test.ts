@@ -5,8 +5,8 @@
  * acknowledged entries of another history, and a follower that lost its log was never reset.
  */
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { AppendEntriesResponse, ClusterConfig, Entry, Message, RequestVoteResponse } from '../../../src/raft/core/types.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { AppendEntriesResponse, ClusterConfig, Entry, Message, RequestVoteResponse } from '../../../../src/raft/core/types.js';
 import { TestNet } from './harness.js';
 
 function config(ids: string[], inc = (id: string) => `${id}-1`): ClusterConfig {

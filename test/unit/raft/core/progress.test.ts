@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { Progress } from '../../../src/raft/core/progress.js';
-import type { Entry } from '../../../src/raft/core/types.js';
+import { Progress } from '../../../../src/raft/core/progress.js';
+import type { Entry } from '../../../../src/raft/core/types.js';
 
 const entries = (from: number, to: number): Entry[] => Array.from({ length: to - from + 1 }, (_, i) => ({ index: from + i, term: 1, type: 'noop' as const }));
 

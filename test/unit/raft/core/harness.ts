@@ -1,6 +1,6 @@
 /** A hand-cranked network of Raft cores for unit tests: messages move only when a test says so. */
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { ClusterConfig, Entry, HardState, HeldSnapshot, Message, RaftOptions, Ready, Snapshot } from '../../../src/raft/core/types.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { ClusterConfig, Entry, HardState, HeldSnapshot, Message, RaftOptions, Ready, Snapshot } from '../../../../src/raft/core/types.js';
 
 export interface TestNode {
   raft: Raft;

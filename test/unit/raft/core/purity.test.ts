@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const coreDir = join(import.meta.dirname, '../../../src/raft/core');
+const coreDir = join(import.meta.dirname, '../../../../src/raft/core');
 
 /** Things the deterministic core must never touch: I/O, clocks, timers, global randomness. */
 const forbidden: [RegExp, string][] = [

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { nextConfig } from '../../../src/raft/core/membership.js';
-import type { ClusterConfig, Member } from '../../../src/raft/core/types.js';
+import { nextConfig } from '../../../../src/raft/core/membership.js';
+import type { ClusterConfig, Member } from '../../../../src/raft/core/types.js';
 
 const mb = (id: string, suffrage: 'voter' | 'learner', incarnation = `${id}#0`): Member => ({ id, suffrage, raftAddr: '', apiAddr: '', incarnation });
 const cfg: ClusterConfig = { members: [mb('n1', 'voter'), mb('n2', 'voter'), mb('n3', 'learner')] };

@@ -1,8 +1,8 @@
 import { expect } from 'chai';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadConfig } from '../../../src/config.js';
-import { removeDir, tempDir } from '../../support/procs.js';
+import { loadConfig } from '../../src/config.js';
+import { removeDir, tempDir } from '../support/procs.js';
 
 describe('security: configuration of TLS, secret, tokens and limits', () => {
   let dir = '';

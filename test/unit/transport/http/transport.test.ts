@@ -1,12 +1,12 @@
 import { expect } from 'chai';
 import { request } from 'undici';
-import { HttpTransport } from '../../src/transport/http/client.js';
-import { startPeerServer } from '../../src/transport/http/server.js';
-import type { Message } from '../../src/raft/core/types.js';
-import { basePort, waitFor } from '../support/procs.js';
-import { encodeCommand } from '../../src/kv/commands.js';
+import { HttpTransport } from '../../../../src/transport/http/client.js';
+import { startPeerServer } from '../../../../src/transport/http/server.js';
+import type { Message } from '../../../../src/raft/core/types.js';
+import { basePort, waitFor } from '../../../support/procs.js';
+import { encodeCommand } from '../../../../src/kv/commands.js';
 import { connect } from 'node:net';
-import { CLUSTER_HEADER, FROM_HEADER, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER } from '../../src/transport/http/stream-protocol.js';
+import { CLUSTER_HEADER, FROM_HEADER, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER } from '../../../../src/transport/http/stream-protocol.js';
 
 const hb = (i: number): Message => ({ type: 'Heartbeat', from: 'a', to: 'b', term: 1, commit: i, ctx: 0 });
 

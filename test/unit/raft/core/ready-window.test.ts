@@ -3,8 +3,8 @@
  * awaits its fsync with the core live, so a Ready's entries may be truncated before advance().
  */
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { ClusterConfig, Entry } from '../../../src/raft/core/types.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { ClusterConfig, Entry } from '../../../../src/raft/core/types.js';
 
 const config: ClusterConfig = { members: ['a', 'b', 'c'].map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '' })) };
 

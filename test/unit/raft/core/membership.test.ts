@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
 import { TestNet, testNode } from './harness.js';
 
 const member = (id: string) => ({ id, suffrage: 'learner' as const, raftAddr: '', apiAddr: '' });
@@ -24,6 +24,8 @@ describe('raft core: membership changes, one server at a time (thesis §4.1)', (
     expect(net.raft('d').status().config.members.find((m) => m.id === 'd')?.suffrage).to.equal('voter');
   });
 
+  // Found by the fault suite forming 5-node clusters: promotion was tried only when the learner's
+  // matchIndex grew, so a refused learner on an idle cluster stayed a learner for ever.
   it('a caught-up learner whose promotion was refused (another change pending) is promoted later without new entries', () => {
     const net = new TestNet(['a', 'b']);
     net.elect('a');

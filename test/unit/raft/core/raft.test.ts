@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { Raft, defaultRaftOptions } from '../../../src/raft/core/raft.js';
-import type { AppendEntries, AppendEntriesResponse, Entry, Message, RequestVote } from '../../../src/raft/core/types.js';
+import { Raft, defaultRaftOptions } from '../../../../src/raft/core/raft.js';
+import type { AppendEntries, AppendEntriesResponse, Entry, Message, RequestVote } from '../../../../src/raft/core/types.js';
 import { TestNet, votersConfig } from './harness.js';
 
 // The leader in these scripted exchanges is member 'b': a sender outside the configuration may not
