@@ -97,6 +97,8 @@ interface Progress {
   snapshotChunkEnd: number;
   /** In snapshot state: ticks since the outstanding chunk was sent; it is resent after an election timeout. */
   snapshotTicks: number;
+  /** Installed a snapshot from us and has not yet caught up with our log since: compaction keeps its entries (bounded). */
+  isCatchingUpAfterSnapshot: boolean;
 }
 
 /** A snapshot being received from the leader, chunk by chunk (Raft §7). */
@@ -744,6 +746,7 @@ export class Raft {
           snapshotOffset: 0,
           snapshotChunkEnd: 0,
           snapshotTicks: 0,
+          isCatchingUpAfterSnapshot: false,
         });
       }
     }
@@ -874,6 +877,7 @@ export class Raft {
     if (m.success) {
       if (m.matchIndex > pr.matchIndex) {
         pr.matchIndex = m.matchIndex;
+        if (pr.matchIndex >= this.log.lastIndex) pr.isCatchingUpAfterSnapshot = false;
         pr.ticksSinceAppend = 0;
         pr.nextIndex = Math.max(pr.nextIndex, m.matchIndex + 1);
         while (pr.inflight.length > 0 && pr.inflight[0] <= m.matchIndex) pr.inflight.shift();
@@ -1002,6 +1006,20 @@ export class Raft {
     // leave the follower needing another snapshot once it installed this one, and under steady writes
     // a large snapshot could be overtaken every time. The next compaction after the transfer drops them.
     for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot !== null) base = Math.min(base, pr.snapshot.meta.lastIndex);
+    // So does a follower just out of a transfer, while it fetches the entries written meanwhile (it may
+    // be silent for a while, installing): compacting past its match would send it back to a snapshot,
+    // and a large state under steady writes would never catch up. Bounded (4x compactionTailBytes of
+    // entries), so a follower slower than the writes, or gone, cannot grow the log forever.
+    let catchUpFrom = base;
+    for (const pr of this.progress.values()) {
+      if (pr.isCatchingUpAfterSnapshot && pr.state === 'replicate' && pr.matchIndex >= this.log.snapshotIndex) {
+        catchUpFrom = Math.min(catchUpFrom, pr.matchIndex);
+      }
+    }
+    for (let held = 0; base > catchUpFrom; base--) {
+      held += entrySize(this.log.entryAt(base) as Entry);
+      if (held > 4 * this.opts.compactionTailBytes) break;
+    }
     if (base > this.log.snapshotIndex) {
       this.baseConfig = this.configAt(base);
       this.log.compactTo(base);
@@ -1050,6 +1068,7 @@ export class Raft {
     const held = this.snapshot;
     if (!held) throw new Error('raft: the log is compacted but no snapshot is held');
     pr.state = 'snapshot';
+    pr.isCatchingUpAfterSnapshot = false;
     pr.snapshotOffset = 0;
     pr.inflight = [];
     if (held.data === null) {
@@ -1110,6 +1129,7 @@ export class Raft {
       // The follower holds the snapshot (or already had its entries): resume replication after it.
       pr.matchIndex = Math.max(pr.matchIndex, m.matchIndex);
       this.leaveSnapshotState(pr);
+      pr.isCatchingUpAfterSnapshot = true;
       this.maybeCommit();
       if (this.role !== 'leader') return;
       this.maybePromote(m.from, pr);
