@@ -10,7 +10,8 @@
  * BENCH_CONNS (default 1,16,64): POST of distinct 16-byte keys with 100-byte values, linearizable
  * GET and stale GET of 1000 prepopulated keys. Requests go to the leader of each cluster. Then a
  * stress check writes STRESS_KEYS (default 1,000,000) keys in batches and restarts the cluster:
- * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts,
+ * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts (catchup,
+ * not in the default set, runs bench/catchup.ts: a follower's snapshot catch-up under steady writes),
  * BENCH_OPS=put,get-linearizable,get-stale picks measurements, and BENCH_RAFTKV_ENV='{"K":"V"}' adds
  * environment variables to every raftkv node (for experiments; the recorded table uses defaults).
  */
@@ -319,6 +320,10 @@ async function main(): Promise<void> {
   lines.push(`ratio: get-stale@${top} raftkv/koa throughput=${ratio(rk('get-stale')?.rps, find(rows, 'koa', 'get-stale', top)?.rps)} (target >=0.7x)`);
   lines.push(`ratio: put@1 raftkv/etcd p50=${ratio(rk('put', 1)?.p50Ms, et('put', 1)?.p50Ms)} (target <=1.5x)`);
   if (only.has('stress')) lines.push(...(await stress()));
+  // Snapshot catch-up of a follower under steady writes (bench/catchup.ts; only when asked for by name).
+  if (process.env.BENCH_ONLY?.split(',').includes('catchup')) {
+    lines.push(execFileSync(process.execPath, ['--import', 'tsx', join(root, 'bench/catchup.ts')], { cwd: root, encoding: 'utf8', env: process.env }).trim());
+  }
   lines.push(`bench: load_at_end=${loadavg().map((x) => x.toFixed(2)).join(',')}`);
   console.log(lines.join('\n'));
 }

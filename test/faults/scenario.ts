@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
-import { Workload } from './workload.js';
+import { Workload, classifyWrite } from './workload.js';
 import { ACK_BEFORE_SYNC_MODULE, PowerDisks } from './power.js';
 import { waitFor } from '../support/procs.js';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
@@ -181,6 +181,9 @@ class Ctx {
   disks: PowerDisks | null = null;
   /** power-loss-*: files with unsynced data that the cuts dropped (proof that a cut had something to lose) */
   droppedFiles = 0;
+  /** power-loss-*: witness writes made (values w1, w2, ...) and acknowledged */
+  witnessSeq = 0;
+  witnessAcked = 0;
 
   constructor(
     readonly cluster: NsCluster,
@@ -303,28 +306,23 @@ const nemeses: Record<FaultName, Nemesis> = {
       await ctx.leader();
       await sleep(1500);
     }, 6000),
-  // Power cut of every node: SIGKILL, then each disk drops all it had not synced; restart.
+  // Power cut of every node: SIGKILL, then each disk drops all it had not synced; restart. Each cut
+  // comes right after an acknowledged witness write, which a linearizable read checks after the restart.
   'power-loss-all': (ctx) =>
     rounds(ctx, async () => {
+      await witnessWrite(ctx);
       await powerCut(ctx, ctx.members);
       await sleep(500);
       for (const n of ctx.members) ctx.cluster.start(n);
       ctx.healed();
       await ctx.leader();
+      await witnessRead(ctx);
       await sleep(1500);
     }, 3000), // a round even in the short slice of `make test` (the load phase is extended to cover it)
-  // As power-loss-all, but every cut comes after 1.5 s of writes since the last restart, so each has
-  // writes to lose (a cut right after a restart would lose nothing and prove nothing).
-  'power-loss-control': (ctx) =>
-    rounds(ctx, async () => {
-      await sleep(1500);
-      await powerCut(ctx, ctx.members);
-      await sleep(500);
-      for (const n of ctx.members) ctx.cluster.start(n);
-      ctx.healed();
-      await ctx.leader();
-      await sleep(1500);
-    }, 3000),
+  // power-loss-all with nodes that acknowledge before fsync: each cut right after the witness write
+  // loses it on every node, and the read after the restart sees the older value, so every round is a
+  // violation the checker must flag (whatever the random clients happened to read).
+  'power-loss-control': (ctx) => nemeses['power-loss-all'](ctx),
   // Power cut of the leader while the clients' writes stream in; it restarts after a second.
   'power-loss-leader': (ctx) =>
     rounds(ctx, async () => {
@@ -487,6 +485,51 @@ const nemeses: Record<FaultName, Nemesis> = {
     }),
 };
 
+/** power-loss-*: a key only the nemesis writes (never the clients), so nothing but a cut can change it. */
+const WITNESS_KEY = 'faults-witness';
+
+/**
+ * Writes a fresh value to WITNESS_KEY through the leader until one write is acknowledged, recording
+ * every attempt in the history (client -2) like a client's. A power cut right after it must keep it.
+ */
+async function witnessWrite(ctx: Ctx): Promise<void> {
+  const deadline = ctx.now() + 20_000;
+  while (ctx.now() < deadline) {
+    const l = await ctx.leader();
+    const value = `w${++ctx.witnessSeq}`;
+    const op: HistoryOp = { client: -2, kind: 'set', key: WITNESS_KEY, value, invokeMs: ctx.now(), completeMs: null, ok: true };
+    const r = await ctx.cluster.http('POST', `${l.api}/key`, { [WITNESS_KEY]: value });
+    const e = (r.body as { error?: { code?: string; message?: string } } | null)?.error;
+    const outcome = r.status === 0 ? 'unknown' : classifyWrite(r.status, e?.code ?? null, e?.message ?? '');
+    op.completeMs = outcome === 'unknown' ? null : ctx.now();
+    op.ok = outcome !== 'fail';
+    ctx.workload.history.push(op);
+    if (outcome === 'ok') {
+      ctx.witnessAcked++;
+      return;
+    }
+    await sleep(100);
+  }
+  throw new Error('no witness write was acknowledged within 20 s');
+}
+
+/** Reads WITNESS_KEY linearizably through the leader until it answers, recording the read (client -2). */
+async function witnessRead(ctx: Ctx): Promise<void> {
+  const deadline = ctx.now() + 20_000;
+  while (ctx.now() < deadline) {
+    const l = await ctx.leader();
+    const invokeMs = ctx.now();
+    const r = await ctx.cluster.http('GET', `${l.api}/key/${WITNESS_KEY}`);
+    if (r.status === 200 || r.status === 404) {
+      const v = r.status === 200 ? (r.body as Record<string, unknown>)[WITNESS_KEY] : null;
+      ctx.workload.history.push({ client: -2, kind: 'get', key: WITNESS_KEY, result: typeof v === 'string' ? v : null, invokeMs, completeMs: ctx.now(), ok: true });
+      return;
+    }
+    await sleep(100);
+  }
+  throw new Error('the witness key could not be read within 20 s of the restart');
+}
+
 async function powerCut(ctx: Ctx, nodes: FaultNode[]): Promise<void> {
   if (!ctx.disks) throw new Error('power cut without lazyfs disks');
   for (const line of await ctx.disks.cut(ctx.cluster, nodes)) ctx.droppedFiles += Number(/dirty_files_dropped=(\d+)/.exec(line)?.[1] ?? 0);
@@ -514,9 +557,11 @@ async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map
     return idx.size === 1 && commit.size === 1 && applied === infos[0]?.commitIndex;
   }, 30_000, 200).catch(() => false);
   const states: Map<string, string | null>[] = [];
+  // The witness key too, when the nemesis wrote it: an acknowledged witness lost shows as lost_acked.
+  const finalKeys = ctx.witnessSeq > 0 ? [...KEYS, WITNESS_KEY] : KEYS;
   for (const n of ctx.members) {
     const m = new Map<string, string | null>();
-    for (const k of KEYS) {
+    for (const k of finalKeys) {
       const r = await cluster.http('GET', `${n.api}/key/${k}?consistency=stale`);
       if (r.status === 200) m.set(k, ((r.body as Record<string, string>)[k]) ?? null);
       else if (r.status === 404) m.set(k, null);
@@ -524,7 +569,7 @@ async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map
     }
     states.push(m);
   }
-  const same = states.every((m) => KEYS.every((k) => m.get(k) === states[0].get(k)));
+  const same = states.every((m) => finalKeys.every((k) => m.get(k) === states[0].get(k)));
   for (const [i, n] of ctx.members.entries()) {
     if ([...states[i].values()].some((v) => v?.startsWith('<unreadable'))) {
       process.stderr.write(`faults: ${n.id} unreadable after healing (up=${cluster.isUp(n)}); its last output:\n${cluster.tail(n, 40)}\n`);
@@ -605,7 +650,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     // The converged state as reads at the end: it must be explainable by the history too.
     const history = [...workload.history];
     const tEnd = workload.now();
-    for (const k of KEYS) history.push({ client: -1, kind: 'get', key: k, result: finalState.get(k) ?? null, invokeMs: tEnd, completeMs: tEnd + 1, ok: true });
+    for (const k of finalState.keys()) history.push({ client: -1, kind: 'get', key: k, result: finalState.get(k) ?? null, invokeMs: tEnd, completeMs: tEnd + 1, ok: true });
     const dump = process.env.RAFTKV_FAULT_DUMP;
     if (dump) writeFileSync(join(dump, `${args.fault}-${args.nodes}.json`), JSON.stringify(history));
     const lin = checkLinearizable(history);
@@ -614,7 +659,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const ops = workload.history;
     const reasons = new Map<string, number>();
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
-    if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`);
+    if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`, `witness_acked_before_cut=${ctx.witnessAcked}`);
     for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
     if (args.fault === 'power-loss-control') {
       // Proof the control is in effect: each node prints this line at every start (ack-before-sync.mjs).

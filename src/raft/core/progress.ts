@@ -30,6 +30,8 @@ export class Progress {
   private snapOffset = 0;
   /** In snapshot state: ticks since the outstanding chunk was sent; it is resent after an election timeout. */
   private snapTicks = 0;
+  /** Installed a snapshot from us and has not caught up with our log since: compaction keeps its entries (bounded). */
+  private catchingUp = false;
 
   /** A fresh follower (or a new incarnation of one): probed from the leader's end of log. */
   constructor(incarnation: string, nextIndex: number) {
@@ -53,6 +55,8 @@ export class Progress {
   get ackedCtx(): number { return this.readCtx; }
   /** In snapshot state: the snapshot being sent (kept even if a newer one is taken meanwhile); null while waiting for the driver to supply its data. */
   get snapshot(): Snapshot | null { return this.snap; }
+  /** Out of a snapshot transfer and still fetching the entries written during it (see Raft.compact). */
+  get isCatchingUpAfterSnapshot(): boolean { return this.catchingUp; }
 
   // ---------------------------------------------------------------- time and contact
 
@@ -119,6 +123,7 @@ export class Progress {
    */
   becomeSnapshot(snap: Snapshot | null): void {
     this.mode = 'snapshot';
+    this.catchingUp = false;
     this.snapOffset = 0;
     this.window = [];
     this.snap = snap;
@@ -261,5 +266,11 @@ export class Progress {
   snapshotDone(matchIndex: number): void {
     this.match = Math.max(this.match, matchIndex);
     this.leaveSnapshot();
+    this.catchingUp = true;
+  }
+
+  /** After an acknowledgement: a follower whose match reached the leader's last index has caught up. */
+  endCatchUpIfCaughtUp(lastIndex: number): void {
+    if (this.match >= lastIndex) this.catchingUp = false;
   }
 }

@@ -726,6 +726,7 @@ export class Raft {
     }
     if (m.success) {
       if (pr.acknowledge(m.matchIndex)) {
+        pr.endCatchUpIfCaughtUp(this.log.lastIndex);
         this.maybeCommit();
         if (this.role !== 'leader') return;
         this.maybePromote(m.from, pr);
@@ -826,6 +827,20 @@ export class Raft {
     // leave the follower needing another snapshot once it installed this one, and under steady writes
     // a large snapshot could be overtaken every time. The next compaction after the transfer drops them.
     for (const pr of this.progress.values()) if (pr.state === 'snapshot' && pr.snapshot !== null) base = Math.min(base, pr.snapshot.meta.lastIndex);
+    // So does a follower just out of a transfer, while it fetches the entries written meanwhile (it may
+    // be silent for a while, installing): compacting past its match would send it back to a snapshot,
+    // and a large state under steady writes would never catch up. Bounded (4x compactionTailBytes of
+    // entries), so a follower slower than the writes, or gone, cannot grow the log forever.
+    let catchUpFrom = base;
+    for (const pr of this.progress.values()) {
+      if (pr.isCatchingUpAfterSnapshot && pr.state === 'replicate' && pr.matchIndex >= this.log.snapshotIndex) {
+        catchUpFrom = Math.min(catchUpFrom, pr.matchIndex);
+      }
+    }
+    for (let held = 0; base > catchUpFrom; base--) {
+      held += entrySize(this.log.entryAt(base) as Entry);
+      if (held > 4 * this.opts.compactionTailBytes) break;
+    }
     if (base > this.log.snapshotIndex) {
       this.membership.compactTo(this.log, base);
       this.log.compactTo(base);
