@@ -15,7 +15,7 @@ const rng = makeRng;
  * fills in every answer; requests are built from the reference's state at that point, so CAS and
  * compares succeed often. Some ops fail (never applied), some lose their answer (applied or not).
  */
-export function generateExtended(seed: number, total: number, opts: { clients?: number; keys?: string[]; unknownRate?: number; failRate?: number } = {}): HistoryOp[] {
+export function generateExtended(seed: number, total: number, opts: { clients?: number; keys?: string[]; unknownRate?: number; failRate?: number; isPlain?: boolean } = {}): HistoryOp[] {
   const r = rng(seed);
   const clients = opts.clients ?? 5;
   const keys = opts.keys ?? ['a', 'b', 'c', 'd'];
@@ -46,7 +46,7 @@ export function generateExtended(seed: number, total: number, opts: { clients?: 
   for (const s of slots) {
     const base = { client: s.client, invokeMs: s.invokeMs, completeMs: s.completeMs as number | null, ok: true };
     const key = pick(keys);
-    const x = r();
+    const x = opts.isPlain ? r() * 0.53 : r(); // plain: get / set / setMany / delete only
     let h: HistoryOp;
     if (x < 0.25) h = { ...base, kind: 'get', key };
     else if (x < 0.4) h = { ...base, kind: 'set', key, value: value() };

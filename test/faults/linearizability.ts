@@ -617,7 +617,7 @@ interface Run {
  *    where it is dropped), and one whose effect is overwritten unseen could be dropped; adjacent ops
  *    of a run on disjoint keys commute, so they go in position order.
  */
-function checkGroup(opsIn: GroupOp[], slots: number, maxExplored: number): { ok: boolean | 'unknown'; explored: number } {
+function checkGroup(opsIn: GroupOp[], slots: number, maxExplored: number, deadlineMs: number): { ok: boolean | 'unknown'; explored: number } {
   const byInvoke = (a: GroupOp, b: GroupOp) => a.invoke - b.invoke || a.complete - b.complete;
   const req = opsIn.filter((o) => !o.optional).sort(byInvoke);
   const opt = opsIn.filter((o) => o.optional).sort(byInvoke);
@@ -723,7 +723,7 @@ function checkGroup(opsIn: GroupOp[], slots: number, maxExplored: number): { ok:
     seen.add(k);
 
     explored++;
-    if (explored > maxExplored) return { ok: 'unknown', explored };
+    if (explored > maxExplored || ((explored & 1023) === 0 && performance.now() > deadlineMs)) return { ok: 'unknown', explored };
     stack.push(frame(next, requiredDone, f.start, hi, run));
   }
   return { ok: false, explored };
@@ -734,9 +734,10 @@ function checkGroup(opsIn: GroupOp[], slots: number, maxExplored: number): { ok:
  * (a multi-key set, a create-only batch, a transaction) lies inside one group; a group is searched
  * on its joint state, so such an operation is one atomic step. A group of one key whose operations
  * are all plain set / get / delete without indexes takes the register fast path. Gives up with 'unknown' past
- * `maxExplored` configurations in one group.
+ * `maxExplored` configurations in one group, or when a group search runs past `maxMs` in all.
  */
-export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000): LinearizabilityResult {
+export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000, maxMs = Number.POSITIVE_INFINITY): LinearizabilityResult {
+  const deadlineMs = performance.now() + maxMs;
   const live = history.filter((h) => h.ok);
   const root = groupKeys(live);
   const groups = new Map<string, HistoryOp[]>();
@@ -757,7 +758,7 @@ export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000)
       res = checkRegister(splitByKey(hs).get(ks[0]) ?? [], maxExplored);
     } else {
       const slotOf = new Map(ks.map((k, j) => [k, j]));
-      res = checkGroup(compileGroup(hs, slotOf), ks.length, maxExplored);
+      res = checkGroup(compileGroup(hs, slotOf), ks.length, maxExplored, deadlineMs);
     }
     explored += res.explored;
     if (res.ok === false) return { linearizable: false, badKey: ks[0], badKeys: ks, explored };

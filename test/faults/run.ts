@@ -3,10 +3,14 @@
  * and prints one summary line per scenario. Exits 1 when a scenario breaks a guarantee, the
  * negative control goes undetected, or the suite cannot run at all.
  *
- *   tsx test/faults/run.ts [--only leader-partition,kill-all] [--nodes 3,5] [--dur 15] [--seed 1] [--verbose]
+ *   tsx test/faults/run.ts [--only leader-partition,kill-all] [--nodes 3,5] [--dur 15] [--seed 1] [--ops default|extended] [--verbose]
+ *
+ * `--ops extended` adds conditional writes and transactions to the workload (issue 16; the server
+ * must answer PUT /key/:key, If-Match / If-None-Match and POST /txn).
  */
 import { FAULTS, summaryLine, type FaultName } from './scenario.js';
 import { cannotRunReason, runInNamespace, verdict } from './netns.js';
+import { OP_MIXES } from './workload.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -30,14 +34,19 @@ async function main(): Promise<number> {
   const durS = Number(arg('dur') ?? '15');
   const seed = Number(arg('seed') ?? String(Date.now() % 100000));
   const isVerbose = process.argv.includes('--verbose');
-  process.stdout.write(`faults: seed=${seed} dur=${durS}s scenarios=${only.length} sizes=${sizes.join(',')}\n`);
+  const ops = arg('ops') ?? 'default';
+  if (!(OP_MIXES as readonly string[]).includes(ops)) {
+    process.stderr.write(`faults: unknown --ops ${ops}; known: ${OP_MIXES.join(', ')}\n`);
+    return 1;
+  }
+  process.stdout.write(`faults: seed=${seed} dur=${durS}s scenarios=${only.length} sizes=${sizes.join(',')} ops=${ops}\n`);
   const started = Date.now();
   let failures = 0;
   for (const fault of only as FaultName[]) {
     // The negative control needs one size only: it exists to prove the checker can fail.
     for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' ? [3] : sizes) {
       try {
-        const { result } = await runInNamespace({ fault, nodes, durS, seed: seed + nodes }, { verbose: isVerbose });
+        const { result } = await runInNamespace({ fault, nodes, durS, seed: seed + nodes, ops: ops as (typeof OP_MIXES)[number] }, { verbose: isVerbose });
         const v = verdict(result);
         process.stdout.write(`${summaryLine(result)}\n`);
         const extra = [`faults_injected=${result.faultsInjected}`, `cuts_verified=${result.cutsVerified}`];

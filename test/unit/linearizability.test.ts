@@ -7,7 +7,7 @@ import {
 } from '../faults/linearizability.js';
 import { type TxnRequest, type TxnResult } from '../faults/kv-model.js';
 import { bruteForce, generateExtended, injectStaleRead } from '../faults/history-gen.js';
-import { classifyWrite } from '../faults/workload.js';
+import { classifyWrite, conflictOf, indexFromHeader, txnResultOf } from '../faults/workload.js';
 import { makeRng } from '../sim/rng.js';
 
 const set = (client: number, key: string, value: string, invokeMs: number, completeMs: number | null, ok = true): HistoryOp => ({
@@ -477,5 +477,24 @@ describe('linearizability checker: conditional writes, transactions, atomic mult
     const t0 = Date.now();
     expect(checkLinearizable(h, 50_000).linearizable).to.equal('unknown');
     process.stdout.write(`      (gave up after 50000 configurations in ${Date.now() - t0} ms)\n`);
+  });
+
+  it('reads the answers of the new requests as api-depth.md sections 1-2 give them', () => {
+    expect(indexFromHeader('"17"')).to.equal(17);
+    expect(indexFromHeader('17')).to.equal(17);
+    expect(indexFromHeader('W/"17"')).to.equal(undefined);
+    expect(indexFromHeader(undefined)).to.equal(undefined);
+    const err = (details: unknown) => ({ error: { code: 'PRECONDITION_FAILED', message: 'm', details } });
+    expect(conflictOf(err({ current: { key: 'a', index: 4 } }))).to.deep.equal({ current: { index: 4 } });
+    expect(conflictOf(err({ current: null }))).to.deep.equal({ current: null });
+    expect(conflictOf(err({ existing: [{ key: 'a', index: 4 }] }))).to.deep.equal({ existing: [{ key: 'a', index: 4 }] });
+    expect(conflictOf(err({}))).to.equal(null); // unreadable: the write is then recorded as unknown
+    expect(conflictOf({ error: { code: 'BAD_REQUEST', message: 'm' } })).to.equal(null);
+    const t: TxnRequest = { compare: [{ key: 'a', index: 17 }], success: [{ op: 'set', key: 'a', value: '1' }, { op: 'get', key: 'c' }], failure: [{ op: 'get', key: 'a' }] };
+    expect(txnResultOf({ succeeded: true, index: 42, results: [{ op: 'set', key: 'a', index: 42 }, { op: 'get', key: 'c', value: 'x', index: 12 }] }, t)).to.deep.equal({
+      succeeded: true, index: 42, results: [{ op: 'set', key: 'a', index: 42 }, { op: 'get', key: 'c', value: 'x', index: 12 }],
+    });
+    expect(txnResultOf({ succeeded: false, index: 42, results: [{ op: 'get', key: 'a', value: null }] }, t)?.results).to.deep.equal([{ op: 'get', key: 'a', value: null }]);
+    expect(txnResultOf({ succeeded: true, index: 42, results: [] }, t)).to.equal(null); // results must follow the branch
   });
 });
