@@ -9,7 +9,7 @@
  * so such an operation is one atomic step and a reader seeing half of it is caught. A group is
  * checked with the Wing & Gong backtracking search plus Lowe's memoization (a configuration =
  * (bitset of linearized ops, state) is explored at most once). A group of one key with only plain
- * set / get / delete takes the register fast path (a group whose operations carry no index).
+ * set / get / delete and no index takes the register fast path (value only).
  *
  * Rules / simplifications (documented caveats):
  *  - Definitely failed ops (`ok === false`) are dropped: they took no effect.
@@ -20,7 +20,8 @@
  *  - A 412 is an answered read: the precondition failed against the state it reports.
  *  - Indexes (group search): a write's index is the one its answer reported, else the one a read of
  *    its (unique) value reported, else unknown; a key's index must grow with each write; a read's
- *    ETag must be its value's write index; an unknown index matches any condition (lenient).
+ *    ETag must be its value's write index; an unknown index may equal any index no known write has
+ *    (every write is its own log entry), and range compares on it may go either way (lenient).
  *  - Real-time order: op A precedes op B iff A.completeMs < B.invokeMs
  *    (strictly); equal timestamps are treated as concurrent (lenient).
  *  - A successful `get` with `result` undefined is treated as reading null.
