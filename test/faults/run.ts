@@ -3,14 +3,16 @@
  * and prints one summary line per scenario. Exits 1 when a scenario breaks a guarantee, the
  * negative control goes undetected, or the suite cannot run at all.
  *
- *   tsx test/faults/run.ts [--only leader-partition,kill-all] [--nodes 3,5] [--dur 15] [--seed 1] [--verbose]
+ *   tsx test/faults/run.ts [--only leader-partition,kill-all] [--nodes 3,5] [--dur 15] [--seed 1] [--ops default|extended] [--verbose]
  *
  * Every run uses the seed given (random when absent) and prints it in its summary line, so
  * `--only <fault> --nodes <n> --dur <s> --seed <seed>` replays one run's schedule (the nemesis's
  * choices and the clients' operations; the processes' timing is real and varies).
+ * `--ops extended` adds conditional writes and transactions to the workload.
  */
 import { FAULTS, summaryLine, type FaultName } from './scenario.js';
 import { cannotRunReason, runInNamespace, verdict } from './netns.js';
+import { OP_MIXES } from './workload.js';
 
 function arg(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -38,14 +40,19 @@ async function main(): Promise<number> {
     return 1;
   }
   const isVerbose = process.argv.includes('--verbose');
-  process.stdout.write(`faults: seed=${seed} dur=${durS}s scenarios=${only.length} sizes=${sizes.join(',')}\n`);
+  const ops = arg('ops') ?? 'default';
+  if (!(OP_MIXES as readonly string[]).includes(ops)) {
+    process.stderr.write(`faults: unknown --ops ${ops}; known: ${OP_MIXES.join(', ')}\n`);
+    return 1;
+  }
+  process.stdout.write(`faults: seed=${seed} dur=${durS}s scenarios=${only.length} sizes=${sizes.join(',')} ops=${ops}\n`);
   const started = Date.now();
   let failures = 0;
   for (const fault of only as FaultName[]) {
     // The negative control needs one size only: it exists to prove the checker can fail.
     for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' ? [3] : sizes) {
       try {
-        const { result } = await runInNamespace({ fault, nodes, durS, seed }, { verbose: isVerbose });
+        const { result } = await runInNamespace({ fault, nodes, durS, seed, ops: ops as (typeof OP_MIXES)[number] }, { verbose: isVerbose });
         const v = verdict(result);
         process.stdout.write(`${summaryLine(result)}\n`);
         const extra = [`faults_injected=${result.faultsInjected}`, `cuts_verified=${result.cutsVerified}`];

@@ -47,6 +47,8 @@ export interface ScenarioArgs {
   nodes: number;
   durS: number;
   seed: number;
+  /** the workload's operation mix (workload.ts OP_MIXES); default when absent */
+  ops?: 'default' | 'extended';
 }
 
 /** What one run measured. */
@@ -615,6 +617,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     timeoutMs: 3500,
     rng: makeRng(args.seed * 7919 + 1),
     targets: () => ctx.members.map((n) => n.api),
+    ops: args.ops ?? 'default',
   });
   const ctx = new Ctx(cluster, workload, args.seed);
   const monitor = new Monitor(cluster);
@@ -653,7 +656,9 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     for (const k of finalState.keys()) history.push({ client: -1, kind: 'get', key: k, result: finalState.get(k) ?? null, invokeMs: tEnd, completeMs: tEnd + 1, ok: true });
     const dump = process.env.RAFTKV_FAULT_DUMP;
     if (dump) writeFileSync(join(dump, `${args.fault}-${args.nodes}.json`), JSON.stringify(history));
-    const lin = checkLinearizable(history);
+    const checkStart = performance.now();
+    const lin = checkLinearizable(history, 2_000_000, 180_000); // 'unknown' past 3 minutes of search, never a hang
+    ctx.notes.push(`check=${history.length}ops/${lin.explored}configs/${Math.round(performance.now() - checkStart)}ms`);
     // Installed = the others had compacted past the follower's log at heal, and it converged anyway.
     const snapshotInstalled = args.fault === 'follower-snapshot' ? ctx.snapshotForced && converged : null;
     const ops = workload.history;
