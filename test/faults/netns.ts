@@ -116,6 +116,10 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
     const isDetected = r.lostAcked > 0 || r.linearizable === false;
     return { pass: isDetected, why: isDetected ? 'acknowledging before fsync loses acknowledged writes, as it must' : 'negative control NOT detected: a power cut cannot see writes acknowledged before fsync' };
   }
+  if (r.fault === 'propose-control') {
+    const isDetected = r.linearizable === false;
+    return { pass: isDetected, why: isDetected ? 'conditions decided at propose time break linearizability, as they must' : 'negative control NOT detected: the checker cannot see a condition decided before apply' };
+  }
   if (r.fault === 'stale-read-control') {
     const isDetected = r.linearizable === false || r.staleReads > 0;
     return { pass: isDetected, why: isDetected ? 'stale reads detected, as they must be' : 'negative control NOT detected: the checker cannot see stale reads' };

@@ -10,6 +10,8 @@ import { LazyFs } from './lazyfs/lazyfs.js';
 
 /** The negative control's module: loaded into the nodes with --import, it acknowledges log writes before they are synced. */
 export const ACK_BEFORE_SYNC_MODULE = join(import.meta.dirname, 'ack-before-sync.mjs');
+/** The negative control of conditional writes: the leader decides conditions at propose time (decide-at-propose.mjs). */
+export const DECIDE_AT_PROPOSE_MODULE = join(import.meta.dirname, 'decide-at-propose.mjs');
 
 /** The lazyfs disks of a scenario's nodes. */
 export class PowerDisks {

@@ -40,7 +40,7 @@ async function main(): Promise<number> {
     return 1;
   }
   const isVerbose = process.argv.includes('--verbose');
-  const ops = arg('ops') ?? 'default';
+  const ops = arg('ops') ?? 'extended';
   if (!(OP_MIXES as readonly string[]).includes(ops)) {
     process.stderr.write(`faults: unknown --ops ${ops}; known: ${OP_MIXES.join(', ')}\n`);
     return 1;
@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   let failures = 0;
   for (const fault of only as FaultName[]) {
     // The negative control needs one size only: it exists to prove the checker can fail.
-    for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' ? [3] : sizes) {
+    for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' || fault === 'propose-control' ? [3] : sizes) {
       try {
         const { result } = await runInNamespace({ fault, nodes, durS, seed, ops: ops as (typeof OP_MIXES)[number] }, { verbose: isVerbose });
         const v = verdict(result);

@@ -14,7 +14,7 @@ import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
 import { Workload, classifyWrite } from './workload.js';
-import { ACK_BEFORE_SYNC_MODULE, PowerDisks } from './power.js';
+import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, PowerDisks } from './power.js';
 import { waitFor } from '../support/procs.js';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
@@ -33,6 +33,7 @@ export const FAULTS = [
   'membership',
   'random',
   'stale-read-control',
+  'propose-control',
   'amnesia',
   'amnesia-memory',
   'foreign-bootstrap',
@@ -274,6 +275,8 @@ const nemeses: Record<FaultName, Nemesis> = {
       await ctx.heal();
     }),
   'stale-read-control': (ctx) => nemeses['leader-partition'](ctx),
+  // Conditions decided at propose time (decide-at-propose.mjs) under the plainest load: leader kills.
+  'propose-control': (ctx) => nemeses['kill-leader'](ctx),
   'majority-split': (ctx) =>
     rounds(ctx, async () => {
       const s = ctx.shuffle(ctx.members);
@@ -608,6 +611,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
   const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD) };
   // The negative control's test-only module (never part of the configuration): acks before fsync.
   if (args.fault === 'power-loss-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${ACK_BEFORE_SYNC_MODULE}`;
+  if (args.fault === 'propose-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${DECIDE_AT_PROPOSE_MODULE}`;
   const cluster = new NsCluster(dataDir, extraEnv, args.fault === 'amnesia-memory');
   const readConsistency = args.fault === 'stale-read-control' ? 'stale' : 'linearizable';
   const workload: Workload = new Workload({
@@ -617,7 +621,8 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     timeoutMs: 3500,
     rng: makeRng(args.seed * 7919 + 1),
     targets: () => ctx.members.map((n) => n.api),
-    ops: args.ops ?? 'default',
+    // Every scenario mixes conditional writes and transactions in; the propose control needs them.
+    ops: args.fault === 'propose-control' ? 'extended' : (args.ops ?? 'extended'),
   });
   const ctx = new Ctx(cluster, workload, args.seed);
   const monitor = new Monitor(cluster);
@@ -666,6 +671,10 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
     if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`, `witness_acked_before_cut=${ctx.witnessAcked}`);
     for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
+    if (args.fault === 'propose-control') {
+      const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
+      ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`);
+    }
     if (args.fault === 'power-loss-control') {
       // Proof the control is in effect: each node prints this line at every start (ack-before-sync.mjs).
       const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
