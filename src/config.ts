@@ -4,6 +4,7 @@
  */
 import { accessSync, readFileSync, constants as fsConstants } from 'node:fs';
 import { bool, cleanEnv, makeValidator, port, str } from 'envalid';
+import { NODE_ID_RULE, formatHostPort, isHostPort, isNodeId, parseEndpoint, parseHostPort } from './net/address.js';
 
 /** File paths of one TLS identity from the environment. */
 export interface TlsFileConfig {
@@ -68,8 +69,7 @@ export interface Config {
 }
 
 const hostPort = makeValidator<string>((v) => {
-  const m = /^(\[[^\]]+\]|[^:\s/]+):(\d{1,5})$/.exec(v);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error('must be host:port');
+  if (!isHostPort(v)) throw new Error('must be host:port');
   return v;
 });
 
@@ -86,7 +86,7 @@ const nonNegativeInt = makeValidator<number>((v) => {
 });
 
 const nodeIdValidator = makeValidator<string>((v) => {
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(v)) throw new Error('must be 1-64 characters of [A-Za-z0-9_.-]');
+  if (!isNodeId(v)) throw new Error(`must be ${NODE_ID_RULE}`);
   return v;
 });
 
@@ -97,15 +97,17 @@ export function parseJoinAddrs(raw: string): string[] {
     .map((s) => s.trim())
     .filter((s) => s.length > 0)
     .map((s) => {
-      const url = /^https?:\/\//.test(s) ? s : `http://${s}`;
-      const u = new URL(url);
+      const u = parseEndpoint(s);
+      if (u === null) throw new Error(`not host:port or an http(s) URL: ${s}`);
       return `${u.protocol}//${u.host}`;
     });
 }
 
+/** host and port of an address the hostPort validator accepted. */
 function splitHostPort(addr: string): [string, number] {
-  const i = addr.lastIndexOf(':');
-  return [addr.slice(0, i), Number(addr.slice(i + 1))];
+  const hp = parseHostPort(addr);
+  if (hp === null) throw new Error(`not host:port: ${addr}`);
+  return [hp.host, hp.port];
 }
 
 /** Reads and validates the configuration; in 'exit' mode a bad value prints one line per variable and exits 1. */
@@ -168,7 +170,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     },
   );
   const [bindHost, bindPort] = splitHostPort(e.RAFT_BIND_ADDR);
-  const isWildcard = bindHost === '0.0.0.0' || bindHost === '::' || bindHost === '[::]';
+  const isWildcard = bindHost === '0.0.0.0' || bindHost === '::';
   if (isWildcard && !e.RAFT_ADVERTISE_ADDR) fail('raftkv: invalid configuration: RAFT_ADVERTISE_ADDR: required when RAFT_BIND_ADDR binds all interfaces');
   const raftAdvertiseAddr = e.RAFT_ADVERTISE_ADDR ?? e.RAFT_BIND_ADDR;
   let joinAddrs: string[] = [];
@@ -218,10 +220,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     nodeId: e.NODE_ID,
     port: e.PORT,
     host: e.HOST,
-    raftBindHost: bindHost.replace(/^\[|\]$/g, ''),
+    raftBindHost: bindHost,
     raftBindPort: bindPort,
     raftAdvertiseAddr,
-    apiAdvertiseAddr: e.API_ADVERTISE_ADDR ?? `${splitHostPort(raftAdvertiseAddr)[0]}:${e.PORT}`,
+    apiAdvertiseAddr: e.API_ADVERTISE_ADDR ?? formatHostPort(splitHostPort(raftAdvertiseAddr)[0], e.PORT),
     joinAddrs: Object.freeze(joinAddrs),
     dataDir: e.RAFT_DIR === '' ? undefined : e.RAFT_DIR,
     tickMs: e.TICK_MS,

@@ -1,11 +1,73 @@
 /**
- * The one registry of errors that reach clients: each has a stable code and HTTP status. The API's
- * error middleware turns them into `{"error":{"code","message"}}`; anything else is a logged 500.
+ * The one registry of errors that reach clients and peers: each has a stable code and HTTP status.
+ * The API's error middleware turns them into `{"error":{"code","message"}}`; the peer server and the
+ * HTTP parser-error handler write the same body on raw sockets (src/http/answer.ts). Anything else is
+ * a logged 500 INTERNAL. No error body is built anywhere else (test/unit/api/error-codes.test.ts checks).
  */
+
+/** Every error code raftkv answers with, and its HTTP status. */
+export const ERROR_CODES = {
+  /** The input is malformed or out of bounds; nothing changed. */
+  BAD_REQUEST: 400,
+  /** No valid credentials (token, client certificate or cluster signature). */
+  UNAUTHORIZED: 401,
+  /** Valid credentials without the right for this request. */
+  FORBIDDEN: 403,
+  /** GET or DELETE of a key that does not exist. */
+  KEY_NOT_FOUND: 404,
+  /** DELETE /cluster/nodes/:id for an id that is not a member. */
+  NODE_NOT_FOUND: 404,
+  /** No such route. */
+  NOT_FOUND: 404,
+  /** The route exists but not with this method. */
+  METHOD_NOT_ALLOWED: 405,
+  /** A transaction with more operations than MAX_TXN_OPS. */
+  TOO_MANY_OPS: 400,
+  /** The same key twice in one write or transaction. */
+  DUPLICATE_KEY: 400,
+  /** The request (body or headers) did not arrive in time. */
+  REQUEST_TIMEOUT: 408,
+  /** Another operation is in the way (e.g. a membership change in progress); nothing changed. */
+  CONFLICT: 409,
+  /** A peer stream from another cluster. */
+  WRONG_CLUSTER: 409,
+  /** A conditional write's precondition did not hold at apply; `details` names the current state. */
+  PRECONDITION_FAILED: 412,
+  /** The request body is over the limit; nothing changed. */
+  PAYLOAD_TOO_LARGE: 413,
+  /** A peer stream meant for another node. */
+  WRONG_NODE: 421,
+  /** POST /admin/reload: a file could not be loaded; the node kept its old files. */
+  RELOAD_FAILED: 422,
+  /** Too many requests in progress on this node. */
+  TOO_MANY_REQUESTS: 429,
+  /** The request headers are over Node's limit. */
+  HEADERS_TOO_LARGE: 431,
+  /** A bug: logged by the node; the outcome of a write is unknown. */
+  INTERNAL: 500,
+  /** This node is not the leader and could not forward. */
+  NOT_LEADER: 503,
+  /** There is no leader right now; nothing was applied. */
+  NO_LEADER: 503,
+  /** The node cannot serve now (shutting down, storage failed, too many peer streams). */
+  UNAVAILABLE: 503,
+  /** A peer stream to a node that has not joined a cluster yet. */
+  NOT_JOINED: 503,
+  /** The outcome is unknown: the operation may or may not have taken effect. */
+  TIMEOUT: 504,
+  /** The disk is (nearly) full: writes are refused. */
+  INSUFFICIENT_STORAGE: 507,
+} as const;
+
+/** A code of the registry. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Base of every error that reaches a client or peer; its status comes from ERROR_CODES. */
 export class RaftKvError extends Error {
+  readonly status: number;
+
   constructor(
-    readonly code: string,
-    readonly status: number,
+    readonly code: ErrorCode,
     message: string,
     readonly headers?: Record<string, string>,
     /** Machine-readable facts about the failure, sent as `error.details` (e.g. the current index). */
@@ -13,24 +75,53 @@ export class RaftKvError extends Error {
   ) {
     super(message);
     this.name = new.target.name;
+    this.status = ERROR_CODES[code];
   }
+}
+
+/** The JSON body for an error response, on every server. */
+export function errorBody(err: RaftKvError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
+  return err.details === undefined
+    ? { error: { code: err.code, message: err.message } }
+    : { error: { code: err.code, message: err.message, details: err.details } };
 }
 
 export class BadRequestError extends RaftKvError {
   constructor(message: string) {
-    super('BAD_REQUEST', 400, message);
+    super('BAD_REQUEST', message);
   }
 }
 
 export class PayloadTooLargeError extends RaftKvError {
   constructor(message: string) {
-    super('PAYLOAD_TOO_LARGE', 413, message);
+    super('PAYLOAD_TOO_LARGE', message);
   }
 }
 
 export class KeyNotFoundError extends RaftKvError {
   constructor(readonly key: string) {
-    super('KEY_NOT_FOUND', 404, `key not found: ${key}`);
+    super('KEY_NOT_FOUND', `key not found: ${key}`);
+  }
+}
+
+/** DELETE /cluster/nodes/:id named no member. */
+export class NodeNotFoundError extends RaftKvError {
+  constructor(readonly nodeId: string) {
+    super('NODE_NOT_FOUND', `no member with id ${nodeId}`);
+  }
+}
+
+/** No route matches the request's path. */
+export class RouteNotFoundError extends RaftKvError {
+  constructor(message: string) {
+    super('NOT_FOUND', message);
+  }
+}
+
+/** The path exists, the method does not. */
+export class MethodNotAllowedError extends RaftKvError {
+  constructor(message: string) {
+    super('METHOD_NOT_ALLOWED', message);
   }
 }
 
@@ -40,94 +131,129 @@ export class NotLeaderError extends RaftKvError {
     readonly leaderId: string,
     readonly leaderApiAddr: string | null,
   ) {
-    super('NOT_LEADER', 503, `not the leader; the leader is ${leaderId}`, { 'Retry-After': '1' });
+    super('NOT_LEADER', `not the leader; the leader is ${leaderId}`, { 'Retry-After': '1' });
   }
 }
 
 export class NoLeaderError extends RaftKvError {
   constructor(message: string) {
-    super('NO_LEADER', 503, message, { 'Retry-After': '1' });
+    super('NO_LEADER', message, { 'Retry-After': '1' });
   }
 }
 
 /** The outcome of the operation is unknown: it may or may not have taken effect. */
 export class TimeoutError extends RaftKvError {
   constructor(message: string) {
-    super('TIMEOUT', 504, message);
+    super('TIMEOUT', message);
   }
 }
 
 export class ConflictError extends RaftKvError {
   constructor(message: string) {
-    super('CONFLICT', 409, message);
+    super('CONFLICT', message);
   }
 }
 
 export class UnavailableError extends RaftKvError {
   constructor(message: string) {
-    super('UNAVAILABLE', 503, message, { 'Retry-After': '1' });
+    super('UNAVAILABLE', message, { 'Retry-After': '1' });
   }
 }
 
 /** The node's disk is (nearly) full: writes are refused until space is freed; reads keep working. */
 export class InsufficientStorageError extends RaftKvError {
   constructor(message: string) {
-    super('INSUFFICIENT_STORAGE', 507, message, { 'Retry-After': '5' });
+    super('INSUFFICIENT_STORAGE', message, { 'Retry-After': '5' });
   }
-}
-
-/** The JSON body for an error response. */
-export function errorBody(err: RaftKvError): { error: { code: string; message: string; details?: Record<string, unknown> } } {
-  return err.details === undefined
-    ? { error: { code: err.code, message: err.message } }
-    : { error: { code: err.code, message: err.message, details: err.details } };
 }
 
 /** No valid credentials: a missing or unknown Bearer token, or a missing or bad cluster signature. */
 export class UnauthorizedError extends RaftKvError {
   constructor(message: string) {
-    super('UNAUTHORIZED', 401, message, { 'WWW-Authenticate': 'Bearer' });
+    super('UNAUTHORIZED', message, { 'WWW-Authenticate': 'Bearer' });
   }
 }
 
 /** Valid credentials without the right for this request (role or key prefix). */
 export class ForbiddenError extends RaftKvError {
   constructor(message: string) {
-    super('FORBIDDEN', 403, message);
+    super('FORBIDDEN', message);
   }
 }
 
 /** The request body did not arrive in time (slow or endless body). */
 export class RequestTimeoutError extends RaftKvError {
   constructor(message: string) {
-    super('REQUEST_TIMEOUT', 408, message, { Connection: 'close' });
+    super('REQUEST_TIMEOUT', message, { Connection: 'close' });
   }
 }
 
 /** Too many requests in progress on this node. */
 export class TooManyRequestsError extends RaftKvError {
   constructor(message: string) {
-    super('TOO_MANY_REQUESTS', 429, message, { 'Retry-After': '1' });
+    super('TOO_MANY_REQUESTS', message, { 'Retry-After': '1' });
+  }
+}
+
+/** The request headers are larger than Node's HTTP parser accepts. */
+export class HeadersTooLargeError extends RaftKvError {
+  constructor(message: string) {
+    super('HEADERS_TOO_LARGE', message);
+  }
+}
+
+/** POST /admin/reload could not load a file; the node kept its old ones. */
+export class ReloadFailedError extends RaftKvError {
+  constructor(message: string) {
+    super('RELOAD_FAILED', message);
+  }
+}
+
+/** A bug: anything thrown that is not a RaftKvError; the details go to the log, not the client. */
+export class InternalError extends RaftKvError {
+  constructor() {
+    super('INTERNAL', 'internal error');
+  }
+}
+
+/** A peer stream for another node (the sender has a stale address). */
+export class WrongNodeError extends RaftKvError {
+  constructor(message: string) {
+    super('WRONG_NODE', message);
+  }
+}
+
+/** A peer stream from another cluster. */
+export class WrongClusterError extends RaftKvError {
+  constructor(message: string) {
+    super('WRONG_CLUSTER', message);
+  }
+}
+
+/** A peer stream before this node has a cluster id (not bootstrapped or joined yet). */
+export class NotJoinedError extends RaftKvError {
+  constructor(message: string) {
+    super('NOT_JOINED', message);
   }
 }
 
 /** A conditional write's precondition did not hold at apply; `details` names the current state. */
 export class PreconditionFailedError extends RaftKvError {
   constructor(message: string, details: Record<string, unknown>, etag?: number) {
-    super('PRECONDITION_FAILED', 412, message, etag === undefined ? undefined : { ETag: `"${etag}"` }, details);
+    super('PRECONDITION_FAILED', message, etag === undefined ? undefined : { ETag: `"${etag}"` }, details);
   }
 }
 
 /** A transaction with more operations than MAX_TXN_OPS. */
 export class TooManyOpsError extends RaftKvError {
   constructor(message: string) {
-    super('TOO_MANY_OPS', 400, message);
+    super('TOO_MANY_OPS', message);
   }
 }
 
 /** One branch of a transaction writes the same key twice. */
 export class DuplicateKeyError extends RaftKvError {
   constructor(message: string) {
-    super('DUPLICATE_KEY', 400, message);
+    super('DUPLICATE_KEY', message);
   }
 }

@@ -12,7 +12,7 @@ import { RaftNode } from './raft/node/node.js';
 import { HttpTransport } from './transport/http/client.js';
 import { startPeerServer } from './transport/http/server.js';
 import { createApp } from './api/app.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics } from './metrics/index.js';
 import type { Message } from './raft/core/types.js';
 import { NodeSecurity } from './security/setup.js';
 import { DiskSpaceGuard } from './storage/disk-space.js';

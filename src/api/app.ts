@@ -10,16 +10,18 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvOp } from '../kv/types.js';
-import { httpMetrics, registerTlsCertExpiry } from '../metrics.js';
+import { httpMetrics, registerTlsCertExpiry } from '../metrics/index.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
 import { preconditionFromHeaders, PreconditionSyntaxError, type Precondition } from '../kv/conditions.js';
 import { DEFAULT_MAX_TXN_OPS, evaluateTxn, isReadOnlyTxn, parseTxn, txnKeys } from '../kv/txn.js';
 import { DEFAULT_MAX_LIST_LIMIT, encodeContinue, isWellFormed, parseListQuery } from '../kv/listing.js';
 import type { FailedCondition, StoredValue } from '../kv/types.js';
-import { BadRequestError, ForbiddenError, KeyNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
+import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, authorizeRange, requireRole, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
-import { concurrencyLimit } from '../security/limits.js';
+import { concurrencyLimit } from './limits.js';
+import { readBody as readRequestBody } from '../http/body.js';
+import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */
@@ -58,43 +60,14 @@ export interface ApiDeps {
 
 const FORWARDED = 'x-raftkv-forwarded';
 
-/**
- * Reads the request body up to `limit` bytes; a larger body is a 413 and is not buffered, a body
- * that has not fully arrived after `timeoutMs` is a 408, and an aborted one a 400.
- */
-async function readBody(ctx: Koa.Context, limit: number, timeoutMs = 10_000): Promise<string> {
-  const declared = Number(ctx.get('content-length') || '0');
-  if (declared > limit) throw new PayloadTooLargeError(`request body over ${limit} bytes`);
-  const req = ctx.req;
-  return new Promise<string>((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (err: Error | null, text?: string): void => {
-      clearTimeout(timer);
-      req.off('data', onData);
-      req.off('end', onEnd);
-      req.off('error', onError);
-      req.off('aborted', onAborted);
-      if (err) {
-        // The rest of the body is not read: close the connection once the error is sent.
-        ctx.set('Connection', 'close');
-        reject(err);
-      } else resolve(text ?? '');
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) done(new PayloadTooLargeError(`request body over ${limit} bytes`));
-      else chunks.push(chunk);
-    };
-    const onEnd = (): void => done(null, Buffer.concat(chunks).toString('utf8'));
-    const onError = (): void => done(new BadRequestError('the request body was not received completely'));
-    const onAborted = onError;
-    const timer = setTimeout(() => done(new RequestTimeoutError(`request body not received within ${timeoutMs} ms`)), timeoutMs);
-    req.on('data', onData);
-    req.on('end', onEnd);
-    req.on('error', onError);
-    req.on('aborted', onAborted);
-  });
+/** Reads the request body (src/http/body.ts); after a refusal the connection closes with the answer. */
+async function readBody(ctx: Koa.Context, limitBytes: number, timeoutMs = 10_000): Promise<string> {
+  try {
+    return await readRequestBody(ctx.req, limitBytes, timeoutMs);
+  } catch (err) {
+    ctx.set('Connection', 'close');
+    throw err;
+  }
 }
 
 function parseJson(text: string): unknown {
@@ -178,15 +151,11 @@ export function createApp(deps: ApiDeps): Koa {
     try {
       await next();
     } catch (err) {
-      if (err instanceof RaftKvError) {
-        ctx.status = err.status;
-        ctx.body = errorBody(err);
-        if (err.headers) for (const [h, v] of Object.entries(err.headers)) ctx.set(h, v);
-      } else {
-        logger.error({ err }, 'unhandled error in request');
-        ctx.status = 500;
-        ctx.body = { error: { code: 'INTERNAL', message: 'internal error' } };
-      }
+      if (!(err instanceof RaftKvError)) logger.error({ err }, 'unhandled error in request');
+      const known = err instanceof RaftKvError ? err : new InternalError();
+      ctx.status = known.status;
+      ctx.body = errorBody(known);
+      if (known.headers) for (const [h, v] of Object.entries(known.headers)) ctx.set(h, v);
     }
     const leader = node.leaderId();
     if (leader) ctx.set('X-Raft-Leader', leader);
@@ -385,9 +354,10 @@ export function createApp(deps: ApiDeps): Koa {
     // The joiner's incarnation (docs/cluster-identity.md); '' for a joiner of an older version.
     const incarnation = body.incarnation ?? '';
     if (typeof incarnation !== 'string' || !/^[0-9A-Za-z_-]{0,64}$/.test(incarnation)) throw new BadRequestError('incarnation must be up to 64 characters of [0-9A-Za-z_-]');
-    if (typeof id !== 'string' || !/^[A-Za-z0-9_.-]{1,64}$/.test(id)) throw new BadRequestError('id must be 1-64 characters of [A-Za-z0-9_.-]');
-    if (typeof raftAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
-    if (typeof apiAddr !== 'string' || !/^[^\s/]+:\d{1,5}$/.test(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
+    if (!isNodeId(id)) throw new BadRequestError(`id must be ${NODE_ID_RULE}`);
+    // The same rules as the joiner's own RAFT_ADVERTISE_ADDR and API_ADVERTISE_ADDR (port 1-65535).
+    if (!isHostPort(raftAddr)) throw new BadRequestError('raftAddr must be host:port');
+    if (!isHostPort(apiAddr)) throw new BadRequestError('apiAddr must be host:port');
     await onLeader(ctx, raw, async () => {
       const existing = node.members().find((m) => m.id === id);
       if (existing && (existing.incarnation ?? '') === incarnation) {
@@ -406,7 +376,7 @@ export function createApp(deps: ApiDeps): Koa {
   route('delete', '/cluster/nodes/:id', 'admin', async (ctx) => {
     const id = ctx.params.id;
     await onLeader(ctx, null, async () => {
-      if (!node.members().some((m) => m.id === id)) throw new KeyNotFoundError(id);
+      if (!node.members().some((m) => m.id === id)) throw new NodeNotFoundError(id);
       await node.changeMembership({ op: 'remove', id });
       ctx.body = { removed: id, nodes: node.members() };
     });
@@ -415,7 +385,7 @@ export function createApp(deps: ApiDeps): Koa {
   // Per node, like SIGHUP: `raftkv reload` calls it on every member.
   route('post', '/admin/reload', 'admin', (ctx) => {
     const r = deps.security?.reload?.() ?? { isOk: true, errors: [] };
-    if (!r.isOk) throw new RaftKvError('RELOAD_FAILED', 422, `node ${deps.nodeId} kept its old files for: ${r.errors.join('; ')}`);
+    if (!r.isOk) throw new ReloadFailedError(`node ${deps.nodeId} kept its old files for: ${r.errors.join('; ')}`);
     ctx.body = { reloaded: deps.nodeId };
   });
 
@@ -442,15 +412,10 @@ export function createApp(deps: ApiDeps): Koa {
     await next();
     // The router answers an unknown method with 501 and a wrong one with 405, both without a body:
     // a client's bad method is a 4xx with the error body like every other rejection.
-    if (ctx.status === 501 || ctx.status === 405) {
-      ctx.status = 405;
-      ctx.body = { error: { code: 'METHOD_NOT_ALLOWED', message: `${ctx.method} is not allowed on ${ctx.path}` } };
-    }
+    if (ctx.status === 501 || ctx.status === 405) throw new MethodNotAllowedError(`${ctx.method} is not allowed on ${ctx.path}`);
+    // Nothing answered: no route has this path.
+    if (ctx.status === 404 && ctx.body == null) throw new RouteNotFoundError(`no route for ${ctx.method} ${ctx.path}`);
   });
   app.use(router.allowedMethods());
-  app.use((ctx) => {
-    ctx.status = 404;
-    ctx.body = { error: { code: 'NOT_FOUND', message: `no route for ${ctx.method} ${ctx.path}` } };
-  });
   return app;
 }

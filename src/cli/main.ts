@@ -11,6 +11,7 @@ import { request } from 'undici';
 import { pathToFileURL } from 'node:url';
 import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
 import { parseInterval, renderCluster } from './format.js';
+import { parseEndpoint, withScheme } from '../net/address.js';
 
 /** Exit codes of the command. */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4 } as const;
@@ -135,15 +136,9 @@ function endpointsFrom(flag: string | undefined, env: NodeJS.ProcessEnv): string
     .split(',')
     .map((e) => e.trim())
     .filter((e) => e.length > 0)
-    .map((e) => (/^[a-z][a-z0-9+.-]*:\/\//i.test(e) ? e : `http://${e}`));
+    .map(withScheme);
   if (list.length === 0) throw new UsageError('no endpoints given');
-  for (const e of list) {
-    try {
-      new URL(e);
-    } catch {
-      throw new UsageError(`not a valid endpoint: ${e}`);
-    }
-  }
+  for (const e of list) if (parseEndpoint(e) === null) throw new UsageError(`not a valid endpoint: ${e}`);
   return list;
 }
 

@@ -24,13 +24,14 @@ import {
   TimeoutError,
   UnavailableError,
 } from './errors.js';
+import { endpointHostPort } from '../net/address.js';
 import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, ListItem, ListOptions, ListPage, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, TxnOpResult, TxnRequest, TxnResult, WriteConditions, WriteResult } from './types.js';
 
 type Kind = 'read' | 'write';
 
 /** Network error codes that prove the request never left this machine (no connection was made). */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
-const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 
 const DEFAULTS = { timeoutMs: 10_000, retries: 6, backoffBaseMs: 100, backoffMaxMs: 2000 };
 
@@ -46,7 +47,7 @@ interface Request {
   path: string;
   body?: string;
   headers?: Record<string, string>;
-  /** Turns a 404 KEY_NOT_FOUND answer into the right typed error. */
+  /** Turns a 404 KEY_NOT_FOUND or NODE_NOT_FOUND answer into the right typed error. */
   notFound?: (message: string, endpoint: string) => RaftKvClientError;
 }
 
@@ -101,20 +102,10 @@ function indexHeader(res: AxiosResponse, name: string): number | null {
   return Number.isInteger(n) ? n : null;
 }
 
-/** `host:port` of an endpoint URL, with the scheme's default port filled in. */
-function hostPort(endpoint: string): { host: string; port: string } | null {
-  try {
-    const u = new URL(endpoint);
-    return { host: u.hostname.toLowerCase(), port: u.port || (u.protocol === 'https:' ? '443' : '80') };
-  } catch {
-    return null;
-  }
-}
-
 /** Whether a member's `apiAddr` (`host:port`) names the same server as `endpoint`. */
 export function sameServer(apiAddr: string, endpoint: string): boolean {
-  const e = hostPort(endpoint);
-  const a = hostPort(`http://${apiAddr}`);
+  const e = endpointHostPort(endpoint);
+  const a = endpointHostPort(`http://${apiAddr}`);
   if (!e || !a || e.port !== a.port) return false;
   return e.host === a.host || (LOOPBACK.has(e.host) && LOOPBACK.has(a.host));
 }
@@ -184,7 +175,7 @@ export class RaftKvClient {
   constructor(options: RaftKvClientOptions) {
     const endpoints = options.endpoints.map((e) => e.trim().replace(/\/+$/, '')).filter((e) => e.length > 0);
     if (endpoints.length === 0) throw new BadRequestError('RaftKvClient needs at least one endpoint');
-    for (const e of endpoints) if (!hostPort(e)) throw new BadRequestError(`not a URL: ${e}`);
+    for (const e of endpoints) if (!endpointHostPort(e)) throw new BadRequestError(`not a URL: ${e}`);
     this.endpoints = [...new Set(endpoints)];
     this.retries = Math.max(0, options.retries ?? DEFAULTS.retries);
     this.backoffBaseMs = Math.max(1, options.backoffBaseMs ?? DEFAULTS.backoffBaseMs);
@@ -379,6 +370,7 @@ export class RaftKvClient {
       case 'PAYLOAD_TOO_LARGE':
         return failed(new PayloadTooLargeError(message, endpoint), false);
       case 'KEY_NOT_FOUND':
+      case 'NODE_NOT_FOUND':
         return failed(req.notFound ? req.notFound(message, endpoint) : new ServerError(code, message, res.status, endpoint), false);
       case 'CONFLICT':
         return failed(new ConflictError(message, endpoint), false);

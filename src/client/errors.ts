@@ -44,13 +44,13 @@ export class KeyNotFoundError extends RaftKvClientError {
   }
 }
 
-/** 404 from removeNode: no member has this id. */
+/** 404 NODE_NOT_FOUND from removeNode: no member has this id (older servers answered KEY_NOT_FOUND, also accepted). */
 export class NodeNotFoundError extends RaftKvClientError {
   constructor(
     readonly nodeId: string,
     endpoint: string | null = null,
   ) {
-    super('KEY_NOT_FOUND', `no member with id ${nodeId}`, 404, endpoint);
+    super('NODE_NOT_FOUND', `no member with id ${nodeId}`, 404, endpoint);
   }
 }
 

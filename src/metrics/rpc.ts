@@ -1,7 +1,7 @@
 /**
  * Pure helpers for the Raft RPC metrics: the label of a message and a tracker that pairs a request
  * with its response. Raft messages travel one way (the response is a separate message), so an RPC's
- * round trip is measured by matching the response to the request it answers. Used by metrics.ts.
+ * round trip is measured by matching the response to the request it answers. Used by metrics/index.ts.
  */
 import type { Message } from '../raft/core/types.js';
 

@@ -10,7 +10,7 @@ import { Agent, type Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Config, TlsFileConfig } from '../config.js';
 import type { ApiSecurity } from './auth.js';
-import { answerClientErrors } from './client-error.js';
+import { answerClientErrors } from '../http/client-error.js';
 import { signRequest } from './hmac.js';
 import { DEFAULT_TLS_CIPHERS, ReloadableTls, type TlsPolicy } from './tls.js';
 import { TokenStore } from './tokens.js';
@@ -108,7 +108,7 @@ export class NodeSecurity {
   createApiServer(listener: RequestListener): Server {
     const server = this.newApiServer(listener);
     server.headersTimeout = this.cfg.bodyTimeoutMs;
-    // The body has its own 408 with the error body at BODY_TIMEOUT_MS (app.ts readBody); this is the backstop.
+    // The body has its own 408 with the error body at BODY_TIMEOUT_MS (src/http/body.ts); this is the backstop.
     server.requestTimeout = this.cfg.bodyTimeoutMs + 2000;
     server.keepAliveTimeout = this.cfg.bodyTimeoutMs;
     server.maxConnections = this.cfg.maxConnections;

@@ -1,11 +1,12 @@
 /**
- * Parses peer request bodies into typed Raft messages. Everything from the network is `unknown`
- * until it passes here; garbage never reaches the core.
+ * Parses the lines of a peer stream into typed Raft messages. Everything from the network is
+ * `unknown` until it passes here; garbage never reaches the core.
  */
 import type { ClusterConfig, ConfChange, Entry, Member, Message, SnapshotMeta } from '../raft/core/types.js';
 import { isValidCommand } from '../kv/commands.js';
+import { isHostPort } from '../net/address.js';
 
-/** A malformed peer request (answered with 400). */
+/** A malformed peer message; the peer server closes the stream that carried it. */
 export class PeerBadRequest extends Error {}
 
 type Obj = Record<string, unknown>;
@@ -128,11 +129,11 @@ export function parseMessage(v: unknown): Message {
   }
 }
 
-/** Validates a peer request body `{"from": id, "fromAddr": "host:port"|null, "messages": [...]}`. */
+/** Validates one stream line `{"from": id, "fromAddr": "host:port"|null, "messages": [...]}`. */
 export function parseMessages(body: unknown): { messages: Message[]; fromAddr: string | null } {
   const o = obj(body, 'body');
   if (!Array.isArray(o.messages)) throw new PeerBadRequest('messages must be an array');
   const fromAddr = o.fromAddr === undefined || o.fromAddr === null ? null : str(o, 'fromAddr');
-  if (fromAddr !== null && !/^[^\s/]+:\d{1,5}$/.test(fromAddr)) throw new PeerBadRequest('fromAddr must be host:port');
+  if (fromAddr !== null && !isHostPort(fromAddr)) throw new PeerBadRequest('fromAddr must be host:port');
   return { messages: o.messages.map(parseMessage), fromAddr };
 }

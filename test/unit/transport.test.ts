@@ -31,7 +31,7 @@ describe('peer transport (JSON over HTTP)', () => {
 
   it('closes a stream on a malformed line (including a command apply could not decode) and never calls the handler; POST /raft/messages is gone (404)', async () => {
     let calls = 0;
-    const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: () => calls++, maxBodyBytes: 10_000 });
+    const srv = await startPeerServer({ host: '127.0.0.1', port: 0, onMessages: () => calls++, maxLineBytes: 10_000 });
     // One raw stream per line: the server must close it without passing anything on.
     const sendLine = (line: string) =>
       new Promise<void>((resolve, reject) => {
@@ -60,6 +60,15 @@ describe('peer transport (JSON over HTTP)', () => {
     expect(calls).to.equal(0);
     for (const b of bad.slice(0, 2)) expect(await post(srv.port, b), b).to.equal(404);
     await srv.close();
+  });
+
+  it('a member address that is not host:port (port 0, 99999, garbage) is counted as failed, never thrown from send', async () => {
+    const t = new HttpTransport({ timeoutMs: 500 });
+    for (const raftAddr of ['127.0.0.1:99999', '127.0.0.1:0', 'nocolon', '::1:7000', '']) {
+      expect(() => t.send({ id: 'b', raftAddr }, [hb(1)]), raftAddr).to.not.throw();
+      expect(t.stats()[raftAddr], raftAddr).to.deep.equal({ sent: 0, failed: 1 });
+    }
+    await t.close();
   });
 
   it('reaches a peer again after it was down, even after many failed sends', async () => {

@@ -15,6 +15,7 @@ import { Pool } from 'undici';
 import type { Message } from '../../raft/core/types.js';
 import type { Transport } from '../types.js';
 import { signRequest } from '../../security/hmac.js';
+import { parseHostPort, type HostPort } from '../../net/address.js';
 import { CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, frameLine, upgradeSignedBody } from './stream-protocol.js';
 
 /** Client-side TLS for peer RPC: our certificate and key, and the cluster CA that peers must be signed by. */
@@ -96,7 +97,15 @@ export class HttpTransport implements Transport {
       this.closeStream(peer, st);
       st = null;
     }
-    if (st === null || st.isClosed) st = this.openStream(peer, to, msgs[0]?.from ?? '', timeout);
+    if (st === null || st.isClosed) {
+      // Not host:port (the join route refuses such members): node:http would throw on it, so drop.
+      const hostPort = parseHostPort(to.raftAddr);
+      if (hostPort === null) {
+        peer.failed++;
+        return;
+      }
+      st = this.openStream(peer, to, hostPort, msgs[0]?.from ?? '', timeout);
+    }
     const limit = this.opts.maxBufferedBytes ?? 16 << 20;
     const buffered = st.socket === null ? st.queuedBytes : st.socket.writableLength;
     if (buffered > limit) {
@@ -117,15 +126,11 @@ export class HttpTransport implements Transport {
     peer.sent++;
   }
 
-  /** Starts the upgrade request for a new stream to `addr`; lines are queued until it completes. */
-  private openStream(peer: Peer, to: { id: string; raftAddr: string }, from: string, timeoutMs: number): Stream {
-    const addr = to.raftAddr;
+  /** Starts the upgrade request for a new stream to `to`; lines are queued until it completes. */
+  private openStream(peer: Peer, to: { id: string; raftAddr: string }, { host, port }: HostPort, from: string, timeoutMs: number): Stream {
     const nonce = randomBytes(16).toString('hex');
     const secret = this.opts.clusterSecret ?? null;
     const clusterId = this.opts.clusterId?.() ?? '';
-    const sep = addr.lastIndexOf(':');
-    const host = addr.slice(0, sep).replace(/^\[|\]$/g, '');
-    const port = Number(addr.slice(sep + 1));
     const headers: Record<string, string> = {
       connection: 'Upgrade',
       upgrade: STREAM_PROTOCOL,

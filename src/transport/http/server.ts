@@ -17,38 +17,25 @@ import type { SecureContextOptions } from 'node:tls';
 import type { MessageHandler } from '../types.js';
 import { parseMessages } from '../validate.js';
 import { verifyRequest } from '../../security/hmac.js';
-import { answerClientErrors } from '../../security/client-error.js';
+import { answerClientErrors } from '../../http/client-error.js';
+import { isNodeId } from '../../net/address.js';
+import { endSocketWithError, replyWithError } from '../../http/answer.js';
+import { BadRequestError, ForbiddenError, NotJoinedError, RouteNotFoundError, UnauthorizedError, UnavailableError, WrongClusterError, WrongNodeError } from '../../errors.js';
 import type { TLSSocket } from 'node:tls';
 import { ACK_INTERVAL_MS, CLUSTER_HEADER, FROM_HEADER, LineSplitter, NONCE_HEADER, STREAM_PATH, STREAM_PROTOCOL, TO_HEADER, unframeLine, upgradeSignedBody } from './stream-protocol.js';
-
-/** The error body every refusal carries, on plain requests and on refused upgrades alike. */
-function errorJson(code: string, message: string | undefined): string {
-  return JSON.stringify({ error: { code, message } });
-}
-
-function reply(res: ServerResponse, status: number, code?: string, message?: string): void {
-  if (res.headersSent || res.destroyed) return;
-  if (code) {
-    const body = errorJson(code, message);
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
-    res.end(body);
-  } else {
-    res.writeHead(status);
-    res.end();
-  }
-}
 
 /** Options of the peer server. */
 export interface PeerServerOptions {
   host: string;
   port: number;
   onMessages: MessageHandler;
-  maxBodyBytes?: number;
+  /** Longest line a stream may send (one batch of messages; default 64 MiB); a longer one closes the stream. */
+  maxLineBytes?: number;
   /** Server identity plus the cluster CA: turns on mutual TLS (peers without a CA-signed certificate are refused). */
   tls?: SecureContextOptions;
-  /** RAFT_CLUSTER_SECRET: every request to /raft/messages must be signed with it. */
+  /** RAFT_CLUSTER_SECRET: every stream upgrade is signed with it and every line carries its HMAC. */
   clusterSecret?: string | null;
-  /** How long a request body may take to arrive (408 after). */
+  /** BODY_TIMEOUT_MS: how long a request's headers may take to arrive (the server's headers and request timeouts). */
   bodyTimeoutMs?: number;
   /** Most peer streams open at once (default 256); more upgrade requests get 503. */
   maxStreams?: number;
@@ -60,8 +47,6 @@ export interface PeerServerOptions {
   /** Called when a stream is refused for its identity (another cluster, another node, certificate name). */
   onRefused?: (reason: string, detail: { from: string; clusterId: string; remoteAddress: string | undefined }) => void;
 }
-
-const ID_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
 /** The names a peer certificate vouches for: its subject CN and DNS subjectAltNames. */
 function certificateNames(socket: TLSSocket): string[] {
@@ -77,11 +62,6 @@ function certificateNames(socket: TLSSocket): string[] {
   return names;
 }
 
-function refuseUpgrade(socket: Duplex, status: number, reason: string, message: string): void {
-  const body = errorJson(reason, message);
-  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
-}
-
 /** A running peer server. */
 export interface PeerServer {
   port: number;
@@ -92,18 +72,21 @@ export interface PeerServer {
 
 /** Starts the peer server; resolves once listening. */
 export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServer> {
-  const limit = opts.maxBodyBytes ?? 64 << 20;
+  const maxLineBytes = opts.maxLineBytes ?? 64 << 20;
   const bodyTimeoutMs = opts.bodyTimeoutMs ?? 30_000;
   const secret = opts.clusterSecret ?? null;
   const isMutualTls = opts.tls !== undefined;
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '').split('?')[0];
-    if (path === '/raft/health' && req.method === 'GET') return reply(res, 200, undefined);
-    // POST /raft/messages is gone (peers use streams): nothing but the stream takes a body, and a body
-    // sent anyway is not read; the connection closes after the answer.
-    res.setHeader('connection', 'close');
+    if (path === '/raft/health' && req.method === 'GET') {
+      res.writeHead(200);
+      res.end();
+      return;
+    }
+    // Nothing but the stream takes a body (POST /raft/messages is gone), and a body sent anyway is
+    // not read; the connection closes after the answer.
     res.once('finish', () => req.socket.destroy());
-    return reply(res, 404, 'NOT_FOUND', 'no such route');
+    replyWithError(res, new RouteNotFoundError('no such route'));
   };
   const server: Server = opts.tls
     ? createHttpsServer({ ...opts.tls, requestCert: true, rejectUnauthorized: true }, handler)
@@ -114,41 +97,41 @@ export async function startPeerServer(opts: PeerServerOptions): Promise<PeerServ
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const url = req.url ?? '';
-    if (url !== STREAM_PATH || req.method !== 'GET') return refuseUpgrade(socket, 404, 'NOT_FOUND', 'no such route');
-    if (String(req.headers.upgrade ?? '').toLowerCase() !== STREAM_PROTOCOL) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `upgrade to ${STREAM_PROTOCOL} only`);
+    if (url !== STREAM_PATH || req.method !== 'GET') return endSocketWithError(socket, new RouteNotFoundError('no such route'));
+    if (String(req.headers.upgrade ?? '').toLowerCase() !== STREAM_PROTOCOL) return endSocketWithError(socket, new BadRequestError(`upgrade to ${STREAM_PROTOCOL} only`));
     // Concurrency before anything else costs work (and the upgrade carries no body to buffer).
-    if (streams.size >= maxStreams) return refuseUpgrade(socket, 503, 'UNAVAILABLE', 'too many peer streams');
+    if (streams.size >= maxStreams) return endSocketWithError(socket, new UnavailableError('too many peer streams'));
     const nonce = req.headers[NONCE_HEADER];
-    if (typeof nonce !== 'string' || !/^[0-9a-f]{16,64}$/.test(nonce)) return refuseUpgrade(socket, 400, 'BAD_REQUEST', `${NONCE_HEADER} must be 16-64 hex digits`);
+    if (typeof nonce !== 'string' || !/^[0-9a-f]{16,64}$/.test(nonce)) return endSocketWithError(socket, new BadRequestError(`${NONCE_HEADER} must be 16-64 hex digits`));
     const from = req.headers[FROM_HEADER];
     const to = req.headers[TO_HEADER];
     const cluster = req.headers[CLUSTER_HEADER];
-    if (typeof from !== 'string' || !ID_PATTERN.test(from) || typeof to !== 'string' || typeof cluster !== 'string' || cluster.length > 64) {
-      return refuseUpgrade(socket, 400, 'BAD_REQUEST', `${FROM_HEADER}, ${TO_HEADER} and ${CLUSTER_HEADER} are required`);
+    if (!isNodeId(from) || typeof to !== 'string' || typeof cluster !== 'string' || cluster.length > 64) {
+      return endSocketWithError(socket, new BadRequestError(`${FROM_HEADER}, ${TO_HEADER} and ${CLUSTER_HEADER} are required`));
     }
     const me = opts.identity?.() ?? { nodeId: to, clusterId: cluster };
     const detail = { from, clusterId: cluster, remoteAddress: req.socket.remoteAddress };
     if (to !== me.nodeId) {
       opts.onRefused?.('wrong-node', detail);
-      return refuseUpgrade(socket, 421, 'WRONG_NODE', `this is ${me.nodeId}, not ${to}`);
+      return endSocketWithError(socket, new WrongNodeError(`this is ${me.nodeId}, not ${to}`));
     }
-    if (me.clusterId === null) return refuseUpgrade(socket, 503, 'NOT_JOINED', 'this node has not joined a cluster yet');
+    if (me.clusterId === null) return endSocketWithError(socket, new NotJoinedError('this node has not joined a cluster yet'));
     if (cluster !== me.clusterId) {
       opts.onRefused?.('wrong-cluster', detail);
-      return refuseUpgrade(socket, 409, 'WRONG_CLUSTER', `this node belongs to cluster ${me.clusterId}, not ${cluster}`);
+      return endSocketWithError(socket, new WrongClusterError(`this node belongs to cluster ${me.clusterId}, not ${cluster}`));
     }
     if (secret !== null) {
       const v = verifyRequest(secret, { method: 'GET', path: url, body: upgradeSignedBody(nonce, cluster, from, to), headers: req.headers });
-      if (!v.ok) return refuseUpgrade(socket, 401, 'UNAUTHORIZED', v.reason);
+      if (!v.ok) return endSocketWithError(socket, new UnauthorizedError(v.reason));
     }
     if (isMutualTls && !certificateNames(socket as TLSSocket).includes(from)) {
       opts.onRefused?.('certificate-name', detail);
-      return refuseUpgrade(socket, 403, 'FORBIDDEN', `the peer certificate is not issued to ${from}`);
+      return endSocketWithError(socket, new ForbiddenError(`the peer certificate is not issued to ${from}`));
     }
     streams.add(socket);
     socket.write(`HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: ${STREAM_PROTOCOL}\r\n\r\n`);
     (socket as import('node:net').Socket).setNoDelay?.(true);
-    const splitter = new LineSplitter(limit);
+    const splitter = new LineSplitter(maxLineBytes);
     let taken = 0;
     let acked = 0;
     const ackTimer = setInterval(() => {

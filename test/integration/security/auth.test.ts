@@ -78,7 +78,7 @@ describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)
           expect(r.status, `${method} ${path} as ${who} via ${base}: ${r.text}`).to.equal(want[who]);
           if (r.status >= 400) {
             const code = (r.body as { error?: { code?: string } }).error?.code;
-            expect(code, `${method} ${path} as ${who}`).to.equal({ 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: 'KEY_NOT_FOUND' }[r.status]);
+            expect(code, `${method} ${path} as ${who}`).to.equal({ 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: path.startsWith('/cluster/nodes/') ? 'NODE_NOT_FOUND' : 'KEY_NOT_FOUND' }[r.status]);
           }
         }
       }

@@ -3,7 +3,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { parse, parseAllDocuments } from 'yaml';
-import { createMetrics, httpMetrics } from '../../../src/metrics.js';
+import { createMetrics, httpMetrics } from '../../../src/metrics/index.js';
 import { healthcheckCommand } from './dockerfile.js';
 
 const root = join(import.meta.dirname, '../../..');

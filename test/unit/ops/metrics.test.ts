@@ -4,7 +4,7 @@ import { expect } from 'chai';
 import pino from 'pino';
 import { request } from 'undici';
 import type { Server } from 'node:http';
-import { createMetrics, httpMetrics, type NodeMetrics } from '../../../src/metrics.js';
+import { createMetrics, httpMetrics, type NodeMetrics } from '../../../src/metrics/index.js';
 import { RaftNode } from '../../../src/raft/node/node.js';
 import { openStorage } from '../../../src/storage/index.js';
 import { createApp } from '../../../src/api/app.js';

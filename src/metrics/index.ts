@@ -6,12 +6,12 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Middleware } from 'koa';
-import type { RaftNode, RaftNodeObserver } from './raft/node/node.js';
-import type { Message, Role, SnapshotMeta, SoftState } from './raft/core/types.js';
-import type { NodeStorage } from './storage/types.js';
-import type { Transport } from './transport/types.js';
-import { RaftKvError } from './errors.js';
-import { RpcRoundTripTracker, rpcResult, rpcType } from './metrics/rpc.js';
+import type { RaftNode, RaftNodeObserver } from '../raft/node/node.js';
+import type { Message, Role, SnapshotMeta, SoftState } from '../raft/core/types.js';
+import type { NodeStorage } from '../storage/types.js';
+import type { Transport } from '../transport/types.js';
+import { RaftKvError } from '../errors.js';
+import { RpcRoundTripTracker, rpcResult, rpcType } from './rpc.js';
 
 /** Latency buckets in seconds for network round trips, commits and requests. */
 const LATENCY_BUCKETS_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];

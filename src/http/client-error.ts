@@ -5,11 +5,13 @@
  */
 import type { Server } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { BadRequestError, HeadersTooLargeError, RequestTimeoutError, type RaftKvError } from '../errors.js';
+import { endSocketWithError } from './answer.js';
 
-function statusFor(code: string | undefined): [number, string, string] {
-  if (code === 'HPE_HEADER_OVERFLOW') return [431, 'Request Header Fields Too Large', 'HEADERS_TOO_LARGE'];
-  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return [408, 'Request Timeout', 'REQUEST_TIMEOUT'];
-  return [400, 'Bad Request', 'BAD_REQUEST'];
+function errorFor(code: string | undefined): RaftKvError {
+  if (code === 'HPE_HEADER_OVERFLOW') return new HeadersTooLargeError('malformed HTTP request');
+  if (code === 'ERR_HTTP_REQUEST_TIMEOUT') return new RequestTimeoutError('malformed HTTP request');
+  return new BadRequestError('malformed HTTP request');
 }
 
 /** Replaces the server's default clientError handling. */
@@ -19,8 +21,6 @@ export function answerClientErrors(server: Server): void {
       socket.destroy();
       return;
     }
-    const [status, reason, code] = statusFor(err.code);
-    const body = JSON.stringify({ error: { code, message: 'malformed HTTP request' } });
-    socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    endSocketWithError(socket, errorFor(err.code));
   });
 }
