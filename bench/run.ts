@@ -79,7 +79,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 async function httpJson(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await request(url, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  // A fresh connection each time: a pooled one left idle during a 10 s wrk run may be closed by the
+  // server's keep-alive timeout just as it is reused ("other side closed").
+  const res = await request(url, { method, reset: true, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json', connection: 'close' } });
   const text = await res.body.text();
   let json: unknown = null;
   try { json = JSON.parse(text); } catch { json = text; }
