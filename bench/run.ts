@@ -14,6 +14,16 @@
  * not in the default set, runs bench/catchup.ts: a follower's snapshot catch-up under steady writes),
  * BENCH_OPS=put,get-linearizable,get-stale picks measurements, and BENCH_RAFTKV_ENV='{"K":"V"}' adds
  * environment variables to every raftkv node (for experiments; the recorded table uses defaults).
+ *
+ * Issue 16 measurements (in BENCH_OPS by default; each at BENCH_CAS_CONNS, default 64, connections):
+ *   cas            uncontended compare-and-set: each connection its own key, PUT /key/:key with
+ *                  If-Match "<index from the last answer>"; etcd: POST /v3/kv/txn comparing mod_revision
+ *   cas-contended  all connections on BENCH_CAS_KEYS (default 4) shared keys: successes/s and 412/s
+ *   list           a 1,000-key prefix page: GET /keys?prefix=list/&limit=1000 (linearizable);
+ *                  etcd: POST /v3/kv/range with range_end = prefix end, limit 1000
+ * BENCH_BASELINE_DIR=<a built checkout of an older commit> adds the target `base` (its dist/src/main.js),
+ * run with the same ops; BENCH_ONLY keeps its order and repeats, so
+ * BENCH_ONLY=raftkv,base,raftkv,base interleaves two rounds of each (the ratio uses the mean).
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
@@ -25,15 +35,21 @@ const root = join(import.meta.dirname, '..');
 const wrkDir = join(root, 'bench/wrk');
 const seconds = Number(process.env.BENCH_SECONDS ?? '10');
 const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
-const only = new Set((process.env.BENCH_ONLY ?? 'raftkv,koa,etcd,stress').split(','));
+const parts = (process.env.BENCH_ONLY ?? 'raftkv,koa,etcd,stress').split(',');
+const only = new Set(parts);
 const stressKeys = Number(process.env.STRESS_KEYS ?? '1000000');
-const ops = new Set((process.env.BENCH_OPS ?? 'put,get-linearizable,get-stale').split(','));
+const ops = new Set((process.env.BENCH_OPS ?? 'put,get-linearizable,get-stale,cas,cas-contended,list').split(','));
+const casConns = Number(process.env.BENCH_CAS_CONNS ?? '64');
+const casSharedKeys = Number(process.env.BENCH_CAS_KEYS ?? '4');
+const baselineDir = process.env.BENCH_BASELINE_DIR;
+const listKeys = 1000;
+const listPrefix = 'list/';
 const raftkvExtraEnv = JSON.parse(process.env.BENCH_RAFTKV_ENV ?? '{}') as Record<string, string>;
 const readKeys = 1000;
 const value = 'v'.repeat(100);
 
-type Op = 'put' | 'get-linearizable' | 'get-stale';
-interface Row { target: string; op: Op; conns: number; rps: number; p50Ms: number; p99Ms: number; errors: number }
+type Op = 'put' | 'get-linearizable' | 'get-stale' | 'cas' | 'cas-contended' | 'list';
+interface Row { target: string; op: Op; conns: number; rps: number; p50Ms: number; p99Ms: number; errors: number; cas?: { okPerSec: number; pfPerSec: number; other: number } }
 
 const procs: ChildProcess[] = [];
 const dirs: string[] = [];
@@ -64,7 +80,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 }
 
 async function httpJson(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await request(url, { method, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json' } });
+  // A fresh connection each time: a pooled one left idle during a 10 s wrk run may be closed by the
+  // server's keep-alive timeout just as it is reused ("other side closed").
+  const res = await request(url, { method, reset: true, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json', connection: 'close' } });
   const text = await res.body.text();
   let json: unknown = null;
   try { json = JSON.parse(text); } catch { json = text; }
@@ -90,7 +108,14 @@ function runWrk(url: string, script: string, conns: number, args: string[], env:
   const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(out)?.[1] ?? '0');
   const sockErr = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
-  const errors = non2xx + (sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0);
+  const sockErrors = sockErr ? sockErr.slice(1).reduce((a, b) => a + Number(b), 0) : 0;
+  const casLine = /CAS ok=(\d+) precondition_failed=(\d+) other=(\d+)/.exec(out);
+  if (casLine) {
+    // 412 is an answer here, not an error: errors are the other statuses and socket errors.
+    const [okN, pfN, otherN] = casLine.slice(1).map(Number);
+    return { rps, p50Ms: p50, p99Ms: p99, errors: otherN + sockErrors, cas: { okPerSec: okN / seconds, pfPerSec: pfN / seconds, other: otherN } };
+  }
+  const errors = non2xx + sockErrors;
   return { rps, p50Ms: p50, p99Ms: p99, errors };
 }
 
@@ -100,11 +125,16 @@ function runWrk(url: string, script: string, conns: number, args: string[], env:
 
 interface RaftkvCluster { dir: string; apis: string[]; nodes: { id: string; env: Record<string, string>; proc: ChildProcess }[] }
 
-function startRaftkvNode(id: string, env: Record<string, string>, nodeArgs: string[] = []): ChildProcess {
-  return spawnProc(process.execPath, [...nodeArgs, join(root, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...raftkvExtraEnv, ...env });
+function startRaftkvNode(id: string, env: Record<string, string>, nodeArgs: string[] = [], checkout = root): ChildProcess {
+  return spawnProc(process.execPath, [...nodeArgs, join(checkout, 'dist/src/main.js')], { NODE_ID: id, LOG_LEVEL: 'warn', ...raftkvExtraEnv, ...env });
 }
 
-async function startRaftkv(nodeArgs: string[] = []): Promise<RaftkvCluster> {
+async function stopRaftkv(c: RaftkvCluster): Promise<void> {
+  for (const n of c.nodes) n.proc.kill('SIGTERM');
+  await Promise.all(c.nodes.map((n) => new Promise((r) => (n.proc.exitCode !== null || n.proc.signalCode !== null ? r(null) : n.proc.once('exit', r)))));
+}
+
+async function startRaftkv(nodeArgs: string[] = [], checkout = root): Promise<RaftkvCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'raftkv-bench-'));
   dirs.push(dir);
   const apis: string[] = [];
@@ -112,7 +142,7 @@ async function startRaftkv(nodeArgs: string[] = []): Promise<RaftkvCluster> {
   for (let i = 1; i <= 3; i++) {
     const env: Record<string, string> = { PORT: String(18180 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17100 + i}`, RAFT_DIR: dir };
     if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18181';
-    nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env, nodeArgs) });
+    nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env, nodeArgs, checkout) });
     apis.push(`http://127.0.0.1:${18180 + i}`);
     if (i === 1) await waitFor('raftkv node 1', async () => (await httpJson('GET', `${apis[0]}/ready`)).status === 200);
   }
@@ -136,6 +166,37 @@ function readKeyPairs(): Record<string, string> {
   const pairs: Record<string, string> = {};
   for (let i = 1; i <= readKeys; i++) pairs[`r${String(i).padStart(15, '0')}`] = value;
   return pairs;
+}
+
+function listKeyPairs(): Record<string, string> {
+  const pairs: Record<string, string> = {};
+  for (let i = 1; i <= listKeys; i++) pairs[`${listPrefix}${String(i).padStart(11, '0')}`] = value;
+  return pairs;
+}
+
+/** The wrk args of the CAS scripts: tag, read keys, mode, keys (per thread when owned, +1 for wrk's check request). */
+function casArgs(tag: string, contended: boolean): string[] {
+  return contended ? [tag, String(readKeys), 'shared', String(casSharedKeys)] : [tag, String(readKeys), 'own', String(Math.ceil(casConns / Math.min(casConns, 2)) + 1)];
+}
+
+/** CAS (uncontended, contended) and the 1,000-key listing on raftkv; not on the Koa ceiling. */
+async function benchRaftkvIssue16(rows: Row[], target: string, base: string): Promise<void> {
+  if (ops.has('cas')) rows.push({ target, op: 'cas', conns: casConns, ...runWrk(base, 'raftkv-cas.lua', casConns, casArgs('u', false)) });
+  if (ops.has('cas-contended')) {
+    for (let i = 1; i <= casSharedKeys; i++) {
+      const { status } = await httpJson('POST', `${base}/key`, { [`cas-wshared${String(i).padStart(3, '0')}`]: value });
+      if (status !== 200) throw new Error(`bench: prepopulating ${target} shared CAS keys failed with ${status}`);
+    }
+    rows.push({ target, op: 'cas-contended', conns: casConns, ...runWrk(base, 'raftkv-cas.lua', casConns, casArgs('w', true)) });
+  }
+  if (ops.has('list')) {
+    const { status } = await httpJson('POST', `${base}/key`, listKeyPairs());
+    if (status !== 200) throw new Error(`bench: prepopulating ${target} list keys failed with ${status}`);
+    const page = await httpJson('GET', `${base}/keys?prefix=${encodeURIComponent(listPrefix)}&limit=1000`);
+    const n = (page.json as { items?: unknown[] }).items?.length;
+    if (page.status !== 200 || n !== listKeys) throw new Error(`bench: ${target} listing answered ${page.status} with ${n} items, expected ${listKeys}`);
+    rows.push({ target, op: 'list', conns: casConns, ...runWrk(base, 'raftkv-list.lua', casConns, ['l', String(readKeys), listPrefix]) });
+  }
 }
 
 async function benchRaftkv(rows: Row[], target: string, base: string): Promise<void> {
@@ -195,6 +256,25 @@ async function benchEtcd(rows: Row[], base: string): Promise<void> {
     if (ops.has('put')) rows.push({ target: 'etcd', op: 'put', conns, ...runWrk(base, 'etcd-put.lua', conns, [tag, String(readKeys)]) });
     if (ops.has('get-linearizable')) rows.push({ target: 'etcd', op: 'get-linearizable', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)]) });
     if (ops.has('get-stale')) rows.push({ target: 'etcd', op: 'get-stale', conns, ...runWrk(base, 'etcd-range.lua', conns, [tag, String(readKeys)], { BENCH_SERIALIZABLE: '1' }) });
+  }
+  const putEtcd = async (k: string, v: string): Promise<void> => {
+    const { status } = await httpJson('POST', `${base}/v3/kv/put`, { key: Buffer.from(k).toString('base64'), value: Buffer.from(v).toString('base64') });
+    if (status !== 200) throw new Error(`bench: prepopulating etcd failed with ${status}`);
+  };
+  if (ops.has('cas')) rows.push({ target: 'etcd', op: 'cas', conns: casConns, ...runWrk(base, 'etcd-cas.lua', casConns, casArgs('u', false)) });
+  if (ops.has('cas-contended')) {
+    for (let i = 1; i <= casSharedKeys; i++) await putEtcd(`cas-wshared${String(i).padStart(3, '0')}`, value);
+    rows.push({ target: 'etcd', op: 'cas-contended', conns: casConns, ...runWrk(base, 'etcd-cas.lua', casConns, casArgs('w', true)) });
+  }
+  if (ops.has('list')) {
+    const pairs = Object.entries(listKeyPairs());
+    let next = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => { while (next < pairs.length) { const [k, v] = pairs[next++]; await putEtcd(k, v); } }));
+    const end = listPrefix.slice(0, -1) + String.fromCharCode(listPrefix.charCodeAt(listPrefix.length - 1) + 1);
+    const page = await httpJson('POST', `${base}/v3/kv/range`, { key: Buffer.from(listPrefix).toString('base64'), range_end: Buffer.from(end).toString('base64'), limit: 1000 });
+    const n = (page.json as { kvs?: unknown[] }).kvs?.length;
+    if (page.status !== 200 || n !== listKeys) throw new Error(`bench: etcd range answered ${page.status} with ${n} kvs, expected ${listKeys}`);
+    rows.push({ target: 'etcd', op: 'list', conns: casConns, ...runWrk(base, 'etcd-list.lua', casConns, ['l', String(readKeys), listPrefix]) });
   }
 }
 
@@ -292,25 +372,39 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`bench: cores=${cpus().length} load_at_start=${loadavg().map((x) => x.toFixed(2)).join(',')} seconds=${seconds} conns=${connsList.join(',')} node=${process.version}`);
   const rows: Row[] = [];
-  if (only.has('raftkv')) {
-    const c = await startRaftkv();
-    await benchRaftkv(rows, 'raftkv', await raftkvLeader(c));
-    for (const n of c.nodes) n.proc.kill('SIGTERM');
-  }
-  if (only.has('koa')) {
-    const koa = spawnProc(process.execPath, ['--import', 'tsx', join(root, 'bench/koa-ceiling.ts'), '18090'], {});
-    await waitFor('koa ceiling', async () => (await httpJson('GET', 'http://127.0.0.1:18090/key/x')).status === 404);
-    await benchRaftkv(rows, 'koa', 'http://127.0.0.1:18090');
-    koa.kill('SIGTERM');
-  }
-  if (only.has('etcd')) {
-    const clients = await startEtcd();
-    await benchEtcd(rows, await etcdLeader(clients));
-    for (const p of procs) if (p.spawnargs[0] === 'etcd') p.kill('SIGTERM');
+  const seen = new Set<string>();
+  for (const part of parts) {
+    const load = `load=${loadavg()[0].toFixed(2)}`;
+    if (part === 'raftkv' || part === 'base') {
+      if (part === 'base' && !baselineDir) throw new Error('bench: BENCH_ONLY=base needs BENCH_BASELINE_DIR (a built checkout)');
+      const c = await startRaftkv([], part === 'base' ? baselineDir : root);
+      const leader = await raftkvLeader(c);
+      await benchRaftkv(rows, part, leader);
+      if (part === 'raftkv') await benchRaftkvIssue16(rows, part, leader);
+      await stopRaftkv(c);
+    } else if (part === 'koa') {
+      const koa = spawnProc(process.execPath, ['--import', 'tsx', join(root, 'bench/koa-ceiling.ts'), '18090'], {});
+      await waitFor('koa ceiling', async () => (await httpJson('GET', 'http://127.0.0.1:18090/key/x')).status === 404);
+      await benchRaftkv(rows, 'koa', 'http://127.0.0.1:18090');
+      koa.kill('SIGTERM');
+      await new Promise((r) => (koa.exitCode !== null || koa.signalCode !== null ? r(null) : koa.once('exit', r)));
+    } else if (part === 'etcd') {
+      const clients = await startEtcd();
+      await benchEtcd(rows, await etcdLeader(clients));
+      const etcds = procs.filter((p) => p.spawnargs[0] === 'etcd' && p.exitCode === null && p.signalCode === null);
+      for (const p of etcds) p.kill('SIGTERM');
+      await Promise.all(etcds.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)))));
+      for (const d of dirs.filter((x) => x.includes('etcd-bench-'))) rmSync(d, { recursive: true, force: true });
+    } else if (part !== 'stress') {
+      throw new Error(`bench: unknown BENCH_ONLY part ${part}`);
+    }
+    if (part !== 'stress') lines.push(`bench: ${seen.has(part) ? 'again ' : ''}${part} started at ${load}, ended at load=${loadavg()[0].toFixed(2)}`);
+    seen.add(part);
   }
   lines.push('target  op                conns     req/s   p50 ms   p99 ms  errors');
   for (const r of rows) {
-    lines.push(`${r.target.padEnd(7)} ${r.op.padEnd(17)} ${String(r.conns).padStart(5)} ${fmt(r.rps, 0).padStart(9)} ${fmt(r.p50Ms, 2).padStart(8)} ${fmt(r.p99Ms, 2).padStart(8)} ${String(r.errors).padStart(7)}`);
+    const cas = r.cas ? `  ok/s=${fmt(r.cas.okPerSec, 0)} 412/s=${fmt(r.cas.pfPerSec, 0)}` : '';
+    lines.push(`${r.target.padEnd(7)} ${r.op.padEnd(17)} ${String(r.conns).padStart(5)} ${fmt(r.rps, 0).padStart(9)} ${fmt(r.p50Ms, 2).padStart(8)} ${fmt(r.p99Ms, 2).padStart(8)} ${String(r.errors).padStart(7)}${cas}`);
   }
   const top = Math.max(...connsList);
   const rk = (op: Op, c = top) => find(rows, 'raftkv', op, c);
@@ -319,6 +413,20 @@ async function main(): Promise<void> {
   lines.push(`ratio: get-linearizable@${top} raftkv/etcd throughput=${ratio(rk('get-linearizable')?.rps, et('get-linearizable')?.rps)} (target >=1.5x)`);
   lines.push(`ratio: get-stale@${top} raftkv/koa throughput=${ratio(rk('get-stale')?.rps, find(rows, 'koa', 'get-stale', top)?.rps)} (target >=0.7x)`);
   lines.push(`ratio: put@1 raftkv/etcd p50=${ratio(rk('put', 1)?.p50Ms, et('put', 1)?.p50Ms)} (target <=1.5x)`);
+  const rc = rk('cas', casConns)?.cas;
+  const ec = et('cas', casConns)?.cas;
+  if (rc || ec) lines.push(`ratio: cas@${casConns} uncontended raftkv/etcd successes/s=${ratio(rc?.okPerSec, ec?.okPerSec)} p99=${ratio(rk('cas', casConns)?.p99Ms, et('cas', casConns)?.p99Ms)}`);
+  const rcc = rk('cas-contended', casConns)?.cas;
+  const ecc = et('cas-contended', casConns)?.cas;
+  if (rcc || ecc) lines.push(`ratio: cas-contended@${casConns} keys=${casSharedKeys} raftkv/etcd successes/s=${ratio(rcc?.okPerSec, ecc?.okPerSec)} 412/s=${ratio(rcc?.pfPerSec, ecc?.pfPerSec)}`);
+  if (rk('list', casConns) || et('list', casConns)) lines.push(`ratio: list@${casConns} 1000 keys raftkv/etcd pages/s=${ratio(rk('list', casConns)?.rps, et('list', casConns)?.rps)} p99=${ratio(rk('list', casConns)?.p99Ms, et('list', casConns)?.p99Ms)}`);
+  if (only.has('base')) {
+    for (const c of connsList) {
+      const mean = (t: string) => { const xs = rows.filter((r) => r.target === t && r.op === 'put' && r.conns === c).map((r) => r.rps); return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined; };
+      const all = (t: string) => rows.filter((r) => r.target === t && r.op === 'put' && r.conns === c).map((r) => fmt(r.rps, 0)).join('/');
+      if (ops.has('put')) lines.push(`ratio: put@${c} raftkv/base throughput=${ratio(mean('raftkv'), mean('base'))} (raftkv ${all('raftkv')} req/s, base ${all('base')} req/s)`);
+    }
+  }
   if (only.has('stress')) lines.push(...(await stress()));
   // Snapshot catch-up of a follower under steady writes (bench/catchup.ts; only when asked for by name).
   if (process.env.BENCH_ONLY?.split(',').includes('catchup')) {
