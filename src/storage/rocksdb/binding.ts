@@ -21,6 +21,8 @@ export interface RawIteratorOptions {
 export interface RawIterator {
   /** Up to `size` rows; an empty array once the range is exhausted. */
   nextv(size: number): Promise<Array<[string, string | undefined]>>;
+  /** Moves to the first key >= target within the range (synchronous; the implicit snapshot stays). */
+  seek(target: string): void;
   close(): Promise<void>;
 }
 
