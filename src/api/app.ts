@@ -13,6 +13,7 @@ import type { KvOp } from '../kv/types.js';
 import { httpMetrics, registerTlsCertExpiry } from '../metrics.js';
 import { fullClusterView, localClusterView } from './cluster-view.js';
 import { STATUS_PAGE_HTML } from './status-page.js';
+import { backupRoute } from './backup.js';
 import { BadRequestError, ForbiddenError, KeyNotFoundError, NoLeaderError, NotLeaderError, PayloadTooLargeError, RaftKvError, RequestTimeoutError, TimeoutError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from '../security/limits.js';
@@ -249,6 +250,8 @@ export function createApp(deps: ApiDeps): Koa {
     const headers = typeof ctx.state.certSubject === 'string' ? { [FORWARDED_SUBJECT_HEADER]: ctx.state.certSubject } : undefined;
     ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization, headers });
   });
+
+  route('get', '/backup', 'admin', backupRoute(node, deps.nodeId));
 
   route('get', '/', 'open', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';

@@ -5,7 +5,7 @@
  * Created by the node driver over its KvStore; the driver only says which entries to apply.
  */
 import type { Entry } from '../raft/core/types.js';
-import type { KvStore } from '../storage/types.js';
+import type { KvStore, KvView } from '../storage/types.js';
 import { applyCommand, foldEffects, touchedKeys } from './apply.js';
 import { decodeCommand } from './commands.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
@@ -37,6 +37,11 @@ export class KvStateMachine {
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number> {
     return this.store.appliedIndex();
+  }
+
+  /** A point-in-time view of every row and the applied index (GET /backup). */
+  openView(): Promise<KvView> {
+    return this.store.openView();
   }
 
   /** Number of keys. */
