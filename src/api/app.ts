@@ -22,6 +22,7 @@ import { FORWARDED_SUBJECT_HEADER, authorizeKeys, authorizeRange, requireRole, r
 import { concurrencyLimit } from './limits.js';
 import { readBody as readRequestBody } from '../http/body.js';
 import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
+import { backupRoute } from './backup.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */
@@ -338,6 +339,8 @@ export function createApp(deps: ApiDeps): Koa {
     const headers = typeof ctx.state.certSubject === 'string' ? { [FORWARDED_SUBJECT_HEADER]: ctx.state.certSubject } : undefined;
     ctx.body = await fullClusterView(node, deps.nodeId, deps.tickMs, { scheme: deps.forward?.scheme ?? 'http', dispatcher: deps.forward?.dispatcher(), authorization, headers });
   });
+
+  route('get', '/backup', 'admin', backupRoute(node, deps.nodeId));
 
   route('get', '/', 'open', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';

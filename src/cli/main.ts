@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
 import { parseInterval, renderCluster } from './format.js';
 import { parseEndpoint, withScheme } from '../net/address.js';
+import { BACKUP_HELP, RESTORE_HELP, runBackupCommand } from './backup.js';
 
 /** Exit codes of the command. */
 export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4 } as const;
@@ -30,6 +31,8 @@ Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable 
 4 precondition failed (cas, del --if-index, a transaction whose compares did not hold).`;
 
 const HELP: Record<string, string> = {
+  backup: BACKUP_HELP,
+  restore: RESTORE_HELP,
   main: `Usage: raftkv <command> [options]
 
 Commands:
@@ -45,6 +48,8 @@ Commands:
   cluster remove ID       remove node ID from the cluster
   watch-cluster           the cluster table, refreshed until Ctrl-C
   reload                  re-read tokens and certificates on every member (SIGHUP on each node)
+  backup --file F         save every key from one point in time (docs/backup.md)
+  restore --file F --data-dir D --node-id ID   offline: a new one-node cluster from a backup
 
 Run "raftkv <command> --help" for details.
 
@@ -316,6 +321,7 @@ async function reloadEverywhere(client: RaftKvClient, scheme: string, token: str
 /** Runs the command line `argv` (without node and script); returns the exit code. */
 export async function run(argv: string[], io: Io, isTty = false): Promise<number> {
   let isJson = argv.includes('--json');
+  if (argv[0] === 'backup' || argv[0] === 'restore') return runBackupCommand(argv, io); // src/cli/backup.ts parses its own options
   try {
     const { values, positionals } = parseCommandLine(argv);
     isJson = values.json === true;

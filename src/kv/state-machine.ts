@@ -5,7 +5,7 @@
  * Created by the node driver over its KvStore; the driver only says which entries to apply.
  */
 import type { Entry } from '../raft/core/types.js';
-import type { KvStore } from '../storage/types.js';
+import type { KvStore, KvView } from '../storage/types.js';
 import type { RangePage, RangeQuery } from './listing.js';
 import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
 import { decodeCommand, type KvCommand } from './commands.js';
@@ -44,6 +44,11 @@ export class KvStateMachine {
   /** One page of a key range at one consistent index (see KvStore.listRange). */
   listRange(q: RangeQuery): Promise<RangePage> {
     return this.store.listRange(q);
+  }
+
+  /** A point-in-time view of every row and the applied index (GET /backup). */
+  openView(): Promise<KvView> {
+    return this.store.openView();
   }
 
   /** Number of keys. */

@@ -43,6 +43,19 @@ export interface LogStore {
 }
 
 /**
+ * A read-only view of the whole key space at one point in time, for a backup: the rows and the
+ * applied index exactly as one atomic state of the store, however many applies land while it is read.
+ */
+export interface KvView {
+  /** The applied index of the state the view shows. */
+  readonly appliedIndex: number;
+  /** The next rows in UTF-8 byte order of the keys, at most `max`; empty once every row was read. */
+  nextRows(max: number): Promise<Array<[string, StoredValue]>>;
+  /** Releases the view (safe to call more than once; the backup route calls it when the stream ends or is cut). */
+  close(): Promise<void>;
+}
+
+/**
  * The state machine's data, persisted: keys, values and the applied index, always written together.
  * It decides nothing: the state machine (src/kv/state-machine.ts) reads the keys a batch touches,
  * decides the effects, and hands them here to be written.
@@ -73,6 +86,12 @@ export interface KvStore extends SnapshotRows {
    * range at that same point.
    */
   listRange(q: RangeQuery): Promise<RangePage>;
+  /**
+   * Opens a point-in-time view of every row and the applied index (GET /backup reads one). RocksDB:
+   * one iterator, whose implicit snapshot holds the state while it is read (memory flat in the
+   * number of keys). In memory: the rows are copied when the view is opened.
+   */
+  openView(): Promise<KvView>;
   /** Number of keys (for metrics). */
   count(): Promise<number>;
   close(): Promise<void>;

@@ -10,7 +10,7 @@
 import { Raft, defaultRaftOptions } from '../core/raft.js';
 import { entrySize } from '../core/log.js';
 import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
-import type { NodeStorage } from '../../storage/types.js';
+import type { KvView, NodeStorage } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
 import type { KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
 import type { RangePage, RangeQuery } from '../../kv/listing.js';
@@ -383,6 +383,11 @@ export class RaftNode {
   /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
   async get(key: string): Promise<StoredValue | undefined> {
     return this.kv.get(key);
+  }
+
+  /** A point-in-time view of the local key-value state (GET /backup; call linearizableBarrier first for a linearizable one). */
+  openKvView(): Promise<KvView> {
+    return this.kv.openView();
   }
 
   status(): RaftStatus {

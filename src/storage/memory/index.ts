@@ -4,7 +4,7 @@
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
 import type { EffectBatch, StoredValue } from '../../kv/types.js';
-import type { KvStore, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
+import type { KvStore, KvView, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
 import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
@@ -132,6 +132,21 @@ export class MemoryKvStore implements KvStore {
     this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
     this.sorted = null;
     this.applied = appliedIndex;
+  }
+
+  async openView(): Promise<KvView> {
+    // Copy on open: the rows are the state at this moment whatever is applied later (memory grows
+    // with the number of keys, unlike RocksDB's iterator; the in-memory store is not for big data).
+    const rows: Array<[string, StoredValue]> = [...this.data].map(([k, v]) => [k, { value: v.value, index: v.index }]);
+    rows.sort((a, b) => compareKeys(a[0], b[0]));
+    let at = 0;
+    return {
+      appliedIndex: this.applied,
+      nextRows: async (max) => rows.slice(at, (at = Math.min(rows.length, at + max))),
+      close: async () => {
+        at = rows.length;
+      },
+    };
   }
 
   async count(): Promise<number> {

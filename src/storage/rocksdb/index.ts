@@ -22,7 +22,7 @@ import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
 import type { EffectBatch, StoredValue } from '../../kv/types.js';
-import type { KvStore, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
+import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
 import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
 import { isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
@@ -241,6 +241,14 @@ export class RocksDatabase {
     } finally {
       await it.close();
     }
+  }
+
+  /**
+   * An iterator over [gte, lt) with values. RocksDB takes its implicit snapshot when the iterator is
+   * created: everything read through it, seeks included, is the database as it was at that moment.
+   */
+  iterator(gte: string, lt: string): RawIterator {
+    return this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
   }
 
   /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
@@ -551,6 +559,36 @@ export class RocksKvStore implements KvStore {
     await this.db.batch(batch);
     this.cache.clear();
     this.keyCount = keys.size;
+  }
+
+  async openView(): Promise<KvView> {
+    // ONE iterator over ['a', 'k0'): its first row is the applied index (when stored; 'a' sorts
+    // before 'h' and 'k/'), then a seek to 'k/' reads the rows, all from the same implicit snapshot,
+    // so the index and the rows are one atomic state of the store.
+    const it = this.db.iterator(APPLIED_KEY, KV_END);
+    let appliedIndex = 0;
+    try {
+      const first = await it.nextv(1);
+      if (first.length > 0 && first[0][0] === APPLIED_KEY) appliedIndex = JSON.parse(first[0][1] ?? '0') as number;
+      it.seek(KV_PREFIX);
+    } catch (err) {
+      await it.close();
+      throw err;
+    }
+    let isClosed = false;
+    return {
+      appliedIndex,
+      nextRows: async (max) => {
+        if (isClosed) return [];
+        const rows = await it.nextv(max);
+        return rows.map(([k, v]) => [k.slice(KV_PREFIX.length), JSON.parse(v ?? '') as StoredValue]);
+      },
+      close: async () => {
+        if (isClosed) return;
+        isClosed = true;
+        await it.close();
+      },
+    };
   }
 
   async count(): Promise<number> {

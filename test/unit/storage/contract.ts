@@ -352,6 +352,40 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect(await s.kv.appliedIndex()).to.equal(9);
     });
 
+    it('openView shows one point in time: the applied index and every row in UTF-8 byte order, unchanged by later applies', async () => {
+      // '\u{1F600}' sorts after '\uFFFD' in UTF-8 bytes but before it in UTF-16 code units.
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'b', value: '1' }, { op: 'set', key: '\uFFFD', value: 'r' }, { op: 'set', key: '\u{1F600}', value: 'e' }]);
+      await applyOps(s.kv, 2, [{ op: 'set', key: 'a', value: '2' }, { op: 'set', key: 'c', value: '2' }]);
+      const view = await s.kv.openView();
+      expect(view.appliedIndex).to.equal(2);
+      // Applied after the view opened: not in it.
+      await applyOps(s.kv, 3, [{ op: 'set', key: 'a', value: '3' }, { op: 'delete', key: 'b' }, { op: 'set', key: 'bb', value: '3' }]);
+      const rows: Array<[string, unknown]> = [];
+      for (;;) {
+        const batch = await view.nextRows(2);
+        if (batch.length === 0) break;
+        expect(batch.length).to.be.at.most(2);
+        rows.push(...batch);
+      }
+      await view.close();
+      await view.close();
+      expect(rows).to.deep.equal([
+        ['a', { value: '2', index: 2 }], ['b', { value: '1', index: 1 }], ['c', { value: '2', index: 2 }],
+        ['\uFFFD', { value: 'r', index: 1 }], ['\u{1F600}', { value: 'e', index: 1 }],
+      ]);
+      const fresh = await s.kv.openView();
+      expect(fresh.appliedIndex).to.equal(3);
+      expect((await fresh.nextRows(100)).map(([k]) => k)).to.deep.equal(['a', 'bb', 'c', '\uFFFD', '\u{1F600}']);
+      await fresh.close();
+    });
+
+    it('openView of an empty store has applied index 0 and no rows', async () => {
+      const view = await s.kv.openView();
+      expect(view.appliedIndex).to.equal(0);
+      expect(await view.nextRows(10)).to.deep.equal([]);
+      await view.close();
+    });
+
     it('restoring a malformed snapshot is refused and changes nothing', async () => {
       await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
       for (const bad of ['{', '{}', '[["a","1"]]', '[["a",1,1]]', '[["a","1","1"]]']) {
