@@ -117,7 +117,7 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
     return { pass: isDetected, why: isDetected ? 'acknowledging before fsync loses acknowledged writes, as it must' : 'negative control NOT detected: a power cut cannot see writes acknowledged before fsync' };
   }
   if (r.fault === 'propose-control') {
-    const isDetected = r.linearizable === false;
+    const isDetected = r.linearizable === false || r.raceViolations > 0;
     return { pass: isDetected, why: isDetected ? 'conditions decided at propose time break linearizability, as they must' : 'negative control NOT detected: the checker cannot see a condition decided before apply' };
   }
   if (r.fault === 'stale-read-control') {
@@ -127,6 +127,7 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
   const bad: string[] = [];
   if (r.linearizable !== true) bad.push(`linearizable=${String(r.linearizable)}${r.badKey ? ` (key ${r.badKey})` : ''}`);
   if (r.lostAcked !== 0) bad.push(`lost_acked=${r.lostAcked}`);
+  if (r.raceViolations !== 0) bad.push(`race_violations=${r.raceViolations} (a create-only race without exactly one winner)`);
   if (!r.converged) bad.push('converged=false');
   if (r.faultsInjected === 0) bad.push('no fault was injected');
   if (r.phantomMatch !== 0) bad.push(`phantom_match=${r.phantomMatch}`);

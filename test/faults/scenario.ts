@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
-import { Workload, classifyWrite } from './workload.js';
+import { Workload, classifyWrite, raceCreateOnly, type RaceResult } from './workload.js';
 import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, PowerDisks } from './power.js';
 import { waitFor } from '../support/procs.js';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
@@ -72,6 +72,9 @@ export interface ScenarioResult {
   leaderChanges: number;
   /** Times a leader was seen counting a member for entries that member's process does not hold (Monitor). */
   phantomMatch: number;
+  /** create-only races run during the load (N clients, one key each): how many, and how many had not exactly one winner */
+  races: number;
+  raceViolations: number;
   snapshotInstalled: boolean | null;
   faultsInjected: number;
   cutsVerified: number;
@@ -84,7 +87,7 @@ export function summaryLine(r: ScenarioResult): string {
   return (
     `fault=${r.fault} nodes=${r.nodes} seed=${r.seed} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
     `lost_acked=${r.lostAcked} stale_reads=${r.staleReads} linearizable=${String(r.linearizable)} converged=${r.converged} ` +
-    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch}`
+    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch} races=${r.races} race_violations=${r.raceViolations}`
   );
 }
 
@@ -643,6 +646,16 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     ctx.members = cluster.nodes.filter((n) => n !== spare);
     monitor.start();
     workload.start();
+    // Beside the checked workload: N clients race a create-only write on a fresh key, again and
+    // again, through any member, while the nemesis works. Exactly one may win each race.
+    const races: RaceResult[] = [];
+    let isRacing = true;
+    const raceLoop = (async () => {
+      for (let i = 0; isRacing; i++) {
+        races.push(await raceCreateOnly({ targets: ctx.members.map((n) => n.api), key: `faults-race-${i}`, clients: 5, timeoutMs: 3500, deadlineMs: 8000 }));
+        await sleep(1000);
+      }
+    })();
     const loadStart = workload.now();
     ctx.endAt = loadStart + args.durS * 1000;
     await sleep(1000);
@@ -652,6 +665,11 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     while (ctx.left() > 0) await sleep(Math.min(200, ctx.left()));
     const loadEnd = workload.now();
     await workload.stop();
+    isRacing = false;
+    await raceLoop;
+    // A violation: two winners, a winner whose value is not the one stored, or a stored value from
+    // no client that could have written it. No answer at all (an unavailable stretch) is no verdict.
+    const raceViolations = races.filter((r) => r.winners.length > 1 || (r.winners.length === 1 && r.final !== r.winners[0]) || (r.winners.length === 0 && typeof r.final === 'string' && !r.unknown.includes(r.final))).length;
     const { converged, finalState } = await converge(ctx);
     await monitor.stop();
 
@@ -701,6 +719,8 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
       })(),
       leaderChanges: monitor.changes(),
       phantomMatch: monitor.phantoms.length,
+      races: races.length,
+      raceViolations,
       snapshotInstalled,
       faultsInjected: ctx.faults,
       cutsVerified: ctx.cutsVerified,
