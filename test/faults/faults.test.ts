@@ -39,6 +39,7 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.leaderChanges, 'the isolation must force a new election').to.be.greaterThan(0);
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
+    expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
   });
 
@@ -47,6 +48,7 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.leaderChanges).to.be.greaterThan(0);
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
+    expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
   });
 
@@ -59,6 +61,7 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     const r = await run('power-loss-all');
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
+    expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
   });
 
@@ -66,6 +69,7 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     const r = await run('amnesia');
     expect(r.linearizable, `history not linearizable (key ${r.badKey ?? '?'})`).to.equal(true);
     expect(r.lostAcked).to.equal(0);
+    expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.phantomMatch, r.notes.join('; ')).to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
   });
@@ -73,5 +77,11 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
   it('negative control: stale reads during a leader partition are detected', async () => {
     const r = await run('stale-read-control');
     expect(r.linearizable === false || r.staleReads > 0, 'the checker must catch ?consistency=stale reads from an isolated leader').to.equal(true);
+  });
+
+  it('negative control: conditions decided by the leader at propose time (not at apply) are detected', async () => {
+    const r = await run('propose-control');
+    expect(r.notes.some((n) => n === 'control_hooked=3/3'), r.notes.join('; ')).to.equal(true);
+    expect(r.linearizable === false || r.raceViolations > 0, 'the checker or the create-only races must catch CAS decided before apply').to.equal(true);
   });
 });
