@@ -10,7 +10,7 @@
  */
 import type { ClusterConfig, Entry, Message, RaftStatus, Snapshot } from '../../src/raft/core/types.js';
 import type { EntryOutcome } from '../../src/kv/types.js';
-import { applyToSm, encodeSm, entryKey, mix, touchedState, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
+import { applyToSm, encodeSm, entryKey, mix, sameJson, touchedState, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
 
 /** The simulated cluster as the checker sees it. */
 export interface CheckerHost {
@@ -36,14 +36,14 @@ export class InvariantChecker {
   private committed: Entry[] = []; // committed[i-1]
   private committedHash: number[] = [0];
   private commitTermMaxIdx = new Map<number, number>(); // term in which a commit was observed -> max index
-  private acked = new Map<number, { writeId: number; key: string | null; outcome: string }>(); // index -> write
+  private acked = new Map<number, { writeId: number; key: string | null; outcome: EntryOutcome | null }>(); // index -> write
   /**
    * The reference state machine: the committed log applied with the production rules as entries are
    * first applied anywhere, and per index what that decided (outcome JSON) and the touched keys' state.
    */
   private refSm = new Map<string, SmValue>();
-  private refOutcome: string[] = []; // refOutcome[i-1]
-  private refTouched: string[] = [];
+  private refOutcome: (EntryOutcome | null)[] = []; // refOutcome[i-1]
+  private refTouched: [string, SmValue | null][][] = [];
   private lastAckedIdx = new Map<string, number>(); // key -> max acked index
   private maxAcked = 0;
 
@@ -195,7 +195,7 @@ export class InvariantChecker {
       // A node applies only what a leader of its current term (or an earlier one) committed, so this
       // term bounds the commit's term from above; leaders of later terms must hold the entry.
       this.commitTermMaxIdx.set(term, Math.max(this.commitTermMaxIdx.get(term) ?? 0, idx));
-      this.refOutcome.push(JSON.stringify(applyToSm(this.refSm, e)));
+      this.refOutcome.push(applyToSm(this.refSm, e));
       this.refTouched.push(touchedState(this.refSm, e));
       return true;
     }
@@ -213,14 +213,13 @@ export class InvariantChecker {
    */
   checkOutcome(n: SimNode, e: Entry, out: EntryOutcome | null): void {
     const idx = e.index;
+    if (idx > this.refOutcome.length) return; // recordApplied already reported the entry
     const want = this.refOutcome[idx - 1];
-    if (want === undefined) return; // recordApplied already reported the entry
-    const got = JSON.stringify(out);
-    if (got !== want) this.host.violate(`state-machine safety: ${n.id} decided ${got} at ${idx} but the committed log decides ${want}`);
+    if (!sameJson(out, want)) this.host.violate(`state-machine safety: ${n.id} decided ${JSON.stringify(out)} at ${idx} but the committed log decides ${JSON.stringify(want)}`);
     const a = this.acked.get(idx);
-    if (a && a.outcome !== got) this.host.violate(`state-machine safety: ${n.id} decided ${got} at ${idx} but the client was answered ${a.outcome}`);
+    if (a && !sameJson(a.outcome, out)) this.host.violate(`state-machine safety: ${n.id} decided ${JSON.stringify(out)} at ${idx} but the client was answered ${JSON.stringify(a.outcome)}`);
     const st = touchedState(n.sm, e);
-    if (st !== this.refTouched[idx - 1]) this.host.violate(`state-machine safety: after ${idx} ${n.id} holds ${st} but the committed log gives ${this.refTouched[idx - 1]}`);
+    if (!sameJson(st, this.refTouched[idx - 1])) this.host.violate(`state-machine safety: after ${idx} ${n.id} holds ${JSON.stringify(st)} but the committed log gives ${JSON.stringify(this.refTouched[idx - 1])}`);
   }
 
   /** No acknowledged write is lost: the entry applied at an acknowledged index is that write. */
@@ -235,14 +234,13 @@ export class InvariantChecker {
   /** The client of write `p` is answered: it must be the committed entry at `idx`. */
   ack(n: SimNode, idx: number, p: Pending, out: EntryOutcome | null): void {
     this.host.stats.acked++;
-    const outcome = JSON.stringify(out);
-    this.acked.set(idx, { writeId: p.writeId, key: p.key, outcome });
+    this.acked.set(idx, { writeId: p.writeId, key: p.key, outcome: out });
     if (p.key !== null) this.lastAckedIdx.set(p.key, Math.max(this.lastAckedIdx.get(p.key) ?? 0, idx));
-    if (this.refOutcome[idx - 1] !== undefined && outcome !== this.refOutcome[idx - 1]) {
-      this.host.violate(`state-machine safety: the client of w${p.writeId} at ${idx} was answered ${outcome} but the committed log decides ${this.refOutcome[idx - 1]}`);
+    if (idx <= this.refOutcome.length && !sameJson(out, this.refOutcome[idx - 1])) {
+      this.host.violate(`state-machine safety: the client of w${p.writeId} at ${idx} was answered ${JSON.stringify(out)} but the committed log decides ${JSON.stringify(this.refOutcome[idx - 1])}`);
     }
     this.maxAcked = Math.max(this.maxAcked, idx);
-    this.host.trace(() => `${n.id} ack w${p.writeId} ${p.key ?? 'conditional'} index=${idx}${p.key === null ? ` ${outcome}` : ''}`);
+    this.host.trace(() => `${n.id} ack w${p.writeId} ${p.key ?? 'conditional'} index=${idx}${p.key === null ? ` ${JSON.stringify(out)}` : ''}`);
     const g = this.committed[idx - 1];
     if (!g || !(g.type === 'normal' && g.data.includes(`"w${p.writeId}"`))) {
       this.host.violate(`acked write w${p.writeId} at index ${idx} is not the committed entry there (${g ? entryKey(g) : 'none'})`);

@@ -137,8 +137,17 @@ export type SmMutant = 'none' | 'propose-verdict' | 'multi-create';
 /** A committed normal entry's command, or null when it does not decode (applied as a no-op, as the driver does). */
 export function entryCommand(e: Entry): KvCommand | null {
   if (e.type !== 'normal') return null;
-  try { return decodeCommand(e.data); } catch { return null; }
+  // every replica, the checker's reference and its snapshot checks decode the same data: decode once
+  const hit = decoded.get(e.data);
+  if (hit !== undefined) return hit;
+  let cmd: KvCommand | null;
+  try { cmd = decodeCommand(e.data); } catch { cmd = null; }
+  if (decoded.size >= 20000) decoded.clear();
+  decoded.set(e.data, cmd);
+  return cmd;
 }
+/** Decoded commands by entry data (pure: a command's decoding depends on its data only; read-only once cached). */
+const decoded = new Map<string, KvCommand | null>();
 
 /**
  * Applies one committed entry to a state machine with the production apply rules (src/kv/apply.ts):
@@ -171,11 +180,28 @@ export function applyToSm(sm: Map<string, SmValue>, e: Entry, mutant: SmMutant =
   return out;
 }
 
-/** The state of the keys `e`'s command touches, as it stands in `sm` (after the entry), printable. */
-export function touchedState(sm: Map<string, SmValue>, e: Entry): string {
+/** The state of the keys `e`'s command touches, as it stands in `sm` (after the entry): [key, value or null] pairs. */
+export function touchedState(sm: Map<string, SmValue>, e: Entry): [string, SmValue | null][] {
   const cmd = entryCommand(e);
-  if (!cmd) return '';
-  return JSON.stringify(commandKeys(cmd).map((k) => [k, sm.get(k) ?? null]));
+  if (!cmd) return [];
+  return commandKeys(cmd).map((k) => [k, sm.get(k) ?? null]);
+}
+
+/** Deep equality of JSON-like values (outcomes, touched state), without serialising them. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
 
 /** Writes a received snapshot: the log is replaced by it; `terms`/`hash` are the committed prefix's shadow through its index. */
