@@ -248,6 +248,7 @@ export class SimCluster {
     for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
+      this.checkCampaignerIsVoter(n, r, rd);
       // persist
       if (rd.snapshot) this.persistSnapshot(n, rd.snapshot);
       if (rd.entries.length > 0) persistEntries(this.host, n, rd.entries);
@@ -282,6 +283,18 @@ export class SimCluster {
   }
 
   /** advance(), then what the driver does between Readies: serve reads, compact, supply snapshot data. */
+  /**
+   * A node campaigns only as a voter of its own configuration, checked when the Ready reporting the
+   * campaign is taken: in the interleaving mode an AppendEntries stepped in before advance() may
+   * truncate the uncommitted entry that made it a voter, and its configuration then is not the one
+   * it campaigned under.
+   */
+  private checkCampaignerIsVoter(n: SimNode, r: RaftLike, rd: Ready): void {
+    const st = rd.softState;
+    if (st.role === n.lastRole || (st.role !== 'precandidate' && st.role !== 'candidate')) return;
+    if (!votersOf(r.status().config).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
+  }
+
   private finishReady(n: SimNode, r: RaftLike, rd: Ready): void {
     r.advance(rd);
     this.checker.checkCommitDurable(n);
@@ -292,10 +305,6 @@ export class SimCluster {
     if (st.role !== n.lastRole) {
       const prev = n.lastRole; n.lastRole = st.role;
       this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`);
-      if (st.role === 'precandidate' || st.role === 'candidate') {
-        const own = r.status().config;
-        if (!votersOf(own).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
-      }
     }
     if (rd.commitIndex !== n.lastCommit) {
       if (rd.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${rd.commitIndex}`);
@@ -337,6 +346,7 @@ export class SimCluster {
     const f = n.inflight;
     if (f === null) {
       const rd = r.ready();
+      this.checkCampaignerIsVoter(n, r, rd);
       // node.ts: a leader sends before its own fsync unless the Ready changes term, vote or snapshot
       const isSendFirst = rd.softState.role === 'leader' && rd.hardState === null && rd.snapshot === null;
       if (isSendFirst) this.sendReady(n, rd);
