@@ -3,10 +3,14 @@
  * acknowledged and voted, and the checks run against it after every step and at every driver action:
  * election safety, log matching, leader completeness, state-machine safety, commit durability, no
  * phantom match, the persistence contract of sent messages, vote safety across restarts, no lost
- * acknowledged write, no stale read, snapshots equal to the committed state at their index.
+ * acknowledged write, no stale read, snapshots equal to the committed state at their index, and the
+ * key-value outcome of every entry (conditions, transaction branch and results, effects, the touched
+ * keys' state after it) equal on every replica, in every acknowledgement, and to the outcome the
+ * production apply rules (src/kv/apply.ts) give over the committed log.
  */
 import type { ClusterConfig, Entry, Message, RaftStatus, Snapshot } from '../../src/raft/core/types.js';
-import { applyToSm, encodeSm, entryKey, mix, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
+import type { EntryOutcome } from '../../src/kv/types.js';
+import { applyToSm, encodeSm, entryKey, mix, sameJson, touchedState, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
 
 /** The simulated cluster as the checker sees it. */
 export interface CheckerHost {
@@ -32,7 +36,14 @@ export class InvariantChecker {
   private committed: Entry[] = []; // committed[i-1]
   private committedHash: number[] = [0];
   private commitTermMaxIdx = new Map<number, number>(); // term in which a commit was observed -> max index
-  private acked = new Map<number, { writeId: number; key: string }>(); // index -> write
+  private acked = new Map<number, { writeId: number; key: string | null; outcome: EntryOutcome | null }>(); // index -> write
+  /**
+   * The reference state machine: the committed log applied with the production rules as entries are
+   * first applied anywhere, and per index what that decided (outcome JSON) and the touched keys' state.
+   */
+  private refSm = new Map<string, SmValue>();
+  private refOutcome: (EntryOutcome | null)[] = []; // refOutcome[i-1]
+  private refTouched: [string, SmValue | null][][] = [];
   private lastAckedIdx = new Map<string, number>(); // key -> max acked index
   private maxAcked = 0;
 
@@ -184,12 +195,31 @@ export class InvariantChecker {
       // A node applies only what a leader of its current term (or an earlier one) committed, so this
       // term bounds the commit's term from above; leaders of later terms must hold the entry.
       this.commitTermMaxIdx.set(term, Math.max(this.commitTermMaxIdx.get(term) ?? 0, idx));
+      this.refOutcome.push(applyToSm(this.refSm, e));
+      this.refTouched.push(touchedState(this.refSm, e));
       return true;
     }
     if (entryKey(g) !== entryKey(e)) {
       this.host.violate(`state-machine safety: ${n.id} applied ${entryKey(e)} at ${idx} but another node applied ${entryKey(g)}`);
     }
     return false;
+  }
+
+  /**
+   * State-machine safety for the key-value outcome (issue 16): node `n` applied `e` (already recorded)
+   * and its state machine decided `out`. The decision (failed conditions, transaction branch and
+   * results, effects) and the touched keys' state after it must be what the production rules decide
+   * over the committed log, hence identical on every replica; an acknowledged outcome must be it too.
+   */
+  checkOutcome(n: SimNode, e: Entry, out: EntryOutcome | null): void {
+    const idx = e.index;
+    if (idx > this.refOutcome.length) return; // recordApplied already reported the entry
+    const want = this.refOutcome[idx - 1];
+    if (!sameJson(out, want)) this.host.violate(`state-machine safety: ${n.id} decided ${JSON.stringify(out)} at ${idx} but the committed log decides ${JSON.stringify(want)}`);
+    const a = this.acked.get(idx);
+    if (a && !sameJson(a.outcome, out)) this.host.violate(`state-machine safety: ${n.id} decided ${JSON.stringify(out)} at ${idx} but the client was answered ${JSON.stringify(a.outcome)}`);
+    const st = touchedState(n.sm, e);
+    if (!sameJson(st, this.refTouched[idx - 1])) this.host.violate(`state-machine safety: after ${idx} ${n.id} holds ${JSON.stringify(st)} but the committed log gives ${JSON.stringify(this.refTouched[idx - 1])}`);
   }
 
   /** No acknowledged write is lost: the entry applied at an acknowledged index is that write. */
@@ -202,12 +232,15 @@ export class InvariantChecker {
   }
 
   /** The client of write `p` is answered: it must be the committed entry at `idx`. */
-  ack(n: SimNode, idx: number, p: Pending): void {
+  ack(n: SimNode, idx: number, p: Pending, out: EntryOutcome | null): void {
     this.host.stats.acked++;
-    this.acked.set(idx, { writeId: p.writeId, key: p.key });
-    this.lastAckedIdx.set(p.key, Math.max(this.lastAckedIdx.get(p.key) ?? 0, idx));
+    this.acked.set(idx, { writeId: p.writeId, key: p.key, outcome: out });
+    if (p.key !== null) this.lastAckedIdx.set(p.key, Math.max(this.lastAckedIdx.get(p.key) ?? 0, idx));
+    if (idx <= this.refOutcome.length && !sameJson(out, this.refOutcome[idx - 1])) {
+      this.host.violate(`state-machine safety: the client of w${p.writeId} at ${idx} was answered ${JSON.stringify(out)} but the committed log decides ${JSON.stringify(this.refOutcome[idx - 1])}`);
+    }
     this.maxAcked = Math.max(this.maxAcked, idx);
-    this.host.trace(() => `${n.id} ack w${p.writeId} ${p.key} index=${idx}`);
+    this.host.trace(() => `${n.id} ack w${p.writeId} ${p.key ?? 'conditional'} index=${idx}${p.key === null ? ` ${JSON.stringify(out)}` : ''}`);
     const g = this.committed[idx - 1];
     if (!g || !(g.type === 'normal' && g.data.includes(`"w${p.writeId}"`))) {
       this.host.violate(`acked write w${p.writeId} at index ${idx} is not the committed entry there (${g ? entryKey(g) : 'none'})`);

@@ -14,7 +14,10 @@ import type {
 import { InvariantChecker, majority, votersOf } from './checker.js';
 import { SimNetwork, describe } from './network.js';
 import { makeRng, randInt } from './rng.js';
-import { applyToSm, decodeSm, encodeSm, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode } from './storage.js';
+import { applyToSm, decodeSm, encodeSm, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode, type SmMutant } from './storage.js';
+import { encodeKvCommand, type KeyCondition, type KvCommand } from '../../src/kv/commands.js';
+import type { Compare, TxnOp } from '../../src/kv/txn.js';
+import type { KvOp } from '../../src/kv/types.js';
 import { pathToFileURL, fileURLToPath } from 'node:url';
 import * as path from 'node:path';
 
@@ -100,6 +103,10 @@ export interface SimOptions {
    * lose an acknowledged write (or break log matching), and the checker must flag it.
    */
   amnesiaLegacy?: boolean;
+  /** A planted state-machine bug (storage.ts SmMutant; mutants.ts only). */
+  smMutant?: SmMutant;
+  /** Share of client writes that are conditional writes or transactions (the rest are plain sets). */
+  condProb?: number;
 }
 
 /** A broken invariant: the step it was seen at and what broke. */
@@ -136,7 +143,7 @@ export class SimCluster {
   /** Reads served in the liveness phase: id -> index of the write returned. */
   private servedReads = new Map<string, number>();
   stats = {
-    writes: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, stalls: 0, delivered: 0, dropped: 0,
+    writes: 0, condWrites: 0, acked: 0, reads: 0, readsDone: 0, crashes: 0, partitions: 0, stalls: 0, delivered: 0, dropped: 0,
     confChanges: 0, transfers: 0, compactions: 0, snapshotsSupplied: 0, snapshotsInstalled: 0, scenarios: 0,
   };
   private faults = true;
@@ -155,7 +162,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, ...opts,
     };
     const self = this;
     const host = {
@@ -241,6 +248,7 @@ export class SimCluster {
     for (let guard = 0; n.raft && n.stalledUntil <= this.step && n.raft.hasReady() && guard < 100; guard++) {
       const r = n.raft;
       const rd = r.ready();
+      this.checkCampaignerIsVoter(n, r, rd);
       // persist
       if (rd.snapshot) this.persistSnapshot(n, rd.snapshot);
       if (rd.entries.length > 0) persistEntries(this.host, n, rd.entries);
@@ -275,6 +283,18 @@ export class SimCluster {
   }
 
   /** advance(), then what the driver does between Readies: serve reads, compact, supply snapshot data. */
+  /**
+   * A node campaigns only as a voter of its own configuration, checked when the Ready reporting the
+   * campaign is taken: in the interleaving mode an AppendEntries stepped in before advance() may
+   * truncate the uncommitted entry that made it a voter, and its configuration then is not the one
+   * it campaigned under.
+   */
+  private checkCampaignerIsVoter(n: SimNode, r: RaftLike, rd: Ready): void {
+    const st = rd.softState;
+    if (st.role === n.lastRole || (st.role !== 'precandidate' && st.role !== 'candidate')) return;
+    if (!votersOf(r.status().config).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
+  }
+
   private finishReady(n: SimNode, r: RaftLike, rd: Ready): void {
     r.advance(rd);
     this.checker.checkCommitDurable(n);
@@ -285,10 +305,6 @@ export class SimCluster {
     if (st.role !== n.lastRole) {
       const prev = n.lastRole; n.lastRole = st.role;
       this.trace(() => `${n.id} role ${prev} -> ${st.role} term=${st.term}`);
-      if (st.role === 'precandidate' || st.role === 'candidate') {
-        const own = r.status().config;
-        if (!votersOf(own).includes(n.id)) this.violate(`${n.id} campaigned (${st.role}, term ${st.term}) although it is not a voter in its own configuration`);
-      }
     }
     if (rd.commitIndex !== n.lastCommit) {
       if (rd.commitIndex < n.lastCommit) this.violate(`${n.id}: commit index decreased ${n.lastCommit} -> ${rd.commitIndex}`);
@@ -330,6 +346,7 @@ export class SimCluster {
     const f = n.inflight;
     if (f === null) {
       const rd = r.ready();
+      this.checkCampaignerIsVoter(n, r, rd);
       // node.ts: a leader sends before its own fsync unless the Ready changes term, vote or snapshot
       const isSendFirst = rd.softState.role === 'leader' && rd.hardState === null && rd.snapshot === null;
       if (isSendFirst) this.sendReady(n, rd);
@@ -404,11 +421,12 @@ export class SimCluster {
     n.appliedIndex = idx;
     if (this.checker.recordApplied(n, e, term) && e.type === 'config') this.onConfigCommitted(e.config);
     this.checker.checkAckedWrite(n, e);
-    applyToSm(n.sm, e);
+    const out = applyToSm(n.sm, e, this.opts.smMutant);
+    this.checker.checkOutcome(n, e, out);
     const p: Pending | undefined = n.pending.get(idx);
     if (p) {
       n.pending.delete(idx);
-      if (p.term === e.term) this.checker.ack(n, idx, p);
+      if (p.term === e.term) this.checker.ack(n, idx, p, out);
     }
   }
 
@@ -451,7 +469,7 @@ export class SimCluster {
       const got = n.sm.get(pr.key);
       const gotIdx = got?.index ?? 0;
       if (!this.faults) this.servedReads.set(pr.id, gotIdx);
-      this.trace(() => `${n.id} read ${pr.id} ${pr.key}=${got?.v ?? '<none>'} (write index ${gotIdx}, required >= ${pr.minIndex})`);
+      this.trace(() => `${n.id} read ${pr.id} ${pr.key}=${got?.value ?? '<none>'} (write index ${gotIdx}, required >= ${pr.minIndex})`);
       this.checker.checkRead(n, pr, gotIdx);
     }
   }
@@ -617,7 +635,10 @@ export class SimCluster {
     if (live.length === 0) return;
     const leaders = live.filter((n) => n.lastRole === 'leader');
     // no new client writes once healed: the liveness phase must drain the pending ones
-    if (this.faults && this.rng() < this.opts.writeProb && leaders.length > 0) this.propose(leaders[randInt(this.rng, 0, leaders.length - 1)]!);
+    if (this.faults && this.rng() < this.opts.writeProb && leaders.length > 0) {
+      const l = leaders[randInt(this.rng, 0, leaders.length - 1)]!;
+      if (this.rng() < this.opts.condProb) this.proposeConditional(l); else this.propose(l);
+    }
     if (this.rng() < this.opts.readProb) {
       const n = live[randInt(this.rng, 0, live.length - 1)]!;
       this.read(n, `k${randInt(this.rng, 0, this.opts.keys - 1)}`);
@@ -643,9 +664,75 @@ export class SimCluster {
     const k = key ?? `k${randInt(this.rng, 0, this.opts.keys - 1)}`;
     const writeId = ++this.writeSeq;
     this.stats.writes++;
-    const res = n.raft!.propose(JSON.stringify({ k, v: `w${writeId}` }));
+    const res = n.raft!.propose(encodeKvCommand({ kind: 'ops', ops: [{ op: 'set', key: k, value: `w${writeId}` }], conditions: [] }));
     this.trace(() => `${n.id} propose w${writeId} ${k} -> ${res.ok ? `index=${res.index} term=${res.term}` : `rejected ${res.reason}`}`);
     if (res.ok) n.pending.set(res.index, { term: res.term, writeId, key: k });
+    return res;
+  }
+
+  /**
+   * A client's conditional write or transaction (issue 16), decided at apply on every replica: CAS
+   * (If-Match on the index the client read from the leader's state machine, or a random one), create
+   * only (If-None-Match: *) on one or two keys, a conditional delete, or a transaction with compares on
+   * index/exists/value and set/delete/get in both branches. They use keys c0..c2 (plain sets and the
+   * stale-read check keep k*); transactions also compare and get k* keys. The command carries the
+   * write's id (`"id":"w<n>"`, a field the decoder ignores) so the checker can find it in the log.
+   */
+  private proposeConditional(n: SimNode): ProposeResult {
+    const rng = this.rng;
+    const writeId = ++this.writeSeq;
+    this.stats.writes++;
+    this.stats.condWrites++;
+    const val = `w${writeId}`;
+    const ckey = (): string => `c${randInt(rng, 0, 2)}`;
+    const last = n.raft!.status().lastIndex;
+    // the index a client read (GET on the leader, not linearizable), or any index
+    const seenIndex = (k: string): number => { const cur = n.sm.get(k); return cur && rng() < 0.7 ? cur.index : randInt(rng, 0, last + 1); };
+    const kind = randInt(rng, 0, 4);
+    let cmd: KvCommand;
+    if (kind === 0) {
+      const k = ckey();
+      cmd = { kind: 'ops', ops: [{ op: 'set', key: k, value: val }], conditions: [{ key: k, pre: { kind: 'index', indexes: [seenIndex(k)] } }] };
+    } else if (kind === 1 || kind === 2) {
+      const k1 = ckey();
+      const keys = kind === 2 ? [k1, `c${(Number(k1.slice(1)) + randInt(rng, 1, 2)) % 3}`] : [k1];
+      cmd = { kind: 'ops', ops: keys.map((k): KvOp => ({ op: 'set', key: k, value: val })), conditions: keys.map((k): KeyCondition => ({ key: k, pre: { kind: 'absent' } })) };
+    } else if (kind === 3) {
+      const k = ckey();
+      cmd = { kind: 'ops', ops: [{ op: 'delete', key: k }], conditions: [{ key: k, pre: rng() < 0.7 ? { kind: 'index', indexes: [seenIndex(k)] } : { kind: 'exists' } }] };
+    } else {
+      const anyKey = (): string => (rng() < 0.75 ? ckey() : `k${randInt(rng, 0, this.opts.keys - 1)}`);
+      const compare: Compare[] = [];
+      for (let i = randInt(rng, 1, 2); i > 0; i--) {
+        const k = anyKey();
+        const c = randInt(rng, 0, 3);
+        compare.push(c === 0 ? { key: k, index: seenIndex(k) } : c === 1 ? { key: k, exists: rng() < 0.5 }
+          : c === 2 ? { key: k, value: n.sm.get(k)?.value ?? `w${randInt(rng, 1, writeId)}` } : { key: k, index: { lt: randInt(rng, 1, last + 2) } });
+      }
+      const branch = (): TxnOp[] => {
+        const ops: TxnOp[] = [];
+        const written = new Set<string>();
+        for (let i = randInt(rng, 1, 3); i > 0; i--) {
+          const o = randInt(rng, 0, 2);
+          if (o === 2) { ops.push({ op: 'get', key: anyKey() }); continue; }
+          const k = ckey();
+          if (written.has(k)) continue;
+          written.add(k);
+          ops.push(o === 0 ? { op: 'set', key: k, value: val } : { op: 'delete', key: k });
+        }
+        return ops;
+      };
+      cmd = { kind: 'txn', txn: { compare, success: branch(), failure: branch() } };
+    }
+    let data = `{"id":"${val}",${encodeKvCommand(cmd).slice(1)}`;
+    if (this.opts.smMutant === 'propose-verdict' && cmd.kind === 'ops') {
+      // MUTANT: the leader decides the condition now, against what it has applied, and the entry carries it
+      const verdict = cmd.conditions.every((c) => { const cur = n.sm.get(c.key); return c.pre.kind === 'absent' ? !cur : c.pre.kind === 'exists' ? !!cur : !!cur && c.pre.indexes.includes(cur.index); });
+      data = `{"verdict":${verdict},${data.slice(1)}`;
+    }
+    const res = n.raft!.propose(data);
+    this.trace(() => `${n.id} propose ${val} ${data} -> ${res.ok ? `index=${res.index} term=${res.term}` : `rejected ${res.reason}`}`);
+    if (res.ok) n.pending.set(res.index, { term: res.term, writeId, key: null });
     return res;
   }
 
@@ -923,7 +1010,7 @@ export class SimCluster {
     b.foreignInc = inc;
     this.trace(() => `restart ${b.id} EMPTY without RAFT_JOIN_ADDR: a FOREIGN one-node cluster (incarnation ${inc || "''"})`);
     for (let i = randInt(this.rng, 80, 200); i > 0; i--) {
-      if (this.rng() < 0.3 && b.foreign) b.foreign.propose(JSON.stringify({ k: 'foreign', v: `f${i}` }));
+      if (this.rng() < 0.3 && b.foreign) b.foreign.propose(encodeKvCommand({ kind: 'ops', ops: [{ op: 'set', key: 'foreign', value: `f${i}` }], conditions: [] }));
       yield;
     }
     this.endForeign(b);

@@ -1,14 +1,15 @@
 /**
  * Mutation testing of the simulator: each mutant is a textual patch of one src/raft/core file. The
  * core is copied to a temp dir, patched, imported, and run for up to MUTANT_SEEDS seeds; the mutant is
- * killed when any seed reports a violation.  `npm run sim:mutants [name...]`
+ * killed when any seed reports a violation. A state-machine mutant (`file: ''`) patches nothing: it
+ * plants a bug in the simulated state machine through SimOptions.smMutant (storage.ts SmMutant).  `npm run sim:mutants [name...]`
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { CORE_DIR, loadRaft } from './cluster.js';
 import { runSeed, nodesForSeed } from './run.js';
-import type { SimOptions } from './cluster.js';
+import type { RaftModule, SimOptions } from './cluster.js';
 
 /** Seed budget per mutant for `npm run sim:mutants`. */
 export const MUTANT_SEEDS = 200;
@@ -108,6 +109,23 @@ export const MUTANTS: Mutant[] = [
     replace: '      // MUTATION-POINT: promote-caught-up (mutant: any learner)\n',
     sim: { scenarios: ['amnesia'] },
   },
+  {
+    // Issue 16: the proposing leader decides a conditional write's condition against what it has
+    // applied, the entry carries the verdict, and apply trusts it (entries still in flight ignored).
+    name: 'propose-time-condition',
+    file: '',
+    search: '',
+    replace: '',
+    sim: { smMutant: 'propose-verdict' },
+  },
+  {
+    // Issue 16: apply ignores If-None-Match on multi-key conditional writes (create-only batches).
+    name: 'multi-create-ignored',
+    file: '',
+    search: '',
+    replace: '',
+    sim: { smMutant: 'multi-create' },
+  },
 ];
 
 /** What happened to one mutant: killed (with the first seed that caught it), survived, or the patch did not apply. */
@@ -127,6 +145,7 @@ export async function runMutant(m: Mutant, maxSeeds = MUTANT_SEEDS, steps = 3000
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `raft-mutant-${m.name}-`));
   try {
     for (const f of fs.readdirSync(CORE_DIR)) if (f.endsWith('.ts')) fs.copyFileSync(path.join(CORE_DIR, f), path.join(dir, f));
+    if (m.file === '') return runSeedsOf(m, await loadRaft(), maxSeeds, steps);
     const target = path.join(dir, m.file);
     if (!fs.existsSync(target)) return { name: m.name, status: 'broken-patch', detail: `no file ${m.file}` };
     const src = fs.readFileSync(target, 'utf8');
@@ -137,15 +156,19 @@ export async function runMutant(m: Mutant, maxSeeds = MUTANT_SEEDS, steps = 3000
     try { raft = await loadRaft(path.join(dir, 'raft.ts')); } catch (e) {
       return { name: m.name, status: 'broken-patch', detail: `import failed: ${(e as Error).message}` };
     }
-    for (let seed = 1; seed <= maxSeeds; seed++) {
-      const nodes = nodesForSeed(seed);
-      const r = runSeed(raft, seed, steps, nodes, undefined, m.sim ?? {});
-      if (r.violations.length) return { name: m.name, status: 'killed', seed, nodes, step: r.violations[0]!.step, msg: r.violations[0]!.msg };
-    }
-    return { name: m.name, status: 'survived', seeds: maxSeeds };
+    return runSeedsOf(m, raft, maxSeeds, steps);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+function runSeedsOf(m: Mutant, raft: RaftModule, maxSeeds: number, steps: number): MutantOutcome {
+  for (let seed = 1; seed <= maxSeeds; seed++) {
+    const nodes = nodesForSeed(seed);
+    const r = runSeed(raft, seed, steps, nodes, undefined, m.sim ?? {});
+    if (r.violations.length) return { name: m.name, status: 'killed', seed, nodes, step: r.violations[0]!.step, msg: r.violations[0]!.msg };
+  }
+  return { name: m.name, status: 'survived', seeds: maxSeeds };
 }
 
 async function main(): Promise<void> {

@@ -54,7 +54,8 @@ describe('deterministic simulator', function () {
   // The proof that the checker can fail: planted bugs in a copy of the core must be caught.
   // leader-self-stable and stable-prefix (issue 14 §1) are visible only in the interleaving mode.
   // unrecorded-incarnation-requests: the lagging-voter deadlock of docs/cluster-identity.md.
-  for (const name of ['figure8-commit', 'readindex-quorum', 'one-conf-change', 'leader-self-stable', 'stable-prefix', 'unrecorded-incarnation-requests']) {
+  // propose-time-condition and multi-create-ignored: issue 16's conditions decided anywhere but at apply.
+  for (const name of ['figure8-commit', 'readindex-quorum', 'one-conf-change', 'leader-self-stable', 'stable-prefix', 'unrecorded-incarnation-requests', 'propose-time-condition', 'multi-create-ignored']) {
     it(`kills the ${name} mutant`, async () => {
       const m = MUTANTS.find((x) => x.name === name)!;
       const o = await runMutant(m);

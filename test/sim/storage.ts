@@ -7,13 +7,19 @@
  */
 import type { Entry, HardState, HeldSnapshot, Ready, Snapshot } from '../../src/raft/core/types.js';
 import type { RaftLike } from './cluster.js';
+import { applyKvCommand, commandKeys } from '../../src/kv/apply.js';
+import { decodeCommand, type KvCommand } from '../../src/kv/commands.js';
+import type { EntryOutcome, StoredValue } from '../../src/kv/types.js';
 
-/** A client write proposed on a node, acknowledged when the node applies it in the same term. */
-export interface Pending { term: number; writeId: number; key: string }
+/**
+ * A client write proposed on a node, acknowledged when the node applies it in the same term. `key` is
+ * the plain-set key whose reads must then see it (null for a conditional write or a transaction).
+ */
+export interface Pending { term: number; writeId: number; key: string | null }
 /** A linearizable read issued on a node: served once the node has applied `index`. */
 export interface PendingRead { id: string; key: string; start: number; minIndex: number; index: number | null }
-/** A value in the state machine with the index of the write that set it. */
-export interface SmValue { v: string; index: number }
+/** A value in the state machine with the index of the write that set it (the production StoredValue). */
+export type SmValue = StoredValue;
 
 /** A Ready the simulated driver is handling (interleaving mode): what it awaits next. */
 export interface InflightReady {
@@ -120,11 +126,82 @@ export function encodeSm(sm: Map<string, SmValue>): string {
 export function decodeSm(data: string): Map<string, SmValue> {
   return new Map(JSON.parse(data) as [string, SmValue][]);
 }
-/** Applies one committed entry to a state machine (only client writes change it). */
-export function applyToSm(sm: Map<string, SmValue>, e: Entry): void {
-  if (e.type !== 'normal') return;
-  const cmd = JSON.parse(e.data) as { k: string; v: string };
-  sm.set(cmd.k, { v: cmd.v, index: e.index });
+/**
+ * Planted state-machine bugs (mutants.ts), off in every normal run:
+ *   'propose-verdict'  — the condition is decided by the proposing leader against its applied state
+ *                        and carried in the command (`verdict`); apply trusts it instead of deciding;
+ *   'multi-create'     — apply ignores If-None-Match when a command has more than one condition.
+ */
+export type SmMutant = 'none' | 'propose-verdict' | 'multi-create';
+
+/** A committed normal entry's command, or null when it does not decode (applied as a no-op, as the driver does). */
+export function entryCommand(e: Entry): KvCommand | null {
+  if (e.type !== 'normal') return null;
+  // every replica, the checker's reference and its snapshot checks decode the same data: decode once
+  const hit = decoded.get(e.data);
+  if (hit !== undefined) return hit;
+  let cmd: KvCommand | null;
+  try { cmd = decodeCommand(e.data); } catch { cmd = null; }
+  if (decoded.size >= 20000) decoded.clear();
+  decoded.set(e.data, cmd);
+  return cmd;
+}
+/** Decoded commands by entry data (pure: a command's decoding depends on its data only; read-only once cached). */
+const decoded = new Map<string, KvCommand | null>();
+
+/**
+ * Applies one committed entry to a state machine with the production apply rules (src/kv/apply.ts):
+ * decided against `sm` as it stands before the entry, then the resolved effects are folded in. Only
+ * normal entries that decode change it; returns what the apply decided (null for anything else).
+ */
+export function applyToSm(sm: Map<string, SmValue>, e: Entry, mutant: SmMutant = 'none'): EntryOutcome | null {
+  let cmd = entryCommand(e);
+  if (!cmd) return null;
+  const view = { get: (k: string): StoredValue | undefined => sm.get(k) };
+  let out: EntryOutcome;
+  const verdict = mutant === 'propose-verdict' && e.type === 'normal' ? (JSON.parse(e.data) as { verdict?: unknown }).verdict : undefined;
+  if (cmd.kind === 'ops' && typeof verdict === 'boolean') {
+    // MUTANT: the leader's verdict at propose time stands for the condition
+    // (the answer is the real one whenever the verdict happens to agree with the state at apply)
+    const real = applyKvCommand(e.index, cmd, view);
+    if (verdict) out = applyKvCommand(e.index, { kind: 'ops', ops: cmd.ops, conditions: [] }, view);
+    else out = real.failed ? real : { index: e.index, effects: [], results: [], failed: cmd.conditions.map((c) => ({ key: c.key, current: sm.get(c.key) ?? null })) };
+  } else {
+    if (mutant === 'multi-create' && cmd.kind === 'ops' && cmd.conditions.length > 1) {
+      // MUTANT: If-None-Match is not checked on multi-key commands
+      cmd = { ...cmd, conditions: cmd.conditions.filter((c) => c.pre.kind !== 'absent') };
+    }
+    out = applyKvCommand(e.index, cmd, view);
+  }
+  for (const eff of out.effects) {
+    if (eff.type === 'put') sm.set(eff.key, { value: eff.value, index: e.index });
+    else sm.delete(eff.key);
+  }
+  return out;
+}
+
+/** The state of the keys `e`'s command touches, as it stands in `sm` (after the entry): [key, value or null] pairs. */
+export function touchedState(sm: Map<string, SmValue>, e: Entry): [string, SmValue | null][] {
+  const cmd = entryCommand(e);
+  if (!cmd) return [];
+  return commandKeys(cmd).map((k) => [k, sm.get(k) ?? null]);
+}
+
+/** Deep equality of JSON-like values (outcomes, touched state), without serialising them. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a)) {
+    if (!Array.isArray(b) || a.length !== b.length) return false;
+    for (let i = 0; i < a.length; i++) if (!sameJson(a[i], b[i])) return false;
+    return true;
+  }
+  if (Array.isArray(b)) return false;
+  const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
+  const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
+  if (ka.length !== kb.length) return false;
+  for (const k of ka) if (!sameJson((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
+  return true;
 }
 
 /** Writes a received snapshot: the log is replaced by it; `terms`/`hash` are the committed prefix's shadow through its index. */
