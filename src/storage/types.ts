@@ -5,7 +5,7 @@
  * the one shared contract suite in test/unit/storage/contract.ts.
  */
 import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
-import type { EffectBatch, StoredValue } from '../kv/types.js';
+import type { EffectBatch, HistoryPage, StoredValue } from '../kv/types.js';
 import type { SnapshotRows } from '../kv/snapshot.js';
 import type { RangePage, RangeQuery } from '../kv/listing.js';
 
@@ -80,6 +80,13 @@ export interface KvStore extends SnapshotRows {
   prefetch?(keys: string[]): void;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
+  /**
+   * The watch history from index `from` on, at most `maxEntries` records, read at one consistent
+   * point of the store with its floor and applied index (kv/types.ts HistoryPage). `persist` writes
+   * each entry's effects as a record in its own batch, drops the oldest records over the limits
+   * (kv/history.ts), and `replaceRows` drops them all and moves the floor up to its applied index.
+   */
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage>;
   /**
    * One page of a key range in UTF-8 byte order, read at one consistent point of the store: the
    * page's `index` is the applied index of that point, and `count` (when asked) counts the whole
