@@ -74,7 +74,7 @@ function damagedStorage(err: unknown): Error {
 async function main(): Promise<void> {
   process.umask(0o077); // data directories 0700, RocksDB's files 0600 (it creates them with the umask)
   const sec = new NodeSecurity(cfg, logger);
-  const storage = await openStorage(cfg.dataDir, cfg.nodeId).catch((err: unknown) => {
+  const storage = await openStorage(cfg.dataDir, cfg.nodeId, { maxEntries: cfg.watchHistoryEntries, maxBytes: cfg.watchHistoryBytes }).catch((err: unknown) => {
     throw damagedStorage(err);
   });
   const diskSpace = cfg.dataDir === undefined ? null : new DiskSpaceGuard(cfg.dataDir, cfg.minFreeDiskBytes);
@@ -207,6 +207,7 @@ async function main(): Promise<void> {
     maxConcurrentRequests: cfg.maxConcurrentRequests,
     forward: sec.apiClient(),
     verifyJoiner: sec.raftTls ? (raftAddr) => transport.probe(raftAddr) : undefined,
+    watch: { maxWatchers: cfg.maxWatchers, progressIntervalMs: cfg.watchProgressIntervalMs },
   });
   const server: Server = await new Promise((resolve) => {
     const s = sec.createApiServer(app.callback());

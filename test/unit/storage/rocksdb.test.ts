@@ -8,7 +8,7 @@ import { applyOps, storageContract } from './contract.js';
 storageContract('rocksdb', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-storage-'));
   return {
-    open: () => openStorage(dir, 'n1'),
+    open: (historyLimits) => openStorage(dir, 'n1', historyLimits),
     cleanup: async () => fs.rmSync(dir, { recursive: true, force: true }),
   };
 });

@@ -1,0 +1,197 @@
+/**
+ * GET /watch?prefix=p/&from=N: every change of a prefix as Server-Sent Events, read from the node's
+ * own watch history (followers serve it too). Registered by app.ts. The contract (design section 4,
+ * docs/api.md "Watch"):
+ *   - one `change` message per index with a matching effect, `id:` = the index, all the entry's
+ *     matching effects in it (a transaction is never split); ordered, no gap, no duplicate;
+ *   - `progress` (id = the applied index, everything up to it sent) at the start when there is no
+ *     `from` (the index after a ReadIndex barrier), and after WATCH_PROGRESS_INTERVAL_MS without a
+ *     change; never ahead of a change not yet sent;
+ *   - `Last-Event-ID: N` resumes at N + 1 (it wins over `from`, as an EventSource reconnect sends both);
+ *   - `from` at or below the history floor: 410 COMPACTED before streaming; a stream that falls
+ *     behind the floor later gets `event: error` with the same body, then ends;
+ *   - frames are produced only as fast as the client reads (a pull stream over a generator): a slow
+ *     client catches up page by page from the history, nothing is buffered for it beyond one page;
+ *   - at most MAX_WATCHERS open streams (429 beyond).
+ */
+import { Readable } from 'node:stream';
+import type Koa from 'koa';
+import type { Logger } from 'pino';
+import type { RaftNode } from '../raft/node/node.js';
+import type { KvEffect } from '../kv/types.js';
+import { isWellFormed } from '../kv/listing.js';
+import { BadRequestError, CompactedError, InternalError, RaftKvError, TooManyRequestsError, errorBody } from '../errors.js';
+import { authorizeRange } from '../security/auth.js';
+
+/** Defaults of the watch options (config: MAX_WATCHERS, WATCH_PROGRESS_INTERVAL_MS). */
+export const DEFAULT_MAX_WATCHERS = 1000;
+export const DEFAULT_WATCH_PROGRESS_INTERVAL_MS = 5000;
+
+/** History records read per step: at most one page of frames is ever waiting for a slow client. */
+const PAGE_ENTRIES = 256;
+
+export interface WatchOptions {
+  maxWatchers: number;
+  progressIntervalMs: number;
+  maxKeyBytes: number;
+}
+
+/** The parsed request: the prefix and the first index to send (null: after a ReadIndex barrier). */
+export interface WatchQuery {
+  prefix: string;
+  from: number | null;
+}
+
+const INDEX = /^[0-9]{1,16}$/;
+
+/** Parses the query and Last-Event-ID (400 on anything malformed or unknown). Exported for the unit tests. */
+export function parseWatchQuery(q: URLSearchParams, lastEventId: string | undefined, maxKeyBytes: number): WatchQuery {
+  for (const name of q.keys()) if (name !== 'prefix' && name !== 'from') throw new BadRequestError(`unknown parameter ${JSON.stringify(name)}: GET /watch takes prefix and from`);
+  if (q.getAll('prefix').length > 1 || q.getAll('from').length > 1) throw new BadRequestError('prefix and from may each be given once');
+  const prefix = q.get('prefix') ?? '';
+  if (Buffer.byteLength(prefix, 'utf8') > maxKeyBytes) throw new BadRequestError(`prefix must be at most ${maxKeyBytes} bytes`);
+  if (!isWellFormed(prefix)) throw new BadRequestError('prefix is not well-formed Unicode (a lone surrogate)');
+  const parseIndex = (what: string, v: string): number => {
+    const n = INDEX.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n)) throw new BadRequestError(`${what} must be a non-negative integer index`);
+    return n;
+  };
+  if (lastEventId !== undefined && lastEventId !== '') return { prefix, from: parseIndex('Last-Event-ID', lastEventId.trim()) + 1 };
+  const from = q.get('from');
+  if (from === null) return { prefix, from: null };
+  const n = parseIndex('from', from);
+  if (n < 1) throw new BadRequestError('from must be at least 1');
+  return { prefix, from: n };
+}
+
+/** One SSE message. JSON never contains a raw CR or LF, so `data` is one line. Exported for the unit tests. */
+export function sseFrame(id: number | null, event: string, data: unknown): string {
+  return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The frame of a `change`: the entry's effects under `prefix`, or '' when none matches. */
+export function changeFrame(index: number, effects: readonly KvEffect[], prefix: string): string {
+  const events = prefix === '' ? effects : effects.filter((e) => e.key.startsWith(prefix));
+  return events.length === 0 ? '' : sseFrame(index, 'change', { index, events });
+}
+
+/** What one stream needs from the node (RaftNode; a fake in the unit tests). */
+export type WatchSource = Pick<RaftNode, 'readHistory' | 'onAppliedIndex' | 'appliedIndex'>;
+
+/** Wakes the stream's generator when the client goes away. */
+interface StreamControl {
+  isClosed: boolean;
+  wake: (() => void) | null;
+}
+
+/**
+ * The frames of one stream from index `next` on (`startProgress`: a progress frame to send first).
+ * Pulled by the response stream, so it runs only as fast as the client reads. Exported for the unit tests.
+ */
+export async function* watchFrames(
+  node: WatchSource,
+  prefix: string,
+  next: number,
+  startProgress: number | null,
+  progressIntervalMs: number,
+  control: StreamControl = { isClosed: false, wake: null },
+  logger?: Logger,
+): AsyncGenerator<string> {
+  // A comment first, so the response headers go out at once even on a quiet prefix.
+  yield `: watching ${JSON.stringify(prefix)} from ${startProgress ?? next}\n\n`;
+  if (startProgress !== null) yield sseFrame(startProgress, 'progress', { index: startProgress });
+  let lastSentMs = performance.now();
+  try {
+    while (!control.isClosed) {
+      const page = await node.readHistory(next, PAGE_ENTRIES);
+      if (next <= page.floor) {
+        yield sseFrame(null, 'error', errorBody(new CompactedError(page.floor, page.appliedIndex)));
+        return;
+      }
+      let chunk = '';
+      for (const e of page.entries) chunk += changeFrame(e.index, e.effects, prefix);
+      if (page.upTo >= next) next = page.upTo + 1;
+      if (chunk !== '') {
+        lastSentMs = performance.now();
+        yield chunk;
+      }
+      if (page.upTo < page.appliedIndex) continue; // cut at the page size: read on at once
+      const dueMs = lastSentMs + progressIntervalMs - performance.now();
+      // A client that resumed ahead of this node's applied index hears no progress until it is reached.
+      if (dueMs <= 0 && next - 1 > page.appliedIndex) {
+        lastSentMs = performance.now();
+        continue;
+      }
+      if (dueMs <= 0) {
+        // Everything up to next - 1 was read and sent: the resume point of a quiet prefix advances.
+        lastSentMs = performance.now();
+        yield sseFrame(next - 1, 'progress', { index: next - 1 });
+        continue;
+      }
+      await waitForApply(node, next, dueMs, control);
+    }
+  } catch (err) {
+    if (control.isClosed) return;
+    if (!(err instanceof RaftKvError)) logger?.error({ err }, 'watch stream failed');
+    yield sseFrame(null, 'error', errorBody(err instanceof RaftKvError ? err : new InternalError()));
+  }
+}
+
+/** Resolves once index `next` is applied, after `timeoutMs`, or when the client goes away. */
+function waitForApply(node: WatchSource, next: number, timeoutMs: number, control: StreamControl): Promise<void> {
+  return new Promise<void>((resolve) => {
+    let timer: NodeJS.Timeout | null = null;
+    const done = (): void => {
+      unsubscribe();
+      if (timer !== null) clearTimeout(timer);
+      control.wake = null;
+      resolve();
+    };
+    const unsubscribe = node.onAppliedIndex((index) => {
+      if (index >= next) done();
+    });
+    // An apply between the history read and the subscription is not missed.
+    if (node.appliedIndex() >= next || control.isClosed) {
+      done();
+      return;
+    }
+    timer = setTimeout(done, timeoutMs);
+    control.wake = done;
+  });
+}
+
+/** The handler of GET /watch. */
+export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): Koa.Middleware {
+  let watchers = 0;
+  return async (ctx) => {
+    const q = parseWatchQuery(new URLSearchParams(ctx.querystring), ctx.get('last-event-id') || undefined, opts.maxKeyBytes);
+    authorizeRange(ctx, { start: q.prefix, end: null, prefix: q.prefix });
+    if (watchers >= opts.maxWatchers) throw new TooManyRequestsError(`this node serves at most ${opts.maxWatchers} watch streams (MAX_WATCHERS); try another member`);
+    let next: number;
+    let startProgress: number | null = null;
+    if (q.from === null) {
+      // Linearizable start: after the index ReadIndex confirmed (applied here by then), told at once.
+      await node.linearizableBarrier();
+      startProgress = node.appliedIndex();
+      next = startProgress + 1;
+    } else {
+      next = q.from;
+      const page = await node.readHistory(next, 1);
+      if (next <= page.floor) throw new CompactedError(page.floor, page.appliedIndex);
+    }
+    watchers++;
+    const control: StreamControl = { isClosed: false, wake: null };
+    const source = Readable.from(watchFrames(node, q.prefix, next, startProgress, opts.progressIntervalMs, control, logger), { objectMode: false });
+    source.once('close', () => {
+      watchers--;
+      control.isClosed = true;
+      control.wake?.();
+    });
+    ctx.status = 200;
+    ctx.type = 'text/event-stream';
+    ctx.set('Cache-Control', 'no-cache, no-store');
+    ctx.set('X-Accel-Buffering', 'no');
+    ctx.set('X-Raft-Index', String(node.appliedIndex()));
+    ctx.body = source;
+  };
+}
