@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvEffect } from '../kv/types.js';
 import { isWellFormed } from '../kv/listing.js';
-import { BadRequestError, CompactedError, InternalError, RaftKvError, TooManyRequestsError, errorBody } from '../errors.js';
+import { BadRequestError, CompactedError, InternalError, RaftKvError, TooManyRequestsError, UnavailableError, errorBody } from '../errors.js';
 import { authorizeRange } from '../security/auth.js';
 
 /** Defaults of the watch options (config: MAX_WATCHERS, WATCH_PROGRESS_INTERVAL_MS). */
@@ -34,6 +34,8 @@ export interface WatchOptions {
   maxWatchers: number;
   progressIntervalMs: number;
   maxKeyBytes: number;
+  /** Aborted when the node shuts down: every stream ends with an `error` event (UNAVAILABLE), so the server can close. */
+  stopSignal?: AbortSignal;
 }
 
 /** The parsed request: the prefix and the first index to send (null: after a ReadIndex barrier). */
@@ -78,10 +80,11 @@ export function changeFrame(index: number, effects: readonly KvEffect[], prefix:
 /** What one stream needs from the node (RaftNode; a fake in the unit tests). */
 export type WatchSource = Pick<RaftNode, 'readHistory' | 'onAppliedIndex' | 'appliedIndex'>;
 
-/** Wakes the stream's generator when the client goes away. */
+/** Wakes the stream's generator when the client goes away or the node stops. */
 interface StreamControl {
   isClosed: boolean;
   wake: (() => void) | null;
+  isStopping?: boolean;
 }
 
 /**
@@ -103,6 +106,10 @@ export async function* watchFrames(
   let lastSentMs = performance.now();
   try {
     while (!control.isClosed) {
+      if (control.isStopping === true) {
+        yield sseFrame(null, 'error', errorBody(new UnavailableError('the node is shutting down; resume on another member with Last-Event-ID')));
+        return;
+      }
       const page = await node.readHistory(next, PAGE_ENTRIES);
       if (next <= page.floor) {
         yield sseFrame(null, 'error', errorBody(new CompactedError(page.floor, page.appliedIndex)));
@@ -151,7 +158,7 @@ function waitForApply(node: WatchSource, next: number, timeoutMs: number, contro
       if (index >= next) done();
     });
     // An apply between the history read and the subscription is not missed.
-    if (node.appliedIndex() >= next || control.isClosed) {
+    if (node.appliedIndex() >= next || control.isClosed || control.isStopping === true) {
       done();
       return;
     }
@@ -166,6 +173,7 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
   return async (ctx) => {
     const q = parseWatchQuery(new URLSearchParams(ctx.querystring), ctx.get('last-event-id') || undefined, opts.maxKeyBytes);
     authorizeRange(ctx, { start: q.prefix, end: null, prefix: q.prefix });
+    if (opts.stopSignal?.aborted === true) throw new UnavailableError('the node is shutting down');
     if (watchers >= opts.maxWatchers) throw new TooManyRequestsError(`this node serves at most ${opts.maxWatchers} watch streams (MAX_WATCHERS); try another member`);
     let next: number;
     let startProgress: number | null = null;
@@ -182,8 +190,14 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     watchers++;
     const control: StreamControl = { isClosed: false, wake: null };
     const source = Readable.from(watchFrames(node, q.prefix, next, startProgress, opts.progressIntervalMs, control, logger), { objectMode: false });
+    const stop = (): void => {
+      control.isStopping = true;
+      control.wake?.();
+    };
+    opts.stopSignal?.addEventListener('abort', stop, { once: true });
     source.once('close', () => {
       watchers--;
+      opts.stopSignal?.removeEventListener('abort', stop);
       control.isClosed = true;
       control.wake?.();
     });
@@ -191,6 +205,8 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     ctx.type = 'text/event-stream';
     ctx.set('Cache-Control', 'no-cache, no-store');
     ctx.set('X-Accel-Buffering', 'no');
+    // The connection ends with the stream (a stream ended by shutdown must not keep it open idle).
+    ctx.set('Connection', 'close');
     ctx.set('X-Raft-Index', String(node.appliedIndex()));
     ctx.body = source;
   };

@@ -6,7 +6,7 @@
  */
 import { expect } from 'chai';
 import { request } from 'undici';
-import { http, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
+import { http, stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 import { startThreeNodes, type ThreeNodes } from '../client/three-nodes.js';
 
 interface SseMessage {
@@ -19,6 +19,8 @@ interface SseMessage {
 class Watcher {
   readonly messages: SseMessage[] = [];
   status = 0;
+  /** Set when the stream failed other than by close(). */
+  error: Error | null = null;
   private readonly ac = new AbortController();
   private buffer = '';
   readonly done: Promise<void>;
@@ -48,7 +50,8 @@ class Watcher {
           }
         }
       } catch (err) {
-        if (!this.ac.signal.aborted) throw err;
+        // A stream cut by the server (its node killed) ends here; the tests look at what arrived.
+        if (!this.ac.signal.aborted) this.error = err as Error;
       }
     })();
   }
@@ -187,5 +190,18 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
     const w = watch(`${follower.api}/watch?prefix=c%2F&from=${err.details.compactedIndex + 1}`);
     await waitFor('changes from just above the floor', () => w.changes().length > 0, 10_000);
     expect(w.status).to.equal(200);
+  });
+
+  // Last: it stops a member.
+  it('a node shutting down ends its streams with an error event (UNAVAILABLE) and exits cleanly, not held open by them', async () => {
+    const w = watch(`${follower.api}/watch?prefix=s%2F`);
+    await waitFor('the stream to open', () => w.messages.length > 0, 10_000);
+    // Exit code 0: not the forced exit (code 1) that shutdown falls back to after 10 s.
+    expect(await stopNode(follower, 'SIGTERM')).to.equal(0);
+    await w.done;
+    expect(w.error).to.equal(null);
+    const last = w.messages[w.messages.length - 1];
+    expect(last.event).to.equal('error');
+    expect(last.data).to.have.nested.property('error.code', 'UNAVAILABLE');
   });
 });
