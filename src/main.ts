@@ -209,7 +209,7 @@ async function main(): Promise<void> {
     maxConcurrentRequests: cfg.maxConcurrentRequests,
     forward: sec.apiClient(),
     verifyJoiner: sec.raftTls ? (raftAddr) => transport.probe(raftAddr) : undefined,
-    watch: { maxWatchers: cfg.maxWatchers, progressIntervalMs: cfg.watchProgressIntervalMs, stopSignal: stopWatches.signal },
+    watch: { maxWatchers: cfg.maxWatchers, progressIntervalMs: cfg.watchProgressIntervalMs, stopSignal: stopWatches.signal, noLeaderMs: 2 * cfg.electionTimeoutTicks * cfg.tickMs },
   });
   const server: Server = await new Promise((resolve) => {
     const s = sec.createApiServer(app.callback());

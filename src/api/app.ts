@@ -58,7 +58,7 @@ export interface ApiDeps {
   forward?: { scheme: 'http' | 'https'; dispatcher: () => Dispatcher | undefined };
   /** Checks a joiner's peer endpoint before it is added (mutual TLS with the cluster CA). */
   verifyJoiner?: (raftAddr: string) => Promise<boolean>;
-  /** GET /watch: MAX_WATCHERS and WATCH_PROGRESS_INTERVAL_MS (defaults 1000 and 5 s), and the shutdown signal. */
+  /** GET /watch: MAX_WATCHERS and WATCH_PROGRESS_INTERVAL_MS (defaults 1000 and 5 s), when to end streams without a leader, the shutdown signal. */
   watch?: Partial<Omit<WatchOptions, 'maxKeyBytes'>>;
 }
 

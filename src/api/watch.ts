@@ -12,7 +12,9 @@
  *     behind the floor later gets `event: error` with the same body, then ends;
  *   - frames are produced only as fast as the client reads (a pull stream over a generator): a slow
  *     client catches up page by page from the history, nothing is buffered for it beyond one page;
- *   - at most MAX_WATCHERS open streams (429 beyond).
+ *   - at most MAX_WATCHERS open streams (429 beyond);
+ *   - a node without a leader for two election timeouts ends its streams with `error` NO_LEADER, and
+ *     a node shutting down with `error` UNAVAILABLE (the client resumes elsewhere with Last-Event-ID).
  */
 import { Readable } from 'node:stream';
 import type Koa from 'koa';
@@ -20,7 +22,7 @@ import type { Logger } from 'pino';
 import type { RaftNode } from '../raft/node/node.js';
 import type { KvEffect } from '../kv/types.js';
 import { isWellFormed } from '../kv/listing.js';
-import { BadRequestError, CompactedError, InternalError, RaftKvError, TooManyRequestsError, UnavailableError, errorBody } from '../errors.js';
+import { BadRequestError, CompactedError, InternalError, NoLeaderError, RaftKvError, TooManyRequestsError, UnavailableError, errorBody } from '../errors.js';
 import { authorizeRange } from '../security/auth.js';
 
 /** Defaults of the watch options (config: MAX_WATCHERS, WATCH_PROGRESS_INTERVAL_MS). */
@@ -34,6 +36,8 @@ export interface WatchOptions {
   maxWatchers: number;
   progressIntervalMs: number;
   maxKeyBytes: number;
+  /** A stream on a node without a leader this long ends with `error` NO_LEADER (2 election timeouts; 0: never). */
+  noLeaderMs?: number;
   /** Aborted when the node shuts down: every stream ends with an `error` event (UNAVAILABLE), so the server can close. */
   stopSignal?: AbortSignal;
 }
@@ -78,7 +82,7 @@ export function changeFrame(index: number, effects: readonly KvEffect[], prefix:
 }
 
 /** What one stream needs from the node (RaftNode; a fake in the unit tests). */
-export type WatchSource = Pick<RaftNode, 'readHistory' | 'onAppliedIndex' | 'appliedIndex'>;
+export type WatchSource = Pick<RaftNode, 'readHistory' | 'onAppliedIndex' | 'appliedIndex' | 'leaderId'>;
 
 /** Wakes the stream's generator when the client goes away or the node stops. */
 interface StreamControl {
@@ -99,16 +103,27 @@ export async function* watchFrames(
   progressIntervalMs: number,
   control: StreamControl = { isClosed: false, wake: null },
   logger?: Logger,
+  noLeaderMs = 0,
 ): AsyncGenerator<string> {
   // A comment first, so the response headers go out at once even on a quiet prefix.
   yield `: watching ${JSON.stringify(prefix)} from ${startProgress ?? next}\n\n`;
   if (startProgress !== null) yield sseFrame(startProgress, 'progress', { index: startProgress });
   let lastSentMs = performance.now();
+  /** Since when this node has had no leader (null: it has one). */
+  let leaderlessSinceMs: number | null = null;
   try {
     while (!control.isClosed) {
       if (control.isStopping === true) {
         yield sseFrame(null, 'error', errorBody(new UnavailableError('the node is shutting down; resume on another member with Last-Event-ID')));
         return;
+      }
+      if (noLeaderMs > 0) {
+        // A node cut off from the leader may be behind the cluster for good: send the client elsewhere.
+        if (node.leaderId() !== null) leaderlessSinceMs = null;
+        else if ((leaderlessSinceMs ??= performance.now()) + noLeaderMs <= performance.now()) {
+          yield sseFrame(null, 'error', errorBody(new NoLeaderError(`no leader for ${noLeaderMs} ms on this node; resume on another member with Last-Event-ID`)));
+          return;
+        }
       }
       const page = await node.readHistory(next, PAGE_ENTRIES);
       if (next <= page.floor) {
@@ -135,7 +150,8 @@ export async function* watchFrames(
         yield sseFrame(next - 1, 'progress', { index: next - 1 });
         continue;
       }
-      await waitForApply(node, next, dueMs, control);
+      // Without a leader, look again soon enough to end the stream on time.
+      await waitForApply(node, next, noLeaderMs > 0 ? Math.min(dueMs, noLeaderMs / 4) : dueMs, control);
     }
   } catch (err) {
     if (control.isClosed) return;
@@ -189,7 +205,7 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     }
     watchers++;
     const control: StreamControl = { isClosed: false, wake: null };
-    const source = Readable.from(watchFrames(node, q.prefix, next, startProgress, opts.progressIntervalMs, control, logger), { objectMode: false });
+    const source = Readable.from(watchFrames(node, q.prefix, next, startProgress, opts.progressIntervalMs, control, logger, opts.noLeaderMs ?? 0), { objectMode: false });
     const stop = (): void => {
       control.isStopping = true;
       control.wake?.();

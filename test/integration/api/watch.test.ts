@@ -192,6 +192,22 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
     expect(w.status).to.equal(200);
   });
 
+  it('a node cut off from the leader for two election timeouts ends its streams with an error event NO_LEADER', async () => {
+    const w = watch(`${follower.api}/watch?prefix=n%2F`);
+    await waitFor('the stream to open', () => w.messages.length > 0, 10_000);
+    const others = c.nodes.filter((n) => n !== follower);
+    for (const n of others) n.proc?.kill('SIGSTOP');
+    try {
+      await waitFor('the NO_LEADER error event', () => w.messages.some((m) => m.event === 'error'), 30_000);
+    } finally {
+      for (const n of others) n.proc?.kill('SIGCONT');
+    }
+    await w.done;
+    const last = w.messages[w.messages.length - 1];
+    expect(last.data).to.have.nested.property('error.code', 'NO_LEADER');
+    leader = await waitForLeader(c.nodes);
+  });
+
   // Last: it stops a member.
   it('a node shutting down ends its streams with an error event (UNAVAILABLE) and exits cleanly, not held open by them', async () => {
     const w = watch(`${follower.api}/watch?prefix=s%2F`);

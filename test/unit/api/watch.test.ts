@@ -35,6 +35,12 @@ class FakeNode implements WatchSource {
     return this.applied;
   }
 
+  leader: string | null = 'L';
+
+  leaderId(): string | null {
+    return this.leader;
+  }
+
   async apply(index: number, ops: KvOp[]): Promise<void> {
     await this.sm.applyCommands([{ index, ops }], index);
     this.applied = index;
@@ -174,5 +180,21 @@ describe('watch: query, framing and the stream of frames', () => {
     // More than one page: nothing beyond a page is ever produced ahead of the reader.
     expect(frames).to.be.greaterThan(3);
     await gen.return(undefined);
+  });
+
+  it('a node without a leader for noLeaderMs ends the stream with an error event NO_LEADER (a leader seen meanwhile restarts the clock)', async () => {
+    const n = new FakeNode();
+    const gen = watchFrames(n, 'p/', 1, null, 60_000, { isClosed: false, wake: null }, undefined, 300);
+    expect(await nextFrame(gen)).to.match(/^: watching/);
+    n.leader = null;
+    const pending = nextFrame(gen, 5000);
+    await new Promise((r) => setTimeout(r, 100));
+    n.leader = 'L'; // back before the limit: the clock restarts
+    await new Promise((r) => setTimeout(r, 250));
+    n.leader = null;
+    const [err] = messages((await pending) as string);
+    expect(err.event).to.equal('error');
+    expect(err.data).to.have.nested.property('error.code', 'NO_LEADER');
+    expect(await nextFrame(gen)).to.equal('done');
   });
 });
