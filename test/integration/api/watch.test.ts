@@ -192,6 +192,24 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
     expect(w.status).to.equal(200);
   });
 
+  it('a quiet prefix resumes across compaction thanks to progress ids; an old id behind the floor is 410, never a gap (pitfall 1)', async () => {
+    const w = watch(`${follower.api}/watch?prefix=quiet%2F`);
+    const first = await waitFor('the first progress', () => w.messages[0], 10_000);
+    let lastWrite = 0;
+    for (let i = 0; i < 100; i++) lastWrite = await put({ [`busy/k${i}`]: String(i) }); // more than the 60 kept
+    const progress = await waitFor('a progress past the writes', () => w.messages.find((m) => m.event === 'progress' && Number(m.id) >= lastWrite), 10_000);
+    await w.close();
+    const resumed = watch(`${follower.api}/watch?prefix=quiet%2F`, { 'Last-Event-ID': String(progress.id) });
+    const quiet = await put({ 'quiet/x': '1' });
+    await waitFor('the change after the resume', () => resumed.changes().some((ch) => ch.index === quiet), 10_000);
+    expect(resumed.status).to.equal(200);
+    expect(resumed.changes().map((ch) => ch.index)).to.deep.equal([quiet]);
+    // The id of the first progress is behind the floor now: 410 before streaming.
+    const old = await http('GET', `${follower.api}/watch?prefix=quiet%2F`, undefined, { 'Last-Event-ID': String(first.id) });
+    expect(old.status, old.text).to.equal(410);
+    expect(old.body).to.have.nested.property('error.code', 'COMPACTED');
+  });
+
   it('a node cut off from the leader for two election timeouts ends its streams with an error event NO_LEADER', async () => {
     const w = watch(`${follower.api}/watch?prefix=n%2F`);
     await waitFor('the stream to open', () => w.messages.length > 0, 10_000);
