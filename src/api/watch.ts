@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { RaftNode } from '../raft/node/node.js';
-import type { KvEffect } from '../kv/types.js';
+import type { HistoryPage, KvEffect } from '../kv/types.js';
 import { isWellFormed } from '../kv/listing.js';
 import { BadRequestError, CompactedError, InternalError, NoLeaderError, RaftKvError, TooManyRequestsError, UnavailableError, errorBody } from '../errors.js';
 import { authorizeRange } from '../security/auth.js';
@@ -111,52 +111,54 @@ export async function* watchFrames(
   let lastSentMs = performance.now();
   /** Since when this node has had no leader (null: it has one). */
   let leaderlessSinceMs: number | null = null;
-  try {
-    while (!control.isClosed) {
-      if (control.isStopping === true) {
-        yield sseFrame(null, 'error', errorBody(new UnavailableError('the node is shutting down; resume on another member with Last-Event-ID')));
-        return;
-      }
-      if (noLeaderMs > 0) {
-        // A node cut off from the leader may be behind the cluster for good: send the client elsewhere.
-        if (node.leaderId() !== null) leaderlessSinceMs = null;
-        else if ((leaderlessSinceMs ??= performance.now()) + noLeaderMs <= performance.now()) {
-          yield sseFrame(null, 'error', errorBody(new NoLeaderError(`no leader for ${noLeaderMs} ms on this node; resume on another member with Last-Event-ID`)));
-          return;
-        }
-      }
-      const page = await node.readHistory(next, PAGE_ENTRIES);
-      if (next <= page.floor) {
-        yield sseFrame(null, 'error', errorBody(new CompactedError(page.floor, page.appliedIndex)));
-        return;
-      }
-      let chunk = '';
-      for (const e of page.entries) chunk += changeFrame(e.index, e.effects, prefix);
-      if (page.upTo >= next) next = page.upTo + 1;
-      if (chunk !== '') {
-        lastSentMs = performance.now();
-        yield chunk;
-      }
-      if (page.upTo < page.appliedIndex) continue; // cut at the page size: read on at once
-      const dueMs = lastSentMs + progressIntervalMs - performance.now();
-      // A client that resumed ahead of this node's applied index hears no progress until it is reached.
-      if (dueMs <= 0 && next - 1 > page.appliedIndex) {
-        lastSentMs = performance.now();
-        continue;
-      }
-      if (dueMs <= 0) {
-        // Everything up to next - 1 was read and sent: the resume point of a quiet prefix advances.
-        lastSentMs = performance.now();
-        yield sseFrame(next - 1, 'progress', { index: next - 1 });
-        continue;
-      }
-      // Without a leader, look again soon enough to end the stream on time.
-      await waitForApply(node, next, noLeaderMs > 0 ? Math.min(dueMs, noLeaderMs / 4) : dueMs, control);
+  while (!control.isClosed) {
+    if (control.isStopping === true) {
+      yield sseFrame(null, 'error', errorBody(new UnavailableError('the node is shutting down; resume on another member with Last-Event-ID')));
+      return;
     }
-  } catch (err) {
-    if (control.isClosed) return;
-    if (!(err instanceof RaftKvError)) logger?.error({ err }, 'watch stream failed');
-    yield sseFrame(null, 'error', errorBody(err instanceof RaftKvError ? err : new InternalError()));
+    if (noLeaderMs > 0) {
+      // A node cut off from the leader may be behind the cluster for good: send the client elsewhere.
+      if (node.leaderId() !== null) leaderlessSinceMs = null;
+      else if ((leaderlessSinceMs ??= performance.now()) + noLeaderMs <= performance.now()) {
+        yield sseFrame(null, 'error', errorBody(new NoLeaderError(`no leader for ${noLeaderMs} ms on this node; resume on another member with Last-Event-ID`)));
+        return;
+      }
+    }
+    let page: HistoryPage;
+    try {
+      page = await node.readHistory(next, PAGE_ENTRIES);
+    } catch (err) {
+      if (control.isClosed) return;
+      if (!(err instanceof RaftKvError)) logger?.error({ err }, 'watch stream: reading the history failed');
+      yield sseFrame(null, 'error', errorBody(err instanceof RaftKvError ? err : new InternalError()));
+      return;
+    }
+    if (next <= page.floor) {
+      yield sseFrame(null, 'error', errorBody(new CompactedError(page.floor, page.appliedIndex)));
+      return;
+    }
+    let chunk = '';
+    for (const e of page.entries) chunk += changeFrame(e.index, e.effects, prefix);
+    if (page.upTo >= next) next = page.upTo + 1;
+    if (chunk !== '') {
+      lastSentMs = performance.now();
+      yield chunk;
+    }
+    if (page.upTo < page.appliedIndex) continue; // cut at the page size: read on at once
+    const dueMs = lastSentMs + progressIntervalMs - performance.now();
+    // A client that resumed ahead of this node's applied index hears no progress until it is reached.
+    if (dueMs <= 0 && next - 1 > page.appliedIndex) {
+      lastSentMs = performance.now();
+      continue;
+    }
+    if (dueMs <= 0) {
+      // Everything up to next - 1 was read and sent: the resume point of a quiet prefix advances.
+      lastSentMs = performance.now();
+      yield sseFrame(next - 1, 'progress', { index: next - 1 });
+      continue;
+    }
+    // Without a leader, look again soon enough to end the stream on time.
+    await waitForApply(node, next, noLeaderMs > 0 ? Math.min(dueMs, noLeaderMs / 4) : dueMs, control);
   }
 }
 
@@ -224,6 +226,10 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     // The connection ends with the stream (a stream ended by shutdown must not keep it open idle).
     ctx.set('Connection', 'close');
     ctx.set('X-Raft-Index', String(node.appliedIndex()));
-    ctx.body = source;
+    // Piped here rather than through Koa: a client going away is the normal end of a watch, not an
+    // error for Koa to print. The pipe ends the response when the frames end (an error event).
+    ctx.respond = false;
+    source.pipe(ctx.res);
+    ctx.res.once('close', () => source.destroy());
   };
 }
