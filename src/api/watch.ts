@@ -213,12 +213,15 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
       control.wake?.();
     };
     opts.stopSignal?.addEventListener('abort', stop, { once: true });
-    source.once('close', () => {
-      watchers--;
+    let isCounted = true;
+    const release = (): void => {
+      if (isCounted) watchers--;
+      isCounted = false;
       opts.stopSignal?.removeEventListener('abort', stop);
       control.isClosed = true;
       control.wake?.();
-    });
+    };
+    source.once('close', release);
     ctx.status = 200;
     ctx.type = 'text/event-stream';
     ctx.set('Cache-Control', 'no-cache, no-store');
@@ -230,6 +233,10 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     // error for Koa to print. The pipe ends the response when the frames end (an error event).
     ctx.respond = false;
     source.pipe(ctx.res);
-    ctx.res.once('close', () => source.destroy());
+    ctx.res.once('close', () => {
+      // The slot is free and a waiting generator woken at once, before the stream finishes closing.
+      release();
+      source.destroy();
+    });
   };
 }

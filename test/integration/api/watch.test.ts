@@ -97,6 +97,15 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
     await c?.stop();
   });
 
+  /** Opens a stream that has sent its first message, retrying while the member refuses (e.g. no leader known yet). */
+  async function openStream(url: string): Promise<Watcher> {
+    return waitFor(`a stream to open at ${url}`, async () => {
+      const x = watch(url);
+      await waitFor('its first message', () => x.messages.length > 0 || x.error !== null || (x.status !== 0 && x.status !== 200), 3000).catch(() => null);
+      return x.messages.length > 0 ? x : null;
+    }, 30_000);
+  }
+
   /** Writes through the leader and returns the entry's index. */
   async function put(pairs: Record<string, string>): Promise<number> {
     const r = await http('POST', `${leader.api}/key`, pairs);
@@ -160,8 +169,8 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
   });
 
   it('over MAX_WATCHERS a node answers 429', async () => {
-    const ws = [0, 1, 2].map(() => watch(`${follower.api}/watch?prefix=m%2F`));
-    await waitFor('three streams open', () => ws.every((w) => w.messages.length > 0), 10_000);
+    const ws: Watcher[] = [];
+    for (let i = 0; i < 3; i++) ws.push(await openStream(`${follower.api}/watch?prefix=m%2F`));
     const r = await http('GET', `${follower.api}/watch?prefix=m%2F`);
     expect(r.status, r.text).to.equal(429);
     expect(r.body).to.have.nested.property('error.code', 'TOO_MANY_REQUESTS');
@@ -260,11 +269,7 @@ describe('GET /watch (3 nodes, served by a follower)', function () {
   // Last: it stops a member.
   it('a node shutting down ends its streams with an error event (UNAVAILABLE) and exits cleanly, not held open by them', async () => {
     // The member may still be learning the leader elected after the previous test: retry the open.
-    const w = await waitFor('a stream to open', async () => {
-      const x = watch(`${follower.api}/watch?prefix=s%2F`);
-      await waitFor('its first message', () => x.messages.length > 0, 3000).catch(() => null);
-      return x.messages.length > 0 ? x : null;
-    }, 30_000);
+    const w = await openStream(`${follower.api}/watch?prefix=s%2F`);
     // Exit code 0: not the forced exit (code 1) that shutdown falls back to after 10 s.
     expect(await stopNode(follower, 'SIGTERM')).to.equal(0);
     await w.done;
