@@ -69,9 +69,12 @@ export interface KvStore extends SnapshotRows {
    * its entry's index, a delete removes the key) and appliedIndex, all in one atomic batch. It need
    * not be synced on its own: every applied entry is already durable in the log, and replay from the
    * stored applied index is exactly-once because the index is written atomically with the data (the
-   * driver's hot path). With no effects it only moves the applied index.
+   * driver's hot path). With no effects it only moves the applied index. Each entry with effects
+   * also leaves a watch-history record in the same batch; with `isHistory` false (an offline restore
+   * writing rows that are not changes) none is written and the history is reset: every record
+   * dropped and the floor set to `appliedIndex`.
    */
-  persist(batches: EffectBatch[], appliedIndex: number): Promise<void>;
+  persist(batches: EffectBatch[], appliedIndex: number, isHistory?: boolean): Promise<void>;
   /**
    * A hint that these keys will be written soon (the leader calls it when it proposes): a store with
    * a read cache may look them up now, so that applying the write later needs no disk read. Never

@@ -73,7 +73,7 @@ export class MemoryKvStore implements KvStore {
     return Promise.all(keys.map((k) => this.get(k)));
   }
 
-  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+  async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
     for (const { index, effects } of batches) {
       for (const e of effects) {
         if (e.type === 'put') {
@@ -81,11 +81,16 @@ export class MemoryKvStore implements KvStore {
           this.data.set(e.key, { value: e.value, index });
         } else if (this.data.delete(e.key)) this.sorted = null;
       }
-      if (effects.length > 0) {
+      if (effects.length > 0 && isHistory) {
         const encoded = encodeHistory({ index, effects });
         this.history.push({ index, effects: JSON.parse(encoded) as HistoryEntry['effects'] });
         this.bound.add(index, encoded.length);
       }
+    }
+    if (!isHistory) {
+      this.history = [];
+      this.historyHead = 0;
+      this.bound.reset(appliedIndex);
     }
     this.historyHead += this.bound.trim().length;
     if (this.historyHead > 1024 && this.historyHead * 2 > this.history.length) {

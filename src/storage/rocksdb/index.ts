@@ -498,7 +498,7 @@ export class RocksKvStore implements KvStore {
     );
   }
 
-  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+  async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
     // The state machine decided every effect against the current values, so the key count follows
     // from them: a put without a previous value adds a key, a delete removes one.
     const updates = new Map<string, StoredValue | null>();
@@ -516,17 +516,24 @@ export class RocksKvStore implements KvStore {
           updates.set(e.key, null);
         }
       }
-      if (effects.length > 0) {
+      if (effects.length > 0 && isHistory) {
         const encoded = encodeHistory({ index, effects });
         batch.push({ type: 'put', key: historyKey(index), value: encoded });
         this.bound.add(index, encoded.length);
       }
     }
     // The history is trimmed in the same batch: records and floor never disagree on disk.
+    let isFloorMoved = false;
+    if (!isHistory) {
+      for (const key of await this.db.scanKeys(HISTORY_PREFIX, HISTORY_END)) batch.push({ type: 'del', key });
+      this.bound.reset(appliedIndex);
+      this.pendingDrops = [];
+      isFloorMoved = true;
+    }
     const dropped = this.pendingDrops.concat(this.bound.trim());
     this.pendingDrops = [];
     for (const i of dropped) batch.push({ type: 'del', key: historyKey(i) });
-    if (dropped.length > 0 || !this.isFloorStored) batch.push({ type: 'put', key: HISTORY_FLOOR_KEY, value: JSON.stringify(this.bound.floor) });
+    if (isFloorMoved || dropped.length > 0 || !this.isFloorStored) batch.push({ type: 'put', key: HISTORY_FLOOR_KEY, value: JSON.stringify(this.bound.floor) });
     this.isFloorStored = true;
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch, false);

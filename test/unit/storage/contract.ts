@@ -507,6 +507,18 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       });
     });
 
+    it('watch history: a persist without history (an offline restore) writes no record, drops every one and sets the floor to its applied index', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      await s.kv.persist([{ index: 7, effects: [{ type: 'put', key: 'r', value: 'x', prevIndex: null }] }], 0, false);
+      expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 0, appliedIndex: 0, entries: [], upTo: 0 });
+      await s.kv.persist([{ index: 9, effects: [{ type: 'put', key: 's', value: 'y', prevIndex: null }] }], 50, false);
+      await reopen();
+      expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 50, appliedIndex: 50, entries: [], upTo: 50 });
+      expect(await s.kv.get('s')).to.deep.equal({ value: 'y', index: 9 });
+      await applyOps(s.kv, 51, [{ op: 'set', key: 'a', value: '2' }]);
+      expect((await s.kv.readHistory(1, 100)).entries.map((e) => e.index)).to.deep.equal([51]);
+    });
+
     describe('listRange', () => {
       const keys = ['a', 'b/1', 'b/2', 'b/3', 'b0', 'c', '\uFF5E', '\u{1F600}', 'b/\u{1F600}', 'b/\uFF5E'];
       const q = (over: Partial<RangeQuery>): RangeQuery => ({ start: '', end: null, prefix: null, after: null, limit: 100, keysOnly: false, count: false, ...over });
