@@ -193,19 +193,25 @@ export function watchRoute(node: RaftNode, opts: WatchOptions, logger: Logger): 
     authorizeRange(ctx, { start: q.prefix, end: null, prefix: q.prefix });
     if (opts.stopSignal?.aborted === true) throw new UnavailableError('the node is shutting down');
     if (watchers >= opts.maxWatchers) throw new TooManyRequestsError(`this node serves at most ${opts.maxWatchers} watch streams (MAX_WATCHERS); try another member`);
+    // The slot is taken before the first await, so concurrent opens cannot pass the check together.
+    watchers++;
     let next: number;
     let startProgress: number | null = null;
-    if (q.from === null) {
-      // Linearizable start: after the index ReadIndex confirmed (applied here by then), told at once.
-      await node.linearizableBarrier();
-      startProgress = node.appliedIndex();
-      next = startProgress + 1;
-    } else {
-      next = q.from;
-      const page = await node.readHistory(next, 1);
-      if (next <= page.floor) throw new CompactedError(page.floor, page.appliedIndex);
+    try {
+      if (q.from === null) {
+        // Linearizable start: after the index ReadIndex confirmed (applied here by then), told at once.
+        await node.linearizableBarrier();
+        startProgress = node.appliedIndex();
+        next = startProgress + 1;
+      } else {
+        next = q.from;
+        const page = await node.readHistory(next, 1);
+        if (next <= page.floor) throw new CompactedError(page.floor, page.appliedIndex);
+      }
+    } catch (err) {
+      watchers--;
+      throw err;
     }
-    watchers++;
     const control: StreamControl = { isClosed: false, wake: null };
     const source = Readable.from(watchFrames(node, q.prefix, next, startProgress, opts.progressIntervalMs, control, logger, opts.noLeaderMs ?? 0), { objectMode: false });
     const stop = (): void => {

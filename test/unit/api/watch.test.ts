@@ -9,6 +9,13 @@ import { KvStateMachine } from '../../../src/kv/state-machine.js';
 import type { HistoryLimits } from '../../../src/kv/history.js';
 import type { KvOp } from '../../../src/kv/types.js';
 import { MemoryKvStore } from '../../../src/storage/memory/index.js';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { Registry } from 'prom-client';
+import { request } from 'undici';
+import { createApp } from '../../../src/api/app.js';
+import type { RaftNode } from '../../../src/raft/node/node.js';
 
 /** A node stand-in: a real memory store and state machine, with the applied-index listeners. */
 class FakeNode implements WatchSource {
@@ -196,5 +203,39 @@ describe('watch: query, framing and the stream of frames', () => {
     expect(err.event).to.equal('error');
     expect(err.data).to.have.nested.property('error.code', 'NO_LEADER');
     expect(await nextFrame(gen)).to.equal('done');
+  });
+
+  it('MAX_WATCHERS holds for opens that arrive together (the slot is taken before the ReadIndex wait), and the open streams keep them', async () => {
+    const n = new FakeNode();
+    await n.apply(1, [set('p/a')]);
+    const stub = Object.assign(Object.create(n) as FakeNode, {
+      members: () => [],
+      linearizableBarrier: () => new Promise<void>((resolve) => setTimeout(resolve, 50)),
+    });
+    const app = createApp({
+      node: stub as unknown as RaftNode,
+      nodeId: 'L',
+      limits: { maxKeyBytes: 64, maxValueBytes: 100, maxBodyBytes: 1000 },
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      requestTimeoutMs: 1000,
+      watch: { maxWatchers: 2, progressIntervalMs: 60_000 },
+    });
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ac = new AbortController();
+    try {
+      const answers = await Promise.all([0, 1, 2, 3, 4].map(() => request(`${base}/watch?prefix=p%2F`, { signal: ac.signal })));
+      const statuses = answers.map((r) => r.statusCode).sort();
+      expect(statuses).to.deep.equal([200, 200, 429, 429, 429]);
+      for (const r of answers) if (r.statusCode === 429) await r.body.text();
+      // The two streams hold their slots: a later open with from is refused too.
+      expect((await request(`${base}/watch?prefix=p%2F&from=1`, { signal: ac.signal })).statusCode).to.equal(429);
+    } finally {
+      ac.abort();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });
