@@ -127,9 +127,14 @@ export class MemoryKvStore implements KvStore {
     return Promise.resolve();
   }
 
+  /** The keys in byte order: the cached order while no key was added or removed, else sorted once again. */
+  private sortedKeys(): string[] {
+    return (this.sorted ??= [...this.data.keys()].sort(compareKeys));
+  }
+
   listRange(q: RangeQuery): Promise<RangePage> {
     // Synchronously, within the call: one consistent point.
-    const keys = (this.sorted ??= [...this.data.keys()].sort(compareKeys));
+    const keys = this.sortedKeys();
     const from = q.after !== null ? q.after : q.start;
     // The first key at or after `from` (strictly after `after`).
     let lo = 0;
@@ -179,8 +184,10 @@ export class MemoryKvStore implements KvStore {
   async openView(): Promise<KvView> {
     // Copy on open: the rows are the state at this moment whatever is applied later (memory grows
     // with the number of keys, unlike RocksDB's iterator; the in-memory store is not for big data).
-    const rows: Array<[string, StoredValue]> = [...this.data].map(([k, v]) => [k, { value: v.value, index: v.index }]);
-    rows.sort((a, b) => compareKeys(a[0], b[0]));
+    const rows: Array<[string, StoredValue]> = this.sortedKeys().map((k) => {
+      const v = this.data.get(k)!;
+      return [k, { value: v.value, index: v.index }];
+    });
     let at = 0;
     return {
       appliedIndex: this.applied,

@@ -248,7 +248,7 @@ export class RocksDatabase {
    * seek) sees the one consistent view taken when this call created it. Closes it afterwards.
    */
   async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>): Promise<T> {
-    const it = this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+    const it = this.iterator(gte, lt);
     try {
       return await fn(it);
     } finally {
