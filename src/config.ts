@@ -62,6 +62,14 @@ export interface Config {
   readonly maxTxnOps: number;
   /** MAX_LIST_LIMIT: the largest `limit` of one GET /keys page. */
   readonly maxListLimit: number;
+  /** WATCH_HISTORY_ENTRIES: most applied entries' effects kept in the watch history. */
+  readonly watchHistoryEntries: number;
+  /** WATCH_HISTORY_BYTES: most bytes (their JSON) of effects kept in the watch history. */
+  readonly watchHistoryBytes: number;
+  /** MAX_WATCHERS: most open GET /watch streams per node (429 beyond). */
+  readonly maxWatchers: number;
+  /** WATCH_PROGRESS_INTERVAL_MS: a watch stream without a matching change gets a progress event this often. */
+  readonly watchProgressIntervalMs: number;
   readonly maxConcurrentRequests: number;
   /** MAX_CONNECTIONS: most open client API connections; more are closed on accept. */
   readonly maxConnections: number;
@@ -154,6 +162,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       MAX_KEYS_PER_REQUEST: positiveInt({ default: 1000 }),
       MAX_TXN_OPS: positiveInt({ default: 128 }),
       MAX_LIST_LIMIT: positiveInt({ default: 1000 }),
+      WATCH_HISTORY_ENTRIES: positiveInt({ default: 100_000 }),
+      WATCH_HISTORY_BYTES: positiveInt({ default: 64 * 1024 * 1024 }),
+      MAX_WATCHERS: positiveInt({ default: 1000 }),
+      WATCH_PROGRESS_INTERVAL_MS: positiveInt({ default: 5000 }),
       MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
       MAX_CONNECTIONS: positiveInt({ default: 2048 }),
       BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
@@ -249,6 +261,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     maxKeysPerRequest: e.MAX_KEYS_PER_REQUEST,
     maxTxnOps: e.MAX_TXN_OPS,
     maxListLimit: e.MAX_LIST_LIMIT,
+    watchHistoryEntries: e.WATCH_HISTORY_ENTRIES,
+    watchHistoryBytes: e.WATCH_HISTORY_BYTES,
+    maxWatchers: e.MAX_WATCHERS,
+    watchProgressIntervalMs: e.WATCH_PROGRESS_INTERVAL_MS,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
     maxConnections: e.MAX_CONNECTIONS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,

@@ -31,6 +31,8 @@ export const ERROR_CODES = {
   CONFLICT: 409,
   /** A peer stream from another cluster. */
   WRONG_CLUSTER: 409,
+  /** GET /watch from an index whose history is gone (at or below the floor); `details` names the floor and the applied index. */
+  COMPACTED: 410,
   /** A conditional write's precondition did not hold at apply; `details` names the current state. */
   PRECONDITION_FAILED: 412,
   /** The request body is over the limit; nothing changed. */
@@ -255,5 +257,12 @@ export class TooManyOpsError extends RaftKvError {
 export class DuplicateKeyError extends RaftKvError {
   constructor(message: string) {
     super('DUPLICATE_KEY', message);
+  }
+}
+
+/** A watch from an index the history no longer covers: `details` = {compactedIndex, currentIndex}. */
+export class CompactedError extends RaftKvError {
+  constructor(compactedIndex: number, currentIndex: number) {
+    super('COMPACTED', `the watch history starts after index ${compactedIndex} (applied: ${currentIndex}); list again and watch from the listing's index + 1`, undefined, { compactedIndex, currentIndex });
   }
 }

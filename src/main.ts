@@ -74,7 +74,7 @@ function damagedStorage(err: unknown): Error {
 async function main(): Promise<void> {
   process.umask(0o077); // data directories 0700, RocksDB's files 0600 (it creates them with the umask)
   const sec = new NodeSecurity(cfg, logger);
-  const storage = await openStorage(cfg.dataDir, cfg.nodeId).catch((err: unknown) => {
+  const storage = await openStorage(cfg.dataDir, cfg.nodeId, { maxEntries: cfg.watchHistoryEntries, maxBytes: cfg.watchHistoryBytes }).catch((err: unknown) => {
     throw damagedStorage(err);
   });
   const diskSpace = cfg.dataDir === undefined ? null : new DiskSpaceGuard(cfg.dataDir, cfg.minFreeDiskBytes);
@@ -195,6 +195,8 @@ async function main(): Promise<void> {
     logger.warn('started empty without RAFT_JOIN_ADDR: this is a NEW one-node cluster. If this node was a member of a cluster before (in-memory state is lost on every restart), stop it and start it with RAFT_JOIN_ADDR=<a member\'s API address> to rejoin as a new member');
   }
 
+  // Aborted at shutdown: watch streams end (clients resume elsewhere), so the server can close.
+  const stopWatches = new AbortController();
   const app = createApp({
     node: raftNode,
     nodeId: cfg.nodeId,
@@ -207,6 +209,7 @@ async function main(): Promise<void> {
     maxConcurrentRequests: cfg.maxConcurrentRequests,
     forward: sec.apiClient(),
     verifyJoiner: sec.raftTls ? (raftAddr) => transport.probe(raftAddr) : undefined,
+    watch: { maxWatchers: cfg.maxWatchers, progressIntervalMs: cfg.watchProgressIntervalMs, stopSignal: stopWatches.signal, noLeaderMs: 2 * cfg.electionTimeoutTicks * cfg.tickMs },
   });
   const server: Server = await new Promise((resolve) => {
     const s = sec.createApiServer(app.callback());
@@ -229,6 +232,7 @@ async function main(): Promise<void> {
       const t = await raftNode.transferLeadership(2000);
       if (t.started) logger.info({ to: t.to, newLeader: t.leaderId, ms: t.ms }, t.leaderId !== null && t.leaderId !== cfg.nodeId ? 'leadership handed over' : 'leadership transfer did not complete in time');
     }
+    stopWatches.abort();
     const closed = new Promise<void>((resolve) => server.close(() => resolve()));
     server.closeIdleConnections();
     await closed;

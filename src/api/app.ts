@@ -23,6 +23,7 @@ import { concurrencyLimit } from './limits.js';
 import { readBody as readRequestBody } from '../http/body.js';
 import { NODE_ID_RULE, isHostPort, isNodeId } from '../net/address.js';
 import { backupRoute } from './backup.js';
+import { DEFAULT_MAX_WATCHERS, DEFAULT_WATCH_PROGRESS_INTERVAL_MS, watchRoute, type WatchOptions } from './watch.js';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER } from '../security/hmac.js';
 
 /** Limits applied to client input. */
@@ -57,6 +58,8 @@ export interface ApiDeps {
   forward?: { scheme: 'http' | 'https'; dispatcher: () => Dispatcher | undefined };
   /** Checks a joiner's peer endpoint before it is added (mutual TLS with the cluster CA). */
   verifyJoiner?: (raftAddr: string) => Promise<boolean>;
+  /** GET /watch: MAX_WATCHERS and WATCH_PROGRESS_INTERVAL_MS (defaults 1000 and 5 s), when to end streams without a leader, the shutdown signal. */
+  watch?: Partial<Omit<WatchOptions, 'maxKeyBytes'>>;
 }
 
 const FORWARDED = 'x-raftkv-forwarded';
@@ -341,6 +344,7 @@ export function createApp(deps: ApiDeps): Koa {
   });
 
   route('get', '/backup', 'admin', backupRoute(node, deps.nodeId));
+  route('get', '/watch', 'read', watchRoute(node, { maxWatchers: DEFAULT_MAX_WATCHERS, progressIntervalMs: DEFAULT_WATCH_PROGRESS_INTERVAL_MS, ...deps.watch, maxKeyBytes: limits.maxKeyBytes }, logger));
 
   route('get', '/', 'open', (ctx) => {
     ctx.type = 'text/html; charset=utf-8';

@@ -265,11 +265,11 @@ export async function restoreFromFile(file: string, dataDir: string, opts: { nod
       if (pending.length >= RESTORE_BATCH_ROWS) {
         const batch = pending;
         pending = [];
-        await storage.kv.persist(batch, 0);
+        await storage.kv.persist(batch, 0, false); // rows, not changes: no watch history
       }
     });
     if (second.sha256 !== first.sha256) throw new BackupCorruptError('the file changed while it was being restored');
-    await storage.kv.persist(pending, snapshotIndex);
+    await storage.kv.persist(pending, snapshotIndex, false); // the history starts above the restored index
     // The snapshot has no data: it stands for the KV store's state at its index (RocksDB's "inKv"),
     // and its synced write makes the unsynced KV writes above durable with it.
     await storage.log.write({ hardState: { term: 1, votedFor: null }, entries: [] });

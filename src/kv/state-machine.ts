@@ -10,7 +10,7 @@ import type { RangePage, RangeQuery } from './listing.js';
 import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
 import { decodeCommand, type KvCommand } from './commands.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
-import type { EntryOutcome, KvOp, StoredValue } from './types.js';
+import type { EntryOutcome, HistoryPage, KvOp, StoredValue } from './types.js';
 
 /** One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops` command). */
 export type KvCommandAt = { index: number; command: KvCommand } | { index: number; ops: KvOp[] };
@@ -49,6 +49,11 @@ export class KvStateMachine {
   /** A point-in-time view of every row and the applied index (GET /backup). */
   openView(): Promise<KvView> {
     return this.store.openView();
+  }
+
+  /** The watch history from index `from` on, at one consistent point (see KvStore.readHistory). */
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    return this.store.readHistory(from, maxEntries);
   }
 
   /** Number of keys. */

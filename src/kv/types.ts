@@ -57,3 +57,25 @@ export interface EffectBatch {
   index: number;
   effects: KvEffect[];
 }
+
+/** One record of the watch history: the effects one applied entry had (entries without effects have none). */
+export interface HistoryEntry {
+  index: number;
+  effects: KvEffect[];
+}
+
+/**
+ * A read of the watch history at one consistent point of the store: every record with index in
+ * [from, upTo], in order. Invariant: the history holds a record for every entry with effects in
+ * (floor, appliedIndex]; below or at `floor` it is gone.
+ */
+export interface HistoryPage {
+  /** The highest index whose history is gone (0: the history starts at index 1). */
+  floor: number;
+  /** The applied index at the point read. */
+  appliedIndex: number;
+  /** Records from `from` on, in index order, at most the number asked for. */
+  entries: HistoryEntry[];
+  /** Every index up to here (from `from` on) is covered by `entries`: appliedIndex, or the last record's index when cut at the limit. */
+  upTo: number;
+}

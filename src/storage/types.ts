@@ -5,7 +5,7 @@
  * the one shared contract suite in test/unit/storage/contract.ts.
  */
 import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
-import type { EffectBatch, StoredValue } from '../kv/types.js';
+import type { EffectBatch, HistoryPage, StoredValue } from '../kv/types.js';
 import type { SnapshotRows } from '../kv/snapshot.js';
 import type { RangePage, RangeQuery } from '../kv/listing.js';
 
@@ -69,9 +69,12 @@ export interface KvStore extends SnapshotRows {
    * its entry's index, a delete removes the key) and appliedIndex, all in one atomic batch. It need
    * not be synced on its own: every applied entry is already durable in the log, and replay from the
    * stored applied index is exactly-once because the index is written atomically with the data (the
-   * driver's hot path). With no effects it only moves the applied index.
+   * driver's hot path). With no effects it only moves the applied index. Each entry with effects
+   * also leaves a watch-history record in the same batch; with `isHistory` false (an offline restore
+   * writing rows that are not changes) none is written and the history is reset: every record
+   * dropped and the floor set to `appliedIndex`.
    */
-  persist(batches: EffectBatch[], appliedIndex: number): Promise<void>;
+  persist(batches: EffectBatch[], appliedIndex: number, isHistory?: boolean): Promise<void>;
   /**
    * A hint that these keys will be written soon (the leader calls it when it proposes): a store with
    * a read cache may look them up now, so that applying the write later needs no disk read. Never
@@ -80,6 +83,13 @@ export interface KvStore extends SnapshotRows {
   prefetch?(keys: string[]): void;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
+  /**
+   * The watch history from index `from` on, at most `maxEntries` records, read at one consistent
+   * point of the store with its floor and applied index (kv/types.ts HistoryPage). `persist` writes
+   * each entry's effects as a record in its own batch, drops the oldest records over the limits
+   * (kv/history.ts), and `replaceRows` drops them all and moves the floor up to its applied index.
+   */
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage>;
   /**
    * One page of a key range in UTF-8 byte order, read at one consistent point of the store: the
    * page's `index` is the applied index of that point, and `count` (when asked) counts the whole

@@ -12,7 +12,7 @@ import { entrySize } from '../core/log.js';
 import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvView, NodeStorage } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
-import type { KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
+import type { HistoryPage, KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
 import type { RangePage, RangeQuery } from '../../kv/listing.js';
 import { encodeKvCommand, validateCommand, validateOps, type KvCommand } from '../../kv/commands.js';
 import { KvStateMachine } from '../../kv/state-machine.js';
@@ -99,6 +99,8 @@ export class RaftNode {
   /** Raft addresses learned from incoming requests, for peers not (yet) in our configuration. */
   private peerAddrs = new Map<NodeId, string>();
   private applied = 0;
+  /** Called after each apply or snapshot install with the new applied index (watch streams wait on it). */
+  private readonly appliedListeners = new Set<(index: number) => void>();
   private softState: SoftState | null = null;
   /** Highest commit index this node has heard of (for readiness). */
   private knownCommit = 0;
@@ -380,6 +382,17 @@ export class RaftNode {
     return this.kv.listRange(q);
   }
 
+  /** The local watch history from index `from` on (GET /watch; see KvStore.readHistory). */
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    return this.kv.readHistory(from, maxEntries);
+  }
+
+  /** Calls `fn` with the applied index after every apply and snapshot install; returns the unsubscribe. */
+  onAppliedIndex(fn: (index: number) => void): () => void {
+    this.appliedListeners.add(fn);
+    return () => this.appliedListeners.delete(fn);
+  }
+
   /** Reads a key from local state (call linearizableBarrier first for a linearizable read). */
   async get(key: string): Promise<StoredValue | undefined> {
     return this.kv.get(key);
@@ -526,6 +539,7 @@ export class RaftNode {
     this.applied = index;
     this.waiters.snapshotInstalled(index);
     this.observer.onApplied?.(index);
+    for (const fn of this.appliedListeners) fn(index);
     this.observer.onSnapshot?.('installed', snap.meta, snap.data.length);
   }
 
@@ -541,6 +555,7 @@ export class RaftNode {
     const last = fresh[fresh.length - 1].index;
     this.applied = last;
     this.observer.onApplied?.(last);
+    for (const fn of this.appliedListeners) fn(last);
     this.waiters.applied(fresh, outcomes);
   }
 }

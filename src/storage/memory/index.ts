@@ -3,7 +3,8 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
-import type { EffectBatch, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
 import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
 
@@ -49,6 +50,14 @@ export class MemoryLogStore implements LogStore {
 export class MemoryKvStore implements KvStore {
   private data = new Map<string, StoredValue>();
   private applied = 0;
+  /** The watch history: records kept, oldest first, from position `historyHead` on (see kv/history.ts). */
+  private history: HistoryEntry[] = [];
+  private historyHead = 0;
+  private readonly bound: HistoryBound;
+
+  constructor(historyLimits: HistoryLimits = DEFAULT_HISTORY_LIMITS) {
+    this.bound = new HistoryBound(historyLimits, 0);
+  }
   /**
    * The keys in byte order, built on the first listing and dropped whenever a key is added or
    * removed (value updates keep it). Listing after many new keys sorts again: O(n log n) once.
@@ -64,7 +73,7 @@ export class MemoryKvStore implements KvStore {
     return Promise.all(keys.map((k) => this.get(k)));
   }
 
-  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+  async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
     for (const { index, effects } of batches) {
       for (const e of effects) {
         if (e.type === 'put') {
@@ -72,8 +81,37 @@ export class MemoryKvStore implements KvStore {
           this.data.set(e.key, { value: e.value, index });
         } else if (this.data.delete(e.key)) this.sorted = null;
       }
+      if (effects.length > 0 && isHistory) {
+        const encoded = encodeHistory({ index, effects });
+        this.history.push({ index, effects: JSON.parse(encoded) as HistoryEntry['effects'] });
+        this.bound.add(index, encoded.length);
+      }
+    }
+    if (!isHistory) {
+      this.history = [];
+      this.historyHead = 0;
+      this.bound.reset(appliedIndex);
+    }
+    this.historyHead += this.bound.trim().length;
+    if (this.historyHead > 1024 && this.historyHead * 2 > this.history.length) {
+      this.history = this.history.slice(this.historyHead);
+      this.historyHead = 0;
     }
     this.applied = appliedIndex;
+  }
+
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    // Synchronously, within the call: one consistent point.
+    let lo = this.historyHead;
+    let hi = this.history.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.history[mid].index < from) lo = mid + 1;
+      else hi = mid;
+    }
+    const entries = this.history.slice(lo, lo + maxEntries).map((e) => clone(e));
+    const isCut = lo + maxEntries < this.history.length;
+    return Promise.resolve({ floor: this.bound.floor, appliedIndex: this.applied, entries, upTo: isCut ? entries[entries.length - 1].index : this.applied });
   }
 
   async appliedIndex(): Promise<number> {
@@ -137,6 +175,10 @@ export class MemoryKvStore implements KvStore {
     this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
     this.sorted = null;
     this.applied = appliedIndex;
+    // The history before a restored snapshot is unknown: the floor moves up to it.
+    this.history = [];
+    this.historyHead = 0;
+    this.bound.reset(appliedIndex);
   }
 
   async openView(): Promise<KvView> {

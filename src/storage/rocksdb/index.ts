@@ -8,6 +8,9 @@
  *   'l/' + 16-digit index    log entries (JSON)
  *   'k/' + key               KV data (JSON StoredValue)
  *   'a'                      applied index (JSON number)
+ *   'w/' + 16-digit index    watch history: the effects of the entry at that index (JSON), written in
+ *                            the apply batch (see kv/history.ts for what is kept)
+ *   'wf'                     watch history floor (JSON number): the highest index whose history is gone
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
  * applies are not (see KvStore.persist). All writes go to one writer thread (writer.ts), which
  * writes them one after another in the order they were issued, so the WAL holds them in that order:
@@ -21,7 +24,8 @@ import { pathToFileURL } from 'node:url';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
-import type { EffectBatch, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
 import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
@@ -56,6 +60,15 @@ const LOG_PREFIX = 'l/';
 const LOG_END = 'l0'; // '0' sorts right after '/'
 const KV_PREFIX = 'k/';
 const KV_END = 'k0';
+const HISTORY_PREFIX = 'w/';
+const HISTORY_END = 'w0';
+const HISTORY_FLOOR_KEY = 'wf';
+const HISTORY_READ_END = 'wg';
+
+/** The history key of `index`: zero-padded so that byte order is index order. */
+function historyKey(index: number): string {
+  return HISTORY_PREFIX + String(index).padStart(16, '0');
+}
 
 /** The key of snapshot data chunk `n`. */
 function snapChunkKey(n: number): string {
@@ -414,19 +427,33 @@ export class RocksLogStore implements LogStore {
 export class RocksKvStore implements KvStore {
   private keyCount = 0;
   private readonly cache: ReadCache;
+  /** The sizes of the history records on disk and the floor (the records stay on disk). */
+  private bound: HistoryBound;
+  /** History records over the limits found at open, deleted by the next persist. */
+  private pendingDrops: number[] = [];
+  /** Whether 'wf' is on disk (a store written before the history existed has none). */
+  private isFloorStored = false;
 
   private constructor(
     private readonly db: RocksDatabase,
     cacheBytes: number,
+    private readonly historyLimits: HistoryLimits,
   ) {
     db.retain();
     this.cache = new ReadCache(cacheBytes);
+    this.bound = new HistoryBound(historyLimits, 0);
   }
 
-  /** Opens the KV store over `db`, counting the stored keys once. */
-  static async open(db: RocksDatabase, cacheBytes = DEFAULT_KV_CACHE_BYTES): Promise<RocksKvStore> {
-    const store = new RocksKvStore(db, cacheBytes);
+  /** Opens the KV store over `db`, counting the stored keys and the history records once. */
+  static async open(db: RocksDatabase, cacheBytes = DEFAULT_KV_CACHE_BYTES, historyLimits: HistoryLimits = DEFAULT_HISTORY_LIMITS): Promise<RocksKvStore> {
+    const store = new RocksKvStore(db, cacheBytes, historyLimits);
     store.keyCount = await db.count(KV_PREFIX, KV_END);
+    const floor = await db.getJson<number>(HISTORY_FLOOR_KEY);
+    store.isFloorStored = floor !== undefined;
+    // Without a stored floor the store was written before the history existed: none below its applied index.
+    store.bound = new HistoryBound(historyLimits, floor ?? (await db.getJson<number>(APPLIED_KEY)) ?? 0);
+    await db.forEachEntry(HISTORY_PREFIX, HISTORY_END, true, (k, v) => store.bound.add(Number(k.slice(HISTORY_PREFIX.length)), v.length));
+    store.pendingDrops = store.bound.trim(); // the limits may have shrunk since the last run
     return store;
   }
 
@@ -471,7 +498,7 @@ export class RocksKvStore implements KvStore {
     );
   }
 
-  async persist(batches: EffectBatch[], appliedIndex: number): Promise<void> {
+  async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
     // The state machine decided every effect against the current values, so the key count follows
     // from them: a put without a previous value adds a key, a delete removes one.
     const updates = new Map<string, StoredValue | null>();
@@ -489,7 +516,25 @@ export class RocksKvStore implements KvStore {
           updates.set(e.key, null);
         }
       }
+      if (effects.length > 0 && isHistory) {
+        const encoded = encodeHistory({ index, effects });
+        batch.push({ type: 'put', key: historyKey(index), value: encoded });
+        this.bound.add(index, encoded.length);
+      }
     }
+    // The history is trimmed in the same batch: records and floor never disagree on disk.
+    let isFloorMoved = false;
+    if (!isHistory) {
+      for (const key of await this.db.scanKeys(HISTORY_PREFIX, HISTORY_END)) batch.push({ type: 'del', key });
+      this.bound.reset(appliedIndex);
+      this.pendingDrops = [];
+      isFloorMoved = true;
+    }
+    const dropped = this.pendingDrops.concat(this.bound.trim());
+    this.pendingDrops = [];
+    for (const i of dropped) batch.push({ type: 'del', key: historyKey(i) });
+    if (isFloorMoved || dropped.length > 0 || !this.isFloorStored) batch.push({ type: 'put', key: HISTORY_FLOOR_KEY, value: JSON.stringify(this.bound.floor) });
+    this.isFloorStored = true;
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch, false);
     this.cache.afterWrite(updates);
@@ -498,6 +543,35 @@ export class RocksKvStore implements KvStore {
 
   async appliedIndex(): Promise<number> {
     return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
+  }
+
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    // One iterator over ['a', 'wg'): the applied index, the records and the floor all come from its
+    // one implicit snapshot, so a record dropped meanwhile shows as a floor above it, never as a gap.
+    return this.db.withIterator(APPLIED_KEY, HISTORY_READ_END, async (it) => {
+      const head = await it.nextv(1);
+      const appliedIndex = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      it.seek(historyKey(Math.max(0, from)));
+      const entries: HistoryEntry[] = [];
+      let isCut = false;
+      scan: while (entries.length <= maxEntries) {
+        const rows = await it.nextv(Math.min(maxEntries + 1 - entries.length, ITERATOR_STEP_ROWS));
+        if (rows.length === 0) break;
+        for (const [k, v] of rows) {
+          if (!k.startsWith(HISTORY_PREFIX)) break scan;
+          if (entries.length === maxEntries) {
+            isCut = true;
+            break scan;
+          }
+          entries.push({ index: Number(k.slice(HISTORY_PREFIX.length)), effects: JSON.parse(v ?? '[]') as HistoryEntry['effects'] });
+        }
+      }
+      it.seek(HISTORY_FLOOR_KEY);
+      const f = await it.nextv(1);
+      // No stored floor yet: nothing was dropped since open, so the floor is the one found at open.
+      const floor = f.length > 0 && f[0][0] === HISTORY_FLOOR_KEY ? (JSON.parse(f[0][1] ?? '0') as number) : this.bound.floor;
+      return { floor, appliedIndex, entries, upTo: isCut ? entries[entries.length - 1].index : appliedIndex };
+    });
   }
 
   listRange(q: RangeQuery): Promise<RangePage> {
@@ -555,10 +629,16 @@ export class RocksKvStore implements KvStore {
       batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
       keys.add(key);
     }
+    // The history before a restored snapshot is unknown: every record goes and the floor moves up to it.
+    for (const key of await this.db.scanKeys(HISTORY_PREFIX, HISTORY_END)) batch.push({ type: 'del', key });
+    batch.push({ type: 'put', key: HISTORY_FLOOR_KEY, value: JSON.stringify(appliedIndex) });
     batch.push({ type: 'put', key: APPLIED_KEY, value: JSON.stringify(appliedIndex) });
     await this.db.batch(batch);
     this.cache.clear();
     this.keyCount = keys.size;
+    this.bound = new HistoryBound(this.historyLimits, appliedIndex);
+    this.pendingDrops = [];
+    this.isFloorStored = true;
   }
 
   async openView(): Promise<KvView> {
@@ -638,12 +718,12 @@ function explainOpenError(location: string, err: unknown): Error {
 }
 
 /** Opens both stores of one node in a single RocksDB database at `location`. */
-export async function openRocksStorage(location: string): Promise<NodeStorage> {
+export async function openRocksStorage(location: string, historyLimits: HistoryLimits = DEFAULT_HISTORY_LIMITS): Promise<NodeStorage> {
   const db = await RocksDatabase.open(location);
   const log = new RocksLogStore(db);
   try {
     // Counting reads every table that holds a key, so an unreadable one is found here, not later.
-    const kv = await RocksKvStore.open(db);
+    const kv = await RocksKvStore.open(db, DEFAULT_KV_CACHE_BYTES, historyLimits);
     return { log, kv, durable: true };
   } catch (err) {
     await log.close();

@@ -10,14 +10,14 @@ export interface ThreeNodes {
 }
 
 /** Env for node `i` (1-based) of a cluster whose ports start at `port`. */
-export function nodeEnv(port: number, i: number, joinVia: number | null): Record<string, string> {
-  return loopbackEnv(port, i, { join: joinVia !== null ? `127.0.0.1:${port + joinVia}` : null });
+export function nodeEnv(port: number, i: number, joinVia: number | null, extra?: Record<string, string>): Record<string, string> {
+  return loopbackEnv(port, i, { join: joinVia !== null ? `127.0.0.1:${port + joinVia}` : null, extra });
 }
 
-/** Boots app1, joins app2 then app3 through it, and waits for three voters. */
-export async function startThreeNodes(): Promise<ThreeNodes> {
+/** Boots app1, joins app2 then app3 through it, and waits for three voters (`extra`: more env for every node). */
+export async function startThreeNodes(extra?: Record<string, string>): Promise<ThreeNodes> {
   const port = basePort();
-  const nodes: NodeProc[] = [startNode('app1', nodeEnv(port, 1, null))];
+  const nodes: NodeProc[] = [startNode('app1', nodeEnv(port, 1, null, extra))];
   const stop = async () => {
     await Promise.all(nodes.map((n) => stopNode(n, 'SIGKILL')));
   };
@@ -25,7 +25,7 @@ export async function startThreeNodes(): Promise<ThreeNodes> {
     await waitForLeader([nodes[0]], 60_000);
     // One join at a time: these suites test the client, not concurrent membership changes.
     for (const i of [2, 3]) {
-      nodes.push(startNode(`app${i}`, nodeEnv(port, i, 1)));
+      nodes.push(startNode(`app${i}`, nodeEnv(port, i, 1, extra)));
       await waitFor(`${i} voters`, async () => {
         const v = await clusterView(nodes[0]);
         return v && v.nodes.filter((n) => n.suffrage === 'voter').length === i;

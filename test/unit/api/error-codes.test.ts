@@ -38,6 +38,9 @@ function stubLeader(changes: unknown[]): RaftNode {
     isHealthy: () => true,
     writeRefusal: () => null,
     isReady: () => true,
+    // The watch history starts after index 5 (applied: 9).
+    readHistory: () => Promise.resolve({ floor: 5, appliedIndex: 9, entries: [], upTo: 9 }),
+    appliedIndex: () => 9,
   };
   return stub as unknown as RaftNode;
 }
@@ -112,6 +115,8 @@ describe('api: every error answer is a code of the registry (src/errors.ts)', ()
       ['POST', '/key', { a: 'b' }, { authorization: 'Bearer reader-token-1' }, 'FORBIDDEN'],
       ['POST', '/admin/reload', undefined, admin, 'RELOAD_FAILED'],
       ['GET', '/key/boom', undefined, admin, 'INTERNAL'],
+      ['GET', '/watch?from=5', undefined, admin, 'COMPACTED'],
+      ['GET', '/watch?from=x', undefined, admin, 'BAD_REQUEST'],
     ];
     for (const [method, path, body, headers, code] of cases) {
       const r = await http(method, `${base}${path}`, body, headers);

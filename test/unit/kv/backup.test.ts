@@ -4,6 +4,11 @@
  */
 import { expect } from 'chai';
 import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { restoreFromFile } from '../../../src/cli/backup.js';
+import { openStorage } from '../../../src/storage/index.js';
 import { BackupCorruptError, BackupEncoder, BackupVerifier, DEFAULT_RESTORE_BUMP, restoreIndex, splitLines, type BackupRow } from '../../../src/kv/backup.js';
 
 const header = { index: 40, term: 3, lastIndex: 42, members: [{ id: 'n1', suffrage: 'voter' as const, raftAddr: 'h:1', apiAddr: 'h:2' }], clusterId: 'c1', nodeId: 'n1', createdAt: '2026-01-01T00:00:00.000Z' };
@@ -93,5 +98,26 @@ describe('backup format raftkv-backup/1', () => {
     expect(restoreIndex({ format: 'raftkv-backup/1', ...header }, 1000)).to.equal(1042);
     expect(restoreIndex({ format: 'raftkv-backup/1', ...header, lastIndex: 40 }, DEFAULT_RESTORE_BUMP)).to.equal(40 + DEFAULT_RESTORE_BUMP);
     expect(() => restoreIndex({ format: 'raftkv-backup/1', ...header }, Number.MAX_SAFE_INTEGER)).to.throw(BackupCorruptError);
+  });
+});
+
+describe('raftkv restore and the watch history', () => {
+  it('an offline restore writes its rows without history: the floor is the restored index, so an old watch position is COMPACTED, never a replay of the rows', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-restore-'));
+    try {
+      const file = path.join(dir, 'backup.ndjson');
+      fs.writeFileSync(file, encode(ROWS));
+      const r = await restoreFromFile(file, path.join(dir, 'data'), { nodeId: 'n1', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', bump: DEFAULT_RESTORE_BUMP });
+      const s = await openStorage(path.join(dir, 'data'), 'n1');
+      try {
+        expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: r.snapshotIndex, appliedIndex: r.snapshotIndex, entries: [], upTo: r.snapshotIndex });
+        expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 3 });
+      } finally {
+        await s.log.close();
+        await s.kv.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

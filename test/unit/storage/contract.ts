@@ -8,11 +8,16 @@ import type { ClusterConfig, Entry, Snapshot } from '../../../src/raft/core/type
 import type { KvStore, NodeStorage } from '../../../src/storage/types.js';
 import type { EntryOutcome, KvOp } from '../../../src/kv/types.js';
 import { KvStateMachine } from '../../../src/kv/state-machine.js';
+import type { HistoryLimits } from '../../../src/kv/history.js';
 
 /** Opens a store at one fixed place, again after it has been closed, and removes it at the end. */
 export interface StorageHarness {
-  /** Opens (or reopens, after both stores were closed) the storage at the harness's place. */
-  open(): Promise<NodeStorage>;
+  /**
+   * Opens (or reopens, after both stores were closed) the storage at the harness's place; with
+   * `historyLimits`, the watch history is bounded by them (memory: other limits than the last open's
+   * make a fresh KV store, so they are set before anything is written).
+   */
+  open(historyLimits?: HistoryLimits): Promise<NodeStorage>;
   /** Removes whatever the harness created; called after the storage is closed. */
   cleanup(): Promise<void>;
 }
@@ -52,14 +57,18 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
     /** The state machine over the store as it is now (it holds no state of its own). */
     const sm = () => new KvStateMachine(s.kv);
 
+    /** The history limits the storage was last opened with (kept on reopen). */
+    let limits: HistoryLimits | undefined;
+
     async function reopen(): Promise<NodeStorage> {
       await s.log.close();
       await s.kv.close();
-      s = await harness.open();
+      s = await harness.open(limits);
       return s;
     }
 
     beforeEach(async () => {
+      limits = undefined;
       harness = makeHarness();
       s = await harness.open();
     });
@@ -420,6 +429,94 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       await s.log.write({ hardState: null, entries: range(5, 5, 3) });
       await reopen();
       expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
+    });
+
+    describe('watch history', () => {
+      const set = (key: string, value = 'v'): KvOp => ({ op: 'set', key, value });
+      async function openWith(l: HistoryLimits): Promise<void> {
+        limits = l;
+        await reopen();
+      }
+
+      it('keeps each applied entry\'s effects at its index, written with the apply; an entry without effects leaves no record', async () => {
+        expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 0, appliedIndex: 0, entries: [], upTo: 0 });
+        await applyOps(s.kv, 1, [set('a', '1')]);
+        await applyOps(s.kv, 2, [{ op: 'delete', key: 'absent' }]);
+        await sm().applyCommands([{ index: 3, ops: [set('b', '2'), { op: 'delete', key: 'a' }] }, { index: 4, ops: [set('b', '3')] }], 5);
+        const all = await s.kv.readHistory(1, 100);
+        expect(all).to.deep.equal({
+          floor: 0,
+          appliedIndex: 5,
+          upTo: 5,
+          entries: [
+            { index: 1, effects: [{ type: 'put', key: 'a', value: '1', prevIndex: null }] },
+            { index: 3, effects: [{ type: 'put', key: 'b', value: '2', prevIndex: null }, { type: 'delete', key: 'a', prevIndex: 1 }] },
+            { index: 4, effects: [{ type: 'put', key: 'b', value: '3', prevIndex: 3 }] },
+          ],
+        });
+        expect((await s.kv.readHistory(2, 100)).entries.map((e) => e.index)).to.deep.equal([3, 4]);
+        expect((await s.kv.readHistory(5, 100)).entries).to.deep.equal([]);
+        // Cut at the limit: upTo is the last record read, not the applied index.
+        const cut = await s.kv.readHistory(1, 2);
+        expect(cut.entries.map((e) => e.index)).to.deep.equal([1, 3]);
+        expect(cut.upTo).to.equal(3);
+        const exact = await s.kv.readHistory(3, 2);
+        expect(exact.entries.map((e) => e.index)).to.deep.equal([3, 4]);
+        expect(exact.upTo).to.equal(5);
+        await reopen();
+        expect(await s.kv.readHistory(1, 100)).to.deep.equal(all);
+      });
+
+      it('is bounded by WATCH_HISTORY_ENTRIES: the oldest records go in the same batch and the floor moves up to the last one dropped; survives reopen', async () => {
+        await openWith({ maxEntries: 3, maxBytes: 1 << 20 });
+        for (let i = 1; i <= 6; i++) await applyOps(s.kv, i, i === 4 ? [{ op: 'delete', key: 'none' }] : [set(`k${i}`)]);
+        const h = await s.kv.readHistory(1, 100);
+        expect(h.floor).to.equal(2);
+        expect(h.entries.map((e) => e.index)).to.deep.equal([3, 5, 6]);
+        expect(h.appliedIndex).to.equal(6);
+        await reopen();
+        expect(await s.kv.readHistory(1, 100)).to.deep.equal(h);
+        await applyOps(s.kv, 7, [set('k7')]);
+        const after = await s.kv.readHistory(1, 100);
+        expect(after.entries.map((e) => e.index)).to.deep.equal([5, 6, 7]);
+        expect(after.floor).to.equal(3);
+      });
+
+      it('is bounded by WATCH_HISTORY_BYTES, always keeping the newest record however large', async () => {
+        await openWith({ maxEntries: 1000, maxBytes: 300 });
+        await applyOps(s.kv, 1, [set('a', 'x'.repeat(50))]);
+        await applyOps(s.kv, 2, [set('b', 'x'.repeat(50))]);
+        expect((await s.kv.readHistory(1, 100)).entries.map((e) => e.index)).to.deep.equal([1, 2]);
+        await applyOps(s.kv, 3, [set('c', 'x'.repeat(500))]);
+        const h = await s.kv.readHistory(1, 100);
+        expect(h.entries.map((e) => e.index)).to.deep.equal([3]);
+        expect(h.floor).to.equal(2);
+      });
+
+      it('restoring a snapshot drops the history and moves the floor up to the snapshot index; later applies are recorded above it', async () => {
+        await applyOps(s.kv, 1, [set('a')]);
+        await applyOps(s.kv, 2, [set('b')]);
+        const data = await sm().exportSnapshot();
+        await sm().restoreSnapshot(data, 10);
+        expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 10, appliedIndex: 10, entries: [], upTo: 10 });
+        await applyOps(s.kv, 11, [set('c')]);
+        await reopen();
+        const h = await s.kv.readHistory(11, 100);
+        expect(h.floor).to.equal(10);
+        expect(h.entries).to.deep.equal([{ index: 11, effects: [{ type: 'put', key: 'c', value: 'v', prevIndex: null }] }]);
+      });
+    });
+
+    it('watch history: a persist without history (an offline restore) writes no record, drops every one and sets the floor to its applied index', async () => {
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      await s.kv.persist([{ index: 7, effects: [{ type: 'put', key: 'r', value: 'x', prevIndex: null }] }], 0, false);
+      expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 0, appliedIndex: 0, entries: [], upTo: 0 });
+      await s.kv.persist([{ index: 9, effects: [{ type: 'put', key: 's', value: 'y', prevIndex: null }] }], 50, false);
+      await reopen();
+      expect(await s.kv.readHistory(1, 100)).to.deep.equal({ floor: 50, appliedIndex: 50, entries: [], upTo: 50 });
+      expect(await s.kv.get('s')).to.deep.equal({ value: 'y', index: 9 });
+      await applyOps(s.kv, 51, [{ op: 'set', key: 'a', value: '2' }]);
+      expect((await s.kv.readHistory(1, 100)).entries.map((e) => e.index)).to.deep.equal([51]);
     });
 
     describe('listRange', () => {

@@ -39,6 +39,8 @@ describe('storage: data directories written by rocksdb@5.2.1 (RocksDB 6.17)', ()
       expect(await s.kv.count()).to.equal(9);
       expect(await s.kv.get('key10')).to.deep.equal({ value: 'v'.repeat(200) + '10', index: 10 });
       expect(await s.kv.get('key3')).to.equal(undefined);
+      // Written before the watch history existed: none is claimed below the applied index.
+      expect(await s.kv.readHistory(1, 10)).to.deep.equal({ floor: 12, appliedIndex: 12, entries: [], upTo: 12 });
       await s.log.write({ hardState: { term: 3, votedFor: null }, entries: [{ index: 13, term: 3, type: 'noop' }] });
       await applyOps(s.kv, 13, [{ op: 'set', key: 'after', value: 'upgrade' }]);
       await s.log.close();
@@ -46,6 +48,8 @@ describe('storage: data directories written by rocksdb@5.2.1 (RocksDB 6.17)', ()
       s = await openStorage(dir, 'n1');
       expect((await s.log.load()).entries.at(-1)?.index).to.equal(13);
       expect(await s.kv.get('after')).to.deep.equal({ value: 'upgrade', index: 13 });
+      // The floor found at the first open was stored with the first apply: it does not move at a reopen.
+      expect(await s.kv.readHistory(1, 10)).to.deep.equal({ floor: 12, appliedIndex: 13, entries: [{ index: 13, effects: [{ type: 'put', key: 'after', value: 'upgrade', prevIndex: null }] }], upTo: 13 });
       await s.log.close();
       await s.kv.close();
     } finally {
