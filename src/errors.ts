@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: 404,
   /** DELETE /cluster/nodes/:id for an id that is not a member. */
   NODE_NOT_FOUND: 404,
+  /** A lease that does not exist (never granted, revoked or expired), or whose expiry is pending; nothing changed. */
+  LEASE_NOT_FOUND: 404,
   /** No such route. */
   NOT_FOUND: 404,
   /** The route exists but not with this method. */
@@ -25,6 +27,8 @@ export const ERROR_CODES = {
   TOO_MANY_OPS: 400,
   /** The same key twice in one write or transaction. */
   DUPLICATE_KEY: 400,
+  /** POST /leases with a ttlMs that is not an integer in [2 × the maximum election timeout, 24 h]. */
+  INVALID_TTL: 400,
   /** The request (body or headers) did not arrive in time. */
   REQUEST_TIMEOUT: 408,
   /** Another operation is in the way (e.g. a membership change in progress); nothing changed. */
@@ -103,6 +107,20 @@ export class PayloadTooLargeError extends RaftKvError {
 export class KeyNotFoundError extends RaftKvError {
   constructor(readonly key: string) {
     super('KEY_NOT_FOUND', `key not found: ${key}`);
+  }
+}
+
+/** The lease named does not exist (or its expiry is pending). */
+export class LeaseNotFoundError extends RaftKvError {
+  constructor(readonly leaseId: string, why = 'it does not exist (never granted, revoked or expired)') {
+    super('LEASE_NOT_FOUND', `lease ${leaseId} not found: ${why}`);
+  }
+}
+
+/** POST /leases with a TTL out of bounds. */
+export class InvalidTtlError extends RaftKvError {
+  constructor(message: string) {
+    super('INVALID_TTL', message);
   }
 }
 
