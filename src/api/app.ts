@@ -393,6 +393,12 @@ export function createApp(deps: ApiDeps): Koa {
   route('delete', '/leases/:id', 'write', async (ctx) => {
     const id = routeLease(ctx);
     await onLeader(ctx, null, async () => {
+      // A prefix-limited token may only revoke a lease whose keys all lie inside its prefix (checked on the
+      // leader against the applied table; a key attached between this check and the revoke is deleted too).
+      if (ctx.state.principal !== undefined) {
+        const found = await node.lease(id);
+        if (found !== undefined) authorizeKeys(ctx, found.keys);
+      }
       const r = await node.revokeLease(id);
       ctx.set('X-Raft-Index', String(r.index));
       ctx.body = { id, revoked: true, index: r.index, deleted: r.deleted };

@@ -41,6 +41,8 @@ function stubLeader(changes: unknown[]): RaftNode {
     // The watch history starts after index 5 (applied: 9).
     readHistory: () => Promise.resolve({ floor: 5, appliedIndex: 9, entries: [], upTo: 9 }),
     appliedIndex: () => 9,
+    minLeaseTtlMs: () => 1000,
+    lease: () => Promise.resolve(undefined),
   };
   return stub as unknown as RaftNode;
 }
@@ -117,6 +119,10 @@ describe('api: every error answer is a code of the registry (src/errors.ts)', ()
       ['GET', '/key/boom', undefined, admin, 'INTERNAL'],
       ['GET', '/watch?from=5', undefined, admin, 'COMPACTED'],
       ['GET', '/watch?from=x', undefined, admin, 'BAD_REQUEST'],
+      ['POST', '/leases', { ttlMs: 1 }, admin, 'INVALID_TTL'],
+      ['GET', '/leases/l-99', undefined, admin, 'LEASE_NOT_FOUND'],
+      ['DELETE', '/leases/nope', undefined, admin, 'LEASE_NOT_FOUND'],
+      ['PUT', '/key/x?lease=bad', { value: 'v' }, admin, 'BAD_REQUEST'],
     ];
     for (const [method, path, body, headers, code] of cases) {
       const r = await http(method, `${base}${path}`, body, headers);
