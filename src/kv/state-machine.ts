@@ -7,10 +7,10 @@
 import type { Entry } from '../raft/core/types.js';
 import type { KvStore, KvView } from '../storage/types.js';
 import type { RangePage, RangeQuery } from './listing.js';
-import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
+import { applyKvCommand, commandKeys, foldEffects, withPrevValues } from './apply.js';
 import { decodeCommand, type KvCommand } from './commands.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
-import type { EntryOutcome, HistoryPage, KvOp, StoredValue } from './types.js';
+import type { EffectBatch, EntryOutcome, HistoryPage, KvOp, StoredValue } from './types.js';
 
 /** One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops` command). */
 export type KvCommandAt = { index: number; command: KvCommand } | { index: number; ops: KvOp[] };
@@ -128,12 +128,15 @@ export class KvStateMachine {
       const found = keys.length === 0 ? [] : await this.store.getMany(keys);
       const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
       const view = { get: (key: string) => state.get(key) };
+      const batches: EffectBatch[] = [];
       const outcomes = decoded.map(({ index, command }) => {
         const outcome = applyKvCommand(index, command, view);
+        // The history keeps the values replaced too (for listings consistent across pages): read before the fold.
+        batches.push({ index, effects: withPrevValues(index, outcome.effects, view) });
         foldEffects(state, index, outcome.effects);
         return outcome;
       });
-      await this.store.persist(outcomes.map(({ index, effects }) => ({ index, effects })), appliedIndex);
+      await this.store.persist(batches, appliedIndex);
       return outcomes;
     });
   }
