@@ -18,7 +18,7 @@ import { DEFAULT_MAX_TXN_OPS, evaluateTxn, isReadOnlyTxn, parseTxn, txnKeys } fr
 import { DEFAULT_MAX_LIST_LIMIT, encodeContinue, isWellFormed, parseListQuery } from '../kv/listing.js';
 import type { FailedCondition, StoredValue } from '../kv/types.js';
 import { isLeaseId, MAX_LEASE_TTL_MS } from '../kv/leases.js';
-import { BadRequestError, ForbiddenError, InternalError, InvalidTtlError, KeyNotFoundError, LeaseNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
+import { BadRequestError, ContinueExpiredError, ForbiddenError, InternalError, InvalidTtlError, KeyNotFoundError, LeaseNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, UnavailableError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, authorizeRange, requireRole, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from './limits.js';
 import { readBody as readRequestBody } from '../http/body.js';
@@ -161,6 +161,22 @@ export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, s
     out[k] = checkValue(k, v, limits);
   }
   return out;
+}
+
+/** Resolves once `node` has applied `index`, or after `timeoutMs` (the caller checks again). */
+function waitForApplied(node: Pick<RaftNode, 'appliedIndex' | 'onAppliedIndex'>, index: number, timeoutMs: number): Promise<void> {
+  if (node.appliedIndex() >= index) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const unsubscribe = node.onAppliedIndex((applied) => {
+      if (applied >= index) done();
+    });
+  });
 }
 
 /** Builds the Koa app. */
@@ -351,14 +367,27 @@ export function createApp(deps: ApiDeps): Koa {
     const q = parseListQuery(new URLSearchParams(ctx.querystring), { maxLimit: limits.maxListLimit ?? DEFAULT_MAX_LIST_LIMIT, maxKeyBytes: limits.maxKeyBytes });
     authorizeRange(ctx, q.range);
     if (q.consistency === 'linearizable') await node.linearizableBarrier();
-    const page = await node.listRange({ ...q.range, after: q.after, limit: q.limit, keysOnly: q.keysOnly, count: q.count });
+    // Every page of a listing shows the state at its first page's index I0 (from the token): the
+    // store undoes the changes after I0 from the watch history, read at the same point as the rows.
+    const rangeQuery = { ...q.range, after: q.after, limit: q.limit, keysOnly: q.keysOnly, count: q.count, atIndex: q.firstIndex };
+    let page = await node.listRange(rangeQuery);
+    if (page.unavailable?.reason === 'behind' && q.firstIndex !== null) {
+      // A member that has not applied I0 yet (a stale read on a lagging follower): wait for it, bounded.
+      await waitForApplied(node, q.firstIndex, deps.requestTimeoutMs);
+      page = await node.listRange(rangeQuery);
+    }
+    if (page.unavailable !== undefined && q.firstIndex !== null && q.after !== null) {
+      const { reason, floor, appliedIndex } = page.unavailable;
+      if (reason === 'behind') throw new UnavailableError(`this member has not applied the listing's index ${q.firstIndex} yet (applied: ${appliedIndex}); try again or another member`);
+      throw new ContinueExpiredError(q.firstIndex, floor, appliedIndex, encodeContinue(q.range, q.after, appliedIndex));
+    }
     const last = page.items[page.items.length - 1];
     ctx.set('X-Raft-Index', String(page.index));
     ctx.body = {
       index: page.index,
       items: page.items,
       more: page.more,
-      ...(page.more && last ? { continue: encodeContinue(q.range, last.key, q.firstIndex ?? page.index) } : {}),
+      ...(page.more && last ? { continue: encodeContinue(q.range, last.key, page.index) } : {}),
       ...(page.count !== undefined ? { count: page.count } : {}),
     };
   });
