@@ -221,6 +221,51 @@ describe('watch: query, framing and the stream of frames', () => {
     expect(await nextFrame(gen)).to.equal('done');
   });
 
+  it('the route without from starts after the ReadIndex barrier: a change applied while it waits is not sent, the first progress is at or past it; SSE headers and X-Raft-Index', async () => {
+    const n = new FakeNode();
+    await n.apply(1, [set('p/a')]);
+    // The barrier confirms an index this member had not applied yet (a follower behind the leader): it
+    // resolves only once that entry is applied here, as RaftNode.linearizableBarrier does.
+    const stub = Object.assign(Object.create(n) as FakeNode, {
+      members: () => [],
+      linearizableBarrier: async () => {
+        await n.apply(2, [set('p/b')]);
+      },
+    });
+    const app = createApp({
+      node: stub as unknown as RaftNode,
+      nodeId: 'L',
+      limits: { maxKeyBytes: 64, maxValueBytes: 100, maxBodyBytes: 1000 },
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      requestTimeoutMs: 1000,
+      watch: { maxWatchers: 2, progressIntervalMs: 60_000 },
+    });
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ac = new AbortController();
+    try {
+      const r = await request(`${base}/watch?prefix=p%2F`, { signal: ac.signal });
+      expect(r.statusCode).to.equal(200);
+      expect(r.headers['content-type']).to.match(/^text\/event-stream/);
+      expect(r.headers['cache-control']).to.match(/no-cache/);
+      expect(Number(r.headers['x-raft-index'])).to.equal(2);
+      let text = '';
+      for await (const chunk of r.body) {
+        text += (chunk as Buffer).toString('utf8');
+        if (messages(text).length > 0) break;
+      }
+      // Comment lines (ignored by EventSource) come first; then the start point as a progress event.
+      expect(text.startsWith(': ')).to.equal(true);
+      expect(messages(text)[0]).to.deep.equal({ id: '2', event: 'progress', data: { index: 2 } });
+    } finally {
+      ac.abort();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
   it('MAX_WATCHERS holds for opens that arrive together (the slot is taken before the ReadIndex wait), and the open streams keep them', async () => {
     const n = new FakeNode();
     await n.apply(1, [set('p/a')]);
