@@ -13,7 +13,7 @@ describe('raft node driver: lease expiry', function () {
     node = null;
   });
 
-  it('an expiry proposal that fails is proposed again: refused while writes are refused, the lease expires once they are accepted', async () => {
+  it('an expiry proposal that fails is proposed again: refused while writes are refused (a keepalive meanwhile fails: expiry pending), the lease expires once they are accepted', async () => {
     let refusal: Error | null = null;
     node = new RaftNode(
       { nodeId: 'n1', raftAddr: 'n1:1', apiAddr: 'n1:2', tickMs: 5, electionTimeoutTicks: 10, heartbeatTicks: 2, requestTimeoutMs: 5000, bootstrapIfEmpty: true, snapshotThreshold: 100_000, leaseCheckpointIntervalMs: 50, writeRefusal: () => refusal },
@@ -33,6 +33,9 @@ describe('raft node driver: lease expiry', function () {
     while (performance.now() - refusedAt < 3 * ttlMs) await new Promise((r) => setTimeout(r, 20));
     expect(await exists(), 'nothing can be proposed while writes are refused').to.equal(true);
     expect((await n.lease(id)) !== undefined).to.equal(true);
+    // Its expiry is pending: a keepalive now fails (LEASE_NOT_FOUND) rather than reviving it.
+    const k = await n.keepaliveLease(id).then(() => 'renewed', (err: unknown) => (err as { code?: string }).code);
+    expect(k).to.equal('LEASE_NOT_FOUND');
     // Accepted again: the expiry is proposed again and applied, without any keepalive or leader change.
     const term = n.status().term;
     refusal = null;
