@@ -75,11 +75,13 @@ export class LeaseDeadlines {
 
   /**
    * Renews a lease at `now`; returns its new remaining time, or null when it is unknown here or its
-   * expiry is pending (the keepalive then fails: the lease is going).
+   * expiry is pending (the keepalive then fails: the lease is going). Pending means past the deadline,
+   * not only while a proposal is in flight: between a failed expiry proposal (retry) and the next one
+   * the lease is still going, and a renewal then would revive a lease this leader already gave up.
    */
   keepalive(id: string, now: number): number | null {
     const t = this.leases.get(id);
-    if (t === undefined || t.isPending) return null;
+    if (t === undefined || t.isPending || t.deadline <= now) return null;
     t.base = now + t.ttlMs;
     t.deadline = t.base;
     return t.ttlMs;

@@ -60,3 +60,16 @@ describe('security: configuration of TLS, secret, tokens and limits', () => {
   });
 });
 
+
+describe('configuration: defaults the API-depth design names (docs/api.md, watch.md, leases.md)', () => {
+  it('MAX_LIST_LIMIT 1000 (never unlimited), progress events and lease checkpoints every 5 s', () => {
+    const c = loadConfig({ NODE_ID: 'n1' }, { reporter: 'throw' });
+    expect({ maxListLimit: c.maxListLimit, watchProgressIntervalMs: c.watchProgressIntervalMs, leaseCheckpointIntervalMs: c.leaseCheckpointIntervalMs }).to.deep.equal({
+      maxListLimit: 1000,
+      watchProgressIntervalMs: 5000,
+      leaseCheckpointIntervalMs: 5000,
+    });
+    // A limit is always a positive integer: there is no setting that turns it off.
+    for (const bad of ['0', '-1', 'unlimited']) expect(() => loadConfig({ NODE_ID: 'n1', MAX_LIST_LIMIT: bad }, { reporter: 'throw' }), bad).to.throw();
+  });
+});

@@ -164,6 +164,45 @@ describe('leases (3 nodes)', function () {
     expect(k.body).to.have.nested.property('error.code', 'LEASE_NOT_FOUND');
   });
 
+  it('a keepalive is answered only after ReadIndex: a leader cut off from its followers renews nothing; reads never filter by clock: the key outlives its TTL while no expiry can commit', async () => {
+    const leader = await waitForLeader(live());
+    const others = live().filter((n) => n !== leader);
+    const g = await http('POST', `${others[0].api}/leases`, { ttlMs: 2000 });
+    expect(g.status, g.text).to.equal(201);
+    const { id, index } = g.body as { id: string; index: number };
+    expect(Number(g.headers['x-raft-index'])).to.equal(index);
+    expect((await http('PUT', `${leader.api}/key/ck%2Fa?lease=${id}`, { value: '1' })).status).to.equal(200);
+    // The answer's shape, through a follower (forwarded to the leader).
+    const k = await http('POST', `${others[0].api}/leases/${id}/keepalive`);
+    expect(k.status, k.text).to.equal(200);
+    const renewed = k.body as { id: string; ttlMs: number; remainingMs: number };
+    expect(renewed).to.have.keys(['id', 'ttlMs', 'remainingMs']);
+    expect(renewed).to.include({ id, ttlMs: 2000 });
+    expect(renewed.remainingMs).to.be.within(1, 2000);
+    expect(Number(k.headers['x-raft-index'])).to.be.at.least(index);
+    // Only the leader knows a deadline.
+    expect((await http('GET', `${leader.api}/leases/${id}`)).body).to.have.property('remainingMs');
+    expect((await http('GET', `${others[0].api}/leases/${id}`)).body).to.not.have.property('remainingMs');
+    const renewedAt = performance.now();
+    for (const n of others) n.proc?.kill('SIGSTOP');
+    try {
+      // The leader still believes it leads, but ReadIndex cannot confirm it: no renewal.
+      const r = await http('POST', `${leader.api}/leases/${id}/keepalive`, undefined, {}, { timeoutMs: 15_000 });
+      expect(r.status, r.text).to.not.equal(200);
+      // No quorum, so no expiry can commit: well past the TTL since the last renewal, the key is still read.
+      const wait = renewedAt + 2 * 2000 - performance.now();
+      if (wait > 0) await new Promise((res) => setTimeout(res, wait));
+      const stale = await http('GET', `${leader.api}/key/ck%2Fa?consistency=stale`);
+      expect(stale.status, stale.text).to.equal(200);
+      expect(stale.body).to.deep.equal({ 'ck/a': '1' });
+    } finally {
+      for (const n of others) n.proc?.kill('SIGCONT');
+    }
+    // With a quorum back, the lease nobody renewed expires (proposed by whichever member leads now).
+    await waitFor('the lease to expire once a quorum is back', async () => (await http('GET', `${others[0].api}/key/ck%2Fa`)).status === 404, 30_000);
+    expect((await http('GET', `${others[0].api}/leases/${id}`)).status).to.equal(404);
+  });
+
   /** Keeps `id` alive through whichever live follower answers, every `everyMs`, until stopped. */
   function keepAlive(id: string, everyMs: number, via: () => NodeProc[]): { stop: () => Promise<void>; failures: string[]; oks: number } {
     let isStopped = false;
@@ -215,6 +254,57 @@ describe('leases (3 nodes)', function () {
       await k.stop();
     }
     await http('DELETE', `${others[0].api}/leases/${id}`);
+  });
+
+  it('pitfall 3: with a leader change every TTL/2 (old leader paused each time), a lease nobody renews still expires, not before its TTL; one kept alive through the new leaders survives', async () => {
+    const ttlMs = 2400;
+    const paused = new Set<NodeProc>();
+    const awake = (): NodeProc[] => live().filter((n) => !paused.has(n));
+    const f = await follower();
+    const sentAt = performance.now();
+    const stopped = await grant(ttlMs, f);
+    const kept = await grant(2 * ttlMs, f);
+    expect((await http('PUT', `${f.api}/key/p3%2Fstopped?lease=${stopped}`, { value: '1' })).status).to.equal(200);
+    expect((await http('PUT', `${f.api}/key/p3%2Fkept?lease=${kept}`, { value: '1' })).status).to.equal(200);
+    const k = keepAlive(kept, 300, () => awake());
+    /** When a stale read on some awake member first misses `key` (polled every 50 ms), or null. */
+    let goneAt: number | null = null;
+    let changes = 0;
+    try {
+      let leader = await waitForLeader(awake());
+      while (goneAt === null && performance.now() - sentAt < 60_000) {
+        // Lead for TTL/2, then pause the leader until another is elected, and let it go.
+        const until = performance.now() + ttlMs / 2;
+        while (goneAt === null && performance.now() < until) {
+          for (const n of awake()) {
+            if ((await http('GET', `${n.api}/key/p3%2Fstopped?consistency=stale`, undefined, {}, { timeoutMs: 1000 })).status === 404) goneAt ??= performance.now();
+          }
+          await new Promise((res) => setTimeout(res, 50));
+        }
+        if (goneAt !== null) break;
+        leader.proc?.kill('SIGSTOP');
+        paused.add(leader);
+        try {
+          leader = await waitForLeader(awake(), 30_000);
+        } finally {
+          for (const n of paused) n.proc?.kill('SIGCONT');
+          paused.clear();
+        }
+        changes++;
+      }
+      expect(goneAt, `the lease nobody renews was not expired within 60 s (${changes} leader changes)`).to.not.equal(null);
+      expect((goneAt as number) - sentAt).to.be.at.least(ttlMs);
+      expect(changes, 'the leader changed while the lease ran').to.be.at.least(1);
+      // The lease kept alive through every new leader is still there, with its key.
+      await waitForLeader(live(), 30_000);
+      const f2 = await follower();
+      expect((await http('GET', `${f2.api}/key/p3%2Fkept`)).status, k.failures.join('\n')).to.equal(200);
+      expect((await http('GET', `${f2.api}/leases/${kept}`)).status).to.equal(200);
+    } finally {
+      for (const n of c.nodes) n.proc?.kill('SIGCONT');
+      await k.stop();
+    }
+    await http('DELETE', `${(await waitForLeader(live())).api}/leases/${kept}`);
   });
 
   it('keepalives through a follower keep a lease alive across a leader kill; once they stop, it expires', async () => {

@@ -10,7 +10,7 @@ import type { HistoryLimits } from '../../../src/kv/history.js';
 import type { KvOp } from '../../../src/kv/types.js';
 import { MemoryKvStore } from '../../../src/storage/memory/index.js';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
 import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { request } from 'undici';
@@ -83,6 +83,17 @@ function messages(text: string): Array<{ id?: string; event: string; data: unkno
       }
       return m;
     });
+}
+
+/** Polls `fn` until it returns a value (every 10 ms, up to `ms`). */
+async function waitForValue<T>(fn: () => T | undefined, ms = 5000): Promise<T> {
+  const until = performance.now() + ms;
+  for (;;) {
+    const v = fn();
+    if (v !== undefined) return v;
+    if (performance.now() > until) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 function code(fn: () => unknown): string {
@@ -219,6 +230,110 @@ describe('watch: query, framing and the stream of frames', () => {
     expect(err.event).to.equal('error');
     expect(err.data).to.have.nested.property('error.code', 'NO_LEADER');
     expect(await nextFrame(gen)).to.equal('done');
+  });
+
+  it('the route without from starts after the ReadIndex barrier: a change applied while it waits is not sent, the first progress is at or past it; SSE headers and X-Raft-Index', async () => {
+    const n = new FakeNode();
+    await n.apply(1, [set('p/a')]);
+    // The barrier confirms an index this member had not applied yet (a follower behind the leader): it
+    // resolves only once that entry is applied here, as RaftNode.linearizableBarrier does.
+    const stub = Object.assign(Object.create(n) as FakeNode, {
+      members: () => [],
+      linearizableBarrier: async () => {
+        await n.apply(2, [set('p/b')]);
+      },
+    });
+    const app = createApp({
+      node: stub as unknown as RaftNode,
+      nodeId: 'L',
+      limits: { maxKeyBytes: 64, maxValueBytes: 100, maxBodyBytes: 1000 },
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      requestTimeoutMs: 1000,
+      watch: { maxWatchers: 2, progressIntervalMs: 60_000 },
+    });
+    const server = createServer(app.callback());
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const ac = new AbortController();
+    try {
+      const r = await request(`${base}/watch?prefix=p%2F`, { signal: ac.signal });
+      expect(r.statusCode).to.equal(200);
+      expect(r.headers['content-type']).to.match(/^text\/event-stream/);
+      expect(r.headers['cache-control']).to.match(/no-cache/);
+      expect(Number(r.headers['x-raft-index'])).to.equal(2);
+      let text = '';
+      for await (const chunk of r.body) {
+        text += (chunk as Buffer).toString('utf8');
+        if (messages(text).length > 0) break;
+      }
+      // Comment lines (ignored by EventSource) come first; then the start point as a progress event.
+      expect(text.startsWith(': ')).to.equal(true);
+      expect(messages(text)[0]).to.deep.equal({ id: '2', event: 'progress', data: { index: 2 } });
+    } finally {
+      ac.abort();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('a client that stops reading over a real socket: the server holds at most a page or so for it, not the history; once it reads, it gets every change', async () => {
+    const n = new FakeNode({ maxEntries: 100_000, maxBytes: 1 << 30 });
+    const value = 'x'.repeat(1000);
+    const entries = 20_000; // about 21 MB of frames: more than loopback's socket buffers take
+    for (let i = 1; i <= entries; i++) await n.apply(i, [set(`p/${i}`, value)]);
+    const stub = Object.assign(Object.create(n) as FakeNode, { members: () => [], linearizableBarrier: async () => undefined });
+    const app = createApp({
+      node: stub as unknown as RaftNode,
+      nodeId: 'L',
+      limits: { maxKeyBytes: 64, maxValueBytes: 2000, maxBodyBytes: 1000 },
+      logger: pino({ level: 'silent' }),
+      registry: new Registry(),
+      requestTimeoutMs: 1000,
+      watch: { maxWatchers: 2, progressIntervalMs: 60_000 },
+    });
+    const server = createServer(app.callback());
+    const responses: import('node:http').ServerResponse[] = [];
+    server.on('request', (_req, res) => responses.push(res));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', resolve));
+      socket.pause(); // reads nothing until told
+      socket.write(`GET /watch?prefix=p%2F&from=1 HTTP/1.1\r\nHost: x\r\n\r\n`);
+      const res = await waitForValue(() => responses[0]);
+      // Let the server fill whatever the kernel takes, then look at what it holds in memory.
+      let held = 0;
+      for (let i = 0; i < 20; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        held = Math.max(held, res.writableLength);
+      }
+      expect(held, 'bytes queued in the response for a client that reads nothing').to.be.below(2 * 1024 * 1024);
+      // Now read: every change arrives, in order, once.
+      let text = '';
+      let last = 0;
+      let count = 0;
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('utf8');
+        let at: number;
+        while ((at = text.indexOf('\n\n')) >= 0) {
+          const block = text.slice(0, at);
+          text = text.slice(at + 2);
+          const id = /^id: (\d+)$/m.exec(block);
+          if (id === null || !block.includes('event: change')) continue;
+          expect(Number(id[1])).to.equal(last + 1);
+          last = Number(id[1]);
+          count++;
+        }
+      });
+      socket.resume();
+      await waitForValue(() => (count === entries ? true : undefined), 30_000);
+    } finally {
+      socket.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 
   it('MAX_WATCHERS holds for opens that arrive together (the slot is taken before the ReadIndex wait), and the open streams keep them', async () => {

@@ -28,6 +28,18 @@ describe('kv: lease deadlines (leader clock)', () => {
     expect(d.keepalive('l-2', 1901)).to.equal(null);
   });
 
+  it('a keepalive past the deadline fails, also after a failed expiry proposal (retry) and before the next one', () => {
+    const d = new LeaseDeadlines();
+    d.onGrant('l-1', 1000, 0);
+    // Due, not yet handed out (the tick has not run): already going.
+    expect(d.keepalive('l-1', 1000)).to.equal(null);
+    expect(d.expired(1001)).to.deep.equal(['l-1']);
+    d.retry('l-1'); // the proposal failed
+    expect(d.isExpiring('l-1')).to.equal(false);
+    expect(d.keepalive('l-1', 1002)).to.equal(null);
+    expect(d.expired(1003)).to.deep.equal(['l-1']);
+  });
+
   it('a new leader sets deadline = now + remaining + election timeout; checkpoints record base - now, never the slack', () => {
     const d = new LeaseDeadlines();
     d.becomeLeader([{ id: 'l-1', ttlMs: 1000, remainingMs: 400 }], 10_000, 150);

@@ -7,6 +7,8 @@ import { decodeSnapshotState } from '../../../src/kv/snapshot.js';
 import { KvStateMachine } from '../../../src/kv/state-machine.js';
 import type { LeaseState, StoredValue } from '../../../src/kv/types.js';
 import { MemoryKvStore } from '../../../src/storage/memory/index.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 
 function view(values: Record<string, StoredValue>): KvView {
   return { get: (k) => values[k] };
@@ -34,6 +36,31 @@ describe('kv: lease apply rules', () => {
       '{"kind":"lease-checkpoint","remaining":[["l-1"]]}', '{"kind":"lease-nope"}', '{"ops":[{"op":"set","key":"a","value":"1","lease":3}]}', '{"kind":"lease-grant","ttlMs":5,"extra":1}']) {
       expect(() => decodeCommand(bad), bad).to.throw();
     }
+  });
+
+  it('no clock time in replicated state: nothing in src/kv reads a clock or sets a timer (the leader clock takes now as a parameter)', () => {
+    // Design section 5: deadlines live only on the leader's monotonic clock (the driver passes
+    // performance.now() to src/kv/lease-deadlines.ts), never in the log, the state machine or snapshots.
+    const clocks: [RegExp, string][] = [
+      [/\bDate\b/, 'Date'],
+      [/\bperformance\b/, 'performance clock'],
+      [/\bprocess\.(hrtime|uptime)/, 'process clock'],
+      [/\bset(Timeout|Interval|Immediate)\b/, 'timers'],
+      [/Math\.random/, 'Math.random'],
+    ];
+    const strip = (src: string): string => src.replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
+    const dir = join(import.meta.dirname, '../../../src/kv');
+    const files = readdirSync(dir).filter((f) => f.endsWith('.ts'));
+    expect(files).to.include.members(['apply.ts', 'commands.ts', 'leases.ts', 'lease-deadlines.ts', 'history.ts', 'snapshot.ts']);
+    const violations: string[] = [];
+    for (const f of files) for (const [re, what] of clocks) if (re.test(strip(readFileSync(join(dir, f), 'utf8')))) violations.push(`${f}: ${what}`);
+    expect(violations).to.deep.equal([]);
+    // The scan itself catches a planted clock read.
+    expect(clocks.filter(([re]) => re.test(strip('const deadline = Date.now() + ttlMs; // ok'))).map(([, w]) => w)).to.deep.equal(['Date']);
+    // The replicated record of a lease is exactly these fields: durations, never instants.
+    const o = applyKvCommand(7, { kind: 'lease-grant', ttlMs: 3000 }, view({}), { term: 1, leases: table({}) });
+    const put = o.leaseEffects?.[0];
+    expect(put?.type === 'lease-put' ? Object.keys(put.lease).sort() : null).to.deep.equal(['grantedIndex', 'id', 'remainingMs', 'ttlMs']);
   });
 
   it('lease-grant creates l-<index> with remainingMs = ttlMs, decided from the entry index alone', () => {

@@ -74,6 +74,25 @@ describe('storage: RocksDB writer thread', () => {
     }
   });
 
+  it('an apply lands as one RocksDB write: the keys, the lease table, the watch history record and the applied index together', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      const sm = new KvStateMachine(s.kv);
+      await sm.applyEntries([{ index: 1, term: 1, type: 'normal', data: JSON.stringify({ kind: 'lease-grant', ttlMs: 5000 }) }]);
+      const before = db.walStats().writes;
+      await sm.applyEntries([{ index: 2, term: 1, type: 'normal', data: JSON.stringify({ ops: [{ op: 'set', key: 'a', value: '1', lease: 'l-1' }, { op: 'set', key: 'b', value: '2' }] }) }]);
+      expect(db.walStats().writes - before, 'WAL writes for one applied entry').to.equal(1);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 2 });
+      expect((await s.kv.loadLeases()).attached).to.deep.equal([['l-1', 'a']]);
+      const h = await s.kv.readHistory(2, 10);
+      expect(h.appliedIndex).to.equal(2);
+      expect(h.entries.map((e) => [e.index, e.effects.map((x) => x.key)])).to.deep.equal([[2, ['a', 'b']]]);
+    } finally {
+      await close(o);
+    }
+  });
+
   it('a write resolves only after the writer acknowledged it, and is in RocksDB by then', async () => {
     const o = await open();
     try {
