@@ -3,7 +3,7 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
-import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, StoredValue } from '../../kv/types.js';
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
 import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
@@ -50,6 +50,9 @@ export class MemoryLogStore implements LogStore {
 export class MemoryKvStore implements KvStore {
   private data = new Map<string, StoredValue>();
   private applied = 0;
+  /** The lease table: leases by id, and the attached keys of each. */
+  private leases = new Map<string, LeaseRecord>();
+  private attached = new Map<string, Set<string>>();
   /** The watch history: records kept, oldest first, from position `historyHead` on (see kv/history.ts). */
   private history: HistoryEntry[] = [];
   private historyHead = 0;
@@ -74,7 +77,17 @@ export class MemoryKvStore implements KvStore {
   }
 
   async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
-    for (const { index, effects } of batches) {
+    for (const { index, effects, leaseEffects } of batches) {
+      for (const e of leaseEffects ?? []) {
+        if (e.type === 'lease-put') this.leases.set(e.lease.id, { ...e.lease });
+        else if (e.type === 'lease-delete') {
+          this.leases.delete(e.id);
+          this.attached.delete(e.id);
+        } else if (e.type === 'attach') {
+          const set = this.attached.get(e.id) ?? new Set<string>();
+          this.attached.set(e.id, set.add(e.key));
+        } else this.attached.get(e.id)?.delete(e.key);
+      }
       for (const e of effects) {
         if (e.type === 'put') {
           if (this.sorted !== null && !this.data.has(e.key)) this.sorted = null;
@@ -116,6 +129,16 @@ export class MemoryKvStore implements KvStore {
 
   async appliedIndex(): Promise<number> {
     return this.applied;
+  }
+
+  async loadLeases(): Promise<LeaseState> {
+    return this.leaseState();
+  }
+
+  /** A copy of the lease table, leases by id and keys sorted. */
+  private leaseState(): LeaseState {
+    const leases = [...this.leases.values()].sort((a, b) => a.grantedIndex - b.grantedIndex).map((l) => ({ ...l }));
+    return { leases, attached: leases.flatMap((l) => [...(this.attached.get(l.id) ?? [])].sort(compareKeys).map((k): [string, string] => [l.id, k])) };
   }
 
   forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
@@ -171,8 +194,11 @@ export class MemoryKvStore implements KvStore {
     return Promise.resolve(page);
   }
 
-  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number, leases: LeaseState = { leases: [], attached: [] }): Promise<void> {
     this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
+    this.leases = new Map(leases.leases.map((l) => [l.id, { ...l }]));
+    this.attached = new Map();
+    for (const [id, key] of leases.attached) this.attached.set(id, (this.attached.get(id) ?? new Set<string>()).add(key));
     this.sorted = null;
     this.applied = appliedIndex;
     // The history before a restored snapshot is unknown: the floor moves up to it.
@@ -191,6 +217,7 @@ export class MemoryKvStore implements KvStore {
     let at = 0;
     return {
       appliedIndex: this.applied,
+      leases: this.leaseState(),
       nextRows: async (max) => rows.slice(at, (at = Math.min(rows.length, at + max))),
       close: async () => {
         at = rows.length;

@@ -11,6 +11,8 @@
  *   'w/' + 16-digit index    watch history: the effects of the entry at that index (JSON), written in
  *                            the apply batch (see kv/history.ts for what is kept)
  *   'wf'                     watch history floor (JSON number): the highest index whose history is gone
+ *   'e/' + lease id          a lease (JSON LeaseRecord), written in the apply batch
+ *   'f/' + lease id + NUL + key   a key attached to that lease (empty value), written in the apply batch
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
  * applies are not (see KvStore.persist). All writes go to one writer thread (writer.ts), which
  * writes them one after another in the order they were issued, so the WAL holds them in that order:
@@ -24,7 +26,7 @@ import { pathToFileURL } from 'node:url';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
-import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, StoredValue } from '../../kv/types.js';
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
@@ -64,6 +66,45 @@ const HISTORY_PREFIX = 'w/';
 const HISTORY_END = 'w0';
 const HISTORY_FLOOR_KEY = 'wf';
 const HISTORY_READ_END = 'wg';
+const LEASE_PREFIX = 'e/';
+const ATTACHED_PREFIX = 'f/';
+const ATTACHED_END = 'f0';
+
+/** The key of an attachment of `key` to lease `id` (ids never hold NUL). */
+function attachedKey(id: string, key: string): string {
+  return `${ATTACHED_PREFIX}${id}\u0000${key}`;
+}
+
+/** The lease id and key of an attachment row. */
+function parseAttachedKey(k: string): [string, string] {
+  const at = k.indexOf('\u0000');
+  return [k.slice(ATTACHED_PREFIX.length, at), k.slice(at + 1)];
+}
+
+/** Reads the lease table through `it` (an iterator whose range covers 'e/' to 'f0'), from its one view. */
+async function readLeases(it: RawIterator): Promise<LeaseState> {
+  const state: LeaseState = { leases: [], attached: [] };
+  it.seek(LEASE_PREFIX);
+  scan: for (;;) {
+    const rows = await it.nextv(ITERATOR_STEP_ROWS);
+    if (rows.length === 0) break;
+    for (const [k, v] of rows) {
+      if (!k.startsWith(LEASE_PREFIX)) break scan;
+      state.leases.push(JSON.parse(v ?? '') as LeaseRecord);
+    }
+  }
+  it.seek(ATTACHED_PREFIX);
+  scan: for (;;) {
+    const rows = await it.nextv(ITERATOR_STEP_ROWS);
+    if (rows.length === 0) break;
+    for (const [k] of rows) {
+      if (!k.startsWith(ATTACHED_PREFIX)) break scan;
+      state.attached.push(parseAttachedKey(k));
+    }
+  }
+  state.leases.sort((a, b) => a.grantedIndex - b.grantedIndex);
+  return state;
+}
 
 /** The history key of `index`: zero-padded so that byte order is index order. */
 function historyKey(index: number): string {
@@ -504,7 +545,13 @@ export class RocksKvStore implements KvStore {
     const updates = new Map<string, StoredValue | null>();
     const batch: BatchOp[] = [];
     let count = this.keyCount;
-    for (const { index, effects } of batches) {
+    for (const { index, effects, leaseEffects } of batches) {
+      for (const e of leaseEffects ?? []) {
+        if (e.type === 'lease-put') batch.push({ type: 'put', key: LEASE_PREFIX + e.lease.id, value: JSON.stringify(e.lease) });
+        else if (e.type === 'lease-delete') batch.push({ type: 'del', key: LEASE_PREFIX + e.id });
+        else if (e.type === 'attach') batch.push({ type: 'put', key: attachedKey(e.id, e.key), value: '' });
+        else batch.push({ type: 'del', key: attachedKey(e.id, e.key) });
+      }
       for (const e of effects) {
         if (e.type === 'put') {
           batch.push({ type: 'put', key: KV_PREFIX + e.key, value: JSON.stringify({ value: e.value, index }) });
@@ -543,6 +590,10 @@ export class RocksKvStore implements KvStore {
 
   async appliedIndex(): Promise<number> {
     return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
+  }
+
+  loadLeases(): Promise<LeaseState> {
+    return this.db.withIterator(LEASE_PREFIX, ATTACHED_END, readLeases);
   }
 
   readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
@@ -622,8 +673,11 @@ export class RocksKvStore implements KvStore {
     return this.db.forEachEntry(KV_PREFIX, KV_END, true, (k, v) => fn(k.slice(KV_PREFIX.length), JSON.parse(v) as StoredValue));
   }
 
-  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number, leases: LeaseState = { leases: [], attached: [] }): Promise<void> {
     const batch: BatchOp[] = (await this.db.scanKeys(KV_PREFIX, KV_END)).map((key) => ({ type: 'del', key }));
+    for (const key of await this.db.scanKeys(LEASE_PREFIX, ATTACHED_END)) batch.push({ type: 'del', key });
+    for (const l of leases.leases) batch.push({ type: 'put', key: LEASE_PREFIX + l.id, value: JSON.stringify(l) });
+    for (const [id, key] of leases.attached) batch.push({ type: 'put', key: attachedKey(id, key), value: '' });
     const keys = new Set<string>();
     for (const [key, { value, index }] of rows) {
       batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
@@ -645,11 +699,14 @@ export class RocksKvStore implements KvStore {
     // ONE iterator over ['a', 'k0'): its first row is the applied index (when stored; 'a' sorts
     // before 'h' and 'k/'), then a seek to 'k/' reads the rows, all from the same implicit snapshot,
     // so the index and the rows are one atomic state of the store.
+    // The lease rows ('e/', 'f/') sort between them and are read whole through the same iterator.
     const it = this.db.iterator(APPLIED_KEY, KV_END);
     let appliedIndex = 0;
+    let leases: LeaseState;
     try {
       const first = await it.nextv(1);
       if (first.length > 0 && first[0][0] === APPLIED_KEY) appliedIndex = JSON.parse(first[0][1] ?? '0') as number;
+      leases = await readLeases(it);
       it.seek(KV_PREFIX);
     } catch (err) {
       await it.close();
@@ -658,6 +715,7 @@ export class RocksKvStore implements KvStore {
     let isClosed = false;
     return {
       appliedIndex,
+      leases,
       nextRows: async (max) => {
         if (isClosed) return [];
         const rows = await it.nextv(max);

@@ -431,6 +431,45 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
     });
 
+    it('leases: lease rows and attached keys are persisted in the apply batch, survive reopen, and replaceRows replaces them', async () => {
+      const l1 = { id: 'l-1', ttlMs: 5000, grantedIndex: 1, remainingMs: 5000 };
+      const l2 = { id: 'l-2', ttlMs: 9000, grantedIndex: 2, remainingMs: 9000 };
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+      await s.kv.persist([
+        { index: 1, effects: [], leaseEffects: [{ type: 'lease-put', lease: l1 }] },
+        { index: 2, effects: [{ type: 'put', key: 'b', value: '1', prevIndex: null, lease: 'l-1' }, { type: 'put', key: 'a', value: '1', prevIndex: null, lease: 'l-1' }],
+          leaseEffects: [{ type: 'lease-put', lease: l2 }, { type: 'attach', id: 'l-1', key: 'b' }, { type: 'attach', id: 'l-1', key: 'a' }, { type: 'attach', id: 'l-2', key: 'é\u0000x' }] },
+      ], 2);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [l1, l2], attached: [['l-1', 'a'], ['l-1', 'b'], ['l-2', 'é\u0000x']] });
+      await s.kv.persist([{ index: 3, effects: [], leaseEffects: [{ type: 'detach', id: 'l-1', key: 'b' }, { type: 'lease-put', lease: { ...l1, remainingMs: 10 } }, { type: 'detach', id: 'l-2', key: 'é\u0000x' }, { type: 'lease-delete', id: 'l-2' }] }], 3);
+      const expected = { leases: [{ ...l1, remainingMs: 10 }], attached: [['l-1', 'a']] };
+      expect(await s.kv.loadLeases()).to.deep.equal(expected);
+      const view = await s.kv.openView();
+      expect(view.leases).to.deep.equal(expected);
+      await view.close();
+      await reopen();
+      expect(await s.kv.loadLeases()).to.deep.equal(expected);
+      await s.kv.replaceRows([['z', { value: 'z', index: 4 }]], 9, { leases: [l2], attached: [['l-2', 'z']] });
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [l2], attached: [['l-2', 'z']] });
+      await s.kv.replaceRows([], 10);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+    });
+
+    it('leases: a snapshot exported from one store and restored into another carries the lease table', async () => {
+      await sm().applyCommands([
+        { index: 1, term: 1, command: { kind: 'lease-grant', ttlMs: 5000 } },
+        { index: 2, term: 1, command: { kind: 'ops', ops: [{ op: 'set', key: 'a', value: '1', lease: 'l-1' }], conditions: [] } },
+      ], 2);
+      const data = await sm().exportSnapshot();
+      await sm().restoreSnapshot('[]', 3);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+      await sm().restoreSnapshot(data, 4);
+      const fresh = sm();
+      const out = await fresh.applyCommands([{ index: 5, term: 1, command: { kind: 'lease-revoke', id: 'l-1' } }], 5);
+      expect(out[0].lease).to.deep.equal({ op: 'revoke', id: 'l-1', deleted: ['a'] });
+      expect(await s.kv.get('a')).to.equal(undefined);
+    });
+
     describe('watch history', () => {
       const set = (key: string, value = 'v'): KvOp => ({ op: 'set', key, value });
       async function openWith(l: HistoryLimits): Promise<void> {
