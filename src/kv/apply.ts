@@ -9,7 +9,7 @@ import type { KvCommand, LeaseCommand } from './commands.js';
 import { preconditionHolds } from './conditions.js';
 import { leaseIdOf, NO_LEASES, type LeaseView } from './leases.js';
 import { evaluateTxn, txnKeys } from './txn.js';
-import type { DeleteReason, EntryOutcome, FailedCondition, KvEffect, KvOp, KvOpResult, LeaseEffect, StoredValue } from './types.js';
+import type { DeleteReason, EntryOutcome, FailedCondition, HistoryEffect, KvEffect, KvOp, KvOpResult, LeaseEffect, StoredValue } from './types.js';
 
 /** The state a command is decided against: the current value of a key, or undefined when absent. */
 export interface KvView {
@@ -187,4 +187,21 @@ export function applyKvCommand(index: number, cmd: KvCommand, view: KvView, ctx:
  */
 export function foldEffects(state: Map<string, StoredValue | undefined>, index: number, effects: readonly KvEffect[]): void {
   for (const e of effects) state.set(e.key, e.type === 'put' ? { value: e.value, index } : undefined);
+}
+
+/**
+ * One entry's effects as the watch history keeps them: each with `prevValue`, the value it replaced
+ * or removed, read from `view` (the state before the entry) and from the entry's own earlier effects
+ * (a key written twice in one transaction). Called by KvStateMachine before it folds the effects.
+ */
+export function withPrevValues(index: number, effects: readonly KvEffect[], view: KvView): HistoryEffect[] {
+  const written = new Map<string, string | null>();
+  return effects.map((e) => {
+    const w = written.get(e.key);
+    const prev = w === undefined ? view.get(e.key)?.value : (w ?? undefined);
+    written.set(e.key, e.type === 'put' ? e.value : null);
+    // Invariant (applyCommand): an effect with a prevIndex replaced a value, which the view or the entry holds.
+    if (e.prevIndex !== null && prev === undefined) throw new Error(`apply: no previous value for ${JSON.stringify(e.key)} at ${index}, though prevIndex is ${e.prevIndex}`);
+    return prev === undefined ? { ...e } : { ...e, prevValue: prev };
+  });
 }

@@ -7,11 +7,11 @@
 import type { Entry } from '../raft/core/types.js';
 import type { KvStore, KvView } from '../storage/types.js';
 import type { RangePage, RangeQuery } from './listing.js';
-import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
+import { applyKvCommand, commandKeys, foldEffects, withPrevValues } from './apply.js';
 import { decodeCommand, type KvCommand } from './commands.js';
 import { LeaseOverlay, LeaseTable } from './leases.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
-import type { EntryOutcome, HistoryPage, KvOp, LeaseEffect, StoredValue } from './types.js';
+import type { EffectBatch, EntryOutcome, HistoryPage, KvOp, LeaseEffect, StoredValue } from './types.js';
 
 /**
  * One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops`
@@ -151,13 +151,18 @@ export class KvStateMachine {
       const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
       const view = { get: (key: string) => state.get(key) };
       const leases = new LeaseOverlay(table);
+      const batches: EffectBatch[] = [];
       const outcomes = decoded.map(({ index, term, command }) => {
         const outcome = applyKvCommand(index, command, view, { term, leases });
+        // The history keeps the values replaced too (for listings consistent across pages): read before the fold.
+        const batch: EffectBatch = { index, effects: withPrevValues(index, outcome.effects, view) };
+        if (outcome.leaseEffects) batch.leaseEffects = outcome.leaseEffects;
+        batches.push(batch);
         foldEffects(state, index, outcome.effects);
         if (outcome.leaseEffects) leases.fold(outcome.leaseEffects);
         return outcome;
       });
-      await this.store.persist(outcomes.map(({ index, effects, leaseEffects }) => (leaseEffects ? { index, effects, leaseEffects } : { index, effects })), appliedIndex);
+      await this.store.persist(batches, appliedIndex);
       const leaseEffects: LeaseEffect[] = outcomes.flatMap((o) => o.leaseEffects ?? []);
       if (leaseEffects.length > 0) table.apply(leaseEffects);
       return outcomes;

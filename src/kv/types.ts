@@ -97,10 +97,18 @@ export interface EntryOutcome {
   lease?: LeaseDecision;
 }
 
+/**
+ * An effect as the watch history keeps it: the KvEffect plus `prevValue`, the value it replaced or
+ * removed (absent for a put of a new key), so that a listing can undo the changes made after its
+ * first page (docs/api.md, "Listing"). Never sent to watchers (src/api/watch.ts strips it). Records
+ * written before it was kept lack it: a listing that needs one answers CONTINUE_EXPIRED.
+ */
+export type HistoryEffect = KvEffect & { prevValue?: string };
+
 /** The effects of one entry as handed to the storage backend (which writes `index` with each put). */
 export interface EffectBatch {
   index: number;
-  effects: KvEffect[];
+  effects: HistoryEffect[];
   /** The entry's lease-table changes (absent when none), in the same atomic batch. */
   leaseEffects?: LeaseEffect[];
 }
@@ -108,7 +116,7 @@ export interface EffectBatch {
 /** One record of the watch history: the effects one applied entry had (entries without effects have none). */
 export interface HistoryEntry {
   index: number;
-  effects: KvEffect[];
+  effects: HistoryEffect[];
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
 import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, StoredValue } from '../../kv/types.js';
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
-import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
+import { compareKeys, countAt, historyNeed, isPastRange, PageBuilder, undoChanges, unavailablePage, type RangePage, type RangeQuery, type UndoneKey } from '../../kv/listing.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -113,8 +113,8 @@ export class MemoryKvStore implements KvStore {
     this.applied = appliedIndex;
   }
 
-  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
-    // Synchronously, within the call: one consistent point.
+  /** Position in `history` of the first record with index >= `from`. */
+  private historyAt(from: number): number {
     let lo = this.historyHead;
     let hi = this.history.length;
     while (lo < hi) {
@@ -122,6 +122,12 @@ export class MemoryKvStore implements KvStore {
       if (this.history[mid].index < from) lo = mid + 1;
       else hi = mid;
     }
+    return lo;
+  }
+
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    // Synchronously, within the call: one consistent point.
+    const lo = this.historyAt(from);
     const entries = this.history.slice(lo, lo + maxEntries).map((e) => clone(e));
     const isCut = lo + maxEntries < this.history.length;
     return Promise.resolve({ floor: this.bound.floor, appliedIndex: this.applied, entries, upTo: isCut ? entries[entries.length - 1].index : this.applied });
@@ -156,7 +162,15 @@ export class MemoryKvStore implements KvStore {
   }
 
   listRange(q: RangeQuery): Promise<RangePage> {
-    // Synchronously, within the call: one consistent point.
+    // Synchronously, within the call: the rows, the history and the applied index are one consistent point.
+    let undo: Map<string, UndoneKey> | null = null;
+    const atIndex = q.atIndex ?? this.applied;
+    if (atIndex !== this.applied) {
+      const need = historyNeed(atIndex, this.bound.floor, this.applied);
+      if (need !== null) return Promise.resolve(unavailablePage(need, atIndex, this.bound.floor, this.applied));
+      undo = undoChanges(q, this.history.slice(this.historyAt(atIndex + 1)));
+      if (undo === null) return Promise.resolve(unavailablePage('expired', atIndex, this.bound.floor, this.applied));
+    }
     const keys = this.sortedKeys();
     const from = q.after !== null ? q.after : q.start;
     // The first key at or after `from` (strictly after `after`).
@@ -168,17 +182,12 @@ export class MemoryKvStore implements KvStore {
       if (c < 0 || (q.after !== null && c === 0)) lo = mid + 1;
       else hi = mid;
     }
-    const items: ListedKey[] = [];
-    let i = lo;
-    for (; i < keys.length && items.length < q.limit; i++) {
-      const k = keys[i];
-      // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
-      if (isPastRange(k, q)) break;
-      const v = this.data.get(k)!;
-      items.push(q.keysOnly ? { key: k, index: v.index } : { key: k, value: v.value, index: v.index });
+    const builder = new PageBuilder(q, undo);
+    // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
+    for (let i = lo; i < keys.length && !isPastRange(keys[i], q); i++) {
+      if (!builder.offer(keys[i], this.data.get(keys[i])!)) break;
     }
-    const more = i < keys.length && !isPastRange(keys[i], q);
-    const page: RangePage = { index: this.applied, items, more };
+    let count: number | undefined;
     if (q.count) {
       let n = 0;
       let a = 0;
@@ -189,9 +198,9 @@ export class MemoryKvStore implements KvStore {
         else b = mid;
       }
       for (let j = a; j < keys.length && !isPastRange(keys[j], q); j++) n++;
-      page.count = n;
+      count = countAt(n, undo);
     }
-    return Promise.resolve(page);
+    return Promise.resolve(builder.finish(atIndex, count));
   }
 
   async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number, leases: LeaseState = { leases: [], attached: [] }): Promise<void> {

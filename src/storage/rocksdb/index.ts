@@ -31,7 +31,7 @@ import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits
 import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
 import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
-import { isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
+import { countAt, historyNeed, inRange, isPastRange, PageBuilder, undoChanges, unavailablePage, type RangePage, type RangeQuery, type UndoneKey } from '../../kv/listing.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 /** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
@@ -39,6 +39,13 @@ export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Rows per iterator step: each step is one thread-pool round trip. */
 const ITERATOR_STEP_ROWS = 1000;
+
+/**
+ * Bytes per iterator step of a listing: its iterator spans the KV rows, the log and the history
+ * (one consistent view), so a step that runs past the last KV row reads log entries it throws away;
+ * this bounds them to about one step's worth.
+ */
+const LIST_STEP_BYTES = 1 << 20;
 
 /**
  * Starts the writer thread (writer.js beside this file once compiled). Run from the TypeScript
@@ -288,8 +295,8 @@ export class RocksDatabase {
    * Runs `fn` over one iterator of [gte, lt) with values: every read through it (including after
    * seek) sees the one consistent view taken when this call created it. Closes it afterwards.
    */
-  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>): Promise<T> {
-    const it = this.iterator(gte, lt);
+  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>, highWaterMarkBytes?: number): Promise<T> {
+    const it = this.iterator(gte, lt, highWaterMarkBytes);
     try {
       return await fn(it);
     } finally {
@@ -301,8 +308,8 @@ export class RocksDatabase {
    * An iterator over [gte, lt) with values. RocksDB takes its implicit snapshot when the iterator is
    * created: everything read through it, seeks included, is the database as it was at that moment.
    */
-  iterator(gte: string, lt: string): RawIterator {
-    return this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  iterator(gte: string, lt: string, highWaterMarkBytes?: number): RawIterator {
+    return this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8', ...(highWaterMarkBytes !== undefined ? { highWaterMarkBytes } : {}) });
   }
 
   /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
@@ -626,30 +633,48 @@ export class RocksKvStore implements KvStore {
   }
 
   listRange(q: RangeQuery): Promise<RangePage> {
-    // One iterator from the applied index key ('a') to the end of the KV keys: the applied index and
-    // the rows come from the same view, so the page is the state at exactly its index.
-    return this.db.withIterator(APPLIED_KEY, KV_END, async (it) => {
+    // One iterator from the applied index key ('a') past the history floor ('wf'): the applied index,
+    // the floor, the history records and the rows all come from its one implicit snapshot, so the page
+    // is the state at exactly its index, and the changes it undoes are exactly those after I0.
+    return this.db.withIterator(APPLIED_KEY, HISTORY_READ_END, async (it) => {
       const head = await it.nextv(1);
-      const index = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      const appliedIndex = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      const atIndex = q.atIndex ?? appliedIndex;
+      let undo: Map<string, UndoneKey> | null = null;
+      if (atIndex !== appliedIndex) {
+        it.seek(HISTORY_FLOOR_KEY);
+        const f = await it.nextv(1);
+        // No stored floor yet: nothing was dropped since open, so the floor is the one found at open.
+        const floor = f.length > 0 && f[0][0] === HISTORY_FLOOR_KEY ? (JSON.parse(f[0][1] ?? '0') as number) : this.bound.floor;
+        const need = historyNeed(atIndex, floor, appliedIndex);
+        if (need !== null) return unavailablePage(need, atIndex, floor, appliedIndex);
+        const entries: HistoryEntry[] = [];
+        it.seek(historyKey(atIndex + 1));
+        scan: for (;;) {
+          const rows = await it.nextv(ITERATOR_STEP_ROWS);
+          if (rows.length === 0) break;
+          for (const [k, v] of rows) {
+            if (!k.startsWith(HISTORY_PREFIX)) break scan;
+            const effects = (JSON.parse(v ?? '[]') as HistoryEntry['effects']).filter((e) => inRange(e.key, q));
+            if (effects.length > 0) entries.push({ index: Number(k.slice(HISTORY_PREFIX.length)), effects });
+          }
+        }
+        undo = undoChanges(q, entries);
+        if (undo === null) return unavailablePage('expired', atIndex, floor, appliedIndex);
+      }
       // The smallest key after `after` is `after` + U+0000.
       it.seek(KV_PREFIX + (q.after !== null ? `${q.after}\u0000` : q.start));
-      const items: ListedKey[] = [];
-      let more = false;
+      const builder = new PageBuilder(q, undo);
       scan: for (;;) {
         const rows = await it.nextv(Math.min(q.limit + 1, ITERATOR_STEP_ROWS));
         if (rows.length === 0) break;
         for (const [k, v] of rows) {
           const key = k.slice(KV_PREFIX.length);
           if (!k.startsWith(KV_PREFIX) || isPastRange(key, q)) break scan;
-          if (items.length === q.limit) {
-            more = true;
-            break scan;
-          }
-          const sv = JSON.parse(v ?? '') as StoredValue;
-          items.push(q.keysOnly ? { key, index: sv.index } : { key, value: sv.value, index: sv.index });
+          if (!builder.offer(key, JSON.parse(v ?? '') as StoredValue)) break scan;
         }
       }
-      const page: RangePage = { index, items, more };
+      let count: number | undefined;
       if (q.count) {
         let n = 0;
         it.seek(KV_PREFIX + q.start);
@@ -661,10 +686,10 @@ export class RocksKvStore implements KvStore {
             n++;
           }
         }
-        page.count = n;
+        count = countAt(n, undo);
       }
-      return page;
-    });
+      return builder.finish(atIndex, count);
+    }, LIST_STEP_BYTES);
   }
 
   forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {

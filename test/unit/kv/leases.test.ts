@@ -154,7 +154,7 @@ describe('kv: leases through the state machine', () => {
     expect(await sm.get('b')).to.deep.equal({ value: '3', index: 3 });
     expect((await sm.readLeases()).size).to.equal(0);
     const h = await sm.readHistory(5, 10);
-    expect(h.entries).to.deep.equal([{ index: 5, effects: [{ type: 'delete', key: 'a', prevIndex: 2, reason: 'lease-expired', lease: 'l-1' }] }]);
+    expect(h.entries).to.deep.equal([{ index: 5, effects: [{ type: 'delete', key: 'a', prevIndex: 2, reason: 'lease-expired', lease: 'l-1', prevValue: '1' }] }]);
   });
 
   it('a lease granted and used in the same batch, then revoked in it: each entry sees the ones before it', async () => {
