@@ -14,7 +14,7 @@ import type {
 import { InvariantChecker, majority, votersOf } from './checker.js';
 import { SimNetwork, describe } from './network.js';
 import { makeRng, randInt } from './rng.js';
-import { applyToSm, decodeSm, encodeSm, entryCommand, leasesOf, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode, type SmMutant } from './storage.js';
+import { applyToSm, decodeSm, encodeSm, entryCommand, expireOnOwnClock, leasesOf, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode, type SmMutant } from './storage.js';
 import { keepaliveNeedsCheckpoint, LeaseDeadlines } from '../../src/kv/lease-deadlines.js';
 import type { EntryOutcome } from '../../src/kv/types.js';
 import { encodeKvCommand, type KeyCondition, type KvCommand } from '../../src/kv/commands.js';
@@ -110,14 +110,18 @@ export interface SimOptions {
   /** Share of client writes that are conditional writes or transactions (the rest are plain sets). */
   condProb?: number;
   /**
-   * Leases (issue 17 §7; off by default, so runs without them keep their seeds and traces): clients
+   * Leases (issue 17 §7; on by default, `--no-leases` / false for the runs before them): clients
    * grant leases with TTLs in ticks, attach keys, keep some alive through the leader and abandon the
    * rest; each leader runs the pure lease clock (src/kv/lease-deadlines.ts) with the step as time and
    * proposes expiries and checkpoints as the real driver does. See SimCluster.leaseOps.
    */
   leases?: boolean;
-  /** A planted bug in the simulated lease driver (mutants.ts only): 'reset-on-election' arms every inherited lease with its full TTL. */
-  leaseMutant?: 'none' | 'reset-on-election';
+  /**
+   * A planted lease bug (mutants.ts only): 'reset-on-election' — a new leader arms every inherited
+   * lease with its full TTL; 'own-clock' — every replica also expires leases on its own clock (grant
+   * or checkpoint applied + remaining time, keepalives unseen) while applying, outside the log.
+   */
+  leaseMutant?: 'none' | 'reset-on-election' | 'own-clock';
 }
 
 /** A lease as its client and the checks know it (SimOptions.leases). */
@@ -138,6 +142,8 @@ interface SimLease {
   /** [index, step]: the entries that recorded its remaining time (grant, checkpoints) and when each was proposed. */
   records: Array<[number, number]>;
   gone: boolean;
+  /** Its client renews late, at ttl/2-0.8 ttl (keepaliveGap). */
+  isLazy: boolean;
 }
 
 /** One node's lease driver (volatile: a restart starts it afresh), as src/raft/node would run it. */
@@ -151,7 +157,7 @@ interface LeaseDriver {
   /** Expiries handed out by the clock and not applied yet: id -> step. */
   expiring: Map<string, number>;
   /** Grants proposed for a client: index -> what the client will do with the lease. */
-  grants: Map<number, { term: number; mode: SimLease['mode']; stopAt: number; revokeAt: number }>;
+  grants: Map<number, { term: number; mode: SimLease['mode']; stopAt: number; revokeAt: number; isLazy: boolean }>;
   /** Keepalives waiting for their ReadIndex: read id -> lease, step renewed, read index. */
   kaReads: Map<string, { id: string; k: number; index: number | null }>;
   /** Keepalives waiting for their checkpoint entry (the durable-keepalive rule): index -> lease, term, step renewed. */
@@ -204,6 +210,8 @@ export class SimCluster {
   // leases (SimOptions.leases)
   private readonly leases = new Map<string, SimLease>();
   private readonly leaseDrivers = new Map<SimNode, LeaseDriver>();
+  /** MUTANT own-clock: each replica's own lease deadlines (leaseMutant). */
+  private readonly ownClocks = new Map<SimNode, Map<string, number>>();
   /** The step each lease command was made at (decided by the clock or the client), by `${index}/${term}` of its entry. */
   private readonly leaseProposedAt = new Map<string, number>();
   private keepaliveSeq = 0;
@@ -225,7 +233,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, leases: false, leaseMutant: 'none', ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, leases: true, leaseMutant: 'none', ...opts,
     };
     const self = this;
     const host = {
@@ -498,12 +506,11 @@ export class SimCluster {
     const isFirst = this.checker.recordApplied(n, e, term);
     if (isFirst && e.type === 'config') this.onConfigCommitted(e.config);
     this.checker.checkAckedWrite(n, e);
-    const out = applyToSm(n.sm, e, this.opts.smMutant);
+    let out = applyToSm(n.sm, e, this.opts.smMutant);
+    if (this.opts.leaseMutant === 'own-clock') out = this.expireOnOwnClock(n, e, out);
+    if (this.opts.leases) this.checker.checkLeases(n, e, out);
     this.checker.checkOutcome(n, e, out);
-    if (this.opts.leases) {
-      this.checker.checkLeases(n, e, out);
-      this.onLeaseApplied(n, e, out, isFirst);
-    }
+    if (this.opts.leases) this.onLeaseApplied(n, e, out, isFirst);
     const p: Pending | undefined = n.pending.get(idx);
     if (p) {
       n.pending.delete(idx);
@@ -1242,7 +1249,7 @@ export class SimCluster {
    *            later term of this node (the term fence must then stop it), a checkpoint only in its own
    *            term. An expiry not applied 60 steps after it was handed out is handed out again.
    *   clients  grant leases (TTL 40-150 ticks) through the leader of the highest term, renew them
-   *            through it every ttl/5-ttl/3 (a renewal is acknowledged after a ReadIndex, or after a
+   *            through it every ttl/5-ttl/3 or, one lease in four, late at ttl/2-0.8 ttl (a renewal is acknowledged after a ReadIndex, or after a
    *            checkpoint entry when the durable-keepalive rule asks for one), attach keys to them, and
    *            abandon or revoke some; once the faults end every lease is left to expire.
    * Checks: the lease table and the keys deleted on every replica (checker.checkLeases); an expiry that
@@ -1304,7 +1311,7 @@ export class SimCluster {
       }
       if (isKeeping && step >= l.nextKeepAt && leader) {
         const isRenewed = this.leaseKeepalive(leader, l);
-        l.nextKeepAt = step + (isRenewed ? randInt(this.rng, Math.floor(l.ttl / 5), Math.floor(l.ttl / 3)) : randInt(this.rng, 1, 3));
+        l.nextKeepAt = step + (isRenewed ? this.keepaliveGap(l) : randInt(this.rng, 1, 3));
       }
       if (isKeeping && leader && this.rng() < 0.01) {
         // attach a key to it (or, one time in five, write the key without a lease: detached)
@@ -1314,6 +1321,15 @@ export class SimCluster {
         this.trace(() => `${leader.id} propose ${key}${isAttached ? ` with ${l.id}` : ' (detach)'} -> ${res.ok ? `index=${res.index}` : `rejected ${res.reason}`}`);
       }
     }
+  }
+
+  /**
+   * Ticks until a client's next keepalive: ttl/5-ttl/3 (etcd's clients renew at ttl/3), or for a lazy
+   * client (one lease in four) ttl/2-0.8 ttl, so the log's remaining time is low at its keepalives and
+   * the durable-keepalive rule matters.
+   */
+  private keepaliveGap(l: SimLease): number {
+    return l.isLazy ? randInt(this.rng, Math.floor(l.ttl / 2), Math.floor(l.ttl * 0.8)) : randInt(this.rng, Math.floor(l.ttl / 5), Math.floor(l.ttl / 3));
   }
 
   /** Steps a lease proposal waits in the driver's queue: mostly none, sometimes long enough for a leader change. */
@@ -1337,7 +1353,8 @@ export class SimCluster {
     const stopAt = mode === 'keep' ? Infinity : this.step + randInt(this.rng, 0, 3 * ttl);
     const revokeAt = mode === 'revoke' ? stopAt + randInt(this.rng, 0, ttl) : Infinity;
     const res = this.proposeLeaseCommand(leader, { kind: 'lease-grant', ttlMs: ttl });
-    if (res.ok) drv.grants.set(res.index, { term: res.term, mode, stopAt, revokeAt });
+    const isLazy = this.rng() < 0.25;
+    if (res.ok) drv.grants.set(res.index, { term: res.term, mode, stopAt, revokeAt, isLazy });
   }
 
   /** A keepalive reaching `n`: renewed on its clock at once, acknowledged after a ReadIndex or a checkpoint entry. */
@@ -1377,6 +1394,30 @@ export class SimCluster {
     this.trace(() => `${n.id} ack keepalive ${id} (renewed at ${k}, after its ${how})`);
   }
 
+  /**
+   * MUTANT own-clock: the replica keeps its own deadline per lease (step a grant or checkpoint was
+   * applied here + the time it gives; keepalives, leader memory, are not seen) and, while applying
+   * `e`, expires by itself every lease past it, folding the deletions into the entry's outcome.
+   */
+  private expireOnOwnClock(n: SimNode, e: Entry, out: EntryOutcome | null): EntryOutcome | null {
+    let own = this.ownClocks.get(n);
+    if (own === undefined) this.ownClocks.set(n, (own = new Map()));
+    const cmd = entryCommand(e);
+    if (out?.lease?.op === 'grant') own.set(out.lease.id, this.step + out.lease.ttlMs);
+    if (cmd?.kind === 'lease-checkpoint') for (const [id, ms] of cmd.remaining) own.set(id, this.step + ms);
+    if (out === null) return out;
+    let merged = out;
+    for (const l of leasesOf(n.sm).list()) {
+      const dl = own.get(l.id);
+      if (dl === undefined || dl > this.step) continue;
+      own.delete(l.id);
+      const x = expireOnOwnClock(n.sm, e.index, e.term, l.id);
+      this.trace(() => `${n.id} MUTANT own-clock: expires ${l.id} by itself at ${e.index}, deleting ${JSON.stringify(x.effects.map((f) => f.key))}`);
+      merged = { ...merged, effects: [...merged.effects, ...x.effects], leaseEffects: [...(merged.leaseEffects ?? []), ...(x.leaseEffects ?? [])] };
+    }
+    return merged;
+  }
+
   /** A leader arms its lease clock with the table it has applied (everything committed before its term). */
   private armLeases(n: SimNode, drv: LeaseDriver, term: number): void {
     drv.armed = true;
@@ -1393,6 +1434,10 @@ export class SimCluster {
       let recordedAt = l.records[0]![1];
       for (const [idx, at] of l.records) if (idx <= n.appliedIndex) recordedAt = at;
       l.loss += Math.max(0, this.step - recordedAt);
+      // A checkpoint taken while the lease was overdue by its base but inside the old leader's slack
+      // (base < t <= base + E) records 0, not base - t < 0: this leader then gives it up to E more
+      // than docs/leases.md's sum of (Uᵢ + Gᵢ) says (found by seeds 37 and 102 with --leases).
+      if (i.remainingMs === 0) l.loss += this.leaseEt;
     }
     this.trace(() => `${n.id} lease clock armed for term ${term}: ${inherited.map((i) => `${i.id}:${i.remainingMs}/${i.ttlMs}`).join(' ') || 'no leases'}`);
   }
@@ -1408,7 +1453,7 @@ export class SimCluster {
     if (isFirst && dec) {
       if (dec.op === 'grant') {
         this.leaseStats.leaseGrants++;
-        this.leases.set(dec.id, { id: dec.id, ttl: dec.ttlMs, mode: 'orphan', stopAt: -1, revokeAt: Infinity, nextKeepAt: Infinity, lastAcked: at, lastSent: at, loss: 0, records: [[e.index, at]], gone: false });
+        this.leases.set(dec.id, { id: dec.id, ttl: dec.ttlMs, mode: 'orphan', stopAt: -1, revokeAt: Infinity, nextKeepAt: Infinity, lastAcked: at, lastSent: at, loss: 0, records: [[e.index, at]], gone: false, isLazy: false });
       } else if (dec.op === 'checkpoint' && cmd?.kind === 'lease-checkpoint') {
         for (const [id] of cmd.remaining) this.leases.get(id)?.records.push([e.index, at]);
       } else if (dec.op === 'expire') {
@@ -1449,7 +1494,8 @@ export class SimCluster {
         l.mode = g.mode;
         l.stopAt = g.stopAt;
         l.revokeAt = g.revokeAt;
-        l.nextKeepAt = this.step + randInt(this.rng, Math.floor(l.ttl / 5), Math.floor(l.ttl / 3));
+        l.isLazy = g.isLazy;
+        l.nextKeepAt = this.step + this.keepaliveGap(l);
         this.trace(() => `${n.id} ack grant ${l.id} ttl=${l.ttl} (${l.mode}${l.stopAt !== Infinity ? `, renewed until ${l.stopAt}` : ''})`);
       }
     }

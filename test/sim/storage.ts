@@ -222,6 +222,19 @@ export function touchedState(sm: Map<string, SmValue>, e: Entry): [string, SmVal
   return commandKeys(cmd).map((k) => [k, sm.get(k) ?? null]);
 }
 
+/**
+ * MUTANT 'own-clock' (cluster.ts leaseMutant only): the replica expires lease `id` by itself while it
+ * applies the entry at `index`, as if its own clock had run the lease out (no lease-expire entry in
+ * the log). Applies the expiry to `sm` and returns what it deleted, to be folded into that entry's outcome.
+ */
+export function expireOnOwnClock(sm: Map<string, SmValue>, index: number, term: number, id: string): EntryOutcome {
+  const view = { get: (k: string): StoredValue | undefined => sm.get(k) };
+  const out = applyKvCommand(index, { kind: 'lease-expire', id, term }, view, { term, leases: leasesOf(sm) });
+  for (const eff of out.effects) if (eff.type === 'delete') sm.delete(eff.key);
+  if (out.leaseEffects !== undefined) leasesOf(sm).apply(out.leaseEffects);
+  return out;
+}
+
 /** Deep equality of JSON-like values (outcomes, touched state), without serialising them. */
 export function sameJson(a: unknown, b: unknown): boolean {
   if (a === b) return true;
