@@ -644,7 +644,11 @@ export class SimCluster {
       if (this.faults) this.crash(n, this.step + randInt(this.rng, 2, 20), 'graceful restart after a transfer');
     }
     for (const n of this.nodes) {
-      if (!n.retired && n.retireAt <= this.step) this.retire(n);
+      if (!n.retired && n.retireAt <= this.step) {
+        // The operator shuts down only a node still removed: its join loop may have put it back
+        // (a join proposed in the step its removal committed; seed 832 once the leases were on).
+        if (this.committedConfig.members.some((m) => m.id === n.id)) { n.retireAt = Infinity; this.trace(() => `${n.id} not retired: a member again`); } else this.retire(n);
+      }
       if (n.started && !n.retired && !n.raft && this.step >= n.downUntil) this.restart(n);
       if (n.raft && n.stalledUntil > 0 && n.stalledUntil <= this.step) { n.stalledUntil = 0; this.trace(() => `${n.id} resumes`); }
     }
