@@ -1249,9 +1249,10 @@ export class SimCluster {
    *            disarms when it stops leading; while armed it hands each expired lease out once
    *            (lease-expire with its term) and checkpoints every LEASE_CHECKPOINT_TICKS (capped at
    *            ttl/4). Proposals wait in a queue a few steps (as behind the real driver's batching) and
-   *            a proposal that cannot be made is retried while the node lives: an expiry even in a
-   *            later term of this node (the term fence must then stop it), a checkpoint only in its own
-   *            term. An expiry not applied 60 steps after it was handed out is handed out again.
+   *            an expiry that cannot be proposed is retried for up to 150 steps, even in a later term
+   *            of this node (the term fence must then stop it); a checkpoint that cannot be proposed
+   *            is dropped, as in node.ts (the next one carries the lease). An expiry not applied 60
+   *            steps after it was handed out is handed out again.
    *   clients  grant leases (TTL 40-150 ticks) through the leader of the highest term, renew them
    *            through it every ttl/5-ttl/3 or, one lease in four, late at ttl/2-0.8 ttl (a renewal is acknowledged after a ReadIndex, or after a
    *            checkpoint entry when the durable-keepalive rule asks for one), attach keys to them, and
@@ -1290,11 +1291,13 @@ export class SimCluster {
       if (drv.queue.length > 0) {
         drv.queue = drv.queue.filter((q) => {
           if (q.readyAt > step) return true;
-          if (st.role !== 'leader') return step < q.dropAt;
-          if (q.cmd.kind === 'lease-checkpoint' && q.term !== st.term) return false;
+          // a checkpoint that cannot be proposed is dropped (node.ts: the next one carries the lease again)
+          const isCheckpoint = q.cmd.kind === 'lease-checkpoint';
+          if (st.role !== 'leader') return !isCheckpoint && step < q.dropAt;
+          if (isCheckpoint && q.term !== st.term) return false;
           const res = this.proposeLeaseCommand(n, q.cmd, q.createdAt);
           if (res.ok && q.cmd.kind === 'lease-checkpoint') drv.ckptInflight.set(res.index, q.cmd.remaining);
-          return !res.ok && step < q.dropAt;
+          return !res.ok && !isCheckpoint && step < q.dropAt;
         });
       }
       for (const [rid, ka] of drv.kaReads) {
