@@ -110,7 +110,8 @@ export interface SimOptions {
   /** Share of client writes that are conditional writes or transactions (the rest are plain sets). */
   condProb?: number;
   /**
-   * Leases (issue 17 §7; on by default, `--no-leases` / false for the runs before them): clients
+   * Leases (issue 17 §7; off by default so the seeds of the runs before them keep their traces,
+   * `--leases` in run.ts): clients
    * grant leases with TTLs in ticks, attach keys, keep some alive through the leader and abandon the
    * rest; each leader runs the pure lease clock (src/kv/lease-deadlines.ts) with the step as time and
    * proposes expiries and checkpoints as the real driver does. See SimCluster.leaseOps.
@@ -233,7 +234,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, leases: true, leaseMutant: 'none', ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, leases: false, leaseMutant: 'none', ...opts,
     };
     const self = this;
     const host = {

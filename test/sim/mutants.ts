@@ -134,7 +134,7 @@ export const MUTANTS: Mutant[] = [
     file: '',
     search: '',
     replace: '',
-    sim: { smMutant: 'no-term-fence' },
+    sim: { leases: true, smMutant: 'no-term-fence' },
   },
   {
     // Issue 17: every replica also expires leases on its own clock (grant or checkpoint applied +
@@ -143,7 +143,7 @@ export const MUTANTS: Mutant[] = [
     file: '',
     search: '',
     replace: '',
-    sim: { leaseMutant: 'own-clock' },
+    sim: { leases: true, leaseMutant: 'own-clock' },
   },
   {
     // Issue 17: a new leader gives every inherited lease its full TTL again (ignores the checkpoints),
@@ -152,7 +152,7 @@ export const MUTANTS: Mutant[] = [
     file: '',
     search: '',
     replace: '',
-    sim: { leaseMutant: 'reset-on-election' },
+    sim: { leases: true, leaseMutant: 'reset-on-election' },
   },
 ];
 
