@@ -11,7 +11,9 @@
  * GET and stale GET of 1000 prepopulated keys. Requests go to the leader of each cluster. Then a
  * stress check writes STRESS_KEYS (default 1,000,000) keys in batches and restarts the cluster:
  * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts (catchup,
- * not in the default set, runs bench/catchup.ts: a follower's snapshot catch-up under steady writes),
+ * not in the default set, runs bench/catchup.ts: a follower's snapshot catch-up under steady writes;
+ * watch and lease, not in the default set either, run bench/watch.ts: 100 watchers fed by a writer and
+ * lease keepalives, raftkv beside etcd),
  * BENCH_OPS=put,get-linearizable,get-stale picks measurements, and BENCH_RAFTKV_ENV='{"K":"V"}' adds
  * environment variables to every raftkv node (for experiments; the recorded table uses defaults).
  *
@@ -37,6 +39,8 @@ const seconds = Number(process.env.BENCH_SECONDS ?? '10');
 const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
 const parts = (process.env.BENCH_ONLY ?? 'raftkv,koa,etcd,stress').split(',');
 const only = new Set(parts);
+/** Parts run after the table by their own scripts (none is in the default set). */
+const standalone = new Set(['stress', 'catchup', 'watch', 'lease']);
 const stressKeys = Number(process.env.STRESS_KEYS ?? '1000000');
 const ops = new Set((process.env.BENCH_OPS ?? 'put,get-linearizable,get-stale,cas,cas-contended,list').split(','));
 const casConns = Number(process.env.BENCH_CAS_CONNS ?? '64');
@@ -395,10 +399,10 @@ async function main(): Promise<void> {
       for (const p of etcds) p.kill('SIGTERM');
       await Promise.all(etcds.map((p) => new Promise((r) => (p.exitCode !== null || p.signalCode !== null ? r(null) : p.once('exit', r)))));
       for (const d of dirs.filter((x) => x.includes('etcd-bench-'))) rmSync(d, { recursive: true, force: true });
-    } else if (part !== 'stress') {
+    } else if (!standalone.has(part)) {
       throw new Error(`bench: unknown BENCH_ONLY part ${part}`);
     }
-    if (part !== 'stress') lines.push(`bench: ${seen.has(part) ? 'again ' : ''}${part} started at ${load}, ended at load=${loadavg()[0].toFixed(2)}`);
+    if (!standalone.has(part)) lines.push(`bench: ${seen.has(part) ? 'again ' : ''}${part} started at ${load}, ended at load=${loadavg()[0].toFixed(2)}`);
     seen.add(part);
   }
   lines.push('target  op                conns     req/s   p50 ms   p99 ms  errors');
@@ -428,6 +432,11 @@ async function main(): Promise<void> {
     }
   }
   if (only.has('stress')) lines.push(...(await stress()));
+  // Watch fan-out and lease keepalive beside etcd (bench/watch.ts; only when asked for by name).
+  const watchParts = ['watch', 'lease'].filter((p) => only.has(p));
+  if (watchParts.length > 0) {
+    lines.push(execFileSync(process.execPath, ['--import', 'tsx', join(root, 'bench/watch.ts'), watchParts.join(',')], { cwd: root, encoding: 'utf8', env: process.env }).trim());
+  }
   // Snapshot catch-up of a follower under steady writes (bench/catchup.ts; only when asked for by name).
   if (process.env.BENCH_ONLY?.split(',').includes('catchup')) {
     lines.push(execFileSync(process.execPath, ['--import', 'tsx', join(root, 'bench/catchup.ts')], { cwd: root, encoding: 'utf8', env: process.env }).trim());

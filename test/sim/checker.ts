@@ -10,7 +10,7 @@
  */
 import type { ClusterConfig, Entry, Message, RaftStatus, Snapshot } from '../../src/raft/core/types.js';
 import type { EntryOutcome } from '../../src/kv/types.js';
-import { applyToSm, encodeSm, entryKey, mix, sameJson, touchedState, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
+import { applyToSm, encodeSm, entryCommand, entryKey, leaseDigest, mix, sameJson, touchedState, type Pending, type PendingRead, type SimNode, type SmValue } from './storage.js';
 
 /** The simulated cluster as the checker sees it. */
 export interface CheckerHost {
@@ -18,6 +18,8 @@ export interface CheckerHost {
   readonly nodes: SimNode[];
   /** Interleaving mode: a node's core may run ahead of its disk between ready() and advance(). */
   readonly isInterleaved: boolean;
+  /** Leases run (SimOptions.leases): the lease table is checked after every entry on every replica. */
+  readonly hasLeases: boolean;
   stats: { acked: number };
   trace(f: () => string): void;
   violate(msg: string): void;
@@ -44,6 +46,8 @@ export class InvariantChecker {
   private refSm = new Map<string, SmValue>();
   private refOutcome: (EntryOutcome | null)[] = []; // refOutcome[i-1]
   private refTouched: [string, SmValue | null][][] = [];
+  /** With leases: the reference lease table after each index (leaseDigest, '' when empty). */
+  private refLeases: string[] = [];
   private lastAckedIdx = new Map<string, number>(); // key -> max acked index
   private maxAcked = 0;
 
@@ -197,6 +201,7 @@ export class InvariantChecker {
       this.commitTermMaxIdx.set(term, Math.max(this.commitTermMaxIdx.get(term) ?? 0, idx));
       this.refOutcome.push(applyToSm(this.refSm, e));
       this.refTouched.push(touchedState(this.refSm, e));
+      if (this.host.hasLeases) this.refLeases.push(leaseDigest(this.refSm));
       return true;
     }
     if (entryKey(g) !== entryKey(e)) {
@@ -220,6 +225,29 @@ export class InvariantChecker {
     if (a && !sameJson(a.outcome, out)) this.host.violate(`state-machine safety: ${n.id} decided ${JSON.stringify(out)} at ${idx} but the client was answered ${JSON.stringify(a.outcome)}`);
     const st = touchedState(n.sm, e);
     if (!sameJson(st, this.refTouched[idx - 1])) this.host.violate(`state-machine safety: after ${idx} ${n.id} holds ${JSON.stringify(st)} but the committed log gives ${JSON.stringify(this.refTouched[idx - 1])}`);
+  }
+
+  /**
+   * Leases (issue 17 §7), on every replica after each entry: an expiry whose term is not its entry's
+   * term deletes nothing (the term fence); a revoke or expiry deletes exactly the keys the committed
+   * log gives at that index; the lease table (leases, remaining time recorded, attached keys) equals
+   * the committed log's there.
+   */
+  checkLeases(n: SimNode, e: Entry, out: EntryOutcome | null): void {
+    if (!this.host.hasLeases) return;
+    const idx = e.index;
+    if (idx > this.refLeases.length) return;
+    const cmd = entryCommand(e);
+    if (cmd?.kind === 'lease-expire' && cmd.term !== e.term && out !== null && (out.effects.length > 0 || (out.leaseEffects?.length ?? 0) > 0)) {
+      this.host.violate(`lease term fence: ${n.id} applied the expiry of ${cmd.id} proposed in term ${cmd.term} from an entry of term ${e.term} at ${idx} (deleted ${JSON.stringify(out.effects.map((x) => x.key))})`);
+    }
+    if (cmd?.kind === 'lease-expire' || cmd?.kind === 'lease-revoke') {
+      const deleted = (o: EntryOutcome | null | undefined): string => JSON.stringify((o?.effects ?? []).filter((x) => x.type === 'delete').map((x) => x.key).sort());
+      const want = deleted(this.refOutcome[idx - 1]);
+      if (deleted(out) !== want) this.host.violate(`lease: ${n.id} deleted ${deleted(out)} at ${idx} (${cmd.kind} ${cmd.id}) but the committed log deletes ${want}`);
+    }
+    const got = leaseDigest(n.sm);
+    if (got !== this.refLeases[idx - 1]) this.host.violate(`lease: after ${idx} ${n.id} holds the lease table ${got || '(empty)'} but the committed log gives ${this.refLeases[idx - 1] || '(empty)'}`);
   }
 
   /** No acknowledged write is lost: the entry applied at an acknowledged index is that write. */

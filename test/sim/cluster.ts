@@ -14,7 +14,9 @@ import type {
 import { InvariantChecker, majority, votersOf } from './checker.js';
 import { SimNetwork, describe } from './network.js';
 import { makeRng, randInt } from './rng.js';
-import { applyToSm, decodeSm, encodeSm, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode, type SmMutant } from './storage.js';
+import { applyToSm, decodeSm, encodeSm, entryCommand, expireOnOwnClock, leasesOf, newSimNode, persistCompaction, persistEntries, storeSnapshot, wipe, type Pending, type SimNode, type SmMutant } from './storage.js';
+import { keepaliveNeedsCheckpoint, LeaseDeadlines } from '../../src/kv/lease-deadlines.js';
+import type { EntryOutcome } from '../../src/kv/types.js';
 import { encodeKvCommand, type KeyCondition, type KvCommand } from '../../src/kv/commands.js';
 import type { Compare, TxnOp } from '../../src/kv/txn.js';
 import type { KvOp } from '../../src/kv/types.js';
@@ -107,7 +109,66 @@ export interface SimOptions {
   smMutant?: SmMutant;
   /** Share of client writes that are conditional writes or transactions (the rest are plain sets). */
   condProb?: number;
+  /**
+   * Leases (issue 17 §7; off by default so the seeds of the runs before them keep their traces,
+   * `--leases` in run.ts): clients
+   * grant leases with TTLs in ticks, attach keys, keep some alive through the leader and abandon the
+   * rest; each leader runs the pure lease clock (src/kv/lease-deadlines.ts) with the step as time and
+   * proposes expiries and checkpoints as the real driver does. See SimCluster.leaseOps.
+   */
+  leases?: boolean;
+  /**
+   * A planted lease bug (mutants.ts only): 'reset-on-election' — a new leader arms every inherited
+   * lease with its full TTL; 'own-clock' — every replica also expires leases on its own clock (grant
+   * or checkpoint applied + remaining time, keepalives unseen) while applying, outside the log.
+   */
+  leaseMutant?: 'none' | 'reset-on-election' | 'own-clock';
 }
+
+/** A lease as its client and the checks know it (SimOptions.leases). */
+interface SimLease {
+  id: string;
+  ttl: number;
+  /** orphan: granted but the grant was never acknowledged (nobody keeps it); keep: renewed until the faults end; abandon/revoke: renewed until stopAt, then left to expire / revoked at revokeAt. */
+  mode: 'orphan' | 'keep' | 'abandon' | 'revoke';
+  stopAt: number;
+  revokeAt: number;
+  nextKeepAt: number;
+  /** The grant's proposal step, or the step a leader took the last acknowledged keepalive: the lease may not be expired by an entry proposed before lastAcked + ttl. */
+  lastAcked: number;
+  /** The last step a leader renewed it (acknowledged or not) or applied its grant: the upper bound starts there. */
+  lastSent: number;
+  /** Ticks lost to leader changes: Σ over leaders that armed it of (arming step - step the inherited remaining time was recorded). */
+  loss: number;
+  /** [index, step]: the entries that recorded its remaining time (grant, checkpoints) and when each was proposed. */
+  records: Array<[number, number]>;
+  gone: boolean;
+  /** Its client renews late, at ttl/2-0.8 ttl (keepaliveGap). */
+  isLazy: boolean;
+}
+
+/** One node's lease driver (volatile: a restart starts it afresh), as src/raft/node would run it. */
+interface LeaseDriver {
+  /** Leading with the clock armed: set once the leader applied an entry of its own term (its table then holds everything committed before). */
+  armed: boolean;
+  term: number;
+  d: LeaseDeadlines;
+  /** Lease commands waiting to be proposed (a failed proposal is retried while this node lives; expiries across terms, checkpoints only in their term). */
+  queue: Array<{ cmd: KvCommand; term: number; createdAt: number; readyAt: number; dropAt: number }>;
+  /** Expiries handed out by the clock and not applied yet: id -> step. */
+  expiring: Map<string, number>;
+  /** Grants proposed for a client: index -> what the client will do with the lease. */
+  grants: Map<number, { term: number; mode: SimLease['mode']; stopAt: number; revokeAt: number; isLazy: boolean }>;
+  /** Keepalives waiting for their ReadIndex: read id -> lease, step renewed, read index. */
+  kaReads: Map<string, { id: string; k: number; index: number | null }>;
+  /** Keepalives waiting for their checkpoint entry (the durable-keepalive rule): index -> lease, term, step renewed. */
+  kaCkpt: Map<number, { term: number; id: string; k: number }>;
+  /** Checkpoints proposed and not applied here yet: index -> what they record. */
+  ckptInflight: Map<number, Array<[string, number]>>;
+}
+
+/** Ticks between two checkpoints of a lease (lease-deadlines caps it at a quarter of the TTL). */
+const LEASE_CHECKPOINT_TICKS = 20;
 
 /** A broken invariant: the step it was seen at and what broke. */
 export interface Violation { step: number; msg: string }
@@ -131,7 +192,7 @@ export class SimCluster {
   private readonly checker: InvariantChecker;
   /** What network, checker and disk operations see of this run: step, counters, trace, violations. */
   private readonly host: {
-    readonly step: number; readonly faults: boolean; readonly nodes: SimNode[]; readonly isInterleaved: boolean;
+    readonly step: number; readonly faults: boolean; readonly nodes: SimNode[]; readonly isInterleaved: boolean; readonly hasLeases: boolean;
     stats: SimCluster['stats']; trace(f: () => string): void; violate(msg: string): void; runningIncarnation(x: SimNode): string;
   };
   private readonly opts: Required<Omit<SimOptions, 'trace'>> & Pick<SimOptions, 'trace'>;
@@ -147,6 +208,17 @@ export class SimCluster {
     confChanges: 0, transfers: 0, compactions: 0, snapshotsSupplied: 0, snapshotsInstalled: 0, scenarios: 0,
   };
   private faults = true;
+  // leases (SimOptions.leases)
+  private readonly leases = new Map<string, SimLease>();
+  private readonly leaseDrivers = new Map<SimNode, LeaseDriver>();
+  /** MUTANT own-clock: each replica's own lease deadlines (leaseMutant). */
+  private readonly ownClocks = new Map<SimNode, Map<string, number>>();
+  /** The step each lease command was made at (decided by the clock or the client), by `${index}/${term}` of its entry. */
+  private readonly leaseProposedAt = new Map<string, number>();
+  private keepaliveSeq = 0;
+  /** The election timeout the lease clock uses (becomeLeader's slack and the durable-keepalive rule). */
+  private leaseEt = 0;
+  leaseStats = { leaseGrants: 0, leaseKeepalives: 0, leaseKeepalivesDurable: 0, leaseExpired: 0, leaseFenced: 0, leaseRevoked: 0, leaseArmings: 0 };
   // targeted nemesis state
   private script: { name: ScenarioName; gen: Script } | null = null;
   private nextScriptAt: number;
@@ -162,7 +234,7 @@ export class SimCluster {
     this.opts = {
       steps: 3000, livenessSteps: 3000, maxDelay: 6, dropProb: 0.08, dupProb: 0.05, lateDupProb: 0.01, partitionProb: 0.02,
       crashProb: 0.008, stallProb: 0.004, confChangeProb: 0.004, transferProb: 0.003, compactProb: 0.01, writeProb: 0.5, readProb: 0.3, keys: 2,
-      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, ...opts,
+      spares: 3, scenarios: opts.interleave ? INTERLEAVE_SCENARIOS : SCENARIOS, stopOnViolation: true, interleave: false, amnesiaLegacy: false, smMutant: 'none', condProb: 0.5, leases: false, leaseMutant: 'none', ...opts,
     };
     const self = this;
     const host = {
@@ -170,6 +242,7 @@ export class SimCluster {
       get faults(): boolean { return self.faults; },
       get nodes(): SimNode[] { return self.nodes; },
       get isInterleaved(): boolean { return self.opts.interleave; },
+      get hasLeases(): boolean { return self.opts.leases; },
       stats: this.stats,
       trace: (f: () => string): void => this.trace(f),
       violate: (msg: string): void => this.violate(msg),
@@ -196,6 +269,7 @@ export class SimCluster {
     this.ids = Array.from({ length: nodeCount + this.opts.spares }, (_, i) => `n${i + 1}`);
     this.config = { members: this.ids.slice(0, nodeCount).map((id) => ({ id, suffrage: 'voter' as const, raftAddr: '', apiAddr: '', ...this.incarnationField(id, 0) })) };
     this.committedConfig = this.config;
+    if (this.opts.leases) this.leaseEt = this.opts.raft.defaultRaftOptions('lease-clock', () => 0).electionTimeoutTicks;
     this.trace(() => `seed ${seed}: ${nodeCount} voters, spares ${this.ids.slice(nodeCount).join(',')}, core ${JSON.stringify(this.coreOpts)}`);
     this.ids.forEach((id, i) => {
       const n = newSimNode(id);
@@ -228,6 +302,11 @@ export class SimCluster {
     n.lastRole = 'follower';
     n.inflight = null;
     n.checkedCommit = { term: 0, commit: 0 };
+    if (this.opts.leases) {
+      this.leaseDrivers.set(n, {
+        armed: false, term: 0, d: new LeaseDeadlines(), queue: [], expiring: new Map(), grants: new Map(), kaReads: new Map(), kaCkpt: new Map(), ckptInflight: new Map(),
+      });
+    }
     if (bootstrap) n.raft.bootstrap(this.config);
   }
 
@@ -278,8 +357,14 @@ export class SimCluster {
     for (const rs of rd.readStates) {
       const pr = n.reads.get(rs.id);
       if (pr) { pr.index = rs.index; this.trace(() => `${n.id} readState ${rs.id} index=${rs.index}`); }
+      const ka = this.opts.leases ? this.leaseDrivers.get(n)?.kaReads.get(rs.id) : undefined;
+      if (ka) { ka.index = rs.index; this.trace(() => `${n.id} readState ${rs.id} (keepalive ${ka.id}) index=${rs.index}`); }
     }
-    for (const f of rd.readFailures) { n.reads.delete(f.id); this.trace(() => `${n.id} readFailure ${f.id} ${f.reason}`); }
+    for (const f of rd.readFailures) {
+      n.reads.delete(f.id);
+      if (this.opts.leases) this.leaseDrivers.get(n)?.kaReads.delete(f.id);
+      this.trace(() => `${n.id} readFailure ${f.id} ${f.reason}`);
+    }
   }
 
   /** advance(), then what the driver does between Readies: serve reads, compact, supply snapshot data. */
@@ -419,10 +504,14 @@ export class SimCluster {
     const idx = n.appliedIndex + 1;
     if (e.index !== idx) { this.violate(`${n.id}: applied index ${e.index} out of order (expected ${idx})`); return; }
     n.appliedIndex = idx;
-    if (this.checker.recordApplied(n, e, term) && e.type === 'config') this.onConfigCommitted(e.config);
+    const isFirst = this.checker.recordApplied(n, e, term);
+    if (isFirst && e.type === 'config') this.onConfigCommitted(e.config);
     this.checker.checkAckedWrite(n, e);
-    const out = applyToSm(n.sm, e, this.opts.smMutant);
+    let out = applyToSm(n.sm, e, this.opts.smMutant);
+    if (this.opts.leaseMutant === 'own-clock') out = this.expireOnOwnClock(n, e, out);
+    if (this.opts.leases) this.checker.checkLeases(n, e, out);
     this.checker.checkOutcome(n, e, out);
+    if (this.opts.leases) this.onLeaseApplied(n, e, out, isFirst);
     const p: Pending | undefined = n.pending.get(idx);
     if (p) {
       n.pending.delete(idx);
@@ -556,7 +645,11 @@ export class SimCluster {
       if (this.faults) this.crash(n, this.step + randInt(this.rng, 2, 20), 'graceful restart after a transfer');
     }
     for (const n of this.nodes) {
-      if (!n.retired && n.retireAt <= this.step) this.retire(n);
+      if (!n.retired && n.retireAt <= this.step) {
+        // The operator shuts down only a node still removed: its join loop may have put it back
+        // (a join proposed in the step its removal committed; seed 832 once the leases were on).
+        if (this.committedConfig.members.some((m) => m.id === n.id)) { n.retireAt = Infinity; this.trace(() => `${n.id} not retired: a member again`); } else this.retire(n);
+      }
       if (n.started && !n.retired && !n.raft && this.step >= n.downUntil) this.restart(n);
       if (n.raft && n.stalledUntil > 0 && n.stalledUntil <= this.step) { n.stalledUntil = 0; this.trace(() => `${n.id} resumes`); }
     }
@@ -1149,6 +1242,292 @@ export class SimCluster {
     return undefined;
   }
 
+  // ------------------------------------------------------------------ leases (SimOptions.leases)
+  /**
+   * One step of the lease clients and of every node's lease driver (issue 17 §7, docs/leases.md):
+   *   driver   a leader arms its clock once it applied an entry of its own term (becomeLeader with the
+   *            table it applied then, the step as `now` and the core's election timeout as slack) and
+   *            disarms when it stops leading; while armed it hands each expired lease out once
+   *            (lease-expire with its term) and checkpoints every LEASE_CHECKPOINT_TICKS (capped at
+   *            ttl/4). Proposals wait in a queue a few steps (as behind the real driver's batching) and
+   *            an expiry that cannot be proposed is retried for up to 150 steps, even in a later term
+   *            of this node (the term fence must then stop it); a checkpoint that cannot be proposed
+   *            is dropped, as in node.ts (the next one carries the lease). An expiry not applied 60
+   *            steps after it was handed out is handed out again.
+   *   clients  grant leases (TTL 40-150 ticks) through the leader of the highest term, renew them
+   *            through it every ttl/5-ttl/3 or, one lease in four, late at ttl/2-0.8 ttl (a renewal is acknowledged after a ReadIndex, or after a
+   *            checkpoint entry when the durable-keepalive rule asks for one), attach keys to them, and
+   *            abandon or revoke some; once the faults end every lease is left to expire.
+   * Checks: the lease table and the keys deleted on every replica (checker.checkLeases); an expiry that
+   * takes effect was proposed no earlier than ttl after the lease's last acknowledged renewal (a lease
+   * kept alive is never expired); no leader's deadline is beyond the documented bound (last renewal +
+   * ttl + one election timeout + the ticks lost to leader changes); every abandoned lease is gone
+   * before the liveness phase ends.
+   */
+  private leaseOps(): void {
+    const step = this.step;
+    for (const n of this.nodes) {
+      const drv = this.leaseDrivers.get(n);
+      if (!drv || !n.raft || !this.isUp(n)) continue;
+      const st = n.raft.status();
+      if (drv.armed && (st.role !== 'leader' || st.term !== drv.term)) {
+        drv.armed = false;
+        drv.d.clear();
+        drv.expiring.clear();
+        this.trace(() => `${n.id} lease clock disarmed (term ${drv.term} over)`);
+      }
+      if (drv.armed) {
+        this.checkLeaseBounds(n, drv);
+        for (const id of drv.d.expired(step)) {
+          drv.expiring.set(id, step);
+          drv.queue.push({ cmd: { kind: 'lease-expire', id, term: drv.term }, term: drv.term, createdAt: step, readyAt: step + this.leaseQueueDelay(), dropAt: step + 150 });
+          this.trace(() => `${n.id} lease clock: ${id} expired at ${step}`);
+        }
+        for (const [id, at] of drv.expiring) {
+          if (step - at > 60 && leasesOf(n.sm).lease(id) !== undefined) { drv.expiring.delete(id); drv.d.retry(id); }
+        }
+        const ck = drv.d.checkpoint(step, LEASE_CHECKPOINT_TICKS);
+        if (ck.length > 0) drv.queue.push({ cmd: { kind: 'lease-checkpoint', remaining: ck }, term: drv.term, createdAt: step, readyAt: step + this.leaseQueueDelay(), dropAt: step + 150 });
+      }
+      if (drv.queue.length > 0) {
+        drv.queue = drv.queue.filter((q) => {
+          if (q.readyAt > step) return true;
+          // a checkpoint that cannot be proposed is dropped (node.ts: the next one carries the lease again)
+          const isCheckpoint = q.cmd.kind === 'lease-checkpoint';
+          if (st.role !== 'leader') return !isCheckpoint && step < q.dropAt;
+          if (isCheckpoint && q.term !== st.term) return false;
+          const res = this.proposeLeaseCommand(n, q.cmd, q.createdAt);
+          if (res.ok && q.cmd.kind === 'lease-checkpoint') drv.ckptInflight.set(res.index, q.cmd.remaining);
+          return !res.ok && !isCheckpoint && step < q.dropAt;
+        });
+      }
+      for (const [rid, ka] of drv.kaReads) {
+        if (ka.index === null || n.appliedIndex < ka.index) continue;
+        drv.kaReads.delete(rid);
+        this.ackKeepalive(n, ka.id, ka.k, 'ReadIndex');
+      }
+    }
+    // clients: every lease is left to expire once the faults end
+    const leader = this.leaderNow();
+    const owned = [...this.leases.values()].filter((l) => !l.gone && l.mode !== 'orphan');
+    if (this.faults && leader && owned.length < 6 && this.rng() < 0.03) this.grantLease(leader);
+    for (const l of owned) {
+      const isKeeping = this.faults && (l.mode === 'keep' || step < l.stopAt);
+      if (this.faults && l.mode === 'revoke' && step >= l.revokeAt && leader) {
+        this.proposeLeaseCommand(leader, { kind: 'lease-revoke', id: l.id });
+        l.revokeAt = step + 20;
+      }
+      if (isKeeping && step >= l.nextKeepAt && leader) {
+        const isRenewed = this.leaseKeepalive(leader, l);
+        l.nextKeepAt = step + (isRenewed ? this.keepaliveGap(l) : randInt(this.rng, 1, 3));
+      }
+      if (isKeeping && leader && this.rng() < 0.01) {
+        // attach a key to it (or, one time in five, write the key without a lease: detached)
+        const key = `e${randInt(this.rng, 0, 5)}`;
+        const isAttached = this.rng() < 0.8;
+        const res = leader.raft!.propose(encodeKvCommand({ kind: 'ops', ops: [isAttached ? { op: 'set', key, value: `lw${step}`, lease: l.id } : { op: 'set', key, value: `lw${step}` }], conditions: [] }));
+        this.trace(() => `${leader.id} propose ${key}${isAttached ? ` with ${l.id}` : ' (detach)'} -> ${res.ok ? `index=${res.index}` : `rejected ${res.reason}`}`);
+      }
+    }
+  }
+
+  /**
+   * Ticks until a client's next keepalive: ttl/5-ttl/3 (etcd's clients renew at ttl/3), or for a lazy
+   * client (one lease in four) ttl/2-0.8 ttl, so the log's remaining time is low at its keepalives and
+   * the durable-keepalive rule matters.
+   */
+  private keepaliveGap(l: SimLease): number {
+    return l.isLazy ? randInt(this.rng, Math.floor(l.ttl / 2), Math.floor(l.ttl * 0.8)) : randInt(this.rng, Math.floor(l.ttl / 5), Math.floor(l.ttl / 3));
+  }
+
+  /** Steps a lease proposal waits in the driver's queue: mostly none, sometimes long enough for a leader change. */
+  private leaseQueueDelay(): number {
+    return this.rng() < 0.7 ? 0 : randInt(this.rng, 1, 30);
+  }
+
+  /** Proposes a lease command on `n`, remembering when it was made (`createdAt`: when the clock decided it, for queued ones). */
+  private proposeLeaseCommand(n: SimNode, cmd: KvCommand, createdAt = this.step): ProposeResult {
+    const res = n.raft!.propose(encodeKvCommand(cmd));
+    if (res.ok) this.leaseProposedAt.set(`${res.index}/${res.term}`, createdAt);
+    this.trace(() => `${n.id} propose ${encodeKvCommand(cmd)} -> ${res.ok ? `index=${res.index} term=${res.term}` : `rejected ${res.reason}`}`);
+    return res;
+  }
+
+  private grantLease(leader: SimNode): void {
+    const drv = this.leaseDrivers.get(leader)!;
+    const ttl = randInt(this.rng, 40, 150);
+    const r = this.rng();
+    const mode: SimLease['mode'] = r < 0.5 ? 'keep' : r < 0.85 ? 'abandon' : 'revoke';
+    const stopAt = mode === 'keep' ? Infinity : this.step + randInt(this.rng, 0, 3 * ttl);
+    const revokeAt = mode === 'revoke' ? stopAt + randInt(this.rng, 0, ttl) : Infinity;
+    const res = this.proposeLeaseCommand(leader, { kind: 'lease-grant', ttlMs: ttl });
+    const isLazy = this.rng() < 0.25;
+    if (res.ok) drv.grants.set(res.index, { term: res.term, mode, stopAt, revokeAt, isLazy });
+  }
+
+  /** A keepalive reaching `n`: renewed on its clock at once, acknowledged after a ReadIndex or a checkpoint entry. */
+  private leaseKeepalive(n: SimNode, l: SimLease): boolean {
+    const drv = this.leaseDrivers.get(n)!;
+    const rec = leasesOf(n.sm).lease(l.id);
+    if (!drv.armed || rec === undefined || drv.d.keepalive(l.id, this.step) === null) {
+      this.trace(() => `${n.id} keepalive ${l.id} refused (${!drv.armed ? 'clock not armed' : rec === undefined ? 'unknown lease' : 'expiry pending'})`);
+      return false;
+    }
+    l.lastSent = Math.max(l.lastSent, this.step);
+    // What a new leader could inherit: the table's remaining time, or less if a checkpoint of this leader is still on its way.
+    let replicated = rec.remainingMs;
+    for (const ck of drv.ckptInflight.values()) for (const [id, ms] of ck) if (id === l.id) replicated = Math.min(replicated, ms);
+    for (const q of drv.queue) if (q.cmd.kind === 'lease-checkpoint') for (const [id, ms] of q.cmd.remaining) if (id === l.id) replicated = Math.min(replicated, ms);
+    if (keepaliveNeedsCheckpoint(replicated, l.ttl, this.leaseEt)) {
+      const remaining: Array<[string, number]> = [[l.id, l.ttl]];
+      const res = this.proposeLeaseCommand(n, { kind: 'lease-checkpoint', remaining });
+      if (!res.ok) return false;
+      drv.ckptInflight.set(res.index, remaining);
+      drv.kaCkpt.set(res.index, { term: res.term, id: l.id, k: this.step });
+      return true;
+    }
+    const rid = `ka${++this.keepaliveSeq}`;
+    drv.kaReads.set(rid, { id: l.id, k: this.step, index: null });
+    this.trace(() => `${n.id} keepalive ${l.id} renewed at ${this.step}; readIndex ${rid}`);
+    n.raft!.readIndex(rid);
+    return true;
+  }
+
+  private ackKeepalive(n: SimNode, id: string, k: number, how: string): void {
+    const l = this.leases.get(id);
+    if (!l) return;
+    l.lastAcked = Math.max(l.lastAcked, k);
+    this.leaseStats.leaseKeepalives++;
+    if (how !== 'ReadIndex') this.leaseStats.leaseKeepalivesDurable++;
+    this.trace(() => `${n.id} ack keepalive ${id} (renewed at ${k}, after its ${how})`);
+  }
+
+  /**
+   * MUTANT own-clock: the replica keeps its own deadline per lease (step a grant or checkpoint was
+   * applied here + the time it gives; keepalives, leader memory, are not seen) and, while applying
+   * `e`, expires by itself every lease past it, folding the deletions into the entry's outcome.
+   */
+  private expireOnOwnClock(n: SimNode, e: Entry, out: EntryOutcome | null): EntryOutcome | null {
+    let own = this.ownClocks.get(n);
+    if (own === undefined) this.ownClocks.set(n, (own = new Map()));
+    const cmd = entryCommand(e);
+    if (out?.lease?.op === 'grant') own.set(out.lease.id, this.step + out.lease.ttlMs);
+    if (cmd?.kind === 'lease-checkpoint') for (const [id, ms] of cmd.remaining) own.set(id, this.step + ms);
+    if (out === null) return out;
+    let merged = out;
+    for (const l of leasesOf(n.sm).list()) {
+      const dl = own.get(l.id);
+      if (dl === undefined || dl > this.step) continue;
+      own.delete(l.id);
+      const x = expireOnOwnClock(n.sm, e.index, e.term, l.id);
+      this.trace(() => `${n.id} MUTANT own-clock: expires ${l.id} by itself at ${e.index}, deleting ${JSON.stringify(x.effects.map((f) => f.key))}`);
+      merged = { ...merged, effects: [...merged.effects, ...x.effects], leaseEffects: [...(merged.leaseEffects ?? []), ...(x.leaseEffects ?? [])] };
+    }
+    return merged;
+  }
+
+  /** A leader arms its lease clock with the table it has applied (everything committed before its term). */
+  private armLeases(n: SimNode, drv: LeaseDriver, term: number): void {
+    drv.armed = true;
+    drv.term = term;
+    drv.expiring.clear();
+    const isReset = this.opts.leaseMutant === 'reset-on-election';
+    // MUTANT reset-on-election: every inherited lease starts again from its full TTL
+    const inherited = leasesOf(n.sm).list().map((l) => ({ id: l.id, ttlMs: l.ttlMs, remainingMs: isReset ? l.ttlMs : l.remainingMs }));
+    drv.d.becomeLeader(inherited, this.step, this.leaseEt);
+    this.leaseStats.leaseArmings++;
+    for (const i of inherited) {
+      const l = this.leases.get(i.id);
+      if (!l) continue;
+      let recordedAt = l.records[0]![1];
+      for (const [idx, at] of l.records) if (idx <= n.appliedIndex) recordedAt = at;
+      l.loss += Math.max(0, this.step - recordedAt);
+      // A checkpoint taken while the lease was overdue by its base but inside the old leader's slack
+      // (base < t <= base + E) records 0, not base - t < 0: this leader then gives it up to E more
+      // than docs/leases.md's sum of (Uᵢ + Gᵢ) says (found by seeds 37 and 102 with --leases).
+      if (i.remainingMs === 0) l.loss += this.leaseEt;
+    }
+    this.trace(() => `${n.id} lease clock armed for term ${term}: ${inherited.map((i) => `${i.id}:${i.remainingMs}/${i.ttlMs}`).join(' ') || 'no leases'}`);
+  }
+
+  /** What applying `e` means for leases: the record of each lease, the checks at its expiry, the leader's clock and the clients' answers. */
+  private onLeaseApplied(n: SimNode, e: Entry, out: EntryOutcome | null, isFirst: boolean): void {
+    const drv = this.leaseDrivers.get(n);
+    const st = n.raft?.status();
+    if (drv && st && !drv.armed && st.role === 'leader' && e.term === st.term) this.armLeases(n, drv, st.term);
+    const cmd = entryCommand(e);
+    const dec = out?.lease;
+    const at = this.leaseProposedAt.get(`${e.index}/${e.term}`) ?? this.step;
+    if (isFirst && dec) {
+      if (dec.op === 'grant') {
+        this.leaseStats.leaseGrants++;
+        this.leases.set(dec.id, { id: dec.id, ttl: dec.ttlMs, mode: 'orphan', stopAt: -1, revokeAt: Infinity, nextKeepAt: Infinity, lastAcked: at, lastSent: at, loss: 0, records: [[e.index, at]], gone: false, isLazy: false });
+      } else if (dec.op === 'checkpoint' && cmd?.kind === 'lease-checkpoint') {
+        for (const [id] of cmd.remaining) this.leases.get(id)?.records.push([e.index, at]);
+      } else if (dec.op === 'expire') {
+        const l = this.leases.get(dec.id);
+        if (!dec.isApplied) { if (cmd?.kind === 'lease-expire' && cmd.term !== e.term) this.leaseStats.leaseFenced++; } else if (l) {
+          this.leaseStats.leaseExpired++;
+          l.gone = true;
+          if (at < l.lastAcked + l.ttl) {
+            this.violate(`lease kept alive was expired: ${dec.id} (ttl ${l.ttl}) expired by the entry at ${e.index} (term ${e.term}) proposed at step ${at}, earlier than ttl after its last acknowledged keepalive at ${l.lastAcked}`);
+          }
+          this.trace(() => `lease ${dec.id} expired at ${e.index} (proposed at ${at}; last acknowledged renewal ${l.lastAcked}, ttl ${l.ttl}), deleting ${JSON.stringify(dec.deleted)}`);
+        }
+      } else if (dec.op === 'revoke') {
+        const l = this.leases.get(dec.id);
+        if (l) { l.gone = true; this.leaseStats.leaseRevoked++; }
+      }
+    }
+    if (!drv) return;
+    drv.ckptInflight.delete(e.index);
+    if (drv.armed && dec) {
+      if (dec.op === 'grant') {
+        drv.d.onGrant(dec.id, dec.ttlMs, this.step);
+        const l = this.leases.get(dec.id);
+        if (l) l.lastSent = Math.max(l.lastSent, this.step);
+      } else if (dec.op === 'revoke' || (dec.op === 'expire' && dec.isApplied)) {
+        drv.d.forget(dec.id);
+        drv.expiring.delete(dec.id);
+      } else if (dec.op === 'expire' && leasesOf(n.sm).lease(dec.id) !== undefined) {
+        drv.d.retry(dec.id);
+        drv.expiring.delete(dec.id);
+      }
+    }
+    const g = drv.grants.get(e.index);
+    if (g) {
+      drv.grants.delete(e.index);
+      const l = dec?.op === 'grant' && g.term === e.term ? this.leases.get(dec.id) : undefined;
+      if (l) {
+        l.mode = g.mode;
+        l.stopAt = g.stopAt;
+        l.revokeAt = g.revokeAt;
+        l.isLazy = g.isLazy;
+        l.nextKeepAt = this.step + this.keepaliveGap(l);
+        this.trace(() => `${n.id} ack grant ${l.id} ttl=${l.ttl} (${l.mode}${l.stopAt !== Infinity ? `, renewed until ${l.stopAt}` : ''})`);
+      }
+    }
+    const kc = drv.kaCkpt.get(e.index);
+    if (kc) {
+      drv.kaCkpt.delete(e.index);
+      if (kc.term === e.term) this.ackKeepalive(n, kc.id, kc.k, 'checkpoint');
+    }
+  }
+
+  /** No deadline on a leader's clock is beyond last renewal + ttl + one election timeout + the ticks lost to leader changes. */
+  private checkLeaseBounds(n: SimNode, drv: LeaseDriver): void {
+    for (const id of drv.d.ids()) {
+      const l = this.leases.get(id);
+      if (!l || l.gone || drv.d.isExpiring(id)) continue;
+      const left = drv.d.remaining(id, this.step) ?? 0;
+      if (left === 0) continue;
+      const bound = l.lastSent + l.ttl + this.leaseEt + l.loss;
+      if (this.step + left > bound) {
+        this.violate(`lease bound: leader ${n.id} (term ${drv.term}) would expire ${id} at ${this.step + left}, after the bound ${bound} (last renewal ${l.lastSent} + ttl ${l.ttl} + election timeout ${this.leaseEt} + ${l.loss} ticks lost to leader changes)`);
+      }
+    }
+  }
+
   // ------------------------------------------------------------------ steps
   /** One step of virtual time. */
   runStep(): void {
@@ -1158,6 +1537,7 @@ export class SimCluster {
     for (const n of this.nodes) if (n.foreign) { n.foreign.tick(); this.drainForeign(n); }
     this.deliverDue();
     this.clientOps();
+    if (this.opts.leases) this.leaseOps();
     this.retryJoins();
     this.maybeCrash();
     for (const n of this.nodes) this.processReady(n);
@@ -1234,6 +1614,9 @@ export class SimCluster {
       if (down.length > 0) { why = `members ${down.map((n) => n.id).join(',')} down`; continue; }
       const lagging = members.filter((n) => n.appliedIndex < need);
       if (lagging.length > 0) { why = `members ${lagging.map((n) => `${n.id}:${n.appliedIndex}`).join(' ')} below ${need}`; continue; }
+      // every lease is abandoned once healed (leaseOps): each must be expired (or revoked) by now
+      const live = this.opts.leases ? [...this.leases.values()].filter((l) => !l.gone) : [];
+      if (live.length > 0) { why = `leases not expired: ${live.map((l) => `${l.id}(${l.mode}, ttl ${l.ttl}, last renewed ${l.lastSent})`).join(' ')}`; continue; }
       this.trace(() => `liveness ok: leader ${leader.id} committed everything through ${need}; applied=[${members.map((n) => `${n.id}:${n.appliedIndex}`).join(' ')}]`);
       return;
     }

@@ -2,7 +2,8 @@
  * Mutation testing of the simulator: each mutant is a textual patch of one src/raft/core file. The
  * core is copied to a temp dir, patched, imported, and run for up to MUTANT_SEEDS seeds; the mutant is
  * killed when any seed reports a violation. A state-machine mutant (`file: ''`) patches nothing: it
- * plants a bug in the simulated state machine through SimOptions.smMutant (storage.ts SmMutant).  `npm run sim:mutants [name...]`
+ * plants a bug in the simulated state machine through SimOptions.smMutant (storage.ts SmMutant) or in
+ * the simulated lease driver through SimOptions.leaseMutant.  `npm run sim:mutants [name...]`
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -125,6 +126,33 @@ export const MUTANTS: Mutant[] = [
     search: '',
     replace: '',
     sim: { smMutant: 'multi-create' },
+  },
+  {
+    // Issue 17: apply ignores lease-expire's term fence, so an expiry a deposed leader appended is
+    // carried out when a later leader commits it (a lease renewed through the new leader is deleted).
+    name: 'expiry-term-fence',
+    file: '',
+    search: '',
+    replace: '',
+    sim: { leases: true, smMutant: 'no-term-fence' },
+  },
+  {
+    // Issue 17: every replica also expires leases on its own clock (grant or checkpoint applied +
+    // remaining time) instead of waiting for the leader's lease-expire entry.
+    name: 'expiry-own-clock',
+    file: '',
+    search: '',
+    replace: '',
+    sim: { leases: true, leaseMutant: 'own-clock' },
+  },
+  {
+    // Issue 17: a new leader gives every inherited lease its full TTL again (ignores the checkpoints),
+    // so a lease nobody renews outlives the documented bound when leaders change.
+    name: 'lease-reset-on-election',
+    file: '',
+    search: '',
+    replace: '',
+    sim: { leases: true, leaseMutant: 'reset-on-election' },
   },
 ];
 

@@ -1,6 +1,6 @@
 /**
  * Simulator CLI.
- *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--interleave]
+ *   npm run sim -- --seeds 1000 [--start S] [--steps K] [--nodes 3|5] [--interleave] [--leases]
  *   SEED=<n> npm run sim [-- --interleave]   replays one seed with a readable trace
  *   npm run sim -- --seeds 50 --only-amnesia      only the storage-loss scenario
  *   npm run sim -- --seeds 50 --amnesia-legacy    negative control: must report violations
@@ -20,7 +20,7 @@ export function nodesForSeed(seed: number, fixed?: number): number {
 export function runSeed(raft: RaftModule, seed: number, steps: number, nodes: number, trace?: (l: string) => void, extra: Partial<SimOptions> = {}): SeedResult {
   const c = new SimCluster(seed, nodes, { ...extra, raft, steps, trace });
   const violations = c.run();
-  return { seed, nodes, steps: c.step, violations, stats: { ...c.stats } };
+  return { seed, nodes, steps: c.step, violations, stats: extra.leases === true ? { ...c.stats, ...c.leaseStats } : { ...c.stats } };
 }
 
 /** Runs seeds start..start+count-1 (odd seeds 5 nodes, even seeds 3) and collects the failing ones. */
@@ -51,6 +51,9 @@ async function main(): Promise<void> {
   if (fixedNodes !== undefined && fixedNodes !== 3 && fixedNodes !== 5) throw new Error('--nodes must be 3 or 5');
   // --interleave: the driver's steps between ready() and advance() interleave with the cluster (SimOptions.interleave)
   const extra: Partial<SimOptions> = args.includes('--interleave') ? { interleave: true } : {};
+  // --leases: clients grant, renew, abandon and revoke leases; leaders expire and checkpoint them
+  // (SimOptions.leases; off by default so the seeds of the runs before them keep their traces).
+  if (args.includes('--leases')) extra.leases = true;
   // Negative control: only the 'amnesia' scenario, and an amnesiac node returns under its old identity as a voter.
   if (args.includes('--amnesia-legacy')) {
     extra.amnesiaLegacy = true;
@@ -79,7 +82,7 @@ async function main(): Promise<void> {
     console.log(`seed ${r.seed} (nodes=${r.nodes}): step ${f.step}: ${f.msg}${r.violations.length > 1 ? ` (+${r.violations.length - 1} more)` : ''}`);
   }, extra);
   console.log(`sim stats: ${Object.entries(stats).map(([k, n]) => `${k}=${n}`).join(' ')}`);
-  console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}${extra.interleave ? ' (interleaving mode)' : ''}`);
+  console.log(`sim: seeds=${count} steps=${totalSteps} violations=${v}${extra.interleave ? ' (interleaving mode)' : ''}${extra.leases === true ? ' (leases)' : ''}`);
   process.exitCode = v > 0 ? 1 : 0;
 }
 

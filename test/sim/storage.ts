@@ -9,6 +9,7 @@ import type { Entry, HardState, HeldSnapshot, Ready, Snapshot } from '../../src/
 import type { RaftLike } from './cluster.js';
 import { applyKvCommand, commandKeys } from '../../src/kv/apply.js';
 import { decodeCommand, type KvCommand } from '../../src/kv/commands.js';
+import { decodeLeaseList, encodeLeaseList, LeaseTable, NO_LEASES } from '../../src/kv/leases.js';
 import type { EntryOutcome, StoredValue } from '../../src/kv/types.js';
 
 /**
@@ -119,20 +120,50 @@ export function mix(prev: number, e: Entry): number {
   return Math.imul(h, 0x85ebca6b) >>> 0;
 }
 
-/** The state machine serialised, keys in order (a snapshot's data). */
+/**
+ * The lease table (src/kv/leases.ts) of each simulated state machine, beside its key map: created by
+ * the first lease effect, so a run without leases never has one (and its snapshots keep their form).
+ */
+const smLeases = new WeakMap<Map<string, SmValue>, LeaseTable>();
+
+/** The lease table of state machine `sm` (empty when it never had a lease). */
+export function leasesOf(sm: Map<string, SmValue>): LeaseTable {
+  let t = smLeases.get(sm);
+  if (t === undefined) smLeases.set(sm, (t = new LeaseTable()));
+  return t;
+}
+
+/** The lease table of `sm` as JSON ('' when it holds no lease), to compare replicas. */
+export function leaseDigest(sm: Map<string, SmValue>): string {
+  const t = smLeases.get(sm);
+  return t === undefined || t.size === 0 ? '' : JSON.stringify(t.export());
+}
+
+/**
+ * The state machine serialised, keys in order (a snapshot's data): the array of pairs, or with leases
+ * `{"kv":[pairs],"leases":[lease list as in a backup]}`.
+ */
 export function encodeSm(sm: Map<string, SmValue>): string {
-  return JSON.stringify([...sm.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)));
+  const kv = [...sm.entries()].sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  const t = smLeases.get(sm);
+  if (t === undefined || t.size === 0) return JSON.stringify(kv);
+  return JSON.stringify({ kv, leases: encodeLeaseList(t.export()) });
 }
 export function decodeSm(data: string): Map<string, SmValue> {
-  return new Map(JSON.parse(data) as [string, SmValue][]);
+  const raw = JSON.parse(data) as [string, SmValue][] | { kv: [string, SmValue][]; leases: unknown };
+  if (Array.isArray(raw)) return new Map(raw);
+  const sm = new Map(raw.kv);
+  smLeases.set(sm, LeaseTable.from(decodeLeaseList(raw.leases)));
+  return sm;
 }
 /**
  * Planted state-machine bugs (mutants.ts), off in every normal run:
  *   'propose-verdict'  — the condition is decided by the proposing leader against its applied state
  *                        and carried in the command (`verdict`); apply trusts it instead of deciding;
- *   'multi-create'     — apply ignores If-None-Match when a command has more than one condition.
+ *   'multi-create'     — apply ignores If-None-Match when a command has more than one condition;
+ *   'no-term-fence'    — a lease-expire is applied whatever the term of the entry carrying it.
  */
-export type SmMutant = 'none' | 'propose-verdict' | 'multi-create';
+export type SmMutant = 'none' | 'propose-verdict' | 'multi-create' | 'no-term-fence';
 
 /** A committed normal entry's command, or null when it does not decode (applied as a no-op, as the driver does). */
 export function entryCommand(e: Entry): KvCommand | null {
@@ -158,25 +189,29 @@ export function applyToSm(sm: Map<string, SmValue>, e: Entry, mutant: SmMutant =
   let cmd = entryCommand(e);
   if (!cmd) return null;
   const view = { get: (k: string): StoredValue | undefined => sm.get(k) };
+  // The entry's term is the fence of lease-expire; the lease table exists once a lease was granted.
+  const isFenceOff = mutant === 'no-term-fence' && cmd.kind === 'lease-expire';
+  const ctx = { term: isFenceOff && cmd.kind === 'lease-expire' ? cmd.term : e.term, leases: smLeases.get(sm) ?? NO_LEASES };
   let out: EntryOutcome;
   const verdict = mutant === 'propose-verdict' && e.type === 'normal' ? (JSON.parse(e.data) as { verdict?: unknown }).verdict : undefined;
   if (cmd.kind === 'ops' && typeof verdict === 'boolean') {
     // MUTANT: the leader's verdict at propose time stands for the condition
     // (the answer is the real one whenever the verdict happens to agree with the state at apply)
-    const real = applyKvCommand(e.index, cmd, view);
-    if (verdict) out = applyKvCommand(e.index, { kind: 'ops', ops: cmd.ops, conditions: [] }, view);
+    const real = applyKvCommand(e.index, cmd, view, ctx);
+    if (verdict) out = applyKvCommand(e.index, { kind: 'ops', ops: cmd.ops, conditions: [] }, view, ctx);
     else out = real.failed ? real : { index: e.index, effects: [], results: [], failed: cmd.conditions.map((c) => ({ key: c.key, current: sm.get(c.key) ?? null })) };
   } else {
     if (mutant === 'multi-create' && cmd.kind === 'ops' && cmd.conditions.length > 1) {
       // MUTANT: If-None-Match is not checked on multi-key commands
       cmd = { ...cmd, conditions: cmd.conditions.filter((c) => c.pre.kind !== 'absent') };
     }
-    out = applyKvCommand(e.index, cmd, view);
+    out = applyKvCommand(e.index, cmd, view, ctx);
   }
   for (const eff of out.effects) {
     if (eff.type === 'put') sm.set(eff.key, { value: eff.value, index: e.index });
     else sm.delete(eff.key);
   }
+  if (out.leaseEffects !== undefined) leasesOf(sm).apply(out.leaseEffects);
   return out;
 }
 
@@ -185,6 +220,19 @@ export function touchedState(sm: Map<string, SmValue>, e: Entry): [string, SmVal
   const cmd = entryCommand(e);
   if (!cmd) return [];
   return commandKeys(cmd).map((k) => [k, sm.get(k) ?? null]);
+}
+
+/**
+ * MUTANT 'own-clock' (cluster.ts leaseMutant only): the replica expires lease `id` by itself while it
+ * applies the entry at `index`, as if its own clock had run the lease out (no lease-expire entry in
+ * the log). Applies the expiry to `sm` and returns what it deleted, to be folded into that entry's outcome.
+ */
+export function expireOnOwnClock(sm: Map<string, SmValue>, index: number, term: number, id: string): EntryOutcome {
+  const view = { get: (k: string): StoredValue | undefined => sm.get(k) };
+  const out = applyKvCommand(index, { kind: 'lease-expire', id, term }, view, { term, leases: leasesOf(sm) });
+  for (const eff of out.effects) if (eff.type === 'delete') sm.delete(eff.key);
+  if (out.leaseEffects !== undefined) leasesOf(sm).apply(out.leaseEffects);
+  return out;
 }
 
 /** Deep equality of JSON-like values (outcomes, touched state), without serialising them. */
