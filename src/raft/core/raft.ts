@@ -273,7 +273,9 @@ export class Raft {
         // Thesis §4.2.3 / §9.6: while a leader is known to be alive, disregard votes (leader lease),
         // unless the candidate campaigns because the leader asked it to (TimeoutNow).
         const isInLease = this.opts.checkQuorum && this.leaderId !== null && this.electionElapsed < this.opts.electionTimeoutTicks;
-        if (isInLease && !m.transfer) return;
+        // TimeoutNow comes from our leader to a member; a sender outside the configuration cannot claim it.
+        const mayWaiveLease = m.transfer && this.membership.incarnationOf(m.from) !== undefined;
+        if (isInLease && !mayWaiveLease) return;
         if (m.preVote) {
           this.handleRequestVote(m);
           return;
@@ -1100,7 +1102,11 @@ export class Raft {
       if (m.type === 'RequestVote' || m.type === 'AppendEntries' || m.type === 'Heartbeat' || m.type === 'InstallSnapshot' || m.type === 'TimeoutNow') return true;
       return m.type === 'ReadIndexResponse' && m.from === this.leaderId && fromInc === this.leaderInc;
     }
-    if (m.type === 'RequestVote') return false;
+    // A candidate our configuration does not list yet (we lag behind the entry adding it, simulator seed
+    // 65 with --leases): its vote requests are judged under Raft's rules like anyone's (an up-to-date
+    // log, one vote per term) and the leader lease, which it can never waive (see stepAccepted). Its
+    // appends and heartbeats still cannot raise a voter's term.
+    if (m.type === 'RequestVote') return true;
     return m.term <= this.term || !this.isPromotable();
   }
 

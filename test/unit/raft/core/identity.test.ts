@@ -122,6 +122,40 @@ describe('raft core: cluster identity and incarnations', () => {
     expect(b.status()).to.include({ leaderId: 'a', lastIndex: st.lastIndex });
   });
 
+  it('a voter lagging behind the entry that adds a candidate judges its pre-vote and vote under Raft\'s rules (simulator seed 65 with --leases)', () => {
+    // a knows only a, b, c; the cluster has since added d and removed b (whose log holds its own
+    // uncommitted removal, so it does not campaign). With no leader alive, d's log is ahead of a's:
+    // a must grant, or d (which needs a) and a (whom b refuses) are stuck forever.
+    const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
+    a.step({ type: 'RequestVote', from: 'd', to: 'a', term: 4, preVote: true, lastLogIndex: 9, lastLogTerm: 3, transfer: false, fromInc: 'd-1', toInc: 'a-1' });
+    const [pre] = responses(a.ready().messages, 'RequestVoteResponse');
+    expect(pre).to.include({ granted: true, preVote: true, term: 4, to: 'd', toInc: 'd-1' });
+    expect(a.status().term).to.equal(1); // a pre-vote changes nothing
+    a.step({ type: 'RequestVote', from: 'd', to: 'a', term: 4, preVote: false, lastLogIndex: 9, lastLogTerm: 3, transfer: false, fromInc: 'd-1', toInc: 'a-1' });
+    const [vote] = responses(a.ready().messages, 'RequestVoteResponse');
+    expect(vote).to.include({ granted: true, preVote: false, term: 4, to: 'd' });
+    expect(a.status()).to.include({ term: 4, votedFor: 'd' });
+    // Raft's rules still hold for it: one vote per term, and never for a log behind ours.
+    a.step({ type: 'RequestVote', from: 'e', to: 'a', term: 4, preVote: false, lastLogIndex: 20, lastLogTerm: 3, transfer: false, fromInc: 'e-1', toInc: 'a-1' });
+    expect(responses(a.ready().messages, 'RequestVoteResponse')[0]).to.include({ granted: false });
+    const a2 = follower('a', [cfgEntry(['a', 'b', 'c']), { index: 2, term: 3, type: 'noop' }], 3, 1);
+    a2.step({ type: 'RequestVote', from: 'd', to: 'a', term: 5, preVote: true, lastLogIndex: 9, lastLogTerm: 2, transfer: false, fromInc: 'd-1', toInc: 'a-1' });
+    expect(responses(a2.ready().messages, 'RequestVoteResponse')[0]).to.include({ granted: false });
+  });
+
+  it('a sender outside the configuration cannot waive the leader lease with a transfer flag (only our leader\'s TimeoutNow can)', () => {
+    const net = new TestNet(['a', 'b', 'c']);
+    net.elect('a');
+    const b = net.raft('b');
+    const term = b.status().term;
+    b.step({ type: 'RequestVote', from: 'evil', to: 'b', term: term + 1, preVote: false, lastLogIndex: 99, lastLogTerm: 99, transfer: true });
+    expect(b.status()).to.include({ term, leaderId: 'a' });
+    expect(responses(b.ready().messages, 'RequestVoteResponse')).to.have.length(0);
+    // A member's transfer campaign still waives it (thesis §3.10).
+    b.step({ type: 'RequestVote', from: 'c', to: 'b', term: term + 1, preVote: false, lastLogIndex: 99, lastLogTerm: 99, transfer: true });
+    expect(b.status()).to.include({ term: term + 1, votedFor: 'c' });
+  });
+
   it('a voter that lags behind the entry adding a new leader learns the term from members\' vote answers, then follows that leader', () => {
     // a knows only a, b, c; the cluster has since added d, which now leads at term 3.
     const a = follower('a', [cfgEntry(['a', 'b', 'c'])], 1, 1);
