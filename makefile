@@ -31,6 +31,8 @@ test-unit: install
 sim: install
 	npm run sim -- --seeds 1000
 	npm run sim -- --seeds 1000 --interleave
+	npm run sim -- --seeds 1000 --leases
+	npm run sim -- --seeds 1000 --interleave --leases
 
 sim-mutants: install
 	npm run sim:mutants
