@@ -120,6 +120,10 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
     const isDetected = r.linearizable === false || r.raceViolations > 0;
     return { pass: isDetected, why: isDetected ? 'conditions decided at propose time break linearizability, as they must' : 'negative control NOT detected: the checker cannot see a condition decided before apply' };
   }
+  if (r.fault === 'watch-control') {
+    const isDetected = r.watchOk === false && r.watchProblems.some((p) => p.startsWith('stream '));
+    return { pass: isDetected, why: isDetected ? `a watch stream that skips an event is flagged, as it must be (${r.watchProblems[0]})` : 'negative control NOT detected: the watch check cannot see a skipped event' };
+  }
   if (r.fault === 'stale-read-control') {
     const isDetected = r.linearizable === false || r.staleReads > 0;
     return { pass: isDetected, why: isDetected ? 'stale reads detected, as they must be' : 'negative control NOT detected: the checker cannot see stale reads' };
@@ -131,5 +135,6 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
   if (!r.converged) bad.push('converged=false');
   if (r.faultsInjected === 0) bad.push('no fault was injected');
   if (r.phantomMatch !== 0) bad.push(`phantom_match=${r.phantomMatch}`);
+  if (r.watchOk !== true) bad.push(`watch_ok=false (${r.watchProblems.slice(0, 3).join('; ')})`);
   return { pass: bad.length === 0, why: bad.join(', ') };
 }

@@ -14,7 +14,9 @@ import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
 import { Workload, classifyWrite, raceCreateOnly, type RaceResult } from './workload.js';
-import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, PowerDisks } from './power.js';
+import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, PowerDisks, WATCH_SKIP_MODULE } from './power.js';
+import { buildReference, checkReference, checkStreams } from './watch-check.js';
+import { readMemberLog, Watchers, WATCH_PROGRESS_INTERVAL_MS } from './watchers.js';
 import { waitFor } from '../support/procs.js';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
@@ -34,6 +36,7 @@ export const FAULTS = [
   'random',
   'stale-read-control',
   'propose-control',
+  'watch-control',
   'amnesia',
   'amnesia-memory',
   'foreign-bootstrap',
@@ -78,6 +81,12 @@ export interface ScenarioResult {
   snapshotInstalled: boolean | null;
   faultsInjected: number;
   cutsVerified: number;
+  /** The watch check (watch-check.ts): watchers run, change messages they received, and whether every stream equals the committed log filtered to its prefix. */
+  watchStreams: number;
+  watchEvents: number;
+  watchOk: boolean;
+  /** Why watchOk is false (the first few problems, reference first); empty when it is true. */
+  watchProblems: string[];
   notes: string[];
 }
 
@@ -87,11 +96,17 @@ export function summaryLine(r: ScenarioResult): string {
   return (
     `fault=${r.fault} nodes=${r.nodes} seed=${r.seed} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
     `lost_acked=${r.lostAcked} stale_reads=${r.staleReads} linearizable=${String(r.linearizable)} converged=${r.converged} ` +
-    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch} races=${r.races} race_violations=${r.raceViolations}`
+    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch} races=${r.races} race_violations=${r.raceViolations} ` +
+    `watch_streams=${r.watchStreams} watch_events=${r.watchEvents} watch_ok=${r.watchOk}`
   );
 }
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'];
+/**
+ * One watcher per prefix: everything, the workload's keys, one of them (a quiet prefix that lives on
+ * progress events), and the create-only races' keys.
+ */
+const WATCH_PREFIXES = ['', 'k', 'k3', 'faults-race-'];
 const SNAPSHOT_THRESHOLD = 100;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -280,6 +295,8 @@ const nemeses: Record<FaultName, Nemesis> = {
   'stale-read-control': (ctx) => nemeses['leader-partition'](ctx),
   // Conditions decided at propose time (decide-at-propose.mjs) under the plainest load: leader kills.
   'propose-control': (ctx) => nemeses['kill-leader'](ctx),
+  // One watch event skipped per node process (watch-skip.mjs) while leaders are killed and watchers resume elsewhere.
+  'watch-control': (ctx) => nemeses['kill-leader'](ctx),
   'majority-split': (ctx) =>
     rounds(ctx, async () => {
       const s = ctx.shuffle(ctx.members);
@@ -545,7 +562,7 @@ async function powerCut(ctx: Ctx, nodes: FaultNode[]): Promise<void> {
 }
 
 /** Brings every member back, waits until all applied the same index, reads every key from each. */
-async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map<string, string | null> }> {
+async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map<string, string | null>; appliedIndex: number }> {
   const { cluster } = ctx;
   cluster.heal();
   for (const n of ctx.members) {
@@ -586,7 +603,7 @@ async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map
   const leaderState = states[ctx.members.indexOf(leader)] ?? states[0];
   if (!isSettled) ctx.notes.push('members did not reach the same applied index');
   if (!same) ctx.notes.push(`replicas differ: ${JSON.stringify(states.map((m) => Object.fromEntries(m)))}`);
-  return { converged: isSettled === true && same, finalState: leaderState };
+  return { converged: isSettled === true && same, finalState: leaderState, appliedIndex: applied };
 }
 
 /** Longest stretch of the load phase without any successful operation completing. */
@@ -611,10 +628,11 @@ function recoveryAfterHeal(history: HistoryOp[], heals: number[]): number | null
 
 /** Runs one scenario end to end and returns its measurements. */
 export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<ScenarioResult> {
-  const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD) };
+  const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD), WATCH_PROGRESS_INTERVAL_MS: String(WATCH_PROGRESS_INTERVAL_MS) };
   // The negative control's test-only module (never part of the configuration): acks before fsync.
   if (args.fault === 'power-loss-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${ACK_BEFORE_SYNC_MODULE}`;
   if (args.fault === 'propose-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${DECIDE_AT_PROPOSE_MODULE}`;
+  if (args.fault === 'watch-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${WATCH_SKIP_MODULE}`;
   const cluster = new NsCluster(dataDir, extraEnv, args.fault === 'amnesia-memory');
   const readConsistency = args.fault === 'stale-read-control' ? 'stale' : 'linearizable';
   const workload: Workload = new Workload({
@@ -629,6 +647,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
   });
   const ctx = new Ctx(cluster, workload, args.seed);
   const monitor = new Monitor(cluster);
+  const watchers = new Watchers(WATCH_PREFIXES, () => ctx.members, makeRng(args.seed * 104_729 + 3), () => workload.now());
   try {
     for (let i = 1; i <= args.nodes; i++) cluster.define(i);
     const spare = args.fault === 'membership' ? cluster.define(args.nodes + 1) : null;
@@ -645,6 +664,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     }
     ctx.members = cluster.nodes.filter((n) => n !== spare);
     monitor.start();
+    watchers.start();
     workload.start();
     // Beside the checked workload: N clients race a create-only write on a fresh key, again and
     // again, through any member, while the nemesis works. Exactly one may win each race.
@@ -670,8 +690,24 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     // A violation: two winners, a winner whose value is not the one stored, or a stored value from
     // no client that could have written it. No answer at all (an unavailable stretch) is no verdict.
     const raceViolations = races.filter((r) => r.winners.length > 1 || (r.winners.length === 1 && r.final !== r.winners[0]) || (r.winners.length === 0 && typeof r.final === 'string' && !r.unknown.includes(r.final))).length;
-    const { converged, finalState } = await converge(ctx);
+    const { converged, finalState, appliedIndex } = await converge(ctx);
     await monitor.stop();
+    // Every watcher catches up with the converged index; then the members' own histories are the reference.
+    if (!(await watchers.caughtUp(appliedIndex, 15_000))) ctx.notes.push(`watchers_behind=${watchers.behind(appliedIndex).join(',')}`);
+    await watchers.stop();
+    const refUpTo = Math.max(appliedIndex, watchers.highestSeen());
+    const memberLogs = await Promise.all(ctx.members.map((n) => readMemberLog(n, refUpTo)));
+    const reference = buildReference(memberLogs, refUpTo);
+    const checkedKeys = ctx.witnessSeq > 0 ? [...KEYS, WITNESS_KEY] : KEYS;
+    checkReference(reference, workload.history, finalState, checkedKeys);
+    const watch = checkStreams(watchers.streams, reference);
+    ctx.notes.push(
+      `watch_connections=${watch.connections}`,
+      `watch_compacted=${watch.compacted}`,
+      `watch_unchecked=${watch.unchecked}`,
+      `watch_ref=(${reference.floor},${reference.upTo}]:${reference.indexes.length}records/${memberLogs.map((l) => `${l.member}>${l.floor}`).join(',')}`,
+    );
+    if (watch.events === 0) watch.problems.push('no watcher received a change event');
 
     // The converged state as reads at the end: it must be explainable by the history too.
     const history = [...workload.history];
@@ -689,6 +725,11 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
     if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`, `witness_acked_before_cut=${ctx.witnessAcked}`);
     for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
+    if (args.fault === 'watch-control') {
+      const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL: one watch'));
+      const skips = ctx.members.flatMap((n) => (n.proc?.output.join('') ?? '').match(/skipped change \d+/g) ?? []);
+      ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`, `control_skips=${skips.length}`);
+    }
     if (args.fault === 'propose-control') {
       const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
       ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`);
@@ -724,10 +765,15 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
       snapshotInstalled,
       faultsInjected: ctx.faults,
       cutsVerified: ctx.cutsVerified,
+      watchStreams: watch.streams,
+      watchEvents: watch.events,
+      watchOk: watch.problems.length === 0,
+      watchProblems: watch.problems.slice(0, 6),
       notes: ctx.notes,
     };
   } finally {
     await workload.stop().catch((err: unknown) => process.stderr.write(`faults: stopping clients: ${String(err)}\n`));
+    await watchers.stop().catch((err: unknown) => process.stderr.write(`faults: stopping watchers: ${String(err)}\n`));
     await monitor.stop();
     await cluster.destroy();
     await ctx.disks?.detach();
