@@ -103,10 +103,12 @@ export function summaryLine(r: ScenarioResult): string {
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'];
 /**
- * One watcher per prefix: everything, the workload's keys, one of them (a quiet prefix that lives on
- * progress events), and the create-only races' keys.
+ * One roaming watcher per prefix: everything, the workload's keys, one of them (a quiet prefix that
+ * lives on progress events), and the create-only races' keys; and one sticky watcher of the
+ * workload's keys on each member (watchers.ts).
  */
 const WATCH_PREFIXES = ['', 'k', 'k3', 'faults-race-'];
+const WATCH_STICKY_PREFIX = 'k';
 const SNAPSHOT_THRESHOLD = 100;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -647,7 +649,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
   });
   const ctx = new Ctx(cluster, workload, args.seed);
   const monitor = new Monitor(cluster);
-  const watchers = new Watchers(WATCH_PREFIXES, () => ctx.members, makeRng(args.seed * 104_729 + 3), () => workload.now());
+  const watchers = new Watchers(WATCH_PREFIXES, WATCH_STICKY_PREFIX, () => ctx.members, makeRng(args.seed * 104_729 + 3), () => workload.now());
   try {
     for (let i = 1; i <= args.nodes; i++) cluster.define(i);
     const spare = args.fault === 'membership' ? cluster.define(args.nodes + 1) : null;
@@ -693,6 +695,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const { converged, finalState, appliedIndex } = await converge(ctx);
     await monitor.stop();
     // Every watcher catches up with the converged index; then the members' own histories are the reference.
+    const watchStart = performance.now();
     if (!(await watchers.caughtUp(appliedIndex, 15_000))) ctx.notes.push(`watchers_behind=${watchers.behind(appliedIndex).join(',')}`);
     await watchers.stop();
     const refUpTo = Math.max(appliedIndex, watchers.highestSeen());
@@ -706,6 +709,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
       `watch_compacted=${watch.compacted}`,
       `watch_unchecked=${watch.unchecked}`,
       `watch_ref=(${reference.floor},${reference.upTo}]:${reference.indexes.length}records/${memberLogs.map((l) => `${l.member}>${l.floor}`).join(',')}`,
+      `watch_check_ms=${Math.round(performance.now() - watchStart)}`,
     );
     if (watch.events === 0) watch.problems.push('no watcher received a change event');
 

@@ -92,38 +92,52 @@ export function itemOf(m: SseMessage, tMs: number): WatchItem {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** The watchers of one scenario. */
+/**
+ * The watchers of one scenario. Roaming watchers resume on another member whenever a stream ends;
+ * sticky ones (one per member at the start) resume on their own member as long as it is a member —
+ * a client pinned to its local node — so they are the ones that meet a node that lost its history
+ * (a snapshot installed, a wiped disk): COMPACTED, then a fresh start.
+ */
 export class Watchers {
-  readonly streams: WatchStream[];
+  readonly streams: WatchStream[] = [];
   /** each watcher's resume point (the last id it saw; null = it would start fresh) */
-  private readonly resume: (number | null)[];
+  private readonly resume: (number | null)[] = [];
+  /** the member a sticky watcher keeps returning to (null: roaming) */
+  private readonly homes: (string | null)[] = [];
   private readonly aborts = new Set<AbortController>();
   private readonly agent = new Agent({ connect: { timeout: 1000 } });
   private readonly loops: Promise<void>[] = [];
   private isStopping = false;
 
   /**
-   * `prefixes`: one watcher each; `targets` is read before every (re)connection (scenarios change
-   * the members); `rng` picks members; `now` stamps the items.
+   * `prefixes`: one roaming watcher each; `stickyPrefix`: the prefix of the sticky watchers (null:
+   * none); `targets` is read before every (re)connection (scenarios change the members); `rng`
+   * picks members; `now` stamps the items.
    */
   constructor(
-    prefixes: readonly string[],
+    private readonly prefixes: readonly string[],
+    private readonly stickyPrefix: string | null,
     private readonly targets: () => WatchTarget[],
     private readonly rng: () => number,
     private readonly now: () => number,
-  ) {
-    this.streams = prefixes.map((prefix, i) => ({ name: `w${i}`, prefix, items: [] }));
-    this.resume = prefixes.map(() => null);
-  }
+  ) {}
 
-  /** Opens every watcher: the first on shuffled members in turn, so with as many watchers as members each member serves one. */
+  /** Opens every watcher: roaming ones on shuffled members in turn (with as many watchers as members each member serves one), a sticky one on each member. */
   start(): void {
     const ts = [...this.targets()];
     for (let i = ts.length - 1; i > 0; i--) {
       const j = Math.floor(this.rng() * (i + 1));
       [ts[i], ts[j]] = [ts[j], ts[i]];
     }
-    this.streams.forEach((_, i) => this.loops.push(this.run(i, ts.length === 0 ? null : ts[i % ts.length])));
+    const add = (name: string, prefix: string, home: string | null, first: WatchTarget | null) => {
+      const i = this.streams.length;
+      this.streams.push({ name, prefix, items: [] });
+      this.resume.push(null);
+      this.homes.push(home);
+      this.loops.push(this.run(i, first));
+    };
+    this.prefixes.forEach((prefix, i) => add(`w${i}`, prefix, null, ts.length === 0 ? null : ts[i % ts.length]));
+    if (this.stickyPrefix !== null) for (const t of this.targets()) add(`s-${t.id}`, this.stickyPrefix, t.id, t);
   }
 
   /** Resolves when every watcher has seen an id of at least `index` (false at the deadline). */
@@ -145,7 +159,7 @@ export class Watchers {
 
   /** Which watchers are behind `index`, for a note. */
   behind(index: number): string[] {
-    return this.streams.filter((_, i) => (this.resume[i] ?? -1) < index).map((s, i) => `${s.name}@${String(this.resume[i])}`);
+    return this.streams.flatMap((s, i) => ((this.resume[i] ?? -1) < index ? [`${s.name}@${String(this.resume[i])}`] : []));
   }
 
   async stop(): Promise<void> {
@@ -165,7 +179,8 @@ export class Watchers {
       }
       const hadData = await this.connect(i, target);
       if (this.isStopping) break;
-      target = this.pickOther(target);
+      const home = this.targets().find((t) => t.id === this.homes[i]);
+      target = home ?? this.pickOther(target);
       await sleep(hadData ? 20 : 150); // no busy loop against a member that refuses
     }
   }
