@@ -328,21 +328,20 @@ const nemeses: Record<FaultName, Nemesis> = {
   'propose-control': (ctx) => nemeses['kill-leader'](ctx),
   // One watch event skipped per node process (watch-skip.mjs) while leaders are killed and watchers resume elsewhere.
   'watch-control': (ctx) => nemeses['kill-leader'](ctx),
-  // A leader change every TTL/2 (the lease check's TTL is 4 s): SIGKILL the leader, restart it at once.
-  'lease-churn': (ctx) =>
-    rounds(
-      ctx,
-      async () => {
-        const l = await ctx.leader();
-        await ctx.cluster.kill(l);
-        ctx.faults++;
-        await sleep(300);
-        ctx.cluster.start(l);
-        ctx.healed();
-        await sleep(Math.max(0, LEASE_TTL_MS / 2 - 1500 - 300));
-      },
-      2500,
-    ),
+  // A leader change every TTL/2 (the lease check's TTL is 4 s): SIGKILL the leader and restart it at
+  // once, every 2 s or as soon as the next leader is elected, whichever is later.
+  'lease-churn': async (ctx) => {
+    while (ctx.left() > 2500) {
+      const started = ctx.now();
+      const l = await ctx.leader();
+      await ctx.cluster.kill(l);
+      ctx.faults++;
+      await sleep(300);
+      ctx.cluster.start(l);
+      ctx.healed();
+      await sleep(Math.max(0, started + LEASE_TTL_MS / 2 - ctx.now()));
+    }
+  },
   // Deposed leaders forward stale expiries and apply ignores the term fence (lease-nofence.mjs), with the leader paused past the TTL's reach.
   'lease-control': (ctx) => nemeses['pause-leader'](ctx),
   'majority-split': (ctx) =>
