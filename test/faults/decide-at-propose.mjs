@@ -23,7 +23,10 @@ if (isMainThread) {
   if (typeof proto.writeCommand !== 'function' || typeof proto.writeOps !== 'function' || typeof proto.readAtomically !== 'function') {
     throw new Error('decide-at-propose: RaftNode.prototype.writeCommand/writeOps/readAtomically is gone; retarget this control to the new code');
   }
+  const writeCommand = proto.writeCommand;
   proto.writeCommand = async function (cmd) {
+    // Lease commands (grant, keepalive checkpoint, revoke, expire) have no condition: as they are.
+    if (cmd.kind !== 'txn' && cmd.kind !== 'ops') return writeCommand.call(this, cmd);
     if (cmd.kind === 'txn') {
       const { read, written } = txnKeys(cmd.txn);
       const { index, values } = await this.readAtomically([...read, ...written]);

@@ -1,6 +1,6 @@
 /**
  * The short fault slice run by `make test`: leader isolation, SIGKILL of the leader with restart,
- * a node that lost its disk rejoining (amnesia), and the negative control, a few seconds each, in private network namespaces. `make faults` runs
+ * a node that lost its disk rejoining (amnesia), and the negative controls (watch and lease ones included), a few seconds each, in private network namespaces. `make faults` runs
  * the full suite. Skips (with the reason) only when not root or `ip`/`iptables` are missing.
  */
 import { expect } from 'chai';
@@ -41,6 +41,8 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.lostAcked).to.equal(0);
     expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
+    expect(r.watchOk, `watch streams differ from the committed log: ${r.watchProblems.join('; ')}`).to.equal(true);
+    expect(r.leaseOk, `lease check: ${r.leaseProblems.join('; ')}`).to.equal(true);
   });
 
   it('SIGKILL of the leader and restart: linearizable, no acknowledged write lost, replicas converge', async () => {
@@ -50,6 +52,8 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.lostAcked).to.equal(0);
     expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
+    expect(r.watchOk, `watch streams differ from the committed log: ${r.watchProblems.join('; ')}`).to.equal(true);
+    expect(r.leaseOk, `lease check: ${r.leaseProblems.join('; ')}`).to.equal(true);
   });
 
   it('power cut of every node (lazyfs drops all unsynced data) and restart: linearizable, no acknowledged write lost, replicas converge', async function () {
@@ -63,6 +67,8 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.lostAcked).to.equal(0);
     expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
+    expect(r.watchOk, `watch streams differ from the committed log: ${r.watchProblems.join('; ')}`).to.equal(true);
+    expect(r.leaseOk, `lease check: ${r.leaseProblems.join('; ')}`).to.equal(true);
   });
 
   it('amnesia: a node of the acknowledging majority loses its RAFT_DIR and rejoins; it never votes empty, nothing acknowledged is lost, no phantom match', async () => {
@@ -72,6 +78,22 @@ describe('fault injection (short slice; `make faults` runs every scenario)', fun
     expect(r.raceViolations, 'create-only races with other than one winner').to.equal(0);
     expect(r.phantomMatch, r.notes.join('; ')).to.equal(0);
     expect(r.converged, r.notes.join('; ')).to.equal(true);
+    expect(r.watchOk, `watch streams differ from the committed log: ${r.watchProblems.join('; ')}`).to.equal(true);
+    expect(r.leaseOk, `lease check: ${r.leaseProblems.join('; ')}`).to.equal(true);
+  });
+
+  it('negative control: a watch stream that skips one event is flagged (watch_ok=false)', async () => {
+    const r = await run('watch-control');
+    expect(r.notes.some((n) => n === 'control_hooked=3/3'), r.notes.join('; ')).to.equal(true);
+    expect(r.watchOk, 'the watch check must catch a skipped change event').to.equal(false);
+    expect(r.watchProblems.some((p) => p.startsWith('stream ') && /never sent/.test(p)), r.watchProblems.join('; ')).to.equal(true);
+  });
+
+  it('negative control: lease expiry without the term fence (a deposed leader\'s stale expiry applied) is flagged (lease_ok=false)', async () => {
+    const r = await run('lease-control');
+    expect(r.notes.some((n) => n === 'control_hooked=3/3'), r.notes.join('; ')).to.equal(true);
+    expect(r.leaseOk, 'the lease check must catch a kept-alive lease expired by the paused old leader').to.equal(false);
+    expect(r.leaseProblems.some((p) => /expired early|gone at the end/.test(p)), r.leaseProblems.join('; ')).to.equal(true);
   });
 
   it('negative control: stale reads during a leader partition are detected', async () => {

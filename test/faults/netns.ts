@@ -86,7 +86,7 @@ export async function runInNamespace(args: ScenarioArgs, opts: { verbose?: boole
     if (!up.ok) throw new Error(`ip -n ${a.ns} link set lo up failed: ${up.out}`);
     const child = spawn('ip', ['netns', 'exec', a.ns, process.execPath, '--import', 'tsx', join(root, 'test/faults/scenario.ts'), JSON.stringify(args)], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RAFTKV_FAULT_NS: a.ns, RAFTKV_FAULT_DIR: a.dir, RAFTKV_FAULT_DUMP: process.env.RAFTKV_FAULT_DUMP ?? '' },
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', RAFTKV_FAULT_NS: a.ns, RAFTKV_FAULT_DIR: a.dir, RAFTKV_FAULT_DUMP: process.env.RAFTKV_FAULT_DUMP ?? '', RAFTKV_LEASE_CONTROL_KEEP_FENCE: process.env.RAFTKV_LEASE_CONTROL_KEEP_FENCE ?? '' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -120,6 +120,14 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
     const isDetected = r.linearizable === false || r.raceViolations > 0;
     return { pass: isDetected, why: isDetected ? 'conditions decided at propose time break linearizability, as they must' : 'negative control NOT detected: the checker cannot see a condition decided before apply' };
   }
+  if (r.fault === 'watch-control') {
+    const isDetected = r.watchOk === false && r.watchProblems.some((p) => p.startsWith('stream '));
+    return { pass: isDetected, why: isDetected ? `a watch stream that skips an event is flagged, as it must be (${r.watchProblems[0]})` : 'negative control NOT detected: the watch check cannot see a skipped event' };
+  }
+  if (r.fault === 'lease-control') {
+    const isDetected = r.leaseOk === false && r.leaseProblems.some((p) => /expired early|gone at the end/.test(p));
+    return { pass: isDetected, why: isDetected ? `expiry without the term fence is flagged, as it must be (${r.leaseProblems[0]})` : 'negative control NOT detected: the lease check cannot see a stale leader\'s expiry applied without the term fence' };
+  }
   if (r.fault === 'stale-read-control') {
     const isDetected = r.linearizable === false || r.staleReads > 0;
     return { pass: isDetected, why: isDetected ? 'stale reads detected, as they must be' : 'negative control NOT detected: the checker cannot see stale reads' };
@@ -131,5 +139,7 @@ export function verdict(r: ScenarioResult): { pass: boolean; why: string } {
   if (!r.converged) bad.push('converged=false');
   if (r.faultsInjected === 0) bad.push('no fault was injected');
   if (r.phantomMatch !== 0) bad.push(`phantom_match=${r.phantomMatch}`);
+  if (r.watchOk !== true) bad.push(`watch_ok=false (${r.watchProblems.slice(0, 3).join('; ')})`);
+  if (r.leaseOk !== true) bad.push(`lease_ok=false (${r.leaseProblems.slice(0, 3).join('; ')})`);
   return { pass: bad.length === 0, why: bad.join(', ') };
 }

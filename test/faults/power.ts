@@ -12,6 +12,10 @@ import { LazyFs } from './lazyfs/lazyfs.js';
 export const ACK_BEFORE_SYNC_MODULE = join(import.meta.dirname, 'ack-before-sync.mjs');
 /** The negative control of conditional writes: the leader decides conditions at propose time (decide-at-propose.mjs). */
 export const DECIDE_AT_PROPOSE_MODULE = join(import.meta.dirname, 'decide-at-propose.mjs');
+/** The negative control of the watch check: one watch change event skipped per node process (watch-skip.mjs). */
+export const WATCH_SKIP_MODULE = join(import.meta.dirname, 'watch-skip.mjs');
+/** The negative control of the lease check: deposed leaders forward stale expiries, apply ignores the term fence (lease-nofence.mjs). */
+export const LEASE_NOFENCE_MODULE = join(import.meta.dirname, 'lease-nofence.mjs');
 
 /** The lazyfs disks of a scenario's nodes. */
 export class PowerDisks {

@@ -50,7 +50,7 @@ async function main(): Promise<number> {
   let failures = 0;
   for (const fault of only as FaultName[]) {
     // The negative control needs one size only: it exists to prove the checker can fail.
-    for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' || fault === 'propose-control' ? [3] : sizes) {
+    for (const nodes of fault === 'stale-read-control' || fault === 'power-loss-control' || fault === 'propose-control' || fault === 'watch-control' || fault === 'lease-control' ? [3] : sizes) {
       try {
         const { result } = await runInNamespace({ fault, nodes, durS, seed, ops: ops as (typeof OP_MIXES)[number] }, { verbose: isVerbose });
         const v = verdict(result);

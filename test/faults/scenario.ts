@@ -14,7 +14,10 @@ import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
 import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
 import { Workload, classifyWrite, raceCreateOnly, type RaceResult } from './workload.js';
-import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, PowerDisks } from './power.js';
+import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, LEASE_NOFENCE_MODULE, PowerDisks, WATCH_SKIP_MODULE } from './power.js';
+import { buildReference, checkReference, checkStreams } from './watch-check.js';
+import { readMemberLog, Watchers, WATCH_PROGRESS_INTERVAL_MS } from './watchers.js';
+import { checkLeases, LEASE_TTL_MS, LeaseProbe, type LeaderSpan } from './lease-check.js';
 import { waitFor } from '../support/procs.js';
 import type { LocalClusterView } from '../../src/api/cluster-types.js';
 
@@ -34,6 +37,9 @@ export const FAULTS = [
   'random',
   'stale-read-control',
   'propose-control',
+  'watch-control',
+  'lease-churn',
+  'lease-control',
   'amnesia',
   'amnesia-memory',
   'foreign-bootstrap',
@@ -78,6 +84,22 @@ export interface ScenarioResult {
   snapshotInstalled: boolean | null;
   faultsInjected: number;
   cutsVerified: number;
+  /** The watch check (watch-check.ts): watchers run, change messages they received, and whether every stream equals the committed log filtered to its prefix. */
+  watchStreams: number;
+  watchEvents: number;
+  watchOk: boolean;
+  /** Why watchOk is false (the first few problems, reference first); empty when it is true. */
+  watchProblems: string[];
+  /** The lease check (lease-check.ts): kept-alive leases never lost, orphans expired within the documented bound. */
+  leaseOk: boolean;
+  /** keepalives acknowledged, kept generations, orphan leases and how many of them were seen expired */
+  leaseKeepalives: number;
+  leaseKept: number;
+  leaseOrphans: number;
+  leaseExpired: number;
+  /** the latest an orphan was seen gone past its TTL after its grant's answer, seconds (null: none expired) */
+  leaseMaxLateS: number | null;
+  leaseProblems: string[];
   notes: string[];
 }
 
@@ -87,11 +109,21 @@ export function summaryLine(r: ScenarioResult): string {
   return (
     `fault=${r.fault} nodes=${r.nodes} seed=${r.seed} dur=${r.durS}s ops ok=${r.ok} fail=${r.fail} unknown=${r.unknown} ` +
     `lost_acked=${r.lostAcked} stale_reads=${r.staleReads} linearizable=${String(r.linearizable)} converged=${r.converged} ` +
-    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch} races=${r.races} race_violations=${r.raceViolations}`
+    `unavailable_max=${r.unavailableMaxS.toFixed(2)}s recovery_after_heal=${rec} leader_changes=${r.leaderChanges} phantom_match=${r.phantomMatch} races=${r.races} race_violations=${r.raceViolations} ` +
+    `watch_streams=${r.watchStreams} watch_events=${r.watchEvents} watch_ok=${r.watchOk} ` +
+    `lease_keepalives=${r.leaseKeepalives} lease_kept=${r.leaseKept} lease_expired=${r.leaseExpired}/${r.leaseOrphans} ` +
+    `lease_max_late=${r.leaseMaxLateS === null ? 'n/a' : `${r.leaseMaxLateS.toFixed(2)}s`} lease_ok=${r.leaseOk}`
   );
 }
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'];
+/**
+ * One roaming watcher per prefix: everything, the workload's keys, one of them (a quiet prefix that
+ * lives on progress events), and the create-only races' keys; and one sticky watcher of the
+ * workload's keys on each member (watchers.ts).
+ */
+const WATCH_PREFIXES = ['', 'k', 'k3', 'faults-race-'];
+const WATCH_STICKY_PREFIX = 'k';
 const SNAPSHOT_THRESHOLD = 100;
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -121,6 +153,8 @@ function canConnect(fromIp: string, toIp: string, timeoutMs = 400): Promise<bool
  */
 class Monitor {
   readonly leaderTerms = new Map<number, string>();
+  /** Each term's leader with the first and last time it was seen (the lease check's leader timeline). */
+  readonly spans = new Map<number, LeaderSpan>();
   readonly phantoms: string[] = [];
   private clusterId: string | null = null;
   /** leader|term|member|recorded incarnation -> matchIndex first seen once another incarnation ran. */
@@ -128,14 +162,26 @@ class Monitor {
   private isStopping = false;
   private loop: Promise<void> | null = null;
 
-  constructor(private readonly cluster: NsCluster) {}
+  constructor(
+    private readonly cluster: NsCluster,
+    private readonly now: () => number,
+  ) {}
 
   start(): void {
     this.loop = (async () => {
       while (!this.isStopping) {
+        const askedMs = this.now(); // a leader seen was leader at some time in [askedMs, seenMs]
         const infos = await Promise.all(this.cluster.nodes.map((n) => this.cluster.info(n, 500)));
         this.clusterId ??= infos[0]?.clusterId ?? null;
-        for (const i of infos) if (i && i.role === 'leader' && i.clusterId === this.clusterId) this.leaderTerms.set(i.term, i.id);
+        const seenMs = this.now();
+        for (const i of infos) {
+          if (!i || i.role !== 'leader' || i.clusterId !== this.clusterId) continue;
+          this.leaderTerms.set(i.term, i.id);
+          const span = this.spans.get(i.term);
+          // Conservative for the bound: a term starts no earlier than seen, and ends no earlier than asked.
+          if (span) span.lastMs = Math.max(span.lastMs, askedMs);
+          else this.spans.set(i.term, { term: i.term, id: i.id, firstMs: seenMs, lastMs: askedMs });
+        }
         for (const l of infos) if (l && l.role === 'leader' && l.clusterId === this.clusterId) await this.checkPhantoms(l);
         await sleep(100);
       }
@@ -280,6 +326,24 @@ const nemeses: Record<FaultName, Nemesis> = {
   'stale-read-control': (ctx) => nemeses['leader-partition'](ctx),
   // Conditions decided at propose time (decide-at-propose.mjs) under the plainest load: leader kills.
   'propose-control': (ctx) => nemeses['kill-leader'](ctx),
+  // One watch event skipped per node process (watch-skip.mjs) while leaders are killed and watchers resume elsewhere.
+  'watch-control': (ctx) => nemeses['kill-leader'](ctx),
+  // A leader change every TTL/2 (the lease check's TTL is 4 s): SIGKILL the leader and restart it at
+  // once, every 2 s or as soon as the next leader is elected, whichever is later.
+  'lease-churn': async (ctx) => {
+    while (ctx.left() > 2500) {
+      const started = ctx.now();
+      const l = await ctx.leader();
+      await ctx.cluster.kill(l);
+      ctx.faults++;
+      await sleep(300);
+      ctx.cluster.start(l);
+      ctx.healed();
+      await sleep(Math.max(0, started + LEASE_TTL_MS / 2 - ctx.now()));
+    }
+  },
+  // Deposed leaders forward stale expiries and apply ignores the term fence (lease-nofence.mjs), with the leader paused past the TTL's reach.
+  'lease-control': (ctx) => nemeses['pause-leader'](ctx),
   'majority-split': (ctx) =>
     rounds(ctx, async () => {
       const s = ctx.shuffle(ctx.members);
@@ -545,7 +609,7 @@ async function powerCut(ctx: Ctx, nodes: FaultNode[]): Promise<void> {
 }
 
 /** Brings every member back, waits until all applied the same index, reads every key from each. */
-async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map<string, string | null> }> {
+async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map<string, string | null>; appliedIndex: number }> {
   const { cluster } = ctx;
   cluster.heal();
   for (const n of ctx.members) {
@@ -586,7 +650,7 @@ async function converge(ctx: Ctx): Promise<{ converged: boolean; finalState: Map
   const leaderState = states[ctx.members.indexOf(leader)] ?? states[0];
   if (!isSettled) ctx.notes.push('members did not reach the same applied index');
   if (!same) ctx.notes.push(`replicas differ: ${JSON.stringify(states.map((m) => Object.fromEntries(m)))}`);
-  return { converged: isSettled === true && same, finalState: leaderState };
+  return { converged: isSettled === true && same, finalState: leaderState, appliedIndex: applied };
 }
 
 /** Longest stretch of the load phase without any successful operation completing. */
@@ -611,10 +675,15 @@ function recoveryAfterHeal(history: HistoryOp[], heals: number[]): number | null
 
 /** Runs one scenario end to end and returns its measurements. */
 export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<ScenarioResult> {
-  const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD) };
+  const extraEnv: Record<string, string> = { SNAPSHOT_THRESHOLD: String(SNAPSHOT_THRESHOLD), WATCH_PROGRESS_INTERVAL_MS: String(WATCH_PROGRESS_INTERVAL_MS) };
   // The negative control's test-only module (never part of the configuration): acks before fsync.
   if (args.fault === 'power-loss-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${ACK_BEFORE_SYNC_MODULE}`;
   if (args.fault === 'propose-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${DECIDE_AT_PROPOSE_MODULE}`;
+  if (args.fault === 'watch-control') extraEnv.NODE_OPTIONS = `--import tsx --import ${WATCH_SKIP_MODULE}`;
+  if (args.fault === 'lease-control') {
+    extraEnv.NODE_OPTIONS = `--import tsx --import ${LEASE_NOFENCE_MODULE}`;
+    if (process.env.RAFTKV_LEASE_CONTROL_KEEP_FENCE === '1') extraEnv.RAFTKV_LEASE_CONTROL_KEEP_FENCE = '1';
+  }
   const cluster = new NsCluster(dataDir, extraEnv, args.fault === 'amnesia-memory');
   const readConsistency = args.fault === 'stale-read-control' ? 'stale' : 'linearizable';
   const workload: Workload = new Workload({
@@ -628,7 +697,9 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     ops: args.fault === 'propose-control' ? 'extended' : (args.ops ?? 'extended'),
   });
   const ctx = new Ctx(cluster, workload, args.seed);
-  const monitor = new Monitor(cluster);
+  const monitor = new Monitor(cluster, () => workload.now());
+  const watchers = new Watchers(WATCH_PREFIXES, WATCH_STICKY_PREFIX, () => ctx.members, makeRng(args.seed * 104_729 + 3), () => workload.now());
+  const leaseProbe = new LeaseProbe((m, u, b, t) => cluster.http(m, u, b, t), () => ctx.members, makeRng(args.seed * 65_537 + 11), () => workload.now());
   try {
     for (let i = 1; i <= args.nodes; i++) cluster.define(i);
     const spare = args.fault === 'membership' ? cluster.define(args.nodes + 1) : null;
@@ -645,6 +716,8 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     }
     ctx.members = cluster.nodes.filter((n) => n !== spare);
     monitor.start();
+    watchers.start();
+    leaseProbe.start();
     workload.start();
     // Beside the checked workload: N clients race a create-only write on a fresh key, again and
     // again, through any member, while the nemesis works. Exactly one may win each race.
@@ -665,13 +738,44 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     while (ctx.left() > 0) await sleep(Math.min(200, ctx.left()));
     const loadEnd = workload.now();
     await workload.stop();
+    leaseProbe.stopGranting();
     isRacing = false;
     await raceLoop;
     // A violation: two winners, a winner whose value is not the one stored, or a stored value from
     // no client that could have written it. No answer at all (an unavailable stretch) is no verdict.
     const raceViolations = races.filter((r) => r.winners.length > 1 || (r.winners.length === 1 && r.final !== r.winners[0]) || (r.winners.length === 0 && typeof r.final === 'string' && !r.unknown.includes(r.final))).length;
-    const { converged, finalState } = await converge(ctx);
+    const { converged, finalState, appliedIndex } = await converge(ctx);
+    // Leases: every orphan found gone or read past its bound (the monitor still records leaders), then
+    // the kept lease read while its keeper still renews it.
+    const leaseWaitStart = performance.now();
+    const spans = (): LeaderSpan[] => [...monitor.spans.values()];
+    await waitFor('every orphan lease expired or past its bound', () => leaseProbe.orphansSettled(spans()), 30_000, 200).catch(() => ctx.notes.push('lease_orphans_unsettled'));
+    const leader = await cluster.leader(ctx.members);
+    const keptAtEnd = await leaseProbe.keptAtEnd([...(leader ? [leader.api] : []), ...ctx.members.map((n) => n.api)]);
+    await leaseProbe.stop();
     await monitor.stop();
+    const lease = checkLeases(leaseProbe.leases, spans(), LEASE_TTL_MS, keptAtEnd);
+    ctx.notes.push(`lease_wait_ms=${Math.round(performance.now() - leaseWaitStart)}`, `lease_terms=${monitor.spans.size}`);
+    if (lease.keepalives === 0) lease.problems.push('no keepalive was acknowledged');
+    if (lease.expired === 0 && lease.orphans > 0) lease.problems.push('no orphan lease was seen expired');
+    // Every watcher catches up with the converged index; then the members' own histories are the reference.
+    const watchStart = performance.now();
+    if (!(await watchers.caughtUp(appliedIndex, 15_000))) ctx.notes.push(`watchers_behind=${watchers.behind(appliedIndex).join(',')}`);
+    await watchers.stop();
+    const refUpTo = Math.max(appliedIndex, watchers.highestSeen());
+    const memberLogs = await Promise.all(ctx.members.map((n) => readMemberLog(n, refUpTo)));
+    const reference = buildReference(memberLogs, refUpTo);
+    const checkedKeys = ctx.witnessSeq > 0 ? [...KEYS, WITNESS_KEY] : KEYS;
+    checkReference(reference, workload.history, finalState, checkedKeys);
+    const watch = checkStreams(watchers.streams, reference);
+    ctx.notes.push(
+      `watch_connections=${watch.connections}`,
+      `watch_compacted=${watch.compacted}`,
+      `watch_unchecked=${watch.unchecked}`,
+      `watch_ref=(${reference.floor},${reference.upTo}]:${reference.indexes.length}records/${memberLogs.map((l) => `${l.member}>${l.floor}`).join(',')}`,
+      `watch_check_ms=${Math.round(performance.now() - watchStart)}`,
+    );
+    if (watch.events === 0) watch.problems.push('no watcher received a change event');
 
     // The converged state as reads at the end: it must be explainable by the history too.
     const history = [...workload.history];
@@ -689,6 +793,16 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     for (const o of ops) if (o.error) reasons.set(`${o.kind}/${o.error}`, (reasons.get(`${o.kind}/${o.error}`) ?? 0) + 1);
     if (ctx.disks) ctx.notes.push(`unsynced_files_dropped=${ctx.droppedFiles}`, `witness_acked_before_cut=${ctx.witnessAcked}`);
     for (const p of [...new Set(monitor.phantoms)].slice(0, 5)) ctx.notes.push(`phantom: ${p}`);
+    if (args.fault === 'watch-control') {
+      const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL: one watch'));
+      const skips = ctx.members.flatMap((n) => (n.proc?.output.join('') ?? '').match(/skipped change \d+/g) ?? []);
+      ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`, `control_skips=${skips.length}`);
+    }
+    if (args.fault === 'lease-control') {
+      const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL: deposed leaders'));
+      const forwarded = ctx.members.flatMap((n) => (n.proc?.output.join('') ?? '').match(/stale expiry of \S+ \(term \d+\) forwarded/g) ?? []);
+      ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`, `control_forwarded=${forwarded.length}`);
+    }
     if (args.fault === 'propose-control') {
       const hooked = ctx.members.filter((n) => (n.proc?.output.join('') ?? '').includes('NEGATIVE CONTROL'));
       ctx.notes.push(`control_hooked=${hooked.length}/${ctx.members.length}`);
@@ -724,10 +838,23 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
       snapshotInstalled,
       faultsInjected: ctx.faults,
       cutsVerified: ctx.cutsVerified,
+      watchStreams: watch.streams,
+      watchEvents: watch.events,
+      watchOk: watch.problems.length === 0,
+      watchProblems: watch.problems.slice(0, 6),
+      leaseOk: lease.problems.length === 0,
+      leaseKeepalives: lease.keepalives,
+      leaseKept: lease.kept,
+      leaseOrphans: lease.orphans,
+      leaseExpired: lease.expired,
+      leaseMaxLateS: lease.maxLateMs === null ? null : lease.maxLateMs / 1000,
+      leaseProblems: lease.problems.slice(0, 6),
       notes: ctx.notes,
     };
   } finally {
     await workload.stop().catch((err: unknown) => process.stderr.write(`faults: stopping clients: ${String(err)}\n`));
+    await watchers.stop().catch((err: unknown) => process.stderr.write(`faults: stopping watchers: ${String(err)}\n`));
+    await leaseProbe.stop().catch((err: unknown) => process.stderr.write(`faults: stopping the lease probe: ${String(err)}\n`));
     await monitor.stop();
     await cluster.destroy();
     await ctx.disks?.detach();
