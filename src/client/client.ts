@@ -23,9 +23,11 @@ import {
   ServerError,
   TimeoutError,
   UnavailableError,
+  WatchCompactedError,
 } from './errors.js';
+import { SseParser, errorOf, parseWatchMessage, readText, streamBody, type StreamBody } from './sse.js';
 import { endpointHostPort } from '../net/address.js';
-import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, ListItem, ListOptions, ListPage, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, TxnOpResult, TxnRequest, TxnResult, WriteConditions, WriteResult } from './types.js';
+import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, ListItem, ListOptions, ListPage, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, TxnOpResult, TxnRequest, TxnResult, WatchMessage, WatchOptions, WriteConditions, WriteResult } from './types.js';
 
 type Kind = 'read' | 'write';
 
@@ -34,6 +36,32 @@ const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '::1']);
 
 const DEFAULTS = { timeoutMs: 10_000, retries: 6, backoffBaseMs: 100, backoffMaxMs: 2000 };
+const WATCH_DEFAULTS = { retries: 20, idleTimeoutMs: 30_000 };
+
+/** Error codes of a watch answer or `error` event that another attempt cannot fix. */
+const WATCH_FATAL_CODES = new Set(['BAD_REQUEST', 'UNAUTHORIZED', 'FORBIDDEN', 'NOT_FOUND', 'METHOD_NOT_ALLOWED']);
+
+/**
+ * A streamed response: axios's http adapter in Node (the body is a Readable), its fetch adapter in
+ * browsers (a ReadableStream; XHR cannot stream). axios takes the first one its build has: its
+ * browser build maps the http adapter to null.
+ */
+const STREAM_ADAPTERS = ['http', 'fetch'] as const;
+
+/** What the watch iterator keeps across streams. Invariant: every index yielded is > the one before. */
+interface WatchState {
+  /** The highest index delivered (or `from - 1` before the first message): nothing at or below it is yielded again. */
+  floor: number | null;
+  /** Whether a message was yielded, so a new stream resumes with `Last-Event-ID: floor`. */
+  hasYielded: boolean;
+}
+
+/** How one watch stream ended. */
+type StreamEnd =
+  | { kind: 'aborted' }
+  | { kind: 'fatal'; error: RaftKvClientError }
+  /** Dropped or refused: resume elsewhere. `answered`: a server said why; `delivered`: it yielded something first. */
+  | { kind: 'retry'; error: RaftKvClientError; answered: boolean; delivered: boolean };
 
 /** What one attempt produced. */
 type Outcome =
@@ -158,6 +186,7 @@ export class RaftKvClient {
   private readonly endpoints: string[];
   private readonly http: AxiosInstance;
   private readonly retries: number;
+  private readonly timeoutMs: number;
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
   /** Which configured endpoint serves which node id, learned from `/cluster`. */
@@ -178,10 +207,11 @@ export class RaftKvClient {
     for (const e of endpoints) if (!endpointHostPort(e)) throw new BadRequestError(`not a URL: ${e}`);
     this.endpoints = [...new Set(endpoints)];
     this.retries = Math.max(0, options.retries ?? DEFAULTS.retries);
+    this.timeoutMs = options.timeoutMs ?? DEFAULTS.timeoutMs;
     this.backoffBaseMs = Math.max(1, options.backoffBaseMs ?? DEFAULTS.backoffBaseMs);
     this.backoffMaxMs = Math.max(this.backoffBaseMs, options.backoffMaxMs ?? DEFAULTS.backoffMaxMs);
     this.http = axios.create({
-      timeout: options.timeoutMs ?? DEFAULTS.timeoutMs,
+      timeout: this.timeoutMs,
       responseType: 'text',
       transformResponse: [(data: unknown) => data],
       validateStatus: () => true,
@@ -313,6 +343,142 @@ export class RaftKvClient {
     return { removed: id, nodes: parseMembers(body.nodes) };
   }
 
+  /**
+   * Every change under `prefix` (`''`: all keys) from GET /watch, as an async iterator of `change`
+   * and `progress` messages whose indexes strictly increase: never one twice, never a gap. A stream
+   * that drops, times out, is refused, or ends with an `error` event (NO_LEADER, UNAVAILABLE) is
+   * resumed on the next endpoint with `Last-Event-ID`; a history that no longer covers the resume
+   * point throws WatchCompactedError. Ends quietly when `signal` aborts or the loop breaks.
+   */
+  async *watch(prefix: string, options: WatchOptions = {}): AsyncGenerator<WatchMessage, void, undefined> {
+    const { from, signal } = options;
+    if (typeof prefix !== 'string') throw new BadRequestError('prefix must be a string');
+    if (from !== undefined && (!Number.isSafeInteger(from) || from < 1)) throw new BadRequestError('from must be a positive index');
+    const retries = Math.max(0, options.retries ?? WATCH_DEFAULTS.retries);
+    const idleTimeoutMs = Math.max(0, options.idleTimeoutMs ?? WATCH_DEFAULTS.idleTimeoutMs);
+    const state: WatchState = { floor: from === undefined ? null : from - 1, hasYielded: false };
+    const failures: { endpoint: string; error: string }[] = [];
+    let lastAnswered: RaftKvClientError | null = null;
+    let cursor = this.cursor;
+    while (!isAborted(signal)) {
+      if (failures.length > 0) {
+        await abortableSleep(this.backoffMs(failures.length - 1), signal);
+        if (isAborted(signal)) return;
+      }
+      const endpoint = this.endpoints[cursor % this.endpoints.length];
+      const end = yield* this.watchStream(endpoint, prefix, from, state, idleTimeoutMs, signal, options.onConnect);
+      if (end.kind === 'aborted') return;
+      if (end.kind === 'fatal') throw end.error;
+      // Resume on the next endpoint: the one that failed may be dead, partitioned or without a leader.
+      cursor++;
+      if (end.delivered) {
+        failures.length = 0;
+        lastAnswered = null;
+      }
+      failures.push({ endpoint, error: end.error.message });
+      if (end.answered) lastAnswered = end.error;
+      if (failures.length > retries) {
+        if (lastAnswered) throw lastAnswered;
+        throw new ClusterUnavailableError(`watch: no endpoint served the stream after ${failures.length} attempt(s): ${failures.map((f) => `${f.endpoint} (${f.error})`).join('; ')}`, failures);
+      }
+      options.onRetry?.({ endpoint, error: end.error, attempt: failures.length });
+    }
+  }
+
+  /** One GET /watch stream on `endpoint`: yields its new messages, returns how it ended. */
+  private async *watchStream(
+    endpoint: string,
+    prefix: string,
+    from: number | undefined,
+    state: WatchState,
+    idleTimeoutMs: number,
+    signal: AbortSignal | undefined,
+    onConnect: ((endpoint: string) => void) | undefined,
+  ): AsyncGenerator<WatchMessage, StreamEnd, undefined> {
+    const q = new URLSearchParams({ prefix });
+    if (from !== undefined) q.set('from', String(from));
+    const headers: Record<string, string> = { Accept: 'text/event-stream' };
+    // The standard SSE resume: the server starts at floor + 1 (and prefers it over `from`).
+    if (state.hasYielded && state.floor !== null) headers['Last-Event-ID'] = String(state.floor);
+    const ac = new AbortController();
+    const onAbort = (): void => ac.abort();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    let body: StreamBody | null = null;
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    let stalled: string | null = null;
+    /** (Re)arms the deadline for the next byte: the connect timeout, then the idle timeout. */
+    const arm = (ms: number, what: string): void => {
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (ms > 0) {
+        timer = setTimeout(() => {
+          stalled = `${what} after ${ms} ms`;
+          body?.cancel();
+          ac.abort();
+        }, ms);
+      }
+    };
+    let delivered = false;
+    const dropped = (err: unknown): StreamEnd => {
+      if (isAborted(signal)) return { kind: 'aborted' };
+      const error =
+        stalled !== null
+          ? new RaftKvClientError('WATCH_STALLED', `${endpoint}: ${stalled}`, null, endpoint)
+          : err === null
+            ? new RaftKvClientError('STREAM_ENDED', `${endpoint} closed the watch stream`, null, endpoint)
+            : this.networkFailure({ kind: 'read', method: 'GET', path: '/watch' }, endpoint, err).error;
+      return { kind: 'retry', error, answered: false, delivered };
+    };
+    try {
+      arm(this.timeoutMs, 'no answer');
+      let res: AxiosResponse<unknown>;
+      try {
+        res = await this.http.request<unknown>({
+          method: 'GET',
+          url: `${endpoint}/watch?${q.toString()}`,
+          headers,
+          responseType: 'stream',
+          timeout: 0,
+          signal: ac.signal,
+          adapter: [...STREAM_ADAPTERS],
+        });
+      } catch (err) {
+        return dropped(err);
+      }
+      body = streamBody(res.data);
+      if (res.status !== 200) {
+        const text = await readText(body);
+        return watchAnswerError(res.status, text, endpoint);
+      }
+      onConnect?.(endpoint);
+      arm(idleTimeoutMs, 'no data');
+      const parser = new SseParser();
+      for await (const chunk of body.chunks()) {
+        arm(idleTimeoutMs, 'no data');
+        for (const m of parser.push(chunk)) {
+          if (m.event === 'error') return watchEventError(m.data, endpoint, delivered);
+          if (m.event !== 'change' && m.event !== 'progress') continue; // unknown event types are for newer clients
+          const msg = parseWatchMessage(m);
+          if (!msg) return { kind: 'fatal', error: new ServerError('BAD_RESPONSE', `malformed watch ${m.event} from ${endpoint}: ${m.data.slice(0, 200)}`, 200, endpoint) };
+          // A resumed stream may repeat what was delivered (progress at the resume point): never twice.
+          if (state.floor !== null && msg.index <= state.floor) continue;
+          state.floor = msg.index;
+          state.hasYielded = true;
+          delivered = true;
+          yield msg;
+        }
+      }
+      return dropped(null);
+    } catch (err) {
+      return dropped(err);
+    } finally {
+      if (timer !== null) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      body?.cancel();
+      ac.abort();
+    }
+  }
+
   /** Runs one request with failover and retries; throws a typed error when it cannot succeed. */
   private async call(req: Request): Promise<{ res: AxiosResponse<string>; endpoint: string }> {
     const failures: { endpoint: string; error: string }[] = [];
@@ -395,7 +561,7 @@ export class RaftKvClient {
     }
   }
 
-  private networkFailure(req: Request, endpoint: string, err: unknown): Outcome {
+  private networkFailure(req: Request, endpoint: string, err: unknown): Extract<Outcome, { kind: 'failed' }> {
     const e = err as { code?: unknown; message?: unknown; cause?: { code?: unknown } };
     const code = typeof e.cause?.code === 'string' ? e.cause.code : typeof e.code === 'string' ? e.code : 'NETWORK_ERROR';
     const detail = typeof e.message === 'string' && e.message ? e.message : code;
@@ -474,4 +640,57 @@ export class RaftKvClient {
   private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => setTimeout(resolve, ms));
   }
+}
+
+/** Whether `signal` was aborted (a function, so that a check after an await is not narrowed away). */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+/** Waits `ms`, or less when `signal` aborts. */
+function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+      return;
+    }
+    const done = (): void => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** COMPACTED as its typed error, from an answer's or an error event's body. */
+function compactedError(e: { message: string; details: Record<string, unknown> }, endpoint: string): WatchCompactedError {
+  const n = (v: unknown): number => (typeof v === 'number' && Number.isSafeInteger(v) ? v : -1);
+  return new WatchCompactedError(e.message, n(e.details.compactedIndex), n(e.details.currentIndex), endpoint);
+}
+
+/** How a watch answered with something other than 200 ends: COMPACTED and client errors are final, the rest is retried elsewhere. */
+function watchAnswerError(status: number, text: string, endpoint: string): StreamEnd {
+  const e = errorOf(text);
+  const code = e?.code ?? `HTTP_${status}`;
+  const message = e?.message ?? `HTTP ${status} from ${endpoint}`;
+  if (code === 'COMPACTED' && e) return { kind: 'fatal', error: compactedError(e, endpoint) };
+  if (code === 'BAD_REQUEST') return { kind: 'fatal', error: new BadRequestError(message, endpoint) };
+  if (status === 429 || status >= 500) {
+    const error = code === 'NO_LEADER' ? new NoLeaderError(message, endpoint) : code === 'UNAVAILABLE' ? new UnavailableError(message, endpoint) : new ServerError(code, message, status, endpoint);
+    return { kind: 'retry', error, answered: true, delivered: false };
+  }
+  return { kind: 'fatal', error: new ServerError(code, message, status, endpoint) };
+}
+
+/** How a stream ended by an `error` event ends: COMPACTED is final, NO_LEADER / UNAVAILABLE (and anything unexpected) resume elsewhere. */
+function watchEventError(data: string, endpoint: string, delivered: boolean): StreamEnd {
+  const e = errorOf(data);
+  if (e?.code === 'COMPACTED') return { kind: 'fatal', error: compactedError(e, endpoint) };
+  if (e && WATCH_FATAL_CODES.has(e.code)) return { kind: 'fatal', error: new ServerError(e.code, e.message, 200, endpoint) };
+  const code = e?.code ?? 'BAD_RESPONSE';
+  const message = e?.message ?? `unreadable error event from ${endpoint}: ${data.slice(0, 200)}`;
+  const error = code === 'NO_LEADER' ? new NoLeaderError(message, endpoint) : code === 'UNAVAILABLE' ? new UnavailableError(message, endpoint) : new ServerError(code, message, 200, endpoint);
+  return { kind: 'retry', error, answered: true, delivered };
 }

@@ -149,3 +149,21 @@ export class PreconditionFailedError extends RaftKvClientError {
     super('PRECONDITION_FAILED', message, 412, endpoint);
   }
 }
+
+/**
+ * 410 COMPACTED from a watch: the history no longer covers the index to resume from (it starts after
+ * `compactedIndex`), so some changes can no longer be delivered. List the prefix again and watch from
+ * the listing's index + 1. Thrown by the watch iterator, never a silent skip.
+ */
+export class WatchCompactedError extends RaftKvClientError {
+  constructor(
+    message: string,
+    /** The history's floor: every change at or below it is gone. */
+    readonly compactedIndex: number,
+    /** The answering node's applied index. */
+    readonly currentIndex: number,
+    endpoint: string | null = null,
+  ) {
+    super('COMPACTED', message, 410, endpoint);
+  }
+}

@@ -141,3 +141,34 @@ export interface ListPage {
   /** Keys in the whole range at `index`, when asked for. */
   count?: number;
 }
+
+/** One resolved effect in a watch `change` message. */
+export type WatchEvent =
+  | { type: 'put'; key: string; value: string; prevIndex: number | null; reason?: string; lease?: string }
+  /** `reason` / `lease` name a lease that expired or was revoked, when the delete came from one. */
+  | { type: 'delete'; key: string; prevIndex: number | null; reason?: string; lease?: string };
+
+/**
+ * What RaftKvClient.watch yields: a `change` (every matching effect of one log entry, in order) or a
+ * `progress` (everything under the prefix up to `index` was delivered). Indexes strictly increase.
+ */
+export type WatchMessage = { type: 'change'; index: number; events: WatchEvent[] } | { type: 'progress'; index: number };
+
+/** Options of RaftKvClient.watch. */
+export interface WatchOptions {
+  /** The first index to deliver (inclusive); without it the watch starts after the current index (told as a first `progress`). */
+  from?: number;
+  /** Ends the iteration (without an error) when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Failed connection attempts in a row (no message delivered in between) before the iterator throws
+   * ClusterUnavailableError, or the last server error (default 20; `Infinity`: never give up).
+   */
+  retries?: number;
+  /** A stream that delivers no byte for this long is dropped and resumed elsewhere (default 30000; 0: never). Keep it above the servers' WATCH_PROGRESS_INTERVAL_MS. */
+  idleTimeoutMs?: number;
+  /** Called each time a stream opens (200), with the endpoint serving it. */
+  onConnect?: (endpoint: string) => void;
+  /** Called when a stream fails or drops and the watch will resume elsewhere. */
+  onRetry?: (info: { endpoint: string; error: Error; attempt: number }) => void;
+}
