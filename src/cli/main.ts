@@ -9,13 +9,13 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { pathToFileURL } from 'node:url';
-import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
-import { parseInterval, renderCluster } from './format.js';
+import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, WatchCompactedError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
+import { formatWatchMessage, parseInterval, renderCluster } from './format.js';
 import { parseEndpoint, withScheme } from '../net/address.js';
 import { BACKUP_HELP, RESTORE_HELP, runBackupCommand } from './backup.js';
 
 /** Exit codes of the command. */
-export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4 } as const;
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4, compacted: 5 } as const;
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:8080';
 
@@ -28,7 +28,8 @@ const COMMON = `Options for every command:
   -h, --help         show help
 Environment: RAFTKV_ENDPOINTS, RAFTKV_TOKEN (sent as "Authorization: Bearer <token>").
 Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable or outcome unknown,
-4 precondition failed (cas, del --if-index, a transaction whose compares did not hold).`;
+4 precondition failed (cas, del --if-index, a transaction whose compares did not hold),
+5 watch: the history no longer covers the index to start from (COMPACTED).`;
 
 const HELP: Record<string, string> = {
   backup: BACKUP_HELP,
@@ -46,6 +47,7 @@ Commands:
   txn --file TXN.json     run a transaction ("-" reads stdin)
   cluster                 show every node: role, suffrage, term, match/commit/applied index, lag, last contact, health
   cluster remove ID       remove node ID from the cluster
+  watch PREFIX            print every change under PREFIX as it is applied, until Ctrl-C
   watch-cluster           the cluster table, refreshed until Ctrl-C
   reload                  re-read tokens and certificates on every member (SIGHUP on each node)
   backup --file F         save every key from one point in time (docs/backup.md)
@@ -107,6 +109,19 @@ Without arguments prints a table of every node: ID (leader marked *), ROLE, SUFF
 MATCH (the leader's match index for it), COMMIT, APPLIED, LAG (entries behind the leader's log),
 LAST CONTACT (since the leader last heard from it) and HEALTH. "cluster remove ID" removes a member;
 exit 1 when there is no such member.
+
+${COMMON}`,
+  watch: `Usage: raftkv watch PREFIX [--from N] [--json]
+
+Prints every change under PREFIX ("" for all keys) as it is applied, one line per event, until
+Ctrl-C (exit 0): INDEX, put or delete, KEY, then the value (put) or why (a delete by a lease) —
+separated by tabs; a key or value with control characters is shown JSON-quoted. With --json, one
+NDJSON line per event {"index","type","key","value"?,"prevIndex",...} and a {"index","type":"progress"}
+line whenever the cluster confirms that nothing more happened under PREFIX up to that index (the
+place to resume from is the last index printed + 1). A stream that drops (its node died, lost the
+leader or stalled) resumes on another endpoint from the last index, without a gap or a repeat.
+  --from N   start at index N (inclusive); without it, at the next change. Exit 5 (COMPACTED) when
+             the history no longer goes back that far: list the prefix again and watch from its index + 1.
 
 ${COMMON}`,
   'watch-cluster': `Usage: raftkv watch-cluster [--interval 1s]
@@ -207,6 +222,7 @@ function conditionFrom(values: { 'if-index'?: string; 'if-absent'?: boolean; 'if
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof WatchCompactedError) return EXIT.compacted;
   if (err instanceof PreconditionFailedError) return EXIT.preconditionFailed;
   if (err instanceof KeyNotFoundError || err instanceof NodeNotFoundError) return EXIT.notFound;
   if (err instanceof BadRequestError || err instanceof PayloadTooLargeError) return EXIT.usage;
@@ -259,6 +275,36 @@ async function watchCluster(client: RaftKvClient, intervalMs: number, isJson: bo
   return EXIT.ok;
 }
 
+/**
+ * Prints every change under `prefix` until SIGINT/SIGTERM (exit 0); reconnects are told on stderr.
+ * A WatchCompactedError or a cluster that stays unavailable is thrown to run()'s exit-code mapping.
+ */
+async function watchPrefix(client: RaftKvClient, prefix: string, from: number | undefined, retries: number | undefined, isJson: boolean, io: Io): Promise<number> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let last: number | null = null;
+  try {
+    const messages = client.watch(prefix, {
+      ...(from !== undefined ? { from } : {}),
+      ...(retries !== undefined ? { retries } : {}),
+      signal: ac.signal,
+      onRetry: ({ error }) => {
+        if (!isJson) io.err(`raftkv: watch: ${error.message}; resuming on another endpoint after index ${last ?? (from !== undefined ? from - 1 : 'none')}`);
+      },
+    });
+    for await (const m of messages) {
+      last = m.index;
+      for (const line of formatWatchMessage(m, isJson)) io.out(line);
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+  return EXIT.ok;
+}
+
 const OPTIONS = {
   endpoints: { type: 'string' },
   json: { type: 'boolean' },
@@ -273,6 +319,7 @@ const OPTIONS = {
   'if-exists': { type: 'boolean' },
   'keys-only': { type: 'boolean' },
   limit: { type: 'string' },
+  from: { type: 'string' },
 } as const;
 
 function parseCommandLine(argv: string[]) {
@@ -343,6 +390,7 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
     if (values['if-index'] !== undefined && cmd !== 'cas' && cmd !== 'del' && cmd !== 'delete') throw new UsageError('--if-index only applies to "cas" and "del"');
     if ((values['keys-only'] !== undefined || values.limit !== undefined) && cmd !== 'ls') throw new UsageError('--keys-only and --limit only apply to "ls"');
     if (values.interval !== undefined && cmd !== 'watch-cluster') throw new UsageError('--interval only applies to "watch-cluster"');
+    if (values.from !== undefined && cmd !== 'watch') throw new UsageError('--from only applies to "watch"');
     const consistency = values.consistency ?? 'linearizable';
     if (consistency !== 'linearizable' && consistency !== 'stale') throw new UsageError('--consistency must be linearizable or stale');
     const intervalMs = values.interval === undefined ? 1000 : parseInterval(values.interval);
@@ -442,6 +490,11 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
         const r = await client.removeNode(args[1]);
         io.out(isJson ? JSON.stringify({ ok: true, ...r }) : `removed ${r.removed}; members now: ${r.nodes.map((n) => `${n.id} (${n.suffrage})`).join(', ')}`);
         return EXIT.ok;
+      }
+      case 'watch': {
+        argCount(cmd, args, 1);
+        const from = intOption('from', values.from, 1);
+        return await watchPrefix(client, args[0], from, intOption('retries', values.retries, 0), isJson, io);
       }
       case 'watch-cluster': {
         argCount(cmd, args, 0);
