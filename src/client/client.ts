@@ -8,12 +8,15 @@
  */
 import axios, { type AxiosInstance, type AxiosResponse } from 'axios';
 import {
+  AbortedError,
   BadRequestError,
   ClusterUnavailableError,
   ConflictError,
   ContinueExpiredError,
+  InvalidTtlError,
   KeyNotFoundError,
   type KeyVersion,
+  LeaseNotFoundError,
   NoLeaderError,
   NodeNotFoundError,
   NotLeaderError,
@@ -28,9 +31,42 @@ import {
 } from './errors.js';
 import { SseParser, errorOf, parseWatchMessage, readText, streamBody, type StreamBody } from './sse.js';
 import { endpointHostPort } from '../net/address.js';
-import type { ClusterInfo, ClusterNode, DeleteResult, GetOptions, GetResult, ListItem, ListOptions, ListPage, Member, NodeHealth, RaftKvClientOptions, RemoveNodeResult, TxnOpResult, TxnRequest, TxnResult, WatchMessage, WatchOptions, WriteConditions, WriteResult } from './types.js';
+import { LeaseHandle } from './lease.js';
+import type {
+  ClusterInfo,
+  ClusterNode,
+  DeleteResult,
+  GetOptions,
+  GetResult,
+  LeaseGrant,
+  LeaseInfo,
+  LeaseKeepAlive,
+  LeaseList,
+  LeaseOptions,
+  LeaseRevoke,
+  ListItem,
+  ListOptions,
+  ListPage,
+  Member,
+  NodeHealth,
+  RaftKvClientOptions,
+  RemoveNodeResult,
+  TxnOpResult,
+  TxnRequest,
+  TxnResult,
+  WatchMessage,
+  WatchOptions,
+  WriteConditions,
+  WriteOptions,
+  WriteResult,
+} from './types.js';
 
-type Kind = 'read' | 'write';
+/**
+ * How a request may be retried: a `read` always; a `write` only when it certainly applied nothing;
+ * an `idempotent` write (a lease grant, keepalive or revoke) always, as a read: repeating it is
+ * harmless (a repeated grant leaves at worst an unused lease with no keys, which expires by itself).
+ */
+type Kind = 'read' | 'write' | 'idempotent';
 
 /** Network error codes that prove the request never left this machine (no connection was made). */
 const NOT_SENT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -78,6 +114,27 @@ interface Request {
   headers?: Record<string, string>;
   /** Turns a 404 KEY_NOT_FOUND or NODE_NOT_FOUND answer into the right typed error. */
   notFound?: (message: string, endpoint: string) => RaftKvClientError;
+  /** The lease the request names, for a LEASE_NOT_FOUND answer. */
+  leaseId?: string;
+  /** Per-attempt deadline instead of the client's timeoutMs. */
+  timeoutMs?: number;
+  /** Abandons the request (AbortedError) when aborted. */
+  signal?: AbortSignal;
+  /** Set by call() when an attempt failed in a way that may have applied it (an idempotent write retried after that). */
+  trace?: { mayHaveApplied: boolean };
+}
+
+/** The shape of a lease id (`l-<index>`), as the server checks it. */
+const LEASE_ID = /^l-[1-9][0-9]{0,15}$/;
+
+function checkLeaseId(id: unknown): string {
+  if (typeof id !== 'string' || !LEASE_ID.test(id)) throw new BadRequestError(`not a lease id: ${String(id).slice(0, 64)} (ids look like l-42)`);
+  return id;
+}
+
+/** `?lease=ID` for a write that attaches its keys, or ''. */
+function leaseQuery(lease: string | undefined): string {
+  return lease === undefined ? '' : `?lease=${encodeURIComponent(checkLeaseId(lease))}`;
 }
 
 function isRecord(v: unknown): v is Record<string, unknown> {
@@ -242,26 +299,43 @@ export class RaftKvClient {
   }
 
   /**
-   * Sets one key; resolves once a majority committed it. With `conditions` the write is decided at
+   * Sets one key; resolves once a majority committed it. With conditions the write is decided at
    * apply: PreconditionFailedError (with the key's current index) when the condition does not hold.
+   * With `lease` the key is attached to that lease (LeaseNotFoundError, nothing written, when it is gone).
    */
-  async set(key: string, value: string, conditions?: WriteConditions): Promise<WriteResult> {
-    if (!conditions) return this.setMany({ [key]: value });
+  async set(key: string, value: string, options?: WriteOptions): Promise<WriteResult> {
+    if (options?.ifMatch === undefined && options?.ifNoneMatch === undefined) return this.setMany({ [key]: value }, options?.lease === undefined ? undefined : { lease: options.lease });
     if (key.length === 0) throw new BadRequestError('key must not be empty');
     if (typeof value !== 'string') throw new BadRequestError('value must be a string');
-    const { res } = await this.call({ kind: 'write', method: 'PUT', path: `/key/${encodeURIComponent(key)}`, body: JSON.stringify({ value }), headers: conditionHeaders(conditions) });
+    const { res } = await this.call({
+      kind: 'write',
+      method: 'PUT',
+      path: `/key/${encodeURIComponent(key)}${leaseQuery(options.lease)}`,
+      body: JSON.stringify({ value }),
+      headers: conditionHeaders(options),
+      ...(options.lease === undefined ? {} : { leaseId: options.lease }),
+    });
     return { index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
   }
 
   /**
    * Sets several keys atomically in one log entry; resolves once a majority committed it. With
-   * `{ifNoneMatch: '*'}` every key must be absent (an atomic create-only batch).
+   * `{ifNoneMatch: '*'}` every key must be absent (an atomic create-only batch); with `lease` every
+   * key is attached to that lease.
    */
-  async setMany(pairs: Record<string, string>, conditions?: Pick<WriteConditions, 'ifNoneMatch'>): Promise<WriteResult> {
+  async setMany(pairs: Record<string, string>, options?: Pick<WriteOptions, 'ifNoneMatch' | 'lease'>): Promise<WriteResult> {
     const entries = Object.entries(pairs);
     if (entries.length === 0) throw new BadRequestError('setMany needs at least one pair');
     for (const [k, v] of entries) if (typeof v !== 'string') throw new BadRequestError(`value of "${k.slice(0, 64)}" must be a string`);
-    const { res } = await this.call({ kind: 'write', method: 'POST', path: '/key', body: JSON.stringify(pairs), headers: conditionHeaders(conditions) });
+    const lease = options?.lease;
+    const { res } = await this.call({
+      kind: 'write',
+      method: 'POST',
+      path: `/key${leaseQuery(lease)}`,
+      body: JSON.stringify(pairs),
+      headers: conditionHeaders(options === undefined ? undefined : { ...(options.ifNoneMatch === undefined ? {} : { ifNoneMatch: options.ifNoneMatch }) }),
+      ...(lease === undefined ? {} : { leaseId: lease }),
+    });
     return { index: indexHeader(res, 'x-raft-index'), leaderId: header(res, 'x-raft-leader') };
   }
 
@@ -351,6 +425,96 @@ export class RaftKvClient {
     const body = parseJson(res.data);
     if (!isRecord(body)) throw new ServerError('BAD_RESPONSE', `unexpected answer to remove from ${endpoint}`, res.status, endpoint);
     return { removed: id, nodes: parseMembers(body.nodes) };
+  }
+
+  /**
+   * Grants a lease of `ttlMs` (POST /leases) and returns a handle that keeps it alive every ttlMs / 3
+   * through any endpoint until close() or revoke(); its `lost` promise and `signal` tell when the
+   * lease can no longer be relied on. Attach keys with `set(key, value, {lease: handle.id})`.
+   */
+  async lease(ttlMs: number, options: LeaseOptions = {}): Promise<LeaseHandle> {
+    if (options.keepAliveIntervalMs !== undefined && !(Number.isFinite(options.keepAliveIntervalMs) && options.keepAliveIntervalMs > 0)) {
+      throw new BadRequestError('keepAliveIntervalMs must be a positive number');
+    }
+    const sentAt = performance.now();
+    const grant = await this.grantLease(ttlMs);
+    return new LeaseHandle(this, grant, sentAt, options);
+  }
+
+  /**
+   * Grants a lease (POST /leases) without keeping it alive; InvalidTtlError outside the servers'
+   * bounds. Retried like a read: a repeated grant leaves at worst an extra lease with no keys.
+   */
+  async grantLease(ttlMs: number): Promise<LeaseGrant> {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 1) throw new BadRequestError('ttlMs must be a positive integer (milliseconds)');
+    const { res, endpoint } = await this.call({ kind: 'idempotent', method: 'POST', path: '/leases', body: JSON.stringify({ ttlMs }) });
+    const body = parseJson(res.data);
+    if (!isRecord(body) || typeof body.id !== 'string' || typeof body.ttlMs !== 'number' || typeof body.index !== 'number') {
+      throw new ServerError('BAD_RESPONSE', `unexpected answer to a lease grant from ${endpoint}`, res.status, endpoint);
+    }
+    return { id: body.id, ttlMs: body.ttlMs, index: body.index };
+  }
+
+  /** Renews a lease once (POST /leases/:id/keepalive): LeaseNotFoundError when it is gone. */
+  async keepAliveLease(id: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<LeaseKeepAlive> {
+    checkLeaseId(id);
+    const { res, endpoint } = await this.call({
+      kind: 'idempotent',
+      method: 'POST',
+      path: `/leases/${encodeURIComponent(id)}/keepalive`,
+      leaseId: id,
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.signal === undefined ? {} : { signal: options.signal }),
+    });
+    const body = parseJson(res.data);
+    if (!isRecord(body) || body.id !== id || typeof body.ttlMs !== 'number') throw new ServerError('BAD_RESPONSE', `unexpected answer to a keepalive from ${endpoint}`, res.status, endpoint);
+    return { id, ttlMs: body.ttlMs, remainingMs: numOrNull(body.remainingMs) };
+  }
+
+  /**
+   * Revokes a lease (DELETE /leases/:id): it and its keys are deleted in one entry. LeaseNotFoundError
+   * when it is gone, unless an earlier attempt of this call may have revoked it (then index and
+   * deleted are null: the lease is gone either way).
+   */
+  async revokeLease(id: string): Promise<LeaseRevoke> {
+    checkLeaseId(id);
+    const trace = { mayHaveApplied: false };
+    try {
+      const { res, endpoint } = await this.call({ kind: 'idempotent', method: 'DELETE', path: `/leases/${encodeURIComponent(id)}`, leaseId: id, trace });
+      const body = parseJson(res.data);
+      if (!isRecord(body) || body.id !== id || typeof body.index !== 'number' || !Array.isArray(body.deleted)) {
+        throw new ServerError('BAD_RESPONSE', `unexpected answer to a revoke from ${endpoint}`, res.status, endpoint);
+      }
+      return { id, revoked: true, index: body.index, deleted: body.deleted.filter((k): k is string => typeof k === 'string') };
+    } catch (err) {
+      if (err instanceof LeaseNotFoundError && trace.mayHaveApplied) return { id, revoked: true, index: null, deleted: null };
+      throw err;
+    }
+  }
+
+  /** One lease (GET /leases/:id), with its attached keys when `keys` is true; LeaseNotFoundError when it is gone. */
+  async getLease(id: string, options: { keys?: boolean; consistency?: GetOptions['consistency'] } = {}): Promise<LeaseInfo> {
+    checkLeaseId(id);
+    const q = new URLSearchParams();
+    if (options.keys) q.set('keys', 'true');
+    if (options.consistency && options.consistency !== 'linearizable') q.set('consistency', options.consistency);
+    const qs = q.toString();
+    const { res, endpoint } = await this.call({ kind: 'read', method: 'GET', path: `/leases/${encodeURIComponent(id)}${qs ? `?${qs}` : ''}`, leaseId: id });
+    const info = parseLeaseInfo(parseJson(res.data));
+    if (!info) throw new ServerError('BAD_RESPONSE', `unexpected answer to a lease lookup from ${endpoint}`, res.status, endpoint);
+    return info;
+  }
+
+  /** Every lease (GET /leases) at one index. */
+  async listLeases(options: { consistency?: GetOptions['consistency'] } = {}): Promise<LeaseList> {
+    const stale = options.consistency !== undefined && options.consistency !== 'linearizable';
+    const { res, endpoint } = await this.call({ kind: 'read', method: 'GET', path: `/leases${stale ? `?consistency=${encodeURIComponent(options.consistency as string)}` : ''}` });
+    const body = parseJson(res.data);
+    const leases = isRecord(body) && Array.isArray(body.leases) ? body.leases.map(parseLeaseInfo) : null;
+    if (!isRecord(body) || typeof body.index !== 'number' || !leases || leases.some((l) => l === null)) {
+      throw new ServerError('BAD_RESPONSE', `unexpected answer to a lease listing from ${endpoint}`, res.status, endpoint);
+    }
+    return { index: body.index, leases: leases as LeaseInfo[] };
   }
 
   /**
@@ -494,15 +658,20 @@ export class RaftKvClient {
     const failures: { endpoint: string; error: string }[] = [];
     const triedThisRound = new Set<string>();
     let lastAnswered: RaftKvClientError | null = null;
+    const aborted = (): AbortedError => new AbortedError(`${req.method} ${req.path.split('?')[0]} abandoned`);
     for (let attempt = 0; attempt <= this.retries; attempt++) {
-      if (attempt > 0) await this.sleep(this.backoffMs(attempt - 1));
+      if (attempt > 0) await abortableSleep(this.backoffMs(attempt - 1), req.signal);
+      if (isAborted(req.signal)) throw aborted();
       if (this.isLookupNeeded) await this.lookupLeader();
       if (triedThisRound.size >= this.endpoints.length) triedThisRound.clear();
       const endpoint = this.pick(triedThisRound);
       triedThisRound.add(endpoint);
       const outcome = await this.attempt(req, endpoint);
       if (outcome.kind === 'ok') return { res: outcome.res, endpoint };
+      if (isAborted(req.signal)) throw aborted();
       failures.push({ endpoint, error: outcome.error.message });
+      // An idempotent write retried after an answer that did not say "nothing applied".
+      if (req.trace && outcome.retry && !(outcome.error instanceof NoLeaderError || outcome.error instanceof NotLeaderError || NOT_SENT_CODES.has(outcome.error.code))) req.trace.mayHaveApplied = true;
       if (!outcome.retry) throw outcome.error;
       if (outcome.answered) lastAnswered = outcome.error;
       if (!outcome.answered || outcome.error instanceof UnavailableError) this.forget(endpoint);
@@ -523,6 +692,8 @@ export class RaftKvClient {
         url: endpoint + req.path,
         data: req.body,
         headers: { ...(req.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...req.headers },
+        ...(req.timeoutMs === undefined ? {} : { timeout: req.timeoutMs }),
+        ...(req.signal === undefined ? {} : { signal: req.signal }),
       });
     } catch (err) {
       return this.networkFailure(req, endpoint, err);
@@ -550,6 +721,10 @@ export class RaftKvClient {
         const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
         return failed(new ContinueExpiredError(message, typeof d.continue === 'string' ? d.continue : null, num(d.listIndex), num(d.compactedIndex), num(d.currentIndex), endpoint), false);
       }
+      case 'LEASE_NOT_FOUND':
+        return failed(new LeaseNotFoundError(req.leaseId ?? leaseIdIn(message), message, endpoint), false);
+      case 'INVALID_TTL':
+        return failed(new InvalidTtlError(message, endpoint), false);
       case 'KEY_NOT_FOUND':
       case 'NODE_NOT_FOUND':
         return failed(req.notFound ? req.notFound(message, endpoint) : new ServerError(code, message, res.status, endpoint), false);
@@ -563,14 +738,14 @@ export class RaftKvClient {
       }
       case 'TIMEOUT': {
         const error = new TimeoutError(message, endpoint);
-        if (req.kind === 'read') return failed(error, true);
+        if (req.kind !== 'write') return failed(error, true);
         // A 504 on a write means it was proposed and may still commit (README: "outcome unknown").
         return failed(new OutcomeUnknownError(`the write may or may not have been applied: ${endpoint} answered 504 TIMEOUT (${message})`, error, 504, endpoint), false);
       }
       default: {
         const error = code === 'UNAVAILABLE' ? new UnavailableError(message, endpoint) : new ServerError(code, message, res.status, endpoint);
         if (res.status < 500) return failed(error, false);
-        if (req.kind === 'read') return failed(error, true);
+        if (req.kind !== 'write') return failed(error, true);
         return failed(new OutcomeUnknownError(`the write may or may not have been applied: ${endpoint} answered ${res.status} ${code} (${message})`, error, res.status, endpoint), false);
       }
     }
@@ -581,8 +756,8 @@ export class RaftKvClient {
     const code = typeof e.cause?.code === 'string' ? e.cause.code : typeof e.code === 'string' ? e.code : 'NETWORK_ERROR';
     const detail = typeof e.message === 'string' && e.message ? e.message : code;
     const message = `${endpoint}: ${detail}`;
-    const cause = new RaftKvClientError(code, req.kind === 'read' || NOT_SENT_CODES.has(code) ? detail : message, null, endpoint);
-    if (req.kind === 'read' || NOT_SENT_CODES.has(code)) return { kind: 'failed', error: cause, retry: true, answered: false, endpoint };
+    const cause = new RaftKvClientError(code, req.kind !== 'write' || NOT_SENT_CODES.has(code) ? detail : message, null, endpoint);
+    if (req.kind !== 'write' || NOT_SENT_CODES.has(code)) return { kind: 'failed', error: cause, retry: true, answered: false, endpoint };
     // The request may have reached the server (timeout, reset, unknown): never resend a write then.
     return {
       kind: 'failed',
@@ -651,10 +826,6 @@ export class RaftKvClient {
   private backoffMs(n: number): number {
     return Math.random() * Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** n);
   }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => setTimeout(resolve, ms));
-  }
 }
 
 /** Whether `signal` was aborted (a function, so that a check after an await is not narrowed away). */
@@ -677,6 +848,24 @@ function abortableSleep(ms: number, signal: AbortSignal | undefined): Promise<vo
     const t = setTimeout(done, ms);
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+/** The lease id a LEASE_NOT_FOUND message names ("lease l-9 not found: ..."), or '' . */
+function leaseIdIn(message: string): string {
+  return /\b(l-[1-9][0-9]{0,15})\b/.exec(message)?.[1] ?? '';
+}
+
+/** Validates one lease of GET /leases or GET /leases/:id. */
+function parseLeaseInfo(v: unknown): LeaseInfo | null {
+  if (!isRecord(v) || typeof v.id !== 'string' || typeof v.ttlMs !== 'number') return null;
+  const keys = Array.isArray(v.keys) ? v.keys.filter((k): k is string => typeof k === 'string') : undefined;
+  return {
+    id: v.id,
+    ttlMs: v.ttlMs,
+    ...(typeof v.grantedIndex === 'number' ? { grantedIndex: v.grantedIndex } : {}),
+    remainingMs: numOrNull(v.remainingMs),
+    ...(keys === undefined ? {} : { keys }),
+  };
 }
 
 /** COMPACTED as its typed error, from an answer's or an error event's body. */
