@@ -132,6 +132,11 @@ function checkLeaseId(id: unknown): string {
   return id;
 }
 
+function checkLeaseOptions(options: LeaseOptions): void {
+  const i = options.keepAliveIntervalMs;
+  if (i !== undefined && !(Number.isFinite(i) && i > 0)) throw new BadRequestError('keepAliveIntervalMs must be a positive number');
+}
+
 /** `?lease=ID` for a write that attaches its keys, or ''. */
 function leaseQuery(lease: string | undefined): string {
   return lease === undefined ? '' : `?lease=${encodeURIComponent(checkLeaseId(lease))}`;
@@ -433,12 +438,22 @@ export class RaftKvClient {
    * lease can no longer be relied on. Attach keys with `set(key, value, {lease: handle.id})`.
    */
   async lease(ttlMs: number, options: LeaseOptions = {}): Promise<LeaseHandle> {
-    if (options.keepAliveIntervalMs !== undefined && !(Number.isFinite(options.keepAliveIntervalMs) && options.keepAliveIntervalMs > 0)) {
-      throw new BadRequestError('keepAliveIntervalMs must be a positive number');
-    }
+    checkLeaseOptions(options);
     const sentAt = performance.now();
     const grant = await this.grantLease(ttlMs);
     return new LeaseHandle(this, grant, sentAt, options);
+  }
+
+  /**
+   * Adopts an existing lease (granted elsewhere, e.g. by an earlier run): one keepalive now
+   * (LeaseNotFoundError when it is gone), then a handle that keeps it alive as lease() does.
+   */
+  async keepLeaseAlive(id: string, options: LeaseOptions = {}): Promise<LeaseHandle> {
+    checkLeaseOptions(options);
+    const sentAt = performance.now();
+    const first = await this.keepAliveLease(id);
+    options.onKeepAlive?.(first);
+    return new LeaseHandle(this, { id, ttlMs: first.ttlMs, index: null }, sentAt, options);
   }
 
   /**

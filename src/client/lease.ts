@@ -24,8 +24,8 @@ function now(): number {
 export class LeaseHandle {
   readonly id: string;
   readonly ttlMs: number;
-  /** The index of the grant entry. */
-  readonly grantedIndex: number;
+  /** The index of the grant entry (null for a lease adopted with keepLeaseAlive). */
+  readonly grantedIndex: number | null;
   /** Time between keepalives. */
   readonly keepAliveIntervalMs: number;
   /** Resolves (never rejects) with why, once the lease is lost; stays pending after close() or revoke(). */
@@ -41,6 +41,7 @@ export class LeaseHandle {
 
   private readonly calls: LeaseCalls;
   private readonly onLost: ((e: LeaseLostError) => void) | undefined;
+  private readonly onKeepAlive: ((r: LeaseKeepAlive) => void) | undefined;
   private readonly ended = new AbortController();
   private resolveLost: (e: LeaseLostError) => void = () => undefined;
   private state: 'alive' | 'lost' | 'closed' = 'alive';
@@ -51,13 +52,14 @@ export class LeaseHandle {
   private inflight: AbortController | null = null;
   private failuresInARow = 0;
 
-  /** Starts keeping `grant` alive; `sentAt` is when its grant request was sent (performance.now()). */
-  constructor(calls: LeaseCalls, grant: LeaseGrant, sentAt: number, options: LeaseOptions = {}) {
+  /** Starts keeping `grant` alive; `sentAt` is when its grant (or first keepalive) request was sent (performance.now()). */
+  constructor(calls: LeaseCalls, grant: Omit<LeaseGrant, 'index'> & { index: number | null }, sentAt: number, options: LeaseOptions = {}) {
     this.calls = calls;
     this.id = grant.id;
     this.ttlMs = grant.ttlMs;
     this.grantedIndex = grant.index;
     this.onLost = options.onLost;
+    this.onKeepAlive = options.onKeepAlive;
     const interval = options.keepAliveIntervalMs ?? Math.floor(grant.ttlMs / 3);
     this.keepAliveIntervalMs = Math.max(1, Math.min(interval, grant.ttlMs));
     this.signal = this.ended.signal;
@@ -170,6 +172,7 @@ export class LeaseHandle {
         this.armDeadline();
       }
       this.schedule(Math.max(0, sentAt + this.keepAliveIntervalMs - now()));
+      this.onKeepAlive?.(r);
     } catch (err) {
       if (this.state !== 'alive' || ac.signal.aborted) return;
       if (err instanceof LeaseNotFoundError) {

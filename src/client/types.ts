@@ -226,6 +226,8 @@ export interface LeaseList {
 export interface LeaseOptions {
   /** Time between keepalives (default ttlMs / 3). Failed keepalives are retried sooner, on other endpoints. */
   keepAliveIntervalMs?: number;
+  /** Called after each acknowledged keepalive. */
+  onKeepAlive?: (r: LeaseKeepAlive) => void;
   /** Called once when the lease is lost (also told by the handle's `lost` promise and `signal`). */
   onLost?: (error: LeaseLostError) => void;
 }
