@@ -2,8 +2,10 @@
  * The live cluster status page served at `GET /` by every node: one self-contained HTML document
  * (inline CSS and script, no CDN, no build step) that polls `/cluster?view=all` every second and
  * shows each member's role, term, commit and applied index, replication lag and health, with the
- * leader highlighted, and a key browser: list a prefix page by page through `GET /keys` and show a
- * value with its index. Served by the API routes in app.ts.
+ * leader highlighted, a key browser: list a prefix page by page through `GET /keys` and show a
+ * value with its index, and a live view of the changes under a prefix read from `GET /watch`
+ * (streamed with fetch, so a token can be sent, resumed with Last-Event-ID after a drop).
+ * Served by the API routes in app.ts.
  */
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en">
@@ -55,6 +57,9 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   #key-detail { display: none; margin-top: 12px; background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 16px; }
   #key-detail.show { display: block; }
   #key-detail pre { white-space: pre-wrap; word-break: break-all; margin: 6px 0 0; }
+  #changes td.val { max-width: 480px; overflow: hidden; text-overflow: ellipsis; }
+  #changes tr.ev-delete td { color: var(--bad); }
+  #watch-error { color: var(--bad); }
 </style>
 </head>
 <body>
@@ -88,6 +93,19 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     <tbody id="keys"></tbody>
   </table>
   <div id="key-detail"><div><strong id="detail-key"></strong> <span class="addr">index <span id="detail-index"></span></span></div><pre id="detail-value"></pre></div>
+  <h2>Live changes</h2>
+  <form class="browse" id="watch-form">
+    <input id="watch-prefix" placeholder="prefix (empty: all keys)" aria-label="watch prefix">
+    <input id="watch-token" type="password" placeholder="token (when the cluster uses tokens)" aria-label="token" autocomplete="off">
+    <button type="submit" id="watch-start">Watch</button>
+    <button type="button" id="watch-stop" disabled>Stop</button>
+    <span class="addr" id="watch-status">not watching</span>
+    <span id="watch-error" role="alert"></span>
+  </form>
+  <table>
+    <thead><tr><th class="num">Index</th><th>Event</th><th>Key</th><th>Value</th></tr></thead>
+    <tbody id="changes"></tbody>
+  </table>
 </main>
 <script>
 (function () {
@@ -223,6 +241,129 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     loadPage(true);
   });
   $('more').addEventListener('click', function () { loadPage(false); });
+
+  // Live changes: GET /watch read with fetch (an EventSource can send no token, and would reconnect
+  // blindly after COMPACTED), parsed as SSE; a dropped stream resumes on this node with
+  // Last-Event-ID = the last index shown, so no change is shown twice or skipped.
+  var MAX_ROWS = 200;
+  var watching = null;
+  function addChange(index, ev) {
+    var tr = document.createElement('tr');
+    tr.setAttribute('data-index', String(index));
+    tr.setAttribute('data-type', ev.type);
+    tr.setAttribute('data-key', ev.key);
+    tr.className = 'ev-' + ev.type;
+    cell(tr, String(index), 'num');
+    cell(tr, ev.type + (ev.reason ? ' (' + ev.reason + (ev.lease ? ' ' + ev.lease : '') + ')' : ''));
+    cell(tr, ev.key);
+    cell(tr, ev.type === 'put' ? ev.value : '', 'val');
+    var body = $('changes');
+    body.insertBefore(tr, body.firstChild);
+    while (body.childNodes.length > MAX_ROWS) body.removeChild(body.lastChild);
+  }
+  function watchStatus(text) { $('watch-status').textContent = text; }
+  function onFrame(w, frame) {
+    var event = 'message', data = [];
+    frame.split('\\n').forEach(function (line) {
+      if (line === '' || line.charAt(0) === ':') return;
+      var i = line.indexOf(':');
+      var field = i < 0 ? line : line.slice(0, i);
+      var value = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
+      if (field === 'event') event = value;
+      else if (field === 'data') data.push(value);
+    });
+    if (data.length === 0) return;
+    var msg = JSON.parse(data.join('\\n'));
+    if (event === 'error') {
+      var e = msg.error || {};
+      if (e.code === 'COMPACTED') {
+        stopWatch();
+        $('watch-error').textContent = 'COMPACTED: ' + e.message;
+      } else {
+        watchStatus('stream ended (' + e.code + '); resuming…');
+      }
+      return;
+    }
+    if (typeof msg.index !== 'number' || (w.last !== null && msg.index <= w.last)) return;
+    w.last = msg.index;
+    if (event === 'change') msg.events.forEach(function (ev) { addChange(msg.index, ev); });
+    watchStatus('watching ' + JSON.stringify(w.prefix) + ' on this node, up to index ' + msg.index);
+  }
+  function connect(w) {
+    if (w.isStopped) return;
+    var q = new URLSearchParams({ prefix: w.prefix });
+    var headers = { Accept: 'text/event-stream' };
+    if (w.token) headers.Authorization = 'Bearer ' + w.token;
+    if (w.last !== null) headers['Last-Event-ID'] = String(w.last);
+    w.ctl = new AbortController();
+    var decoder = new TextDecoder();
+    var buffer = '';
+    fetch('/watch?' + q.toString(), { headers: headers, cache: 'no-store', signal: w.ctl.signal })
+      .then(function (res) {
+        if (!res.ok) {
+          return res.json().then(function (body) {
+            var e = body && body.error ? body.error : { code: 'HTTP_' + res.status, message: '' };
+            var err = new Error(e.code + ': ' + e.message);
+            err.isFinal = res.status < 500 && res.status !== 429;
+            throw err;
+          });
+        }
+        w.failures = 0;
+        $('watch-error').textContent = '';
+        if (w.last === null) watchStatus('watching ' + JSON.stringify(w.prefix) + ' on this node');
+        var reader = res.body.getReader();
+        function pump() {
+          return reader.read().then(function (r) {
+            if (r.done) return;
+            buffer += decoder.decode(r.value, { stream: true }).replace(/\\r\\n?/g, '\\n');
+            var end;
+            while ((end = buffer.indexOf('\\n\\n')) >= 0) {
+              var frame = buffer.slice(0, end);
+              buffer = buffer.slice(end + 2);
+              onFrame(w, frame);
+              if (w.isStopped) return reader.cancel();
+            }
+            return pump();
+          });
+        }
+        return pump();
+      })
+      .then(function () { retry(w, null); }, function (err) { retry(w, err); });
+  }
+  function retry(w, err) {
+    if (w.isStopped) return;
+    if (err && err.isFinal) {
+      stopWatch();
+      $('watch-error').textContent = err.message;
+      return;
+    }
+    w.failures++;
+    var delay = Math.min(5000, 250 * Math.pow(2, w.failures - 1));
+    watchStatus('reconnecting in ' + delay + ' ms' + (err ? ' (' + (err.message || String(err)) + ')' : '') + (w.last !== null ? ', from index ' + (w.last + 1) : ''));
+    w.timer = setTimeout(function () { connect(w); }, delay);
+  }
+  function stopWatch() {
+    if (watching) {
+      watching.isStopped = true;
+      if (watching.ctl) watching.ctl.abort();
+      if (watching.timer) clearTimeout(watching.timer);
+      if (watching.last !== null) watchStatus('stopped at index ' + watching.last);
+      else watchStatus('not watching');
+    }
+    watching = null;
+    $('watch-stop').disabled = true;
+  }
+  $('watch-form').addEventListener('submit', function (ev) {
+    ev.preventDefault();
+    stopWatch();
+    $('changes').textContent = '';
+    $('watch-error').textContent = '';
+    watching = { prefix: $('watch-prefix').value, token: $('watch-token').value, last: null, failures: 0, ctl: null, timer: null, isStopped: false };
+    $('watch-stop').disabled = false;
+    watchStatus('connecting…');
+    connect(watching);
+  });
+  $('watch-stop').addEventListener('click', stopWatch);
 })();
 </script>
 </body>

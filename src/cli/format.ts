@@ -1,5 +1,5 @@
 /** Text rendering for the `raftkv` command: the cluster table and small value formatters. */
-import type { ClusterInfo } from '../client/index.js';
+import type { ClusterInfo, WatchMessage } from '../client/index.js';
 
 /** Milliseconds as a short human duration (`35ms`, `1.2s`, `3m05s`), or `-` when unknown. */
 export function formatAgo(ms: number | null): string {
@@ -49,4 +49,24 @@ export function parseInterval(text: string): number | null {
   if (!m) return null;
   const ms = m[2] === 'ms' ? Number(m[1]) : Number(m[1]) * 1000;
   return ms >= 100 && ms <= 3_600_000 ? ms : null;
+}
+
+/** A key or value for a tab-separated line: as is, or JSON-quoted when it holds a control character (tab, newline, ...). */
+function field(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return /[\u0000-\u001f\u007f]/.test(s) || s.startsWith('"') ? JSON.stringify(s) : s;
+}
+
+/**
+ * The `raftkv watch` lines of one message: one per event (`INDEX<TAB>put<TAB>KEY<TAB>VALUE`, or
+ * `INDEX<TAB>delete<TAB>KEY[<TAB>(reason lease)]`); with `isJson` one NDJSON object per event, and
+ * one `{"index","type":"progress"}` per progress message (human output leaves progress out).
+ */
+export function formatWatchMessage(m: WatchMessage, isJson: boolean): string[] {
+  if (m.type === 'progress') return isJson ? [JSON.stringify({ index: m.index, type: 'progress' })] : [];
+  return m.events.map((e) => {
+    if (isJson) return JSON.stringify({ index: m.index, ...e });
+    const why = e.reason !== undefined ? `\t(${e.reason}${e.lease !== undefined ? ` ${e.lease}` : ''})` : '';
+    return e.type === 'put' ? `${m.index}\tput\t${field(e.key)}\t${field(e.value)}${why}` : `${m.index}\tdelete\t${field(e.key)}${why}`;
+  });
 }

@@ -1,21 +1,40 @@
 #!/usr/bin/env node
 /**
- * The `raftkv` command: get, set, cas, del, ls, txn, cluster, cluster remove, watch-cluster and reload
- * against a raftkv cluster through RaftKvClient. Exit codes: 0 ok, 1 not found, 2 usage or rejected
- * input, 3 cluster unavailable (or a write whose outcome is unknown), 4 a precondition did not hold
- * (cas, conditional del, a transaction whose compares failed). Installed as the package's `bin`.
+ * The `raftkv` command: get, set, cas, del, ls, txn, cluster, cluster remove, watch, watch-cluster,
+ * reload, lease and lock against a raftkv cluster through RaftKvClient. Exit codes: 0 ok, 1 not found,
+ * 2 usage or rejected input, 3 cluster unavailable (or a write whose outcome is unknown), 4 a
+ * precondition did not hold (cas, conditional del, a transaction whose compares failed), 5 watch
+ * COMPACTED, 6 lock: the lease was lost while its command ran. Installed as the package's `bin`.
  */
 import { readFileSync, realpathSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { pathToFileURL } from 'node:url';
-import { BadRequestError, KeyNotFoundError, NodeNotFoundError, PayloadTooLargeError, PreconditionFailedError, RaftKvClient, RaftKvClientError, type ClusterInfo, type ListItem, type TxnRequest, type WriteConditions } from '../client/index.js';
-import { parseInterval, renderCluster } from './format.js';
+import {
+  BadRequestError,
+  InvalidTtlError,
+  KeyNotFoundError,
+  LeaseLostError,
+  LeaseNotFoundError,
+  NodeNotFoundError,
+  PayloadTooLargeError,
+  PreconditionFailedError,
+  RaftKvClient,
+  RaftKvClientError,
+  WatchCompactedError,
+  type ClusterInfo,
+  type ListItem,
+  type TxnRequest,
+  type WriteConditions,
+} from '../client/index.js';
+import { formatWatchMessage, parseInterval, renderCluster } from './format.js';
 import { parseEndpoint, withScheme } from '../net/address.js';
 import { BACKUP_HELP, RESTORE_HELP, runBackupCommand } from './backup.js';
+import { DEFAULT_LOCK_TTL_MS, LEASE_HELP_TEXT, LOCK_HELP_TEXT, leaseCommand, lockCommand, ttlArg } from './lease.js';
+import { UsageError } from './usage.js';
 
 /** Exit codes of the command. */
-export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4 } as const;
+export const EXIT = { ok: 0, notFound: 1, usage: 2, unavailable: 3, preconditionFailed: 4, compacted: 5, leaseLost: 6 } as const;
 
 const DEFAULT_ENDPOINT = 'http://127.0.0.1:8080';
 
@@ -28,7 +47,9 @@ const COMMON = `Options for every command:
   -h, --help         show help
 Environment: RAFTKV_ENDPOINTS, RAFTKV_TOKEN (sent as "Authorization: Bearer <token>").
 Exit codes: 0 ok, 1 not found, 2 usage or rejected input, 3 cluster unavailable or outcome unknown,
-4 precondition failed (cas, del --if-index, a transaction whose compares did not hold).`;
+4 precondition failed (cas, del --if-index, a transaction whose compares did not hold),
+5 watch: the history no longer covers the index to start from (COMPACTED), 6 lock: the lease was
+lost while the command ran ("raftkv lock" otherwise exits with its command's code).`;
 
 const HELP: Record<string, string> = {
   backup: BACKUP_HELP,
@@ -37,7 +58,7 @@ const HELP: Record<string, string> = {
 
 Commands:
   get KEY                 print the value of KEY
-  set KEY VALUE           set KEY to VALUE
+  set KEY VALUE           set KEY to VALUE (--lease ID: attached to a lease)
   set --file PAIRS.json   set every pair of a JSON object atomically ("-" reads stdin)
   cas KEY VALUE --if-index N | --if-absent | --if-exists
                           set KEY only if the condition holds when the write is applied
@@ -46,7 +67,11 @@ Commands:
   txn --file TXN.json     run a transaction ("-" reads stdin)
   cluster                 show every node: role, suffrage, term, match/commit/applied index, lag, last contact, health
   cluster remove ID       remove node ID from the cluster
+  watch PREFIX            print every change under PREFIX as it is applied, until Ctrl-C
   watch-cluster           the cluster table, refreshed until Ctrl-C
+  lease grant TTL_MS | keepalive ID | revoke ID | ls | get ID
+                          leases: keys attached to one are deleted when it expires or is revoked
+  lock NAME -- COMMAND... run COMMAND holding the cluster-wide lock NAME (a lease and locks/NAME)
   reload                  re-read tokens and certificates on every member (SIGHUP on each node)
   backup --file F         save every key from one point in time (docs/backup.md)
   restore --file F --data-dir D --node-id ID   offline: a new one-node cluster from a backup
@@ -60,13 +85,15 @@ Prints the value of KEY (with --json: {"key","value","index"}). Exit 1 when KEY 
   --consistency MODE   linearizable (default): confirmed with the leader; stale: the answering node's local state
 
 ${COMMON}`,
-  set: `Usage: raftkv set KEY VALUE
-       raftkv set --file PAIRS.json
+  set: `Usage: raftkv set KEY VALUE [--lease ID]
+       raftkv set --file PAIRS.json [--lease ID]
 
 Sets KEY to VALUE, or every pair of a JSON object of strings in one atomic write ("-" reads stdin).
 Prints OK and the log index once a majority has committed it. A write that may or may not have
 applied (the leader died mid-request) exits 3 and says so; read the key to find out.
   --file PATH   JSON object {"key": "value", ...}
+  --lease ID    attach the keys to lease ID ("raftkv lease grant"): they are deleted when it expires
+                or is revoked; exit 1 (LEASE_NOT_FOUND, nothing written) when it is gone
 
 ${COMMON}`,
   del: `Usage: raftkv del KEY [--if-index N]
@@ -110,6 +137,25 @@ LAST CONTACT (since the leader last heard from it) and HEALTH. "cluster remove I
 exit 1 when there is no such member.
 
 ${COMMON}`,
+  watch: `Usage: raftkv watch PREFIX [--from N] [--json]
+
+Prints every change under PREFIX ("" for all keys) as it is applied, one line per event, until
+Ctrl-C (exit 0): INDEX, put or delete, KEY, then the value (put) or why (a delete by a lease) —
+separated by tabs; a key or value with control characters is shown JSON-quoted. With --json, one
+NDJSON line per event {"index","type","key","value"?,"prevIndex",...} and a {"index","type":"progress"}
+line whenever the cluster confirms that nothing more happened under PREFIX up to that index (the
+place to resume from is the last index printed + 1). A stream that drops (its node died, lost the
+leader or stalled) resumes on another endpoint from the last index, without a gap or a repeat.
+  --from N   start at index N (inclusive); without it, at the next change. Exit 5 (COMPACTED) when
+             the history no longer goes back that far: list the prefix again and watch from its index + 1.
+
+${COMMON}`,
+  lease: `${LEASE_HELP_TEXT}
+
+${COMMON}`,
+  lock: `${LOCK_HELP_TEXT}
+
+${COMMON}`,
   'watch-cluster': `Usage: raftkv watch-cluster [--interval 1s]
 
 Shows the cluster table and refreshes it until Ctrl-C (with --json: one JSON line per refresh).
@@ -127,8 +173,6 @@ ${COMMON}`,
 };
 HELP.delete = HELP.del;
 HELP['reload-tokens'] = HELP.reload;
-
-class UsageError extends Error {}
 
 interface Io {
   out: (s: string) => void;
@@ -208,9 +252,11 @@ function conditionFrom(values: { 'if-index'?: string; 'if-absent'?: boolean; 'if
 
 function exitCodeFor(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage;
+  if (err instanceof WatchCompactedError) return EXIT.compacted;
   if (err instanceof PreconditionFailedError) return EXIT.preconditionFailed;
-  if (err instanceof KeyNotFoundError || err instanceof NodeNotFoundError) return EXIT.notFound;
-  if (err instanceof BadRequestError || err instanceof PayloadTooLargeError) return EXIT.usage;
+  if (err instanceof KeyNotFoundError || err instanceof NodeNotFoundError || err instanceof LeaseNotFoundError) return EXIT.notFound;
+  if (err instanceof BadRequestError || err instanceof PayloadTooLargeError || err instanceof InvalidTtlError) return EXIT.usage;
+  if (err instanceof LeaseLostError) return err.reason === 'not-found' ? EXIT.notFound : EXIT.unavailable;
   return EXIT.unavailable;
 }
 
@@ -260,6 +306,36 @@ async function watchCluster(client: RaftKvClient, intervalMs: number, isJson: bo
   return EXIT.ok;
 }
 
+/**
+ * Prints every change under `prefix` until SIGINT/SIGTERM (exit 0); reconnects are told on stderr.
+ * A WatchCompactedError or a cluster that stays unavailable is thrown to run()'s exit-code mapping.
+ */
+async function watchPrefix(client: RaftKvClient, prefix: string, from: number | undefined, retries: number | undefined, isJson: boolean, io: Io): Promise<number> {
+  const ac = new AbortController();
+  const stop = (): void => ac.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  let last: number | null = null;
+  try {
+    const messages = client.watch(prefix, {
+      ...(from !== undefined ? { from } : {}),
+      ...(retries !== undefined ? { retries } : {}),
+      signal: ac.signal,
+      onRetry: ({ error }) => {
+        if (!isJson) io.err(`raftkv: watch: ${error.message}; resuming on another endpoint after index ${last ?? (from !== undefined ? from - 1 : 'none')}`);
+      },
+    });
+    for await (const m of messages) {
+      last = m.index;
+      for (const line of formatWatchMessage(m, isJson)) io.out(line);
+    }
+  } finally {
+    process.removeListener('SIGINT', stop);
+    process.removeListener('SIGTERM', stop);
+  }
+  return EXIT.ok;
+}
+
 const OPTIONS = {
   endpoints: { type: 'string' },
   json: { type: 'boolean' },
@@ -274,6 +350,11 @@ const OPTIONS = {
   'if-exists': { type: 'boolean' },
   'keys-only': { type: 'boolean' },
   limit: { type: 'string' },
+  from: { type: 'string' },
+  lease: { type: 'string' },
+  once: { type: 'boolean' },
+  ttl: { type: 'string' },
+  'max-wait': { type: 'string' },
 } as const;
 
 function parseCommandLine(argv: string[]) {
@@ -324,7 +405,18 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
   let isJson = argv.includes('--json');
   if (argv[0] === 'backup' || argv[0] === 'restore') return runBackupCommand(argv, io); // src/cli/backup.ts parses its own options
   try {
-    const { values, positionals } = parseCommandLine(argv);
+    // "lock NAME [options] -- COMMAND ARGS...": everything after the first "--" is the command, unparsed.
+    const dashes = argv.indexOf('--');
+    let lockCommandLine: string[] | null = null;
+    let parsed = parseCommandLine(argv);
+    if (dashes >= 0) {
+      const head = parseCommandLine(argv.slice(0, dashes));
+      if (head.positionals[0] === 'lock') {
+        parsed = head;
+        lockCommandLine = argv.slice(dashes + 1);
+      }
+    }
+    const { values, positionals } = parsed;
     isJson = values.json === true;
     const [cmd, ...args] = positionals;
     if (cmd === undefined || cmd === 'help') {
@@ -344,6 +436,10 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
     if (values['if-index'] !== undefined && cmd !== 'cas' && cmd !== 'del' && cmd !== 'delete') throw new UsageError('--if-index only applies to "cas" and "del"');
     if ((values['keys-only'] !== undefined || values.limit !== undefined) && cmd !== 'ls') throw new UsageError('--keys-only and --limit only apply to "ls"');
     if (values.interval !== undefined && cmd !== 'watch-cluster') throw new UsageError('--interval only applies to "watch-cluster"');
+    if (values.from !== undefined && cmd !== 'watch') throw new UsageError('--from only applies to "watch"');
+    if (values.lease !== undefined && cmd !== 'set') throw new UsageError('--lease only applies to "set" (see raftkv lease --help)');
+    if (values.once !== undefined && cmd !== 'lease') throw new UsageError('--once only applies to "lease keepalive"');
+    if ((values.ttl !== undefined || values['max-wait'] !== undefined) && cmd !== 'lock') throw new UsageError('--ttl and --max-wait only apply to "lock"');
     const consistency = values.consistency ?? 'linearizable';
     if (consistency !== 'linearizable' && consistency !== 'stale') throw new UsageError('--consistency must be linearizable or stale');
     const intervalMs = values.interval === undefined ? 1000 : parseInterval(values.interval);
@@ -373,7 +469,8 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
           argCount(cmd, args, 2);
           pairs = { [args[0]]: args[1] };
         }
-        const r = await client.setMany(pairs);
+        if (values.lease !== undefined && !/^l-[1-9][0-9]{0,15}$/.test(values.lease)) throw new UsageError(`--lease must be a lease id such as l-42, got ${values.lease.slice(0, 64)}`);
+        const r = await client.setMany(pairs, values.lease === undefined ? undefined : { lease: values.lease });
         const n = Object.keys(pairs).length;
         io.out(isJson ? JSON.stringify({ ok: true, keys: n, index: r.index, leader: r.leaderId }) : `OK${n > 1 ? ` (${n} keys)` : ''}${r.index !== null ? ` index=${r.index}` : ''}`);
         return EXIT.ok;
@@ -443,6 +540,20 @@ export async function run(argv: string[], io: Io, isTty = false): Promise<number
         const r = await client.removeNode(args[1]);
         io.out(isJson ? JSON.stringify({ ok: true, ...r }) : `removed ${r.removed}; members now: ${r.nodes.map((n) => `${n.id} (${n.suffrage})`).join(', ')}`);
         return EXIT.ok;
+      }
+      case 'watch': {
+        argCount(cmd, args, 1);
+        const from = intOption('from', values.from, 1);
+        return await watchPrefix(client, args[0], from, intOption('retries', values.retries, 0), isJson, io);
+      }
+      case 'lease':
+        return await leaseCommand(client, args, { isJson, isOnce: values.once === true }, io);
+      case 'lock': {
+        if (lockCommandLine === null) throw new UsageError('lock needs a command after "--": raftkv lock NAME -- COMMAND [ARGS...]');
+        argCount(cmd, args, 1);
+        const ttlMs = values.ttl === undefined ? DEFAULT_LOCK_TTL_MS : ttlArg('--ttl', values.ttl);
+        const maxWaitMs = intOption('max-wait', values['max-wait'], 0);
+        return await lockCommand(client, args[0], lockCommandLine, { ttlMs, maxWaitMs }, io);
       }
       case 'watch-cluster': {
         argCount(cmd, args, 0);

@@ -151,6 +151,24 @@ export class PreconditionFailedError extends RaftKvClientError {
 }
 
 /**
+ * 410 COMPACTED from a watch: the history no longer covers the index to resume from (it starts after
+ * `compactedIndex`), so some changes can no longer be delivered. List the prefix again and watch from
+ * the listing's index + 1. Thrown by the watch iterator, never a silent skip.
+ */
+export class WatchCompactedError extends RaftKvClientError {
+  constructor(
+    message: string,
+    /** The history's floor: every change at or below it is gone. */
+    readonly compactedIndex: number,
+    /** The answering node's applied index. */
+    readonly currentIndex: number,
+    endpoint: string | null = null,
+  ) {
+    super('COMPACTED', message, 410, endpoint);
+  }
+}
+
+/**
  * 410 CONTINUE_EXPIRED from listPage (and so from list): the listing's first index is older than the
  * server's watch history, so its later pages can no longer show the state at that index. Nothing is
  * retried: list again from the start for one consistent listing, or pass `continueToken` to listPage
@@ -170,5 +188,54 @@ export class ContinueExpiredError extends RaftKvClientError {
     endpoint: string | null = null,
   ) {
     super('CONTINUE_EXPIRED', message, 410, endpoint);
+  }
+}
+
+/**
+ * 404 LEASE_NOT_FOUND: the lease does not exist (never granted, revoked, expired, or its expiry is
+ * pending). From a keepalive, revoke or lookup, and from a write that named it with `lease` (then
+ * nothing of that write was applied).
+ */
+export class LeaseNotFoundError extends RaftKvClientError {
+  constructor(
+    readonly leaseId: string,
+    message = `lease not found: ${leaseId}`,
+    endpoint: string | null = null,
+  ) {
+    super('LEASE_NOT_FOUND', message, 404, endpoint);
+  }
+}
+
+/** 400 INVALID_TTL: a grant's ttlMs is outside [2 × the servers' longest election timeout, 24 h]; nothing was granted. */
+export class InvalidTtlError extends RaftKvClientError {
+  constructor(message: string, endpoint: string | null = null) {
+    super('INVALID_TTL', message, 400, endpoint);
+  }
+}
+
+/**
+ * A LeaseHandle's lease can no longer be relied on. `reason`:
+ * - `not-found`: a keepalive was answered LEASE_NOT_FOUND; the lease is gone (expired or revoked) and
+ *   so are its keys;
+ * - `expired`: no keepalive was acknowledged for ttlMs since the last acknowledged one was sent; the
+ *   cluster may have expired the lease by now (it never does so earlier), so whoever relied on it
+ *   (a lock holder) must stop.
+ */
+export class LeaseLostError extends RaftKvClientError {
+  constructor(
+    readonly leaseId: string,
+    readonly reason: 'not-found' | 'expired',
+    message: string,
+    /** The error that ended it (LEASE_NOT_FOUND) or the last failed keepalive, if any. */
+    override readonly cause: Error | null = null,
+  ) {
+    super('LEASE_LOST', message, null, cause instanceof RaftKvClientError ? cause.endpoint : null);
+  }
+}
+
+/** The call was abandoned because its AbortSignal fired (e.g. a LeaseHandle closed mid-keepalive). */
+export class AbortedError extends RaftKvClientError {
+  constructor(message = 'aborted') {
+    super('ABORTED', message);
   }
 }

@@ -1,5 +1,6 @@
 /** Options and result types of RaftKvClient (browser-safe: no Node imports; type-only imports). */
 import type { FullNodeView, LocalClusterView, NodeHealth } from '../api/cluster-types.js';
+import type { LeaseLostError } from './errors.js';
 
 /** How to construct a RaftKvClient. */
 export interface RaftKvClientOptions {
@@ -86,6 +87,12 @@ export interface WriteConditions {
   ifNoneMatch?: '*';
 }
 
+/** Options of set and setMany: conditions, and `lease` to attach the keys to a lease (a write without it detaches them). */
+export interface WriteOptions extends WriteConditions {
+  /** A lease id (`l-42`, from grantLease or lease()): the keys are deleted when it expires or is revoked. */
+  lease?: string;
+}
+
 /** One compare of a transaction (see docs/api.md). */
 export type TxnCompare =
   | { key: string; index: number | { lt?: number; le?: number; gt?: number; ge?: number } }
@@ -93,7 +100,7 @@ export type TxnCompare =
   | { key: string; value: string };
 
 /** One operation of a transaction branch. */
-export type TxnOp = { op: 'set'; key: string; value: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
+export type TxnOp = { op: 'set'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
 
 /** A transaction: compares, then the success or the failure branch, atomically at one index. */
 export interface TxnRequest {
@@ -140,4 +147,87 @@ export interface ListPage {
   continue: string | null;
   /** Keys in the whole range at `index`, when asked for. */
   count?: number;
+}
+
+/** One resolved effect in a watch `change` message. */
+export type WatchEvent =
+  | { type: 'put'; key: string; value: string; prevIndex: number | null; reason?: string; lease?: string }
+  /** `reason` / `lease` name a lease that expired or was revoked, when the delete came from one. */
+  | { type: 'delete'; key: string; prevIndex: number | null; reason?: string; lease?: string };
+
+/**
+ * What RaftKvClient.watch yields: a `change` (every matching effect of one log entry, in order) or a
+ * `progress` (everything under the prefix up to `index` was delivered). Indexes strictly increase.
+ */
+export type WatchMessage = { type: 'change'; index: number; events: WatchEvent[] } | { type: 'progress'; index: number };
+
+/** Options of RaftKvClient.watch. */
+export interface WatchOptions {
+  /** The first index to deliver (inclusive); without it the watch starts after the current index (told as a first `progress`). */
+  from?: number;
+  /** Ends the iteration (without an error) when aborted. */
+  signal?: AbortSignal;
+  /**
+   * Failed connection attempts in a row (no message delivered in between) before the iterator throws
+   * ClusterUnavailableError, or the last server error (default 20; `Infinity`: never give up).
+   */
+  retries?: number;
+  /** A stream that delivers no byte for this long is dropped and resumed elsewhere (default 30000; 0: never). Keep it above the servers' WATCH_PROGRESS_INTERVAL_MS. */
+  idleTimeoutMs?: number;
+  /** Called each time a stream opens (200), with the endpoint serving it. */
+  onConnect?: (endpoint: string) => void;
+  /** Called when a stream fails or drops and the watch will resume elsewhere. */
+  onRetry?: (info: { endpoint: string; error: Error; attempt: number }) => void;
+}
+
+/** The answer to grantLease: the new lease's id (`l-<index of the grant entry>`), its TTL and that index. */
+export interface LeaseGrant {
+  id: string;
+  ttlMs: number;
+  index: number;
+}
+
+/** The answer to keepAliveLease: the leader's remaining time for the lease after the renewal. */
+export interface LeaseKeepAlive {
+  id: string;
+  ttlMs: number;
+  remainingMs: number | null;
+}
+
+/** The answer to revokeLease. */
+export interface LeaseRevoke {
+  id: string;
+  revoked: true;
+  /** The index of the revoke; null when a retry found the lease gone after an attempt whose answer was lost. */
+  index: number | null;
+  /** The keys deleted with the lease (null as for `index`). */
+  deleted: string[] | null;
+}
+
+/** One lease as getLease and listLeases report it. */
+export interface LeaseInfo {
+  id: string;
+  ttlMs: number;
+  /** The index of the grant (getLease only). */
+  grantedIndex?: number;
+  /** The leader's remaining time; null when a follower answered (only the leader has the deadline). */
+  remainingMs: number | null;
+  /** The attached keys, with getLease(id, {keys: true}). */
+  keys?: string[];
+}
+
+/** The answer to listLeases: every lease at `index`. */
+export interface LeaseList {
+  index: number;
+  leases: LeaseInfo[];
+}
+
+/** Options of RaftKvClient.lease (the self-renewing handle). */
+export interface LeaseOptions {
+  /** Time between keepalives (default ttlMs / 3). Failed keepalives are retried sooner, on other endpoints. */
+  keepAliveIntervalMs?: number;
+  /** Called after each acknowledged keepalive. */
+  onKeepAlive?: (r: LeaseKeepAlive) => void;
+  /** Called once when the lease is lost (also told by the handle's `lost` promise and `signal`). */
+  onLost?: (error: LeaseLostError) => void;
 }

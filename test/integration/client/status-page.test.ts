@@ -78,13 +78,19 @@ describe('status page at GET / in headless Chromium', function () {
       let notFound = '';
       try { await client.get('absent-in-browser'); } catch (e) { notFound = e.name + ' ' + (e instanceof raftkv.KeyNotFoundError); }
       const info = await client.cluster();
-      return { index: w.index, leaderId: w.leaderId, value: g.value, notFound, nodes: info.nodes.length };
-    })()`)) as { index: number; leaderId: string; value: string; notFound: string; nodes: number };
+      // The watch streams through axios's fetch adapter in a browser.
+      const ac = new AbortController();
+      const watch = client.watch('from-browser', { from: w.index, signal: ac.signal });
+      const first = (await watch.next()).value;
+      await watch.return();
+      return { index: w.index, leaderId: w.leaderId, value: g.value, notFound, nodes: info.nodes.length, first };
+    })()`)) as { index: number; leaderId: string; value: string; notFound: string; nodes: number; first: unknown };
     expect(r.value).to.equal('hi');
     expect(r.index).to.be.a('number');
     expect(r.leaderId).to.match(/^app[123]$/);
     expect(r.notFound).to.equal('KeyNotFoundError true');
     expect(r.nodes).to.equal(3);
+    expect(r.first).to.deep.equal({ type: 'change', index: r.index, events: [{ type: 'put', key: 'from-browser', value: 'hi', prevIndex: null }] });
     await page.close();
   });
 
@@ -121,6 +127,51 @@ describe('status page at GET / in headless Chromium', function () {
     await page.click('#list');
     await waitFor('an empty listing', async () => (/^0 of 0 keys at index \d+$/.test((await page.textContent('#page-info')) ?? '') ? true : null), 30_000, 100);
     expect(await keysShown()).to.deep.equal([]);
+    expect(errors, errors.join('\n')).to.deep.equal([]);
+    await page.close();
+  });
+
+  it('shows the live changes of a prefix from the watch stream, newest first, with the token sent', async () => {
+    const page = await (browser as Browser).newPage({ viewport: { width: 1200, height: 900 } });
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const watchAuth: (string | undefined)[] = [];
+    page.on('request', (r) => {
+      if (r.url().includes('/watch?')) watchAuth.push(r.headers().authorization);
+    });
+    // Served by a follower: the watch is read from that node's own history.
+    const leader = await waitForLeader(c.nodes);
+    const follower = c.nodes.find((n) => n !== leader) as NodeProc;
+    await page.goto(`${follower.api}/`);
+    await page.fill('#watch-prefix', 'live/');
+    await page.fill('#watch-token', 'page-token');
+    await page.click('#watch-start');
+    await waitFor('the watch to start', async () => (/^watching "live\/" on this node/.test((await page.textContent('#watch-status')) ?? '') ? true : null), 30_000, 100);
+    const writes: { index: number; type: string; key: string; value: string }[] = [];
+    const put = async (key: string, value: string) => {
+      const r = await http('POST', `${c.endpoints[0]}/key`, JSON.stringify({ [key]: value }));
+      expect(r.status).to.equal(200);
+      if (key.startsWith('live/')) writes.push({ index: Number(r.headers['x-raft-index']), type: 'put', key, value });
+    };
+    await put('live/a', 'one');
+    await put('elsewhere/x', 'not shown');
+    await put('live/b', '<b>two</b>');
+    const d = await http('DELETE', `${c.endpoints[1]}/key/live%2Fa`);
+    expect(d.status).to.equal(200);
+    writes.push({ index: Number(d.headers['x-raft-index']), type: 'delete', key: 'live/a', value: '' });
+    const rows = async () =>
+      page.locator('#changes tr').evaluateAll((trs) =>
+        trs.map((tr) => ({ index: Number(tr.getAttribute('data-index')), type: tr.getAttribute('data-type') ?? '', key: tr.getAttribute('data-key') ?? '', value: tr.querySelectorAll('td')[3]?.textContent ?? '' })),
+      );
+    const shownRows = await waitFor('the three changes', async () => ((await rows()).length >= 3 ? rows() : null), 30_000, 100);
+    expect(shownRows).to.deep.equal([...writes].reverse());
+    expect(await page.textContent('#watch-status')).to.equal(`watching "live/" on this node, up to index ${writes[writes.length - 1].index}`);
+    expect(watchAuth).to.deep.equal(['Bearer page-token']);
+    await page.click('#watch-stop');
+    expect(await page.textContent('#watch-status')).to.equal(`stopped at index ${writes[writes.length - 1].index}`);
+    expect(watchAuth).to.have.length(1); // stopped, not reconnecting
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'status-page-watch.png'), fullPage: true });
     expect(errors, errors.join('\n')).to.deep.equal([]);
     await page.close();
   });
