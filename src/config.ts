@@ -70,6 +70,8 @@ export interface Config {
   readonly maxWatchers: number;
   /** WATCH_PROGRESS_INTERVAL_MS: a watch stream without a matching change gets a progress event this often. */
   readonly watchProgressIntervalMs: number;
+  /** LEASE_CHECKPOINT_INTERVAL_MS: how often the leader records each lease's remaining time in the log (capped at TTL/4 per lease). */
+  readonly leaseCheckpointIntervalMs: number;
   readonly maxConcurrentRequests: number;
   /** MAX_CONNECTIONS: most open client API connections; more are closed on accept. */
   readonly maxConnections: number;
@@ -166,6 +168,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
       WATCH_HISTORY_BYTES: positiveInt({ default: 64 * 1024 * 1024 }),
       MAX_WATCHERS: positiveInt({ default: 1000 }),
       WATCH_PROGRESS_INTERVAL_MS: positiveInt({ default: 5000 }),
+      LEASE_CHECKPOINT_INTERVAL_MS: positiveInt({ default: 5000 }),
       MAX_CONCURRENT_REQUESTS: positiveInt({ default: 1024 }),
       MAX_CONNECTIONS: positiveInt({ default: 2048 }),
       BODY_TIMEOUT_MS: positiveInt({ default: 10000 }),
@@ -265,6 +268,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, opts: { reporte
     watchHistoryBytes: e.WATCH_HISTORY_BYTES,
     maxWatchers: e.MAX_WATCHERS,
     watchProgressIntervalMs: e.WATCH_PROGRESS_INTERVAL_MS,
+    leaseCheckpointIntervalMs: e.LEASE_CHECKPOINT_INTERVAL_MS,
     maxConcurrentRequests: e.MAX_CONCURRENT_REQUESTS,
     maxConnections: e.MAX_CONNECTIONS,
     bodyTimeoutMs: e.BODY_TIMEOUT_MS,

@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: 404,
   /** DELETE /cluster/nodes/:id for an id that is not a member. */
   NODE_NOT_FOUND: 404,
+  /** A lease that does not exist (never granted, revoked or expired), or whose expiry is pending; nothing changed. */
+  LEASE_NOT_FOUND: 404,
   /** No such route. */
   NOT_FOUND: 404,
   /** The route exists but not with this method. */
@@ -25,6 +27,8 @@ export const ERROR_CODES = {
   TOO_MANY_OPS: 400,
   /** The same key twice in one write or transaction. */
   DUPLICATE_KEY: 400,
+  /** POST /leases with a ttlMs that is not an integer in [2 × the maximum election timeout, 24 h]. */
+  INVALID_TTL: 400,
   /** The request (body or headers) did not arrive in time. */
   REQUEST_TIMEOUT: 408,
   /** Another operation is in the way (e.g. a membership change in progress); nothing changed. */
@@ -33,6 +37,8 @@ export const ERROR_CODES = {
   WRONG_CLUSTER: 409,
   /** GET /watch from an index whose history is gone (at or below the floor); `details` names the floor and the applied index. */
   COMPACTED: 410,
+  /** GET /keys with a continue token whose listing index the history no longer covers; `details.continue` resumes at the same key at a fresh index. */
+  CONTINUE_EXPIRED: 410,
   /** A conditional write's precondition did not hold at apply; `details` names the current state. */
   PRECONDITION_FAILED: 412,
   /** The request body is over the limit; nothing changed. */
@@ -103,6 +109,20 @@ export class PayloadTooLargeError extends RaftKvError {
 export class KeyNotFoundError extends RaftKvError {
   constructor(readonly key: string) {
     super('KEY_NOT_FOUND', `key not found: ${key}`);
+  }
+}
+
+/** The lease named does not exist (or its expiry is pending). */
+export class LeaseNotFoundError extends RaftKvError {
+  constructor(readonly leaseId: string, why = 'it does not exist (never granted, revoked or expired)') {
+    super('LEASE_NOT_FOUND', `lease ${leaseId} not found: ${why}`);
+  }
+}
+
+/** POST /leases with a TTL out of bounds. */
+export class InvalidTtlError extends RaftKvError {
+  constructor(message: string) {
+    super('INVALID_TTL', message);
   }
 }
 
@@ -264,5 +284,22 @@ export class DuplicateKeyError extends RaftKvError {
 export class CompactedError extends RaftKvError {
   constructor(compactedIndex: number, currentIndex: number) {
     super('COMPACTED', `the watch history starts after index ${compactedIndex} (applied: ${currentIndex}); list again and watch from the listing's index + 1`, undefined, { compactedIndex, currentIndex });
+  }
+}
+
+/**
+ * A later page of a listing whose first index I0 is below the watch history's floor (or needs a
+ * record written before the history kept previous values): it can no longer be shown as it was at I0.
+ * `details.continue` resumes after the same key at `currentIndex` (a new listing index, so the pages
+ * before and after it are no longer one snapshot); `details.{listIndex,compactedIndex,currentIndex}`.
+ */
+export class ContinueExpiredError extends RaftKvError {
+  constructor(listIndex: number, compactedIndex: number, currentIndex: number, freshToken: string) {
+    super(
+      'CONTINUE_EXPIRED',
+      `the listing's index ${listIndex} is older than the history kept (it starts after ${compactedIndex}, applied: ${currentIndex}): list again, or resume with details.continue at index ${currentIndex}`,
+      undefined,
+      { continue: freshToken, listIndex, compactedIndex, currentIndex },
+    );
   }
 }

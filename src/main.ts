@@ -128,6 +128,7 @@ async function main(): Promise<void> {
       requestTimeoutMs: cfg.requestTimeoutMs,
       bootstrapIfEmpty: cfg.joinAddrs.length === 0,
       snapshotThreshold: cfg.snapshotThreshold,
+      leaseCheckpointIntervalMs: cfg.leaseCheckpointIntervalMs,
       snapshotThresholdBytes: cfg.snapshotThresholdBytes,
       writeRefusal: diskSpace ? () => diskSpace.refusal() : undefined,
       identityStore: cfg.dataDir === undefined ? new MemoryIdentityStore() : new FileIdentityStore(path.join(cfg.dataDir, cfg.nodeId)),
@@ -148,6 +149,10 @@ async function main(): Promise<void> {
       onError(err) {
         logger.fatal({ err }, 'storage failure: stopping the node');
         process.exit(1);
+      },
+      onLeaseExpired(id, keys) {
+        metrics.onLeaseExpired();
+        logger.info({ lease: id, keys }, 'lease expired');
       },
       onBadEntry(index, err) {
         badEntries.inc();

@@ -17,7 +17,8 @@ import { preconditionFromHeaders, PreconditionSyntaxError, type Precondition } f
 import { DEFAULT_MAX_TXN_OPS, evaluateTxn, isReadOnlyTxn, parseTxn, txnKeys } from '../kv/txn.js';
 import { DEFAULT_MAX_LIST_LIMIT, encodeContinue, isWellFormed, parseListQuery } from '../kv/listing.js';
 import type { FailedCondition, StoredValue } from '../kv/types.js';
-import { BadRequestError, ForbiddenError, InternalError, KeyNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, errorBody } from '../errors.js';
+import { isLeaseId, MAX_LEASE_TTL_MS } from '../kv/leases.js';
+import { BadRequestError, ContinueExpiredError, ForbiddenError, InternalError, InvalidTtlError, KeyNotFoundError, LeaseNotFoundError, MethodNotAllowedError, NodeNotFoundError, PreconditionFailedError, NoLeaderError, NotLeaderError, RaftKvError, ReloadFailedError, RouteNotFoundError, TimeoutError, UnavailableError, errorBody } from '../errors.js';
 import { FORWARDED_SUBJECT_HEADER, authorizeKeys, authorizeRange, requireRole, requireAccess, verifyJoin, type ApiSecurity, type RouteAccess } from '../security/auth.js';
 import { concurrencyLimit } from './limits.js';
 import { readBody as readRequestBody } from '../http/body.js';
@@ -106,6 +107,32 @@ function requestPrecondition(ctx: Koa.Context): Precondition | null {
   }
 }
 
+/** Whether the request's token may read `key` (a prefix-limited token only inside its prefix). */
+function canReadKey(ctx: Koa.Context, key: string): boolean {
+  try {
+    authorizeKeys(ctx, [key]);
+    return true;
+  } catch (err) {
+    if (err instanceof ForbiddenError) return false;
+    throw err;
+  }
+}
+
+/** The lease a write attaches its keys to (`?lease=ID`), or undefined; 400 when malformed. */
+function requestLease(ctx: Koa.Context): string | undefined {
+  const raw = ctx.query.lease;
+  if (raw === undefined) return undefined;
+  if (!isLeaseId(raw)) throw new BadRequestError('lease must be a lease id such as "l-42" (from POST /leases)');
+  return raw;
+}
+
+/** The lease id of a /leases/:id route; an id that cannot exist is simply not found. */
+function routeLease(ctx: Koa.Context): string {
+  const id = ctx.params.id;
+  if (!isLeaseId(id)) throw new LeaseNotFoundError(String(id).slice(0, 64));
+  return id;
+}
+
 /** The 412 for a write whose conditions did not hold at apply. */
 function preconditionFailed(failed: FailedCondition[], isBatch: boolean): PreconditionFailedError {
   const version = (f: FailedCondition) => (f.current === null ? null : { key: f.key, index: f.current.index });
@@ -134,6 +161,22 @@ export function parseSetBody(body: unknown, limits: ApiLimits): Record<string, s
     out[k] = checkValue(k, v, limits);
   }
   return out;
+}
+
+/** Resolves once `node` has applied `index`, or after `timeoutMs` (the caller checks again). */
+function waitForApplied(node: Pick<RaftNode, 'appliedIndex' | 'onAppliedIndex'>, index: number, timeoutMs: number): Promise<void> {
+  if (node.appliedIndex() >= index) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      clearTimeout(timer);
+      unsubscribe();
+      resolve();
+    };
+    const timer = setTimeout(done, timeoutMs);
+    const unsubscribe = node.onAppliedIndex((applied) => {
+      if (applied >= index) done();
+    });
+  });
 }
 
 /** Builds the Koa app. */
@@ -214,19 +257,21 @@ export function createApp(deps: ApiDeps): Koa {
     // If-None-Match: * = every key absent (an atomic create-only batch); If-Match names one key's index.
     const pre = requestPrecondition(ctx);
     if (pre !== null && pre.kind !== 'absent' && keys.length !== 1) throw new BadRequestError('If-Match applies to a single key; send one pair (or use PUT /key/:key or POST /txn)');
+    const lease = requestLease(ctx);
     await onLeader(ctx, raw, async () => {
-      const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => ({ op: 'set', key, value }));
+      const ops: KvOp[] = Object.entries(pairs).map(([key, value]) => (lease === undefined ? { op: 'set', key, value } : { op: 'set', key, value, lease }));
       // A write with no pairs would commit an empty entry; parseSetBody refuses such bodies, this keeps it so.
       if (ops.length === 0) throw new BadRequestError('body must contain at least one pair');
-      if (pre === null) {
+      if (pre === null && lease === undefined) {
         const index = await node.write(ops);
         ctx.set('X-Raft-Index', String(index));
         ctx.body = pairs;
         return;
       }
-      const r = await node.writeCommand({ kind: 'ops', ops, conditions: keys.map((key) => ({ key, pre })) });
+      const r = await node.writeCommand({ kind: 'ops', ops, conditions: pre === null ? [] : keys.map((key) => ({ key, pre })) });
       ctx.set('X-Raft-Index', String(r.index));
-      if (r.failed) throw preconditionFailed(r.failed, keys.length > 1 || pre.kind === 'absent');
+      if (r.leaseNotFound !== undefined) throw new LeaseNotFoundError(r.leaseNotFound);
+      if (r.failed && pre !== null) throw preconditionFailed(r.failed, keys.length > 1 || pre.kind === 'absent');
       if (keys.length === 1) ctx.set('ETag', `"${r.index}"`);
       ctx.body = pairs;
     });
@@ -241,9 +286,11 @@ export function createApp(deps: ApiDeps): Koa {
     if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'value')) throw new BadRequestError('body must be {"value": "..."}');
     const value = checkValue(key, body.value, limits);
     const pre = requestPrecondition(ctx);
+    const lease = requestLease(ctx);
     await onLeader(ctx, raw, async () => {
-      const r = await node.writeCommand({ kind: 'ops', ops: [{ op: 'set', key, value }], conditions: pre === null ? [] : [{ key, pre }] });
+      const r = await node.writeCommand({ kind: 'ops', ops: [lease === undefined ? { op: 'set', key, value } : { op: 'set', key, value, lease }], conditions: pre === null ? [] : [{ key, pre }] });
       ctx.set('X-Raft-Index', String(r.index));
+      if (r.leaseNotFound !== undefined) throw new LeaseNotFoundError(r.leaseNotFound);
       if (r.failed) throw preconditionFailed(r.failed, false);
       ctx.set('ETag', `"${r.index}"`);
       ctx.body = { [key]: value };
@@ -311,6 +358,7 @@ export function createApp(deps: ApiDeps): Koa {
     await onLeader(ctx, raw, async () => {
       const r = await node.writeCommand({ kind: 'txn', txn });
       ctx.set('X-Raft-Index', String(r.index));
+      if (r.leaseNotFound !== undefined) throw new LeaseNotFoundError(r.leaseNotFound);
       ctx.body = { succeeded: r.txn?.succeeded ?? false, index: r.index, results: r.txn?.results ?? [] };
     });
   });
@@ -319,15 +367,109 @@ export function createApp(deps: ApiDeps): Koa {
     const q = parseListQuery(new URLSearchParams(ctx.querystring), { maxLimit: limits.maxListLimit ?? DEFAULT_MAX_LIST_LIMIT, maxKeyBytes: limits.maxKeyBytes });
     authorizeRange(ctx, q.range);
     if (q.consistency === 'linearizable') await node.linearizableBarrier();
-    const page = await node.listRange({ ...q.range, after: q.after, limit: q.limit, keysOnly: q.keysOnly, count: q.count });
+    // Every page of a listing shows the state at its first page's index I0 (from the token): the
+    // store undoes the changes after I0 from the watch history, read at the same point as the rows.
+    const rangeQuery = { ...q.range, after: q.after, limit: q.limit, keysOnly: q.keysOnly, count: q.count, atIndex: q.firstIndex };
+    let page = await node.listRange(rangeQuery);
+    if (page.unavailable?.reason === 'behind' && q.firstIndex !== null) {
+      // A member that has not applied I0 yet (a stale read on a lagging follower): wait for it, bounded.
+      await waitForApplied(node, q.firstIndex, deps.requestTimeoutMs);
+      page = await node.listRange(rangeQuery);
+    }
+    if (page.unavailable !== undefined && q.firstIndex !== null && q.after !== null) {
+      const { reason, floor, appliedIndex } = page.unavailable;
+      if (reason === 'behind') throw new UnavailableError(`this member has not applied the listing's index ${q.firstIndex} yet (applied: ${appliedIndex}); try again or another member`);
+      throw new ContinueExpiredError(q.firstIndex, floor, appliedIndex, encodeContinue(q.range, q.after, appliedIndex));
+    }
     const last = page.items[page.items.length - 1];
     ctx.set('X-Raft-Index', String(page.index));
     ctx.body = {
       index: page.index,
       items: page.items,
       more: page.more,
-      ...(page.more && last ? { continue: encodeContinue(q.range, last.key, q.firstIndex ?? page.index) } : {}),
+      ...(page.more && last ? { continue: encodeContinue(q.range, last.key, page.index) } : {}),
       ...(page.count !== undefined ? { count: page.count } : {}),
+    };
+  });
+
+  // --- Leases (docs/leases.md) ---
+  route('post', '/leases', 'write', async (ctx) => {
+    const raw = await readBody(ctx, 64 * 1024, limits.bodyTimeoutMs);
+    const body = parseJson(raw) as { ttlMs?: unknown } | null;
+    if (typeof body !== 'object' || body === null || Array.isArray(body) || Object.keys(body).some((k) => k !== 'ttlMs')) throw new BadRequestError('body must be {"ttlMs": N}');
+    const min = node.minLeaseTtlMs();
+    const ttlMs = body.ttlMs;
+    if (typeof ttlMs !== 'number' || !Number.isSafeInteger(ttlMs) || ttlMs < min || ttlMs > MAX_LEASE_TTL_MS) {
+      throw new InvalidTtlError(`ttlMs must be an integer from ${min} (2 × the maximum election timeout) to ${MAX_LEASE_TTL_MS} (24 h)`);
+    }
+    await onLeader(ctx, raw, async () => {
+      const g = await node.grantLease(ttlMs);
+      ctx.set('X-Raft-Index', String(g.index));
+      ctx.status = 201;
+      ctx.body = g;
+    });
+  });
+
+  route('post', '/leases/:id/keepalive', 'write', async (ctx) => {
+    const id = routeLease(ctx);
+    await onLeader(ctx, null, async () => {
+      const k = await node.keepaliveLease(id);
+      ctx.set('X-Raft-Index', String(node.appliedIndex()));
+      ctx.body = k;
+    });
+  });
+
+  route('delete', '/leases/:id', 'write', async (ctx) => {
+    const id = routeLease(ctx);
+    await onLeader(ctx, null, async () => {
+      // A prefix-limited token may only revoke a lease whose keys all lie inside its prefix (checked on the
+      // leader against the applied table; a key attached between this check and the revoke is deleted too).
+      if (ctx.state.principal !== undefined) {
+        const found = await node.lease(id);
+        if (found !== undefined) authorizeKeys(ctx, found.keys);
+      }
+      const r = await node.revokeLease(id);
+      ctx.set('X-Raft-Index', String(r.index));
+      ctx.body = { id, revoked: true, index: r.index, deleted: r.deleted };
+    });
+  });
+
+  route('get', '/leases', 'read', async (ctx) => {
+    const consistency = ctx.query.consistency ?? 'linearizable';
+    if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
+    if (consistency === 'linearizable') await node.linearizableBarrier();
+    const index = node.appliedIndex();
+    const leases = await node.leases();
+    ctx.set('X-Raft-Index', String(index));
+    ctx.body = {
+      index,
+      leases: leases.map((l) => {
+        const remainingMs = node.leaseRemainingMs(l.id);
+        return remainingMs === undefined ? { id: l.id, ttlMs: l.ttlMs } : { id: l.id, ttlMs: l.ttlMs, remainingMs: Math.round(remainingMs) };
+      }),
+    };
+  });
+
+  route('get', '/leases/:id', 'read', async (ctx) => {
+    const id = routeLease(ctx);
+    const consistency = ctx.query.consistency ?? 'linearizable';
+    if (consistency !== 'linearizable' && consistency !== 'stale') throw new BadRequestError('consistency must be "linearizable" or "stale"');
+    const withKeys = ctx.query.keys ?? 'false';
+    if (withKeys !== 'true' && withKeys !== 'false') throw new BadRequestError('keys must be "true" or "false"');
+    if (consistency === 'linearizable') await node.linearizableBarrier();
+    const index = node.appliedIndex();
+    const found = await node.lease(id);
+    if (found === undefined) throw new LeaseNotFoundError(id);
+    const remainingMs = node.leaseRemainingMs(id);
+    // A prefix-limited token sees only the attached keys it may read.
+    const keys = withKeys === 'true' ? found.keys.filter((k) => canReadKey(ctx, k)) : undefined;
+    ctx.set('X-Raft-Index', String(index));
+    ctx.body = {
+      id,
+      ttlMs: found.lease.ttlMs,
+      grantedIndex: found.lease.grantedIndex,
+      ...(remainingMs === undefined ? {} : { remainingMs: Math.round(remainingMs) }),
+      ...(keys === undefined ? {} : { keys }),
     };
   });
 

@@ -37,6 +37,10 @@ async function* backupLines(node: RaftNode, nodeId: string, view: Awaited<Return
       for (const [key, v] of rows) chunk += enc.row(key, v);
       yield chunk;
     }
+    // The lease table of the same view, after the keys (src/kv/backup.ts).
+    const keys = new Map<string, string[]>();
+    for (const [id, key] of view.leases.attached) keys.set(id, [...(keys.get(id) ?? []), key]);
+    for (const l of view.leases.leases) yield enc.lease(l, keys.get(l.id) ?? []);
     yield enc.trailer();
   } finally {
     await view.close();

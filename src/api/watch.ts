@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type Koa from 'koa';
 import type { Logger } from 'pino';
 import type { RaftNode } from '../raft/node/node.js';
-import type { HistoryPage, KvEffect } from '../kv/types.js';
+import type { HistoryEffect, HistoryPage, KvEffect } from '../kv/types.js';
 import { isWellFormed } from '../kv/listing.js';
 import { BadRequestError, CompactedError, InternalError, NoLeaderError, RaftKvError, TooManyRequestsError, UnavailableError, errorBody } from '../errors.js';
 import { authorizeRange } from '../security/auth.js';
@@ -75,9 +75,17 @@ export function sseFrame(id: number | null, event: string, data: unknown): strin
   return `${id === null ? '' : `id: ${id}\n`}event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
+/** The event of one effect: exactly the KvEffect fields (the history's `prevValue` is for listings, never sent). */
+function changeEvent(e: HistoryEffect): KvEffect {
+  if (e.prevValue === undefined) return e;
+  const { prevValue, ...event } = e;
+  void prevValue;
+  return event;
+}
+
 /** The frame of a `change`: the entry's effects under `prefix`, or '' when none matches. */
-export function changeFrame(index: number, effects: readonly KvEffect[], prefix: string): string {
-  const events = prefix === '' ? effects : effects.filter((e) => e.key.startsWith(prefix));
+export function changeFrame(index: number, effects: readonly HistoryEffect[], prefix: string): string {
+  const events = (prefix === '' ? effects : effects.filter((e) => e.key.startsWith(prefix))).map(changeEvent);
   return events.length === 0 ? '' : sseFrame(index, 'change', { index, events });
 }
 

@@ -15,7 +15,7 @@ import { createGunzip, createGzip } from 'node:zlib';
 import { parseArgs } from 'node:util';
 import { request } from 'undici';
 import { BackupCorruptError, BackupVerifier, DEFAULT_RESTORE_BUMP, restoreIndex, splitLines, type BackupHeader, type BackupRow, type VerifiedBackup } from '../kv/backup.js';
-import type { EffectBatch } from '../kv/types.js';
+import type { EffectBatch, LeaseEffect, LeaseRecord } from '../kv/types.js';
 import type { Member } from '../raft/core/types.js';
 import { openStorage } from '../storage/index.js';
 import { FileIdentityStore, newIdentityId } from '../raft/node/identity.js';
@@ -146,10 +146,10 @@ async function isGzipFile(file: string): Promise<boolean> {
  * Reads and checks a backup file in one pass (flat memory), calling `onRow` for each row; a gzip
  * stream that is cut off or damaged is BACKUP_CORRUPT too.
  */
-export async function verifyBackupFile(file: string, onRow?: (row: BackupRow, header: BackupHeader) => void | Promise<void>): Promise<VerifiedBackup> {
+export async function verifyBackupFile(file: string, onRow?: (row: BackupRow, header: BackupHeader) => void | Promise<void>, onLease?: (lease: LeaseRecord, keys: string[]) => void): Promise<VerifiedBackup> {
   const gz = await isGzipFile(file);
   const input: Readable = gz ? createReadStream(file).pipe(createGunzip()) : createReadStream(file);
-  const verifier = new BackupVerifier(onRow);
+  const verifier = new BackupVerifier(onRow, onLease);
   try {
     for await (const line of splitLines(input)) await verifier.line(line);
   } catch (err) {
@@ -260,6 +260,9 @@ export async function restoreFromFile(file: string, dataDir: string, opts: { nod
   try {
     await storage.log.load();
     let pending: EffectBatch[] = [];
+    // The lease table (kept whole: leases are few); written with the last batch. Grant indexes stay
+    // below the bumped index, so a lease granted after the restore never reuses an old id.
+    const leaseEffects: LeaseEffect[] = [];
     const second = await verifyBackupFile(file, async (row) => {
       pending.push({ index: row.index, effects: [{ type: 'put', key: row.key, value: row.value, prevIndex: null }] });
       if (pending.length >= RESTORE_BATCH_ROWS) {
@@ -267,8 +270,11 @@ export async function restoreFromFile(file: string, dataDir: string, opts: { nod
         pending = [];
         await storage.kv.persist(batch, 0, false); // rows, not changes: no watch history
       }
+    }, (lease, keys) => {
+      leaseEffects.push({ type: 'lease-put', lease }, ...keys.map((key): LeaseEffect => ({ type: 'attach', id: lease.id, key })));
     });
     if (second.sha256 !== first.sha256) throw new BackupCorruptError('the file changed while it was being restored');
+    pending.push({ index: snapshotIndex, effects: [], leaseEffects });
     await storage.kv.persist(pending, snapshotIndex, false); // the history starts above the restored index
     // The snapshot has no data: it stands for the KV store's state at its index (RocksDB's "inKv"),
     // and its synced write makes the unsynced KV writes above durable with it.

@@ -87,8 +87,9 @@ ${COMMON}`,
   ls: `Usage: raftkv ls PREFIX [--keys-only] [--limit N] [--consistency linearizable|stale]
 
 Lists the keys under PREFIX ("" for all) in UTF-8 byte order, page by page: a table KEY INDEX VALUE,
-or with --json one {"key","value","index"} line per key. Each page is one consistent snapshot; see
-docs/api.md for what a listing of several pages guarantees.
+or with --json one {"key","value","index"} line per key. Every page shows the state at the first
+page's index (docs/api.md). A listing that outlives the server's watch history stops with
+CONTINUE_EXPIRED (exit 3; with --json after the lines already printed): run it again.
   --keys-only   leave the values out
   --limit N     stop after N keys (default: all)
 

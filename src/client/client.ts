@@ -11,6 +11,7 @@ import {
   BadRequestError,
   ClusterUnavailableError,
   ConflictError,
+  ContinueExpiredError,
   KeyNotFoundError,
   type KeyVersion,
   NoLeaderError,
@@ -265,7 +266,11 @@ export class RaftKvClient {
     return { succeeded: body.succeeded, index: body.index, results: body.results as TxnOpResult[] };
   }
 
-  /** One page of the keys under `prefix` (or after `continueToken`). */
+  /**
+   * One page of the keys under `prefix` (or after `continueToken`). Every page of one listing shows
+   * the state at the first page's `index`; a token older than the server's history throws
+   * ContinueExpiredError (with a fresh token that resumes at a newer index).
+   */
   async listPage(prefix: string, options: ListOptions & { continueToken?: string; count?: boolean } = {}): Promise<ListPage> {
     const q = new URLSearchParams({ prefix });
     if (options.pageSize !== undefined) q.set('limit', String(options.pageSize));
@@ -286,7 +291,12 @@ export class RaftKvClient {
     };
   }
 
-  /** Every key under `prefix` in UTF-8 byte order, page by page (see docs/api.md for what a multi-page listing guarantees). */
+  /**
+   * Every key under `prefix` in UTF-8 byte order, page by page, all as they were at the first page's
+   * index (docs/api.md, "Listing"). Throws ContinueExpiredError, without restarting, when the listing
+   * outlives the server's history: items already yielded would come again, so the caller decides
+   * (list again, or resume with listPage and the error's continueToken).
+   */
   async *list(prefix: string, options: ListOptions = {}): AsyncGenerator<ListItem> {
     let token: string | undefined;
     do {
@@ -369,6 +379,11 @@ export class RaftKvClient {
       }
       case 'PAYLOAD_TOO_LARGE':
         return failed(new PayloadTooLargeError(message, endpoint), false);
+      case 'CONTINUE_EXPIRED': {
+        const d = isRecord(e.details) ? e.details : {};
+        const num = (v: unknown): number | null => (typeof v === 'number' ? v : null);
+        return failed(new ContinueExpiredError(message, typeof d.continue === 'string' ? d.continue : null, num(d.listIndex), num(d.compactedIndex), num(d.currentIndex), endpoint), false);
+      }
       case 'KEY_NOT_FOUND':
       case 'NODE_NOT_FOUND':
         return failed(req.notFound ? req.notFound(message, endpoint) : new ServerError(code, message, res.status, endpoint), false);

@@ -149,3 +149,26 @@ export class PreconditionFailedError extends RaftKvClientError {
     super('PRECONDITION_FAILED', message, 412, endpoint);
   }
 }
+
+/**
+ * 410 CONTINUE_EXPIRED from listPage (and so from list): the listing's first index is older than the
+ * server's watch history, so its later pages can no longer show the state at that index. Nothing is
+ * retried: list again from the start for one consistent listing, or pass `continueToken` to listPage
+ * to resume after the last key at `currentIndex` (the pages before and after are then not one snapshot).
+ */
+export class ContinueExpiredError extends RaftKvClientError {
+  constructor(
+    message: string,
+    /** Resumes after the same key at `currentIndex` (the server's details.continue). */
+    readonly continueToken: string | null,
+    /** The listing's first index (its pages' `index`). */
+    readonly listIndex: number | null,
+    /** The server's history starts after this index. */
+    readonly compactedIndex: number | null,
+    /** The index the fresh token lists at. */
+    readonly currentIndex: number | null,
+    endpoint: string | null = null,
+  ) {
+    super('CONTINUE_EXPIRED', message, 410, endpoint);
+  }
+}

@@ -133,7 +133,7 @@ export interface ListItem {
 
 /** One page of a listing. */
 export interface ListPage {
-  /** The index the page was read at. */
+  /** The index whose state the page shows: every page of one listing shows its first page's index. */
   index: number;
   items: ListItem[];
   /** A token for the next page, or null on the last page. */

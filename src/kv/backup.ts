@@ -3,7 +3,8 @@
  * ended by "\n".
  *   line 1       the header  {"format":"raftkv-backup/1","index","term","lastIndex","members","clusterId","nodeId","createdAt"}
  *   lines 2..n   one per key {"key","value","index"}, keys strictly increasing in UTF-8 byte order
- *   last line    the trailer {"count","sha256"}: count = number of key lines; sha256 = hex SHA-256 of
+ *   then         one per lease {"lease","ttlMs","grantedIndex","remainingMs","keys"} (docs/leases.md), by grant order
+ *   last line    the trailer {"count","sha256"}: count = number of key lines (lease lines are not counted); sha256 = hex SHA-256 of
  *                the exact bytes of every line before the trailer, header included, each with its "\n"
  * A file without the trailer was cut off. Written by the GET /backup route (src/api/backup.ts), read
  * by `raftkv backup` (to check what it saved) and `raftkv restore` (src/cli/backup.ts). Pure apart
@@ -11,7 +12,8 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import type { Member } from '../raft/core/types.js';
-import type { StoredValue } from './types.js';
+import { isLeaseId } from './leases.js';
+import type { LeaseRecord, StoredValue } from './types.js';
 
 export const BACKUP_FORMAT = 'raftkv-backup/1';
 
@@ -60,6 +62,11 @@ export class BackupEncoder {
   row(key: string, v: StoredValue): string {
     this.count++;
     return this.hashed(JSON.stringify({ key, value: v.value, index: v.index }));
+  }
+
+  /** The line of one lease with its attached keys (with its "\n"); after every key line. */
+  lease(l: LeaseRecord, keys: string[]): string {
+    return this.hashed(JSON.stringify({ lease: l.id, ttlMs: l.ttlMs, grantedIndex: l.grantedIndex, remainingMs: l.remainingMs, keys }));
   }
 
   /** The trailer line (with its "\n"): not hashed itself. */
@@ -120,7 +127,12 @@ export class BackupVerifier {
   private count = 0;
   private trailer: { count: number; sha256: string } | null = null;
 
-  constructor(private readonly onRow?: (row: BackupRow, header: BackupHeader) => void | Promise<void>) {}
+  private isInLeases = false;
+
+  constructor(
+    private readonly onRow?: (row: BackupRow, header: BackupHeader) => void | Promise<void>,
+    private readonly onLease?: (lease: LeaseRecord, keys: string[]) => void | Promise<void>,
+  ) {}
 
   /** Feeds the next line (its bytes without the "\n"). */
   async line(bytes: Buffer): Promise<void> {
@@ -137,6 +149,17 @@ export class BackupVerifier {
       this.trailer = { count: o.count, sha256: o.sha256 };
       return;
     }
+    if ('lease' in o) {
+      const { lease, ttlMs, grantedIndex, remainingMs, keys } = o;
+      if (!isLeaseId(lease) || !isIndex(ttlMs) || !isIndex(grantedIndex) || grantedIndex > this.head.index || !isIndex(remainingMs) || !Array.isArray(keys) || !keys.every((k) => typeof k === 'string')) {
+        throw new BackupCorruptError(`line ${this.lineNo} is not a lease line {"lease","ttlMs","grantedIndex","remainingMs","keys"}`);
+      }
+      this.isInLeases = true;
+      this.hashLine(bytes);
+      await this.onLease?.({ id: lease, ttlMs, grantedIndex, remainingMs }, keys as string[]);
+      return;
+    }
+    if (this.isInLeases) throw new BackupCorruptError(`line ${this.lineNo}: a key line after the lease lines`);
     const { key, value, index } = o;
     if (typeof key !== 'string' || typeof value !== 'string' || !isIndex(index) || index < 1 || index > this.head.index) {
       throw new BackupCorruptError(`line ${this.lineNo} is not a key line {"key","value","index"} with 1 <= index <= ${this.head.index}`);

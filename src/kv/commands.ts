@@ -4,10 +4,16 @@
  *   {"ops":[...]}                      set/delete operations (the format since the first release)
  *   {"ops":[...],"if":[{"key","pre"}]} the same, only if every precondition holds at apply
  *   {"txn":{"compare","success","failure"}}  a transaction (compares decided at apply)
+ *   {"kind":"lease-grant","ttlMs"}      grant a lease, id `l-<entry index>` (docs/leases.md)
+ *   {"kind":"lease-revoke","id"}        revoke a lease and delete its keys
+ *   {"kind":"lease-expire","id","term"} expire it: applied only if `term` is the entry's own term
+ *   {"kind":"lease-checkpoint","remaining":[[id,ms],...]}  record the leases' remaining time
+ * A set operation may carry `"lease":"l-N"` (the key is attached to that lease).
  * A command from an older build (`{"ops"}` only) decodes unchanged. Decoding checks structure only,
  * never configured limits, so every replica decodes every entry the same way whatever its config.
  */
 import { isPrecondition, type Precondition } from './conditions.js';
+import { isLeaseId } from './leases.js';
 import { parseTxn, type TxnRequest } from './txn.js';
 import type { KvOp } from './types.js';
 
@@ -18,7 +24,16 @@ export interface KeyCondition {
 }
 
 /** What one log entry asks the state machine to do. */
-export type KvCommand = { kind: 'ops'; ops: KvOp[]; conditions: KeyCondition[] } | { kind: 'txn'; txn: TxnRequest };
+export type KvCommand =
+  | { kind: 'ops'; ops: KvOp[]; conditions: KeyCondition[] }
+  | { kind: 'txn'; txn: TxnRequest }
+  | { kind: 'lease-grant'; ttlMs: number }
+  | { kind: 'lease-revoke'; id: string }
+  | { kind: 'lease-expire'; id: string; term: number }
+  | { kind: 'lease-checkpoint'; remaining: Array<[string, number]> };
+
+/** The lease commands' kinds. */
+export type LeaseCommand = Extract<KvCommand, { kind: `lease-${string}` }>;
 
 /** Encodes operations as the opaque `data` of a normal log entry. */
 export function encodeCommand(ops: KvOp[], conditions: KeyCondition[] = []): string {
@@ -27,16 +42,18 @@ export function encodeCommand(ops: KvOp[], conditions: KeyCondition[] = []): str
 
 /** Encodes any command (see the module comment for the format). */
 export function encodeKvCommand(cmd: KvCommand): string {
-  return cmd.kind === 'txn' ? JSON.stringify({ txn: cmd.txn }) : encodeCommand(cmd.ops, cmd.conditions);
+  if (cmd.kind === 'txn') return JSON.stringify({ txn: cmd.txn });
+  if (cmd.kind === 'ops') return encodeCommand(cmd.ops, cmd.conditions);
+  return JSON.stringify(cmd);
 }
 
 /** Why `ops` is not a valid command, or null when it is. Called before a command is proposed. */
 export function validateOps(ops: readonly unknown[]): string | null {
   if (!Array.isArray(ops) || ops.length === 0) return 'a command needs at least one operation';
   for (const raw of ops) {
-    const o = raw as { op?: unknown; key?: unknown; value?: unknown } | null;
+    const o = raw as { op?: unknown; key?: unknown; value?: unknown; lease?: unknown } | null;
     if (typeof o !== 'object' || o === null) return 'an operation must be an object';
-    if (o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string') continue;
+    if (o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string' && (o.lease === undefined || isLeaseId(o.lease))) continue;
     if (o.op === 'delete' && typeof o.key === 'string') continue;
     return 'an operation must be {"op":"set","key","value"} or {"op":"delete","key"} with string key and value';
   }
@@ -69,7 +86,8 @@ const NO_LIMITS = { maxOps: Number.MAX_SAFE_INTEGER, maxKeyBytes: Number.MAX_SAF
 export function decodeCommand(data: string): KvCommand {
   const parsed: unknown = JSON.parse(data);
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('kv: malformed command in the log');
-  const p = parsed as { ops?: unknown; if?: unknown; txn?: unknown };
+  const p = parsed as { ops?: unknown; if?: unknown; txn?: unknown; kind?: unknown };
+  if (p.kind !== undefined) return decodeLeaseCommand(parsed as Record<string, unknown>);
   if (p.txn !== undefined) {
     if (p.ops !== undefined || p.if !== undefined) throw new Error('kv: malformed command in the log');
     try {
@@ -81,8 +99,9 @@ export function decodeCommand(data: string): KvCommand {
   if (!Array.isArray(p.ops)) throw new Error('kv: malformed command in the log');
   const ops: KvOp[] = [];
   for (const raw of p.ops) {
-    const o = raw as { op?: unknown; key?: unknown; value?: unknown } | null;
-    if (typeof o === 'object' && o !== null && o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string') ops.push({ op: 'set', key: o.key, value: o.value });
+    const o = raw as { op?: unknown; key?: unknown; value?: unknown; lease?: unknown } | null;
+    if (typeof o === 'object' && o !== null && o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string' && o.lease === undefined) ops.push({ op: 'set', key: o.key, value: o.value });
+    else if (typeof o === 'object' && o !== null && o.op === 'set' && typeof o.key === 'string' && typeof o.value === 'string' && isLeaseId(o.lease)) ops.push({ op: 'set', key: o.key, value: o.value, lease: o.lease });
     else if (typeof o === 'object' && o !== null && o.op === 'delete' && typeof o.key === 'string') ops.push({ op: 'delete', key: o.key });
     else throw new Error('kv: malformed operation in the log');
   }
@@ -96,4 +115,25 @@ export function decodeCommand(data: string): KvCommand {
     }
   }
   return { kind: 'ops', ops, conditions };
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Decodes a lease command (structure only: whether the lease exists is decided at apply). */
+function decodeLeaseCommand(p: Record<string, unknown>): LeaseCommand {
+  const fields = Object.keys(p).sort().join(',');
+  if (p.kind === 'lease-grant' && fields === 'kind,ttlMs' && isCount(p.ttlMs) && p.ttlMs > 0) return { kind: 'lease-grant', ttlMs: p.ttlMs };
+  if (p.kind === 'lease-revoke' && fields === 'id,kind' && isLeaseId(p.id)) return { kind: 'lease-revoke', id: p.id };
+  if (p.kind === 'lease-expire' && fields === 'id,kind,term' && isLeaseId(p.id) && isCount(p.term)) return { kind: 'lease-expire', id: p.id, term: p.term };
+  if (p.kind === 'lease-checkpoint' && fields === 'kind,remaining' && Array.isArray(p.remaining)) {
+    const remaining: Array<[string, number]> = [];
+    for (const r of p.remaining as unknown[]) {
+      if (!Array.isArray(r) || r.length !== 2 || !isLeaseId(r[0]) || !isCount(r[1])) throw new Error('kv: malformed lease checkpoint in the log');
+      remaining.push([r[0], r[1]]);
+    }
+    return { kind: 'lease-checkpoint', remaining };
+  }
+  throw new Error('kv: malformed lease command in the log');
 }

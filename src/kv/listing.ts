@@ -5,6 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { BadRequestError } from '../errors.js';
+import type { HistoryEntry, StoredValue } from './types.js';
 
 /** Default and ceiling of `limit` (MAX_LIST_LIMIT): never unlimited. */
 export const DEFAULT_LIST_LIMIT = 100;
@@ -29,6 +30,11 @@ export interface RangeQuery extends KeyRange {
   keysOnly: boolean;
   /** Count every key of the range (not only this page) at the page's index. */
   count: boolean;
+  /**
+   * The listing's index I0 (its first page's), or null/absent for the state at the point read: the
+   * store then undoes, from the watch history read at the same point, every change after I0.
+   */
+  atIndex?: number | null;
 }
 
 /** One listed key. */
@@ -38,12 +44,137 @@ export interface ListedKey {
   index: number;
 }
 
-/** One page, read at one consistent point of the store: `index` is its applied index. */
+/**
+ * One page, read at one consistent point of the store: `index` is the index whose state it shows
+ * (the query's `atIndex`, else the applied index of that point). With `unavailable` set the page is
+ * empty: `atIndex` is below the history floor ('expired'), or above this node's applied index
+ * ('behind'); `floor` and `appliedIndex` are the store's at the point read.
+ */
 export interface RangePage {
   index: number;
   items: ListedKey[];
   more: boolean;
   count?: number;
+  unavailable?: { reason: 'expired' | 'behind'; floor: number; appliedIndex: number };
+}
+
+/** The empty page that says why a listing at `atIndex` cannot be served at this point of the store. */
+export function unavailablePage(reason: 'expired' | 'behind', atIndex: number, floor: number, appliedIndex: number): RangePage {
+  return { index: atIndex, items: [], more: false, unavailable: { reason, floor, appliedIndex } };
+}
+
+/**
+ * Whether a page at `atIndex` needs no history (null), or cannot be served here ('behind': the store
+ * has not applied it yet; 'expired': the history no longer holds every record after it). Records are
+ * kept for every entry with effects in (floor, applied], so undoing back to I0 needs I0 >= floor
+ * (the same rule as a watch from I0 + 1, which is COMPACTED when I0 + 1 <= floor).
+ */
+export function historyNeed(atIndex: number, floor: number, appliedIndex: number): 'behind' | 'expired' | null {
+  if (atIndex > appliedIndex) return 'behind';
+  if (atIndex < floor) return 'expired';
+  return null;
+}
+
+/** A key of the range changed after the listing's index I0: its state at I0 (null: absent) and whether it exists now. */
+export interface UndoneKey {
+  at: StoredValue | null;
+  isPresentNow: boolean;
+}
+
+/**
+ * The keys of `range` changed in `entries` (every history record after I0 up to the point read, in
+ * index order), each with its state at I0 and whether it exists at the point read. A key's state at
+ * I0 is what its FIRST change after I0 replaced: nothing for a put with prevIndex null, else
+ * `{value: prevValue, index: prevIndex}`. Null when such a change lacks `prevValue` (a record written
+ * before the history kept it): the listing cannot be undone, and is answered as expired.
+ */
+export function undoChanges(range: KeyRange, entries: readonly HistoryEntry[]): Map<string, UndoneKey> | null {
+  const undo = new Map<string, UndoneKey>();
+  for (const { effects } of entries) {
+    for (const e of effects) {
+      if (!inRange(e.key, range)) continue;
+      let u = undo.get(e.key);
+      if (u === undefined) {
+        let at: StoredValue | null = null;
+        if (e.prevIndex !== null) {
+          if (e.prevValue === undefined) return null;
+          at = { value: e.prevValue, index: e.prevIndex };
+        }
+        u = { at, isPresentNow: false };
+        undo.set(e.key, u);
+      }
+      u.isPresentNow = e.type === 'put';
+    }
+  }
+  return undo;
+}
+
+/** The number of keys of the range at I0, from their number at the point read and the changes undone. */
+export function countAt(countNow: number, undo: ReadonlyMap<string, UndoneKey> | null): number {
+  let n = countNow;
+  if (undo !== null) for (const u of undo.values()) n += (u.at !== null ? 1 : 0) - (u.isPresentNow ? 1 : 0);
+  return n;
+}
+
+/**
+ * Builds one page at I0 from the rows of the range as they are at the point read (offered in byte
+ * order, strictly after `q.after`) and the changes undone (`undo`, null: none): a changed key shows
+ * its I0 state or not at all, and the keys that existed at I0 but are gone now are merged in at
+ * their place. Used by both stores inside their one consistent read.
+ */
+export class PageBuilder {
+  private readonly items: ListedKey[] = [];
+  private more = false;
+  /** The keys of the page's part of the range that existed at I0 and are gone now, in byte order, merged from `next` on. */
+  private readonly gone: string[];
+  private next = 0;
+
+  constructor(
+    private readonly q: RangeQuery,
+    private readonly undo: ReadonlyMap<string, UndoneKey> | null,
+  ) {
+    const gone: string[] = [];
+    if (undo !== null) {
+      for (const [key, u] of undo) if (u.at !== null && !u.isPresentNow && (q.after === null || compareKeys(key, q.after) > 0)) gone.push(key);
+    }
+    this.gone = gone.sort(compareKeys);
+  }
+
+  /** Adds an item, or notes that there is more once the page is full; false when full. */
+  private emit(key: string, v: StoredValue): boolean {
+    if (this.items.length === this.q.limit) {
+      this.more = true;
+      return false;
+    }
+    this.items.push(this.q.keysOnly ? { key, index: v.index } : { key, value: v.value, index: v.index });
+    return true;
+  }
+
+  /** Merges the gone keys before `key` (all of them when null); false once the page is full. */
+  private mergeGone(key: string | null): boolean {
+    while (this.next < this.gone.length && (key === null || compareKeys(this.gone[this.next], key) < 0)) {
+      const k = this.gone[this.next];
+      if (!this.emit(k, this.undo!.get(k)!.at!)) return false;
+      this.next++;
+    }
+    return true;
+  }
+
+  /** Offers the next row of the range (in byte order, after `q.after`) as it is now; false once the page is complete (read no further). */
+  offer(key: string, v: StoredValue): boolean {
+    if (!this.mergeGone(key)) return false;
+    const u = this.undo?.get(key);
+    if (u === undefined) return this.emit(key, v);
+    return u.at === null ? true : this.emit(key, u.at);
+  }
+
+  /** The page once the rows ran out or the page is complete; `index` is the index it shows. */
+  finish(index: number, count?: number): RangePage {
+    if (!this.more) this.mergeGone(null);
+    const page: RangePage = { index, items: this.items, more: this.more };
+    if (count !== undefined) page.count = count;
+    return page;
+  }
 }
 
 /**

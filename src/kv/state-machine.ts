@@ -7,13 +7,17 @@
 import type { Entry } from '../raft/core/types.js';
 import type { KvStore, KvView } from '../storage/types.js';
 import type { RangePage, RangeQuery } from './listing.js';
-import { applyKvCommand, commandKeys, foldEffects } from './apply.js';
+import { applyKvCommand, commandKeys, foldEffects, withPrevValues } from './apply.js';
 import { decodeCommand, type KvCommand } from './commands.js';
+import { LeaseOverlay, LeaseTable } from './leases.js';
 import { exportSnapshot, importSnapshot } from './snapshot.js';
-import type { EntryOutcome, HistoryPage, KvOp, StoredValue } from './types.js';
+import type { EffectBatch, EntryOutcome, HistoryPage, KvOp, LeaseEffect, StoredValue } from './types.js';
 
-/** One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops` command). */
-export type KvCommandAt = { index: number; command: KvCommand } | { index: number; ops: KvOp[] };
+/**
+ * One command to apply at `index`: a decoded command, or plain operations (an unconditional `ops`
+ * command). `term` is the entry's term (the fence of lease-expire; 0 when not given).
+ */
+export type KvCommandAt = ({ index: number; command: KvCommand } | { index: number; ops: KvOp[] }) & { term?: number };
 
 function commandOf(c: KvCommandAt): KvCommand {
   return 'command' in c ? c.command : { kind: 'ops', ops: c.ops, conditions: [] };
@@ -26,10 +30,25 @@ export interface KvStateMachineObserver {
 }
 
 export class KvStateMachine {
+  /** The replicated lease table as persisted (loaded from the store on first use; changed only after a persist). */
+  private leases: LeaseTable | null = null;
+
   constructor(
     private readonly store: KvStore,
     private readonly observer: KvStateMachineObserver = {},
   ) {}
+
+  private async leaseTable(): Promise<LeaseTable> {
+    return (this.leases ??= LeaseTable.from(await this.store.loadLeases()));
+  }
+
+  /**
+   * The lease table as of the last apply (GET /leases, the leader's clock). Read it after the read
+   * barrier for a linearizable answer; do not modify it.
+   */
+  readLeases(): Promise<LeaseTable> {
+    return this.exclusive(() => this.leaseTable());
+  }
 
   /** The current value of `key` in the local state (call the read barrier first for a linearizable read). */
   get(key: string): Promise<StoredValue | undefined> {
@@ -110,7 +129,7 @@ export class KvStateMachine {
         this.observer.onBadEntry?.(e.index, err as Error);
         command = { kind: 'ops', ops: [], conditions: [] };
       }
-      commands.push({ index: e.index, command });
+      commands.push({ index: e.index, term: e.term, command });
     }
     const outcomes = await this.applyCommands(commands, entries[entries.length - 1].index);
     return new Map(outcomes.map((o) => [o.index, o]));
@@ -123,17 +142,29 @@ export class KvStateMachine {
    */
   applyCommands(commands: readonly KvCommandAt[], appliedIndex: number): Promise<EntryOutcome[]> {
     return this.exclusive(async () => {
-      const decoded = commands.map((c) => ({ index: c.index, command: commandOf(c) }));
-      const keys = [...new Set(decoded.flatMap((c) => commandKeys(c.command)))];
+      const table = await this.leaseTable();
+      const decoded = commands.map((c) => ({ index: c.index, term: c.term ?? 0, command: commandOf(c) }));
+      // A revoke or expiry deletes its lease's keys: those attached now, plus any an earlier entry of
+      // this batch attaches (which that entry touches, so they are read too).
+      const keys = [...new Set(decoded.flatMap((c) => commandKeys(c.command, table)))];
       const found = keys.length === 0 ? [] : await this.store.getMany(keys);
       const state = new Map<string, StoredValue | undefined>(keys.map((k, i) => [k, found[i]]));
       const view = { get: (key: string) => state.get(key) };
-      const outcomes = decoded.map(({ index, command }) => {
-        const outcome = applyKvCommand(index, command, view);
+      const leases = new LeaseOverlay(table);
+      const batches: EffectBatch[] = [];
+      const outcomes = decoded.map(({ index, term, command }) => {
+        const outcome = applyKvCommand(index, command, view, { term, leases });
+        // The history keeps the values replaced too (for listings consistent across pages): read before the fold.
+        const batch: EffectBatch = { index, effects: withPrevValues(index, outcome.effects, view) };
+        if (outcome.leaseEffects) batch.leaseEffects = outcome.leaseEffects;
+        batches.push(batch);
         foldEffects(state, index, outcome.effects);
+        if (outcome.leaseEffects) leases.fold(outcome.leaseEffects);
         return outcome;
       });
-      await this.store.persist(outcomes.map(({ index, effects }) => ({ index, effects })), appliedIndex);
+      await this.store.persist(batches, appliedIndex);
+      const leaseEffects: LeaseEffect[] = outcomes.flatMap((o) => o.leaseEffects ?? []);
+      if (leaseEffects.length > 0) table.apply(leaseEffects);
       return outcomes;
     });
   }
@@ -143,11 +174,19 @@ export class KvStateMachine {
    * is pending are not in it: the driver exports in the background and compacts at the index it captured).
    */
   exportSnapshot(): Promise<string> {
-    return exportSnapshot(this.store);
+    // Between two applies: the lease table is captured and the row iteration starts (its view is taken
+    // by the call itself), so rows and leases are one state; the iteration then runs outside the gate.
+    return this.exclusive(async () => {
+      const leases = (await this.leaseTable()).export();
+      return { data: exportSnapshot(this.store, leases) };
+    }).then(({ data }) => data);
   }
 
-  /** Replaces the whole key space with a snapshot's content and records `appliedIndex` (Raft §7). */
+  /** Replaces the whole key space and lease table with a snapshot's content and records `appliedIndex` (Raft §7). */
   restoreSnapshot(data: string, appliedIndex: number): Promise<void> {
-    return importSnapshot(this.store, data, appliedIndex);
+    return this.exclusive(async () => {
+      const leases = await importSnapshot(this.store, data, appliedIndex);
+      this.leases = LeaseTable.from(leases);
+    });
   }
 }

@@ -6,6 +6,7 @@
  */
 import { BadRequestError, DuplicateKeyError, TooManyOpsError } from '../errors.js';
 import { isWellFormed } from './listing.js';
+import { isLeaseId } from './leases.js';
 import type { KvOp, StoredValue } from './types.js';
 
 /** A bound on a key's index; an absent key compares as index 0 (so `{"lt":40}` holds for it). */
@@ -24,7 +25,7 @@ export type Compare =
   | { key: string; value: string };
 
 /** One operation of a branch. */
-export type TxnOp = { op: 'set'; key: string; value: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
+export type TxnOp = { op: 'set'; key: string; value: string; lease?: string } | { op: 'delete'; key: string } | { op: 'get'; key: string };
 
 /** A validated transaction. */
 export interface TxnRequest {
@@ -115,12 +116,13 @@ function parseBranch(raw: unknown, name: 'success' | 'failure', limits: TxnLimit
     const where = `${name}[${i}]`;
     if (!isObject(o)) throw new BadRequestError(`${where} must be an object`);
     const key = checkKey(o.key, where, limits);
-    const allowed = o.op === 'set' ? ['op', 'key', 'value'] : ['op', 'key'];
+    const allowed = o.op === 'set' ? ['op', 'key', 'value', 'lease'] : ['op', 'key'];
     const extra = Object.keys(o).filter((k) => !allowed.includes(k));
     if (o.op === 'set') {
       if (typeof o.value !== 'string') throw new BadRequestError(`${where}: "value" must be a string`);
       if (Buffer.byteLength(o.value) > limits.maxValueBytes) throw new BadRequestError(`${where}: value over ${limits.maxValueBytes} bytes`);
       if (!isWellFormed(o.value)) throw new BadRequestError(`${where}: value is not well-formed Unicode (a lone surrogate)`);
+      if (o.lease !== undefined && !isLeaseId(o.lease)) throw new BadRequestError(`${where}: "lease" must be a lease id such as "l-42"`);
     } else if (o.op !== 'delete' && o.op !== 'get') {
       throw new BadRequestError(`${where}: "op" must be "set", "delete" or "get"`);
     }
@@ -129,7 +131,8 @@ function parseBranch(raw: unknown, name: 'success' | 'failure', limits: TxnLimit
       if (written.has(key)) throw new DuplicateKeyError(`${name} writes key ${JSON.stringify(key)} more than once`);
       written.add(key);
     }
-    ops.push(o.op === 'set' ? { op: 'set', key, value: o.value as string } : { op: o.op, key });
+    if (o.op === 'set') ops.push(o.lease === undefined ? { op: 'set', key, value: o.value as string } : { op: 'set', key, value: o.value as string, lease: o.lease as string });
+    else ops.push({ op: o.op, key });
   });
   return ops;
 }
@@ -199,7 +202,7 @@ export function evaluateTxn(txn: TxnRequest, read: (key: string) => StoredValue 
       results.push({ op: 'get', key: o.key, value: cur?.value ?? null, index: cur?.index ?? null });
     } else if (o.op === 'set') {
       overlay.set(o.key, { value: o.value, index });
-      writes.push({ op: 'set', key: o.key, value: o.value });
+      writes.push(o.lease === undefined ? { op: 'set', key: o.key, value: o.value } : { op: 'set', key: o.key, value: o.value, lease: o.lease });
       results.push({ op: 'set', key: o.key, index });
     } else {
       const existed = view(o.key) !== undefined;

@@ -35,6 +35,8 @@ export interface NodeMetrics {
   wrapTransport<T extends Transport>(transport: T): T;
   /** Called by the peer server's onMessages for every batch received from a peer. */
   onMessagesReceived(msgs: readonly Message[]): void;
+  /** Called from the node observer's onLeaseExpired: counts lease expiries applied here. */
+  onLeaseExpired(): void;
 }
 
 function secondsSince(startedMs: number): number {
@@ -163,9 +165,23 @@ export function createMetrics(nodeId: string, getNode: () => RaftNode | null, wi
     };
   }
 
+  // --- Leases (docs/leases.md) ---------------------------------------------------------------------
+  new Gauge({
+    name: 'raftkv_leases',
+    help: 'Leases in the replicated table as applied on this node',
+    registers,
+    async collect() {
+      this.set((await getNode()?.leases())?.length ?? 0);
+    },
+  });
+  const leaseExpiries = new Counter({ name: 'raftkv_lease_expiries_total', help: 'Lease expiries applied on this node (each deleted its lease and keys)', registers });
+
   return {
     registry,
     leaderChanges,
+    onLeaseExpired() {
+      leaseExpiries.inc();
+    },
     onSoftState(s, prev) {
       if (!prev || prev.leaderId !== s.leaderId) leaderChanges.inc();
     },

@@ -5,7 +5,7 @@
  * the one shared contract suite in test/unit/storage/contract.ts.
  */
 import type { Entry, HardState, HeldSnapshot } from '../raft/core/types.js';
-import type { EffectBatch, HistoryPage, StoredValue } from '../kv/types.js';
+import type { EffectBatch, HistoryPage, LeaseState, StoredValue } from '../kv/types.js';
 import type { SnapshotRows } from '../kv/snapshot.js';
 import type { RangePage, RangeQuery } from '../kv/listing.js';
 
@@ -49,6 +49,8 @@ export interface LogStore {
 export interface KvView {
   /** The applied index of the state the view shows. */
   readonly appliedIndex: number;
+  /** The lease table of that same state (every lease and attached key; read whole when the view opens). */
+  readonly leases: LeaseState;
   /** The next rows in UTF-8 byte order of the keys, at most `max`; empty once every row was read. */
   nextRows(max: number): Promise<Array<[string, StoredValue]>>;
   /** Releases the view (safe to call more than once; the backup route calls it when the stream ends or is cut). */
@@ -72,7 +74,8 @@ export interface KvStore extends SnapshotRows {
    * driver's hot path). With no effects it only moves the applied index. Each entry with effects
    * also leaves a watch-history record in the same batch; with `isHistory` false (an offline restore
    * writing rows that are not changes) none is written and the history is reset: every record
-   * dropped and the floor set to `appliedIndex`.
+   * dropped and the floor set to `appliedIndex`. A batch's `leaseEffects` change the lease table
+   * (kv/types.ts LeaseEffect) in the same atomic batch.
    */
   persist(batches: EffectBatch[], appliedIndex: number, isHistory?: boolean): Promise<void>;
   /**
@@ -83,6 +86,8 @@ export interface KvStore extends SnapshotRows {
   prefetch?(keys: string[]): void;
   /** The applied index stored with the data (0 when empty). */
   appliedIndex(): Promise<number>;
+  /** The whole lease table as persisted (read once by the state machine, which then keeps it in memory). */
+  loadLeases(): Promise<LeaseState>;
   /**
    * The watch history from index `from` on, at most `maxEntries` records, read at one consistent
    * point of the store with its floor and applied index (kv/types.ts HistoryPage). `persist` writes

@@ -12,11 +12,12 @@ import { entrySize } from '../core/log.js';
 import type { ClusterConfig, ConfChange, Entry, Message, NodeId, ProposeResult, RaftStatus, Ready, Snapshot, SnapshotMeta, SoftState } from '../core/types.js';
 import type { KvView, NodeStorage } from '../../storage/types.js';
 import type { Transport } from '../../transport/types.js';
-import type { HistoryPage, KvOp, KvOpResult, StoredValue } from '../../kv/types.js';
+import type { EntryOutcome, HistoryPage, KvOp, KvOpResult, LeaseRecord, StoredValue } from '../../kv/types.js';
 import type { RangePage, RangeQuery } from '../../kv/listing.js';
 import { encodeKvCommand, validateCommand, validateOps, type KvCommand } from '../../kv/commands.js';
 import { KvStateMachine } from '../../kv/state-machine.js';
-import { BadRequestError, ConflictError, NoLeaderError, NotLeaderError, UnavailableError } from '../../errors.js';
+import { keepaliveNeedsCheckpoint, LeaseDeadlines } from '../../kv/lease-deadlines.js';
+import { BadRequestError, ConflictError, LeaseNotFoundError, NoLeaderError, NotLeaderError, UnavailableError } from '../../errors.js';
 import { MemoryIdentityStore, newIdentityId, type IdentityStore, type NodeIdentity } from './identity.js';
 import { RequestWaiters, type WriteResult } from './waiters.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
@@ -44,7 +45,12 @@ export interface RaftNodeOptions {
   writeRefusal?: () => Error | null;
   /** Where the cluster id and incarnation are kept (default: in memory, so every start is a new incarnation). */
   identityStore?: IdentityStore;
+  /** LEASE_CHECKPOINT_INTERVAL_MS: how often the leader records the leases' remaining time (default 5000; capped at ttl/4 per lease). */
+  leaseCheckpointIntervalMs?: number;
 }
+
+/** Default LEASE_CHECKPOINT_INTERVAL_MS. */
+export const DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS = 5000;
 
 /** Callbacks for logs and metrics; all optional. */
 export interface RaftNodeObserver {
@@ -65,6 +71,8 @@ export interface RaftNodeObserver {
   onEntriesCompacted?(count: number): void;
   /** A committed entry whose command could not be decoded was applied as a no-op (it changes nothing). */
   onBadEntry?(index: number, err: Error): void;
+  /** An expiry of lease `id` was applied here (its keys were deleted). */
+  onLeaseExpired?(id: string, keys: number): void;
 }
 
 /** Seeded-from-entropy generator for election jitter (the core only needs numbers in [0,1)). */
@@ -106,6 +114,12 @@ export class RaftNode {
   private knownCommit = 0;
   /** Cluster id and incarnation; set by start(). */
   private ident: NodeIdentity = { clusterId: null, incarnation: '' };
+  /** The leader's lease deadlines (docs/leases.md); armed only while this node leads, in `leaseTerm`. */
+  private readonly leaseClock = new LeaseDeadlines();
+  /** The term the lease clock is armed for (0: not armed); arming waits for a ReadIndex in the term. */
+  private leaseTerm = 0;
+  private leaseArming: Promise<void> | null = null;
+  private isCheckpointInFlight = false;
 
   constructor(
     private readonly opts: RaftNodeOptions,
@@ -168,6 +182,7 @@ export class RaftNode {
     this.ticker = setInterval(() => {
       this.raft.tick();
       this.schedule();
+      this.tickLeases();
     }, this.opts.tickMs);
     this.schedule();
     return { bootstrapped, hadState };
@@ -441,6 +456,160 @@ export class RaftNode {
     return this.applied;
   }
 
+  // --- Leases (docs/leases.md) ---------------------------------------------------------------------
+
+  /** The longest election timeout in milliseconds (the core randomises in [timeout, 2 × timeout)). */
+  maxElectionTimeoutMs(): number {
+    return 2 * this.opts.electionTimeoutTicks * this.opts.tickMs;
+  }
+
+  /** The shortest TTL a lease may have: two maximum election timeouts. */
+  minLeaseTtlMs(): number {
+    return 2 * this.maxElectionTimeoutMs();
+  }
+
+  /** The replicated lease table as applied here (call linearizableBarrier first for a linearizable read). */
+  async leases(): Promise<LeaseRecord[]> {
+    return (await this.kv.readLeases()).list();
+  }
+
+  /** One lease and its attached keys as applied here, or undefined. */
+  async lease(id: string): Promise<{ lease: LeaseRecord; keys: string[] } | undefined> {
+    const table = await this.kv.readLeases();
+    const lease = table.lease(id);
+    return lease === undefined ? undefined : { lease, keys: table.keysOf(id) };
+  }
+
+  /** The time left before the leader expires `id`, when this node leads with its lease clock armed. */
+  leaseRemainingMs(id: string): number | undefined {
+    if (!this.isLeaseClockArmed()) return undefined;
+    return this.leaseClock.remaining(id, performance.now());
+  }
+
+  /** Grants a lease through the log; resolves with its id once applied here. */
+  async grantLease(ttlMs: number): Promise<{ id: string; ttlMs: number; index: number }> {
+    const r = await this.writeCommand({ kind: 'lease-grant', ttlMs });
+    if (r.lease?.op !== 'grant') throw new Error('lease grant applied without a grant decision');
+    return { id: r.lease.id, ttlMs: r.lease.ttlMs, index: r.index };
+  }
+
+  /** Revokes a lease through the log: it and its keys are deleted in that one entry. */
+  async revokeLease(id: string): Promise<{ index: number; deleted: string[] }> {
+    const r = await this.writeCommand({ kind: 'lease-revoke', id });
+    if (r.leaseNotFound !== undefined || r.lease?.op !== 'revoke') throw new LeaseNotFoundError(id);
+    return { index: r.index, deleted: r.lease.deleted };
+  }
+
+  /**
+   * Renews a lease on the leader, after ReadIndex confirmed leadership. Fails with LEASE_NOT_FOUND for
+   * an unknown lease or one whose expiry is pending. When the log holds too little remaining time for
+   * a new leader to honour this keepalive, a checkpoint recording the full TTL is committed first.
+   */
+  async keepaliveLease(id: string): Promise<{ id: string; ttlMs: number; remainingMs: number }> {
+    await this.linearizableBarrier();
+    const term = await this.armedLeaseTerm();
+    const found = await this.lease(id);
+    if (found === undefined) throw new LeaseNotFoundError(id);
+    const now = performance.now();
+    if (this.leaseClock.remaining(id, now) === undefined && !this.leaseClock.isExpiring(id)) this.leaseClock.onGrant(id, found.lease.ttlMs, now);
+    const remainingMs = this.leaseClock.keepalive(id, now);
+    if (remainingMs === null) throw new LeaseNotFoundError(id, 'its expiry is pending');
+    if (keepaliveNeedsCheckpoint(found.lease.remainingMs, found.lease.ttlMs, this.maxElectionTimeoutMs())) {
+      await this.writeCommand({ kind: 'lease-checkpoint', remaining: [[id, found.lease.ttlMs]] });
+    }
+    if (this.leaseTerm !== term) throw new NoLeaderError('leadership changed during the keepalive; retry');
+    return { id, ttlMs: found.lease.ttlMs, remainingMs };
+  }
+
+  private isLeaseClockArmed(): boolean {
+    return this.leaseTerm !== 0 && this.raft.currentLeaderId === this.opts.nodeId && this.raft.status().term === this.leaseTerm;
+  }
+
+  /** Arms the lease clock for the current term if needed (after a ReadIndex, so the table holds every earlier term's entries); resolves with the term. */
+  private async armedLeaseTerm(): Promise<number> {
+    if (this.isLeaseClockArmed()) return this.leaseTerm;
+    await this.armLeaseClock();
+    if (!this.isLeaseClockArmed()) throw new NoLeaderError('this node stopped leading; retry');
+    return this.leaseTerm;
+  }
+
+  private armLeaseClock(): Promise<void> {
+    this.leaseArming ??= (async () => {
+      try {
+        const term = this.raft.status().term;
+        // ReadIndex: a commit in this term, applied here, so the table holds every earlier leader's entries.
+        await this.linearizableBarrier();
+        if (this.raft.currentLeaderId !== this.opts.nodeId || this.raft.status().term !== term) return;
+        const table = await this.kv.readLeases();
+        if (this.raft.currentLeaderId !== this.opts.nodeId || this.raft.status().term !== term) return;
+        this.leaseClock.becomeLeader(table.list(), performance.now(), this.maxElectionTimeoutMs());
+        this.leaseTerm = term;
+      } finally {
+        this.leaseArming = null;
+      }
+    })();
+    return this.leaseArming;
+  }
+
+  /** Every tick: arm the clock when leading, then propose due expiries and checkpoints (never blocks the tick). */
+  private tickLeases(): void {
+    if (this.isStopped || this.failure) return;
+    const isLeader = this.raft.currentLeaderId === this.opts.nodeId;
+    if (!isLeader) {
+      if (this.leaseTerm !== 0) {
+        this.leaseTerm = 0;
+        this.leaseClock.clear();
+      }
+      return;
+    }
+    if (!this.isLeaseClockArmed()) {
+      if (this.leaseTerm !== 0) {
+        this.leaseTerm = 0;
+        this.leaseClock.clear();
+      }
+      if (this.leaseArming === null) this.armLeaseClock().catch(() => undefined); // retried next tick
+      return;
+    }
+    const now = performance.now();
+    const term = this.leaseTerm;
+    for (const id of this.leaseClock.expired(now)) {
+      // The term fence: applied only if committed in this term (a deposed leader's expiry is a no-op).
+      this.writeCommand({ kind: 'lease-expire', id, term }).then(
+        (r) => {
+          if (r.lease?.op === 'expire' && r.lease.isApplied) this.leaseClock.forget(id);
+          else if (this.leaseTerm === term) this.leaseClock.retry(id);
+        },
+        () => {
+          if (this.leaseTerm === term) this.leaseClock.retry(id); // proposed again next tick
+        },
+      );
+    }
+    if (this.isCheckpointInFlight) return;
+    const remaining = this.leaseClock.checkpoint(now, this.opts.leaseCheckpointIntervalMs ?? DEFAULT_LEASE_CHECKPOINT_INTERVAL_MS);
+    if (remaining.length === 0) return;
+    this.isCheckpointInFlight = true;
+    this.writeCommand({ kind: 'lease-checkpoint', remaining }).then(
+      () => undefined,
+      () => undefined, // a lost checkpoint only delays the record; the next one carries the leases again
+    ).finally(() => {
+      this.isCheckpointInFlight = false;
+    });
+  }
+
+  /** Keeps the lease clock in step with what was applied: grants start, revokes and expiries stop their deadlines. */
+  private leasesApplied(outcomes: ReadonlyMap<number, EntryOutcome>): void {
+    const armed = this.leaseTerm !== 0;
+    const now = performance.now();
+    for (const o of outcomes.values()) {
+      if (o.lease?.op === 'expire' && o.lease.isApplied) this.observer.onLeaseExpired?.(o.lease.id, o.lease.deleted.length);
+      if (!armed) continue;
+      for (const e of o.leaseEffects ?? []) {
+        if (e.type === 'lease-delete') this.leaseClock.forget(e.id);
+        else if (e.type === 'lease-put' && e.lease.grantedIndex === o.index) this.leaseClock.onGrant(e.lease.id, e.lease.ttlMs, now);
+      }
+    }
+  }
+
   /** Stops ticking and waits for the loop to drain; fails every pending request. */
   async stop(): Promise<void> {
     this.isStopped = true;
@@ -536,6 +705,8 @@ export class RaftNode {
     const index = snap.meta.lastIndex;
     if (index <= this.applied) return;
     await this.kv.restoreSnapshot(snap.data, index);
+    this.leaseTerm = 0; // a follower installs snapshots; should it lead later, it arms from the new table
+    this.leaseClock.clear();
     this.applied = index;
     this.waiters.snapshotInstalled(index);
     this.observer.onApplied?.(index);
@@ -552,6 +723,7 @@ export class RaftNode {
     if (fresh.length === 0) return;
     for (const e of fresh) this.snapshots.noteApplied(entrySize(e));
     const outcomes = await this.kv.applyEntries(fresh);
+    this.leasesApplied(outcomes);
     const last = fresh[fresh.length - 1].index;
     this.applied = last;
     this.observer.onApplied?.(last);

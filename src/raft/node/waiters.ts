@@ -5,7 +5,7 @@
  * feeds it what each Ready brings; nothing here touches the core or storage.
  */
 import type { Entry } from '../core/types.js';
-import type { EntryOutcome, FailedCondition, KvOpResult, TxnDecision } from '../../kv/types.js';
+import type { EntryOutcome, FailedCondition, KvOpResult, LeaseDecision, TxnDecision } from '../../kv/types.js';
 import { NoLeaderError, TimeoutError, UnavailableError } from '../../errors.js';
 
 /** The outcome of a committed write as the state machine decided it at apply. */
@@ -17,6 +17,10 @@ export interface WriteResult {
   failed?: FailedCondition[];
   /** Set for a transaction. */
   txn?: TxnDecision;
+  /** Set when the write named a lease that did not exist at apply (nothing changed). */
+  leaseNotFound?: string;
+  /** Set for a lease command: what it decided. */
+  lease?: LeaseDecision;
 }
 
 interface WriteWaiter {
@@ -66,7 +70,14 @@ export class RequestWaiters {
       // An entry at our index but from another term means our proposal was overwritten (Raft §5.3).
       if (w.term === e.term) {
         const o = outcomes.get(e.index);
-        w.resolve({ index: e.index, results: o?.results ?? [], ...(o?.failed ? { failed: o.failed } : {}), ...(o?.txn ? { txn: o.txn } : {}) });
+        w.resolve({
+          index: e.index,
+          results: o?.results ?? [],
+          ...(o?.failed ? { failed: o.failed } : {}),
+          ...(o?.txn ? { txn: o.txn } : {}),
+          ...(o?.leaseNotFound !== undefined ? { leaseNotFound: o.leaseNotFound } : {}),
+          ...(o?.lease ? { lease: o.lease } : {}),
+        });
       }
       else w.reject(new NoLeaderError('leadership changed before the write committed; it was not applied'));
     }

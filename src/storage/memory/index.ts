@@ -3,10 +3,10 @@
  * behaviour matches the durable RocksDB implementation (same contract suite).
  */
 import type { Entry, HardState, HeldSnapshot } from '../../raft/core/types.js';
-import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, StoredValue } from '../../kv/types.js';
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, RaftPersistedState, RaftWrite } from '../types.js';
-import { compareKeys, isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
+import { compareKeys, countAt, historyNeed, isPastRange, PageBuilder, undoChanges, unavailablePage, type RangePage, type RangeQuery, type UndoneKey } from '../../kv/listing.js';
 
 /** Deep-copies a JSON-serialisable value so callers never alias stored state. */
 function clone<T>(value: T): T {
@@ -50,6 +50,9 @@ export class MemoryLogStore implements LogStore {
 export class MemoryKvStore implements KvStore {
   private data = new Map<string, StoredValue>();
   private applied = 0;
+  /** The lease table: leases by id, and the attached keys of each. */
+  private leases = new Map<string, LeaseRecord>();
+  private attached = new Map<string, Set<string>>();
   /** The watch history: records kept, oldest first, from position `historyHead` on (see kv/history.ts). */
   private history: HistoryEntry[] = [];
   private historyHead = 0;
@@ -74,7 +77,17 @@ export class MemoryKvStore implements KvStore {
   }
 
   async persist(batches: EffectBatch[], appliedIndex: number, isHistory = true): Promise<void> {
-    for (const { index, effects } of batches) {
+    for (const { index, effects, leaseEffects } of batches) {
+      for (const e of leaseEffects ?? []) {
+        if (e.type === 'lease-put') this.leases.set(e.lease.id, { ...e.lease });
+        else if (e.type === 'lease-delete') {
+          this.leases.delete(e.id);
+          this.attached.delete(e.id);
+        } else if (e.type === 'attach') {
+          const set = this.attached.get(e.id) ?? new Set<string>();
+          this.attached.set(e.id, set.add(e.key));
+        } else this.attached.get(e.id)?.delete(e.key);
+      }
       for (const e of effects) {
         if (e.type === 'put') {
           if (this.sorted !== null && !this.data.has(e.key)) this.sorted = null;
@@ -100,8 +113,8 @@ export class MemoryKvStore implements KvStore {
     this.applied = appliedIndex;
   }
 
-  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
-    // Synchronously, within the call: one consistent point.
+  /** Position in `history` of the first record with index >= `from`. */
+  private historyAt(from: number): number {
     let lo = this.historyHead;
     let hi = this.history.length;
     while (lo < hi) {
@@ -109,6 +122,12 @@ export class MemoryKvStore implements KvStore {
       if (this.history[mid].index < from) lo = mid + 1;
       else hi = mid;
     }
+    return lo;
+  }
+
+  readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
+    // Synchronously, within the call: one consistent point.
+    const lo = this.historyAt(from);
     const entries = this.history.slice(lo, lo + maxEntries).map((e) => clone(e));
     const isCut = lo + maxEntries < this.history.length;
     return Promise.resolve({ floor: this.bound.floor, appliedIndex: this.applied, entries, upTo: isCut ? entries[entries.length - 1].index : this.applied });
@@ -116,6 +135,16 @@ export class MemoryKvStore implements KvStore {
 
   async appliedIndex(): Promise<number> {
     return this.applied;
+  }
+
+  async loadLeases(): Promise<LeaseState> {
+    return this.leaseState();
+  }
+
+  /** A copy of the lease table, leases by id and keys sorted. */
+  private leaseState(): LeaseState {
+    const leases = [...this.leases.values()].sort((a, b) => a.grantedIndex - b.grantedIndex).map((l) => ({ ...l }));
+    return { leases, attached: leases.flatMap((l) => [...(this.attached.get(l.id) ?? [])].sort(compareKeys).map((k): [string, string] => [l.id, k])) };
   }
 
   forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
@@ -133,7 +162,15 @@ export class MemoryKvStore implements KvStore {
   }
 
   listRange(q: RangeQuery): Promise<RangePage> {
-    // Synchronously, within the call: one consistent point.
+    // Synchronously, within the call: the rows, the history and the applied index are one consistent point.
+    let undo: Map<string, UndoneKey> | null = null;
+    const atIndex = q.atIndex ?? this.applied;
+    if (atIndex !== this.applied) {
+      const need = historyNeed(atIndex, this.bound.floor, this.applied);
+      if (need !== null) return Promise.resolve(unavailablePage(need, atIndex, this.bound.floor, this.applied));
+      undo = undoChanges(q, this.history.slice(this.historyAt(atIndex + 1)));
+      if (undo === null) return Promise.resolve(unavailablePage('expired', atIndex, this.bound.floor, this.applied));
+    }
     const keys = this.sortedKeys();
     const from = q.after !== null ? q.after : q.start;
     // The first key at or after `from` (strictly after `after`).
@@ -145,17 +182,12 @@ export class MemoryKvStore implements KvStore {
       if (c < 0 || (q.after !== null && c === 0)) lo = mid + 1;
       else hi = mid;
     }
-    const items: ListedKey[] = [];
-    let i = lo;
-    for (; i < keys.length && items.length < q.limit; i++) {
-      const k = keys[i];
-      // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
-      if (isPastRange(k, q)) break;
-      const v = this.data.get(k)!;
-      items.push(q.keysOnly ? { key: k, index: v.index } : { key: k, value: v.value, index: v.index });
+    const builder = new PageBuilder(q, undo);
+    // Keys from `from` up to the first one past the range are all in it (prefix keys are contiguous).
+    for (let i = lo; i < keys.length && !isPastRange(keys[i], q); i++) {
+      if (!builder.offer(keys[i], this.data.get(keys[i])!)) break;
     }
-    const more = i < keys.length && !isPastRange(keys[i], q);
-    const page: RangePage = { index: this.applied, items, more };
+    let count: number | undefined;
     if (q.count) {
       let n = 0;
       let a = 0;
@@ -166,13 +198,16 @@ export class MemoryKvStore implements KvStore {
         else b = mid;
       }
       for (let j = a; j < keys.length && !isPastRange(keys[j], q); j++) n++;
-      page.count = n;
+      count = countAt(n, undo);
     }
-    return Promise.resolve(page);
+    return Promise.resolve(builder.finish(atIndex, count));
   }
 
-  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number, leases: LeaseState = { leases: [], attached: [] }): Promise<void> {
     this.data = new Map(rows.map(([k, v]) => [k, { value: v.value, index: v.index }]));
+    this.leases = new Map(leases.leases.map((l) => [l.id, { ...l }]));
+    this.attached = new Map();
+    for (const [id, key] of leases.attached) this.attached.set(id, (this.attached.get(id) ?? new Set<string>()).add(key));
     this.sorted = null;
     this.applied = appliedIndex;
     // The history before a restored snapshot is unknown: the floor moves up to it.
@@ -191,6 +226,7 @@ export class MemoryKvStore implements KvStore {
     let at = 0;
     return {
       appliedIndex: this.applied,
+      leases: this.leaseState(),
       nextRows: async (max) => rows.slice(at, (at = Math.min(rows.length, at + max))),
       close: async () => {
         at = rows.length;

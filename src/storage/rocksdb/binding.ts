@@ -15,6 +15,8 @@ export interface RawIteratorOptions {
   values: boolean;
   keyEncoding: 'utf8';
   valueEncoding: 'utf8';
+  /** One nextv stops once it has read more than this many bytes of keys and values (default: no bound). */
+  highWaterMarkBytes?: number;
 }
 
 /** An iterator of the binding; nextv runs in the libuv thread pool. */

@@ -11,6 +11,8 @@
  *   'w/' + 16-digit index    watch history: the effects of the entry at that index (JSON), written in
  *                            the apply batch (see kv/history.ts for what is kept)
  *   'wf'                     watch history floor (JSON number): the highest index whose history is gone
+ *   'e/' + lease id          a lease (JSON LeaseRecord), written in the apply batch
+ *   'f/' + lease id + NUL + key   a key attached to that lease (empty value), written in the apply batch
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
  * applies are not (see KvStore.persist). All writes go to one writer thread (writer.ts), which
  * writes them one after another in the order they were issued, so the WAL holds them in that order:
@@ -24,12 +26,12 @@ import { pathToFileURL } from 'node:url';
 import { promises as fsp } from 'node:fs';
 import path from 'node:path';
 import type { Entry, HardState, HeldSnapshot, SnapshotMeta } from '../../raft/core/types.js';
-import type { EffectBatch, HistoryEntry, HistoryPage, StoredValue } from '../../kv/types.js';
+import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, StoredValue } from '../../kv/types.js';
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
 import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
-import { isPastRange, type ListedKey, type RangePage, type RangeQuery } from '../../kv/listing.js';
+import { countAt, historyNeed, inRange, isPastRange, PageBuilder, undoChanges, unavailablePage, type RangePage, type RangeQuery, type UndoneKey } from '../../kv/listing.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 /** Default bound of the KV read cache (hot keys served without a RocksDB round trip). */
@@ -37,6 +39,13 @@ export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Rows per iterator step: each step is one thread-pool round trip. */
 const ITERATOR_STEP_ROWS = 1000;
+
+/**
+ * Bytes per iterator step of a listing: its iterator spans the KV rows, the log and the history
+ * (one consistent view), so a step that runs past the last KV row reads log entries it throws away;
+ * this bounds them to about one step's worth.
+ */
+const LIST_STEP_BYTES = 1 << 20;
 
 /**
  * Starts the writer thread (writer.js beside this file once compiled). Run from the TypeScript
@@ -64,6 +73,45 @@ const HISTORY_PREFIX = 'w/';
 const HISTORY_END = 'w0';
 const HISTORY_FLOOR_KEY = 'wf';
 const HISTORY_READ_END = 'wg';
+const LEASE_PREFIX = 'e/';
+const ATTACHED_PREFIX = 'f/';
+const ATTACHED_END = 'f0';
+
+/** The key of an attachment of `key` to lease `id` (ids never hold NUL). */
+function attachedKey(id: string, key: string): string {
+  return `${ATTACHED_PREFIX}${id}\u0000${key}`;
+}
+
+/** The lease id and key of an attachment row. */
+function parseAttachedKey(k: string): [string, string] {
+  const at = k.indexOf('\u0000');
+  return [k.slice(ATTACHED_PREFIX.length, at), k.slice(at + 1)];
+}
+
+/** Reads the lease table through `it` (an iterator whose range covers 'e/' to 'f0'), from its one view. */
+async function readLeases(it: RawIterator): Promise<LeaseState> {
+  const state: LeaseState = { leases: [], attached: [] };
+  it.seek(LEASE_PREFIX);
+  scan: for (;;) {
+    const rows = await it.nextv(ITERATOR_STEP_ROWS);
+    if (rows.length === 0) break;
+    for (const [k, v] of rows) {
+      if (!k.startsWith(LEASE_PREFIX)) break scan;
+      state.leases.push(JSON.parse(v ?? '') as LeaseRecord);
+    }
+  }
+  it.seek(ATTACHED_PREFIX);
+  scan: for (;;) {
+    const rows = await it.nextv(ITERATOR_STEP_ROWS);
+    if (rows.length === 0) break;
+    for (const [k] of rows) {
+      if (!k.startsWith(ATTACHED_PREFIX)) break scan;
+      state.attached.push(parseAttachedKey(k));
+    }
+  }
+  state.leases.sort((a, b) => a.grantedIndex - b.grantedIndex);
+  return state;
+}
 
 /** The history key of `index`: zero-padded so that byte order is index order. */
 function historyKey(index: number): string {
@@ -247,8 +295,8 @@ export class RocksDatabase {
    * Runs `fn` over one iterator of [gte, lt) with values: every read through it (including after
    * seek) sees the one consistent view taken when this call created it. Closes it afterwards.
    */
-  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>): Promise<T> {
-    const it = this.iterator(gte, lt);
+  async withIterator<T>(gte: string, lt: string, fn: (it: RawIterator) => Promise<T>, highWaterMarkBytes?: number): Promise<T> {
+    const it = this.iterator(gte, lt, highWaterMarkBytes);
     try {
       return await fn(it);
     } finally {
@@ -260,8 +308,8 @@ export class RocksDatabase {
    * An iterator over [gte, lt) with values. RocksDB takes its implicit snapshot when the iterator is
    * created: everything read through it, seeks included, is the database as it was at that moment.
    */
-  iterator(gte: string, lt: string): RawIterator {
-    return this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8' });
+  iterator(gte: string, lt: string, highWaterMarkBytes?: number): RawIterator {
+    return this.db.iterator({ gte, lt, values: true, keyEncoding: 'utf8', valueEncoding: 'utf8', ...(highWaterMarkBytes !== undefined ? { highWaterMarkBytes } : {}) });
   }
 
   /** Calls `fn` with each key in [gte, lt) in order, without reading values or holding the keys. */
@@ -504,7 +552,13 @@ export class RocksKvStore implements KvStore {
     const updates = new Map<string, StoredValue | null>();
     const batch: BatchOp[] = [];
     let count = this.keyCount;
-    for (const { index, effects } of batches) {
+    for (const { index, effects, leaseEffects } of batches) {
+      for (const e of leaseEffects ?? []) {
+        if (e.type === 'lease-put') batch.push({ type: 'put', key: LEASE_PREFIX + e.lease.id, value: JSON.stringify(e.lease) });
+        else if (e.type === 'lease-delete') batch.push({ type: 'del', key: LEASE_PREFIX + e.id });
+        else if (e.type === 'attach') batch.push({ type: 'put', key: attachedKey(e.id, e.key), value: '' });
+        else batch.push({ type: 'del', key: attachedKey(e.id, e.key) });
+      }
       for (const e of effects) {
         if (e.type === 'put') {
           batch.push({ type: 'put', key: KV_PREFIX + e.key, value: JSON.stringify({ value: e.value, index }) });
@@ -545,6 +599,10 @@ export class RocksKvStore implements KvStore {
     return (await this.db.getJson<number>(APPLIED_KEY)) ?? 0;
   }
 
+  loadLeases(): Promise<LeaseState> {
+    return this.db.withIterator(LEASE_PREFIX, ATTACHED_END, readLeases);
+  }
+
   readHistory(from: number, maxEntries: number): Promise<HistoryPage> {
     // One iterator over ['a', 'wg'): the applied index, the records and the floor all come from its
     // one implicit snapshot, so a record dropped meanwhile shows as a floor above it, never as a gap.
@@ -575,30 +633,48 @@ export class RocksKvStore implements KvStore {
   }
 
   listRange(q: RangeQuery): Promise<RangePage> {
-    // One iterator from the applied index key ('a') to the end of the KV keys: the applied index and
-    // the rows come from the same view, so the page is the state at exactly its index.
-    return this.db.withIterator(APPLIED_KEY, KV_END, async (it) => {
+    // One iterator from the applied index key ('a') past the history floor ('wf'): the applied index,
+    // the floor, the history records and the rows all come from its one implicit snapshot, so the page
+    // is the state at exactly its index, and the changes it undoes are exactly those after I0.
+    return this.db.withIterator(APPLIED_KEY, HISTORY_READ_END, async (it) => {
       const head = await it.nextv(1);
-      const index = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      const appliedIndex = head.length > 0 && head[0][0] === APPLIED_KEY ? (JSON.parse(head[0][1] ?? '0') as number) : 0;
+      const atIndex = q.atIndex ?? appliedIndex;
+      let undo: Map<string, UndoneKey> | null = null;
+      if (atIndex !== appliedIndex) {
+        it.seek(HISTORY_FLOOR_KEY);
+        const f = await it.nextv(1);
+        // No stored floor yet: nothing was dropped since open, so the floor is the one found at open.
+        const floor = f.length > 0 && f[0][0] === HISTORY_FLOOR_KEY ? (JSON.parse(f[0][1] ?? '0') as number) : this.bound.floor;
+        const need = historyNeed(atIndex, floor, appliedIndex);
+        if (need !== null) return unavailablePage(need, atIndex, floor, appliedIndex);
+        const entries: HistoryEntry[] = [];
+        it.seek(historyKey(atIndex + 1));
+        scan: for (;;) {
+          const rows = await it.nextv(ITERATOR_STEP_ROWS);
+          if (rows.length === 0) break;
+          for (const [k, v] of rows) {
+            if (!k.startsWith(HISTORY_PREFIX)) break scan;
+            const effects = (JSON.parse(v ?? '[]') as HistoryEntry['effects']).filter((e) => inRange(e.key, q));
+            if (effects.length > 0) entries.push({ index: Number(k.slice(HISTORY_PREFIX.length)), effects });
+          }
+        }
+        undo = undoChanges(q, entries);
+        if (undo === null) return unavailablePage('expired', atIndex, floor, appliedIndex);
+      }
       // The smallest key after `after` is `after` + U+0000.
       it.seek(KV_PREFIX + (q.after !== null ? `${q.after}\u0000` : q.start));
-      const items: ListedKey[] = [];
-      let more = false;
+      const builder = new PageBuilder(q, undo);
       scan: for (;;) {
         const rows = await it.nextv(Math.min(q.limit + 1, ITERATOR_STEP_ROWS));
         if (rows.length === 0) break;
         for (const [k, v] of rows) {
           const key = k.slice(KV_PREFIX.length);
           if (!k.startsWith(KV_PREFIX) || isPastRange(key, q)) break scan;
-          if (items.length === q.limit) {
-            more = true;
-            break scan;
-          }
-          const sv = JSON.parse(v ?? '') as StoredValue;
-          items.push(q.keysOnly ? { key, index: sv.index } : { key, value: sv.value, index: sv.index });
+          if (!builder.offer(key, JSON.parse(v ?? '') as StoredValue)) break scan;
         }
       }
-      const page: RangePage = { index, items, more };
+      let count: number | undefined;
       if (q.count) {
         let n = 0;
         it.seek(KV_PREFIX + q.start);
@@ -610,10 +686,10 @@ export class RocksKvStore implements KvStore {
             n++;
           }
         }
-        page.count = n;
+        count = countAt(n, undo);
       }
-      return page;
-    });
+      return builder.finish(atIndex, count);
+    }, LIST_STEP_BYTES);
   }
 
   forEachRow(fn: (key: string, value: StoredValue) => void): Promise<void> {
@@ -622,8 +698,11 @@ export class RocksKvStore implements KvStore {
     return this.db.forEachEntry(KV_PREFIX, KV_END, true, (k, v) => fn(k.slice(KV_PREFIX.length), JSON.parse(v) as StoredValue));
   }
 
-  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number): Promise<void> {
+  async replaceRows(rows: ReadonlyArray<readonly [string, StoredValue]>, appliedIndex: number, leases: LeaseState = { leases: [], attached: [] }): Promise<void> {
     const batch: BatchOp[] = (await this.db.scanKeys(KV_PREFIX, KV_END)).map((key) => ({ type: 'del', key }));
+    for (const key of await this.db.scanKeys(LEASE_PREFIX, ATTACHED_END)) batch.push({ type: 'del', key });
+    for (const l of leases.leases) batch.push({ type: 'put', key: LEASE_PREFIX + l.id, value: JSON.stringify(l) });
+    for (const [id, key] of leases.attached) batch.push({ type: 'put', key: attachedKey(id, key), value: '' });
     const keys = new Set<string>();
     for (const [key, { value, index }] of rows) {
       batch.push({ type: 'put', key: KV_PREFIX + key, value: JSON.stringify({ value, index }) });
@@ -645,11 +724,14 @@ export class RocksKvStore implements KvStore {
     // ONE iterator over ['a', 'k0'): its first row is the applied index (when stored; 'a' sorts
     // before 'h' and 'k/'), then a seek to 'k/' reads the rows, all from the same implicit snapshot,
     // so the index and the rows are one atomic state of the store.
+    // The lease rows ('e/', 'f/') sort between them and are read whole through the same iterator.
     const it = this.db.iterator(APPLIED_KEY, KV_END);
     let appliedIndex = 0;
+    let leases: LeaseState;
     try {
       const first = await it.nextv(1);
       if (first.length > 0 && first[0][0] === APPLIED_KEY) appliedIndex = JSON.parse(first[0][1] ?? '0') as number;
+      leases = await readLeases(it);
       it.seek(KV_PREFIX);
     } catch (err) {
       await it.close();
@@ -658,6 +740,7 @@ export class RocksKvStore implements KvStore {
     let isClosed = false;
     return {
       appliedIndex,
+      leases,
       nextRows: async (max) => {
         if (isClosed) return [];
         const rows = await it.nextv(max);

@@ -80,6 +80,14 @@ describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)
         ['GET', '/keys', undefined, { none: 401, bogus: 401, read: 200, write: 200, admin: 200, teamW: 403, teamR: 403 }],
         ['GET', '/keys?prefix=team', undefined, { none: 401, bogus: 401, read: 200, write: 200, admin: 200, teamW: 403, teamR: 403 }],
         ['GET', '/keys?start=teamA.a', undefined, { none: 401, bogus: 401, read: 200, write: 200, admin: 200, teamW: 403, teamR: 403 }],
+        // Leases: grant, keepalive and revoke need write; reads need read; attaching is a write of the key.
+        ['POST', '/leases', { ttlMs: 60_000 }, { none: 401, bogus: 401, read: 403, write: 201, admin: 201, teamW: 201, teamR: 403 }],
+        ['GET', '/leases', undefined, { none: 401, bogus: 401, read: 200, write: 200, admin: 200, teamW: 200, teamR: 200 }],
+        ['GET', '/leases/l-999999', undefined, { none: 401, bogus: 401, read: 404, write: 404, admin: 404, teamW: 404, teamR: 404 }],
+        ['POST', '/leases/l-999999/keepalive', undefined, { none: 401, bogus: 401, read: 403, write: 404, admin: 404, teamW: 404, teamR: 403 }],
+        ['DELETE', '/leases/l-999999', undefined, { none: 401, bogus: 401, read: 403, write: 404, admin: 404, teamW: 404, teamR: 403 }],
+        ['PUT', '/key/x?lease=l-999999', { value: 'leased' }, { none: 401, bogus: 401, read: 403, write: 404, admin: 404, teamW: 403, teamR: 403 }],
+        ['PUT', '/key/teamA.l?lease=l-999999', { value: 'leased' }, { none: 401, bogus: 401, read: 403, write: 404, admin: 404, teamW: 404, teamR: 403 }],
         ['GET', '/backup?consistency=stale', undefined, { none: 401, bogus: 401, read: 403, write: 403, admin: 200, teamW: 403, teamR: 403 }],
         ['GET', '/cluster', undefined, { none: 401, bogus: 401, read: 403, write: 403, admin: 200, teamW: 403, teamR: 403 }],
         ['DELETE', '/cluster/nodes/nobody', undefined, { none: 401, bogus: 401, read: 403, write: 403, admin: 404, teamW: 403, teamR: 403 }],
@@ -93,7 +101,7 @@ describe('security: client tokens with roles and key prefixes (AUTH_TOKENS_FILE)
           expect(r.status, `${method} ${path} as ${who} via ${base}: ${r.text}`).to.equal(want[who]);
           if (r.status >= 400) {
             const code = (r.body as { error?: { code?: string } }).error?.code;
-            expect(code, `${method} ${path} as ${who}`).to.equal({ 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: path.startsWith('/cluster/nodes/') ? 'NODE_NOT_FOUND' : 'KEY_NOT_FOUND' }[r.status]);
+            expect(code, `${method} ${path} as ${who}`).to.equal({ 401: 'UNAUTHORIZED', 403: 'FORBIDDEN', 404: path.startsWith('/cluster/nodes/') ? 'NODE_NOT_FOUND' : path.includes('lease') ? 'LEASE_NOT_FOUND' : 'KEY_NOT_FOUND' }[r.status]);
           }
         }
       }

@@ -188,7 +188,7 @@ function makeCase(rng: Rng, apiPorts: number[], raftPorts: number[], ids: string
   }
   if (r < 0.54) {
     const method = pick(rng, ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'HEAD', 'PROPFIND', 'MKCOL']);
-    const path = pick(rng, ['/', '/keys', '/key', '/key/', '/cluster', '/cluster/join', '/cluster/nodes/', `/cluster/nodes/ghost-${randInt(rng, 0, 9)}`, '/metrics', '/health', '/ready', '/admin', '/../etc/passwd', `/${pctEncode(randomString(rng, 10))}`]);
+    const path = pick(rng, ['/', '/keys', '/key', '/key/', '/leases', '/leases/', '/leases/l-1', `/leases/l-${randInt(rng, 0, 99)}/keepalive`, '/leases/x/keepalive', `/key/fz-${randInt(rng, 0, 9)}?lease=${pick(rng, ['l-1', 'l-0', 'x', '', 'l-99999999999999999999'])}`, '/cluster', '/cluster/join', '/cluster/nodes/', `/cluster/nodes/ghost-${randInt(rng, 0, 9)}`, '/metrics', '/health', '/ready', '/admin', '/../etc/passwd', `/${pctEncode(randomString(rng, 10))}`]);
     return { kind: 'http', port: api, method, path, body: method === 'GET' || method === 'HEAD' ? undefined : pick(rng, GARBAGE_JSON) };
   }
   if (r < 0.6) {

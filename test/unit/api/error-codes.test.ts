@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { Registry } from 'prom-client';
 import { createApp } from '../../../src/api/app.js';
 import { ERROR_CODES, type ErrorCode } from '../../../src/errors.js';
+import { encodeContinue, type KeyRange, type RangeQuery } from '../../../src/kv/listing.js';
 import type { RaftNode } from '../../../src/raft/node/node.js';
 import type { Member } from '../../../src/raft/core/types.js';
 import { TokenStore } from '../../../src/security/tokens.js';
@@ -41,9 +42,21 @@ function stubLeader(changes: unknown[]): RaftNode {
     // The watch history starts after index 5 (applied: 9).
     readHistory: () => Promise.resolve({ floor: 5, appliedIndex: 9, entries: [], upTo: 9 }),
     appliedIndex: () => 9,
+    minLeaseTtlMs: () => 1000,
+    lease: () => Promise.resolve(undefined),
+    onAppliedIndex: () => () => undefined,
+    // A listing at an index below the floor (5) cannot be undone any more; one above 9 is not applied yet.
+    listRange: (q: RangeQuery) =>
+      Promise.resolve(
+        q.atIndex === null || q.atIndex === undefined
+          ? { index: 9, items: [], more: false }
+          : { index: q.atIndex, items: [], more: false, unavailable: { reason: q.atIndex < 5 ? 'expired' : 'behind', floor: 5, appliedIndex: 9 } },
+      ),
   };
   return stub as unknown as RaftNode;
 }
+
+const prefixRange = (prefix: string): KeyRange => ({ start: prefix, end: null, prefix });
 
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
@@ -117,6 +130,13 @@ describe('api: every error answer is a code of the registry (src/errors.ts)', ()
       ['GET', '/key/boom', undefined, admin, 'INTERNAL'],
       ['GET', '/watch?from=5', undefined, admin, 'COMPACTED'],
       ['GET', '/watch?from=x', undefined, admin, 'BAD_REQUEST'],
+      ['POST', '/leases', { ttlMs: 1 }, admin, 'INVALID_TTL'],
+      ['GET', '/leases/l-99', undefined, admin, 'LEASE_NOT_FOUND'],
+      ['DELETE', '/leases/nope', undefined, admin, 'LEASE_NOT_FOUND'],
+      ['PUT', '/key/x?lease=bad', { value: 'v' }, admin, 'BAD_REQUEST'],
+      ['GET', `/keys?prefix=p%2F&continue=${encodeContinue(prefixRange('p/'), 'p/a', 4)}`, undefined, admin, 'CONTINUE_EXPIRED'],
+      ['GET', `/keys?prefix=p%2F&continue=${encodeContinue(prefixRange('p/'), 'p/a', 12)}&consistency=stale`, undefined, admin, 'UNAVAILABLE'],
+      ['GET', `/keys?prefix=q%2F&continue=${encodeContinue(prefixRange('p/'), 'p/a', 4)}`, undefined, admin, 'BAD_REQUEST'],
     ];
     for (const [method, path, body, headers, code] of cases) {
       const r = await http(method, `${base}${path}`, body, headers);

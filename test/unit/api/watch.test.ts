@@ -115,6 +115,22 @@ describe('watch: query, framing and the stream of frames', () => {
     expect(messages(changeFrame(9, effects, ''))[0].data).to.deep.equal({ index: 9, events: effects });
   });
 
+  it('events keep their shape: the history\'s prevValue (kept for listings) is never sent', async () => {
+    const n = new FakeNode();
+    await n.apply(1, [set('p/a', 'secret-old'), set('p/b', 'x')]);
+    await n.apply(2, [set('p/a', 'new'), { op: 'delete', key: 'p/b' }]);
+    const stored = (await n.readHistory(2, 10)).entries[0].effects;
+    expect(stored.map((e) => e.prevValue)).to.deep.equal(['secret-old', 'x']);
+    const gen = watchFrames(n, 'p/', 2, null, 60_000);
+    expect(await nextFrame(gen)).to.match(/^: watching/);
+    const frame = (await nextFrame(gen)) as string;
+    expect(frame).to.not.include('prevValue');
+    expect(frame).to.not.include('secret-old');
+    expect(messages(frame)[0].data).to.deep.equal({ index: 2, events: [{ type: 'put', key: 'p/a', value: 'new', prevIndex: 1 }, { type: 'delete', key: 'p/b', prevIndex: 1 }] });
+    expect(changeFrame(2, stored, '')).to.equal(frame);
+    await gen.return(undefined);
+  });
+
   it('streams every matching change in order, once, a multi-key entry as one message; other prefixes and empty entries send nothing', async () => {
     const n = new FakeNode();
     await n.apply(1, [set('p/a', '1')]);

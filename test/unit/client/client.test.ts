@@ -7,6 +7,7 @@ import {
   BadRequestError,
   ClusterUnavailableError,
   ConflictError,
+  ContinueExpiredError,
   KeyNotFoundError,
   NodeNotFoundError,
   NoLeaderError,
@@ -192,6 +193,26 @@ describe('client library: failover, retry safety and error typing (scripted serv
     const nf = await fake(error('KEY_NOT_FOUND', 404));
     const err = (await rejection(new RaftKvClient({ endpoints: [nf.url] }).delete('gone'))) as KeyNotFoundError;
     expect(err.key).to.equal('gone');
+  });
+
+  it('a later list page answered 410 CONTINUE_EXPIRED is a typed ContinueExpiredError with the fresh token, never retried nor restarted', async () => {
+    const details = { continue: 'fresh-token', listIndex: 7, compactedIndex: 20, currentIndex: 31 };
+    const a = await fake((req, _body, res) => {
+      if (!(req.url ?? '').includes('continue=')) json(res, 200, { index: 7, items: [{ key: 'p/a', value: '1', index: 3 }], more: true, continue: 'old-token' });
+      else json(res, 410, { error: { code: 'CONTINUE_EXPIRED', message: 'expired from fake', details } });
+    });
+    const client = new RaftKvClient({ endpoints: [a.url], ...fast });
+    const err = (await rejection(client.listPage('p/', { continueToken: 'old-token' }))) as ContinueExpiredError;
+    expect(err).to.be.instanceOf(ContinueExpiredError);
+    expect([err.code, err.status, err.continueToken, err.listIndex, err.compactedIndex, err.currentIndex]).to.deep.equal(['CONTINUE_EXPIRED', 410, 'fresh-token', 7, 20, 31]);
+    a.seen.length = 0;
+    const items: string[] = [];
+    const listed = await rejection((async () => {
+      for await (const item of client.list('p/')) items.push(item.key);
+    })());
+    expect(listed).to.be.instanceOf(ContinueExpiredError);
+    expect(items).to.deep.equal(['p/a']);
+    expect(a.seen).to.deep.equal(['GET /keys?prefix=p%2F', 'GET /keys?prefix=p%2F&continue=old-token']);
   });
 
   it('removeNode of a non-member is NodeNotFoundError, from NODE_NOT_FOUND and from an older server\'s KEY_NOT_FOUND', async () => {

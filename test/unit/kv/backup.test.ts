@@ -121,3 +121,38 @@ describe('raftkv restore and the watch history', () => {
     }
   });
 });
+
+describe('kv: backup lease lines', () => {
+  it('lease lines follow the keys, are hashed but not counted, and a restore writes the lease table', async () => {
+    const enc = new BackupEncoder();
+    let text = enc.header(header) + enc.row('a', { value: '1', index: 5 }) + enc.row('b', { value: '2', index: 6 });
+    text += enc.lease({ id: 'l-4', ttlMs: 5000, grantedIndex: 4, remainingMs: 1200 }, ['a']);
+    text += enc.trailer();
+    const leases: unknown[] = [];
+    const v = new BackupVerifier(undefined, (l, keys) => {
+      leases.push({ ...l, keys });
+    });
+    for await (const line of splitLines(chunksOf(text, 5))) await v.line(line);
+    expect(v.end().count).to.equal(2);
+    expect(leases).to.deep.equal([{ id: 'l-4', ttlMs: 5000, grantedIndex: 4, remainingMs: 1200, keys: ['a'] }]);
+    // A key line after a lease line, or a malformed lease line, is refused.
+    const lines = text.split('\n');
+    expect(await refusal([lines[0], lines[1], lines[3], lines[2], ''].join('\n'))).to.match(/after the lease lines/);
+    expect(await refusal(text.replace('"lease":"l-4"', '"lease":"x"'))).to.match(/not a lease line/);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-lease-backup-'));
+    try {
+      const file = path.join(dir, 'b.ndjson');
+      fs.writeFileSync(file, text);
+      await restoreFromFile(file, dir, { nodeId: 'r1', raftAddr: '127.0.0.1:1', apiAddr: '127.0.0.1:2', bump: 100 });
+      const s = await openStorage(dir, 'r1');
+      try {
+        expect(await s.kv.loadLeases()).to.deep.equal({ leases: [{ id: 'l-4', ttlMs: 5000, grantedIndex: 4, remainingMs: 1200 }], attached: [['l-4', 'a']] });
+      } finally {
+        await s.log.close();
+        await s.kv.close();
+      }
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -431,6 +431,45 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
       expect((await s.log.load()).entries).to.deep.equal([entry(3, 1), entry(4, 2), entry(5, 3)]);
     });
 
+    it('leases: lease rows and attached keys are persisted in the apply batch, survive reopen, and replaceRows replaces them', async () => {
+      const l1 = { id: 'l-1', ttlMs: 5000, grantedIndex: 1, remainingMs: 5000 };
+      const l2 = { id: 'l-2', ttlMs: 9000, grantedIndex: 2, remainingMs: 9000 };
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+      await s.kv.persist([
+        { index: 1, effects: [], leaseEffects: [{ type: 'lease-put', lease: l1 }] },
+        { index: 2, effects: [{ type: 'put', key: 'b', value: '1', prevIndex: null, lease: 'l-1' }, { type: 'put', key: 'a', value: '1', prevIndex: null, lease: 'l-1' }],
+          leaseEffects: [{ type: 'lease-put', lease: l2 }, { type: 'attach', id: 'l-1', key: 'b' }, { type: 'attach', id: 'l-1', key: 'a' }, { type: 'attach', id: 'l-2', key: 'é\u0000x' }] },
+      ], 2);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [l1, l2], attached: [['l-1', 'a'], ['l-1', 'b'], ['l-2', 'é\u0000x']] });
+      await s.kv.persist([{ index: 3, effects: [], leaseEffects: [{ type: 'detach', id: 'l-1', key: 'b' }, { type: 'lease-put', lease: { ...l1, remainingMs: 10 } }, { type: 'detach', id: 'l-2', key: 'é\u0000x' }, { type: 'lease-delete', id: 'l-2' }] }], 3);
+      const expected = { leases: [{ ...l1, remainingMs: 10 }], attached: [['l-1', 'a']] };
+      expect(await s.kv.loadLeases()).to.deep.equal(expected);
+      const view = await s.kv.openView();
+      expect(view.leases).to.deep.equal(expected);
+      await view.close();
+      await reopen();
+      expect(await s.kv.loadLeases()).to.deep.equal(expected);
+      await s.kv.replaceRows([['z', { value: 'z', index: 4 }]], 9, { leases: [l2], attached: [['l-2', 'z']] });
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [l2], attached: [['l-2', 'z']] });
+      await s.kv.replaceRows([], 10);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+    });
+
+    it('leases: a snapshot exported from one store and restored into another carries the lease table', async () => {
+      await sm().applyCommands([
+        { index: 1, term: 1, command: { kind: 'lease-grant', ttlMs: 5000 } },
+        { index: 2, term: 1, command: { kind: 'ops', ops: [{ op: 'set', key: 'a', value: '1', lease: 'l-1' }], conditions: [] } },
+      ], 2);
+      const data = await sm().exportSnapshot();
+      await sm().restoreSnapshot('[]', 3);
+      expect(await s.kv.loadLeases()).to.deep.equal({ leases: [], attached: [] });
+      await sm().restoreSnapshot(data, 4);
+      const fresh = sm();
+      const out = await fresh.applyCommands([{ index: 5, term: 1, command: { kind: 'lease-revoke', id: 'l-1' } }], 5);
+      expect(out[0].lease).to.deep.equal({ op: 'revoke', id: 'l-1', deleted: ['a'] });
+      expect(await s.kv.get('a')).to.equal(undefined);
+    });
+
     describe('watch history', () => {
       const set = (key: string, value = 'v'): KvOp => ({ op: 'set', key, value });
       async function openWith(l: HistoryLimits): Promise<void> {
@@ -450,8 +489,9 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
           upTo: 5,
           entries: [
             { index: 1, effects: [{ type: 'put', key: 'a', value: '1', prevIndex: null }] },
-            { index: 3, effects: [{ type: 'put', key: 'b', value: '2', prevIndex: null }, { type: 'delete', key: 'a', prevIndex: 1 }] },
-            { index: 4, effects: [{ type: 'put', key: 'b', value: '3', prevIndex: 3 }] },
+            // Each record keeps the value an effect replaced or removed (prevValue), for listings at an older index.
+            { index: 3, effects: [{ type: 'put', key: 'b', value: '2', prevIndex: null }, { type: 'delete', key: 'a', prevIndex: 1, prevValue: '1' }] },
+            { index: 4, effects: [{ type: 'put', key: 'b', value: '3', prevIndex: 3, prevValue: '2' }] },
           ],
         });
         expect((await s.kv.readHistory(2, 100)).entries.map((e) => e.index)).to.deep.equal([3, 4]);
@@ -566,6 +606,77 @@ export function storageContract(name: string, makeHarness: () => StorageHarness)
         const page = await s.kv.listRange(q({ start: 'b/', prefix: 'b/', limit: 1 }));
         expect(page.items).to.deep.equal([{ key: 'b/0', value: 'z', index: 7 }]);
         expect(page.index).to.equal(7);
+      });
+
+      describe('at the first page\'s index I0 (atIndex): later pages undo the changes after I0 from the history', () => {
+        const b = (over: Partial<RangeQuery>): RangeQuery => q({ start: 'b/', prefix: 'b/', ...over });
+        const set = (key: string, value: string): KvOp => ({ op: 'set', key, value });
+
+        it('keys added, changed and deleted after I0 do not show; keys deleted after I0 show with their I0 value; count is at I0', async () => {
+          const p1 = await s.kv.listRange(b({ limit: 2, count: true }));
+          expect(p1.items.map((i) => i.key)).to.deep.equal(['b/1', 'b/2']);
+          expect(p1.count).to.equal(5);
+          const i0 = p1.index;
+          expect(i0).to.equal(6);
+          // After I0: a new key on the next page, a changed one (twice in one entry), a deleted one,
+          // one deleted then created again, one created then deleted, and changes outside the prefix.
+          await applyOps(s.kv, 7, [set('b/25', 'new'), set('b/3', 'x1'), { op: 'delete', key: 'b/\uFF5E' }, set('c', 'other')]);
+          await applyOps(s.kv, 8, [set('b/3', 'x2'), set('b/3', 'x3'), { op: 'delete', key: 'b/\u{1F600}' }, set('b/4', 'gone-again')]);
+          await applyOps(s.kv, 9, [set('b/\u{1F600}', 'back'), { op: 'delete', key: 'b/4' }, { op: 'delete', key: 'b/1' }]);
+          const p2 = await s.kv.listRange(b({ limit: 2, after: 'b/2', atIndex: i0, count: true }));
+          expect(p2).to.deep.equal({
+            index: 6,
+            items: [
+              { key: 'b/3', value: 'v-b/3', index: 5 },
+              { key: 'b/\uFF5E', value: 'v-b/\uFF5E', index: 5 },
+            ],
+            more: true,
+            count: 5,
+          });
+          const p3 = await s.kv.listRange(b({ limit: 2, after: 'b/\uFF5E', atIndex: i0, keysOnly: true }));
+          expect(p3).to.deep.equal({ index: 6, items: [{ key: 'b/\u{1F600}', index: 5 }], more: false });
+          // A key absent at I0 is skipped, even where it would have filled the page.
+          const p2b = await s.kv.listRange(b({ limit: 1, after: 'b/2', atIndex: i0 }));
+          expect(p2b.items).to.deep.equal([{ key: 'b/3', value: 'v-b/3', index: 5 }]);
+          expect(p2b.more).to.equal(true);
+          // The whole range at I0 equals the first listing at I0; the current state differs.
+          const all = await s.kv.listRange(q({ atIndex: i0, count: true }));
+          const before = await s.kv.listRange(q({}));
+          expect(before.index).to.equal(9);
+          expect(all.count).to.equal(keys.length);
+          expect(all.items.map((i) => i.key).sort()).to.deep.equal([...keys].sort());
+          expect(all.items.find((i) => i.key === 'b/2')).to.deep.equal({ key: 'b/2', value: 'new', index: 6 });
+          expect(all.items.find((i) => i.key === 'b/1')).to.deep.equal({ key: 'b/1', value: 'v-b/1', index: 5 });
+          await reopen();
+          expect(await s.kv.listRange(b({ limit: 2, after: 'b/2', atIndex: i0, count: true }))).to.deep.equal(p2);
+        });
+
+        it('a page at the applied index needs no history; above it is "behind"; below the floor is "expired" with the floor and applied index', async () => {
+          expect(await s.kv.listRange(b({ limit: 2, after: 'b/2', atIndex: 6 }))).to.deep.equal(await s.kv.listRange(b({ limit: 2, after: 'b/2' })));
+          expect((await s.kv.listRange(b({ atIndex: 7 }))).unavailable).to.deep.equal({ reason: 'behind', floor: 0, appliedIndex: 6 });
+          // A small history (memory: reopening with other limits starts empty; RocksDB keeps rows 5 and 6).
+          limits = { maxEntries: 2, maxBytes: 1 << 20 };
+          await reopen();
+          const e = (over: Partial<RangeQuery>): RangeQuery => q({ start: 'e/', prefix: 'e/', ...over });
+          await applyOps(s.kv, 10, [set('e/1', 'a'), set('e/2', 'a'), set('e/3', 'a')]);
+          await applyOps(s.kv, 11, [set('e/2', 'b')]);
+          // Records 10 and 11 kept, floor below 10: at I0 = 10 the listing can still be undone.
+          expect((await s.kv.listRange(e({ atIndex: 10 }))).items.find((i) => i.key === 'e/2')).to.deep.equal({ key: 'e/2', value: 'a', index: 10 });
+          await applyOps(s.kv, 12, [set('e/3', 'c')]);
+          await applyOps(s.kv, 13, [set('e/3', 'd')]);
+          const expired = await s.kv.listRange(e({ after: 'e/1', atIndex: 10 }));
+          expect(expired).to.deep.equal({ index: 10, items: [], more: false, unavailable: { reason: 'expired', floor: 11, appliedIndex: 13 } });
+          // At the floor itself every record after it is kept.
+          const atFloor = await s.kv.listRange(e({ after: 'e/1', atIndex: 11 }));
+          expect(atFloor.items).to.deep.equal([{ key: 'e/2', value: 'b', index: 11 }, { key: 'e/3', value: 'a', index: 10 }]);
+        });
+
+        it('a record without the previous value (written before the history kept it) cannot be undone: "expired"', async () => {
+          await s.kv.persist([{ index: 7, effects: [{ type: 'put', key: 'b/3', value: 'old-record', prevIndex: 5 }] }], 7);
+          expect((await s.kv.listRange(b({ after: 'b/2', atIndex: 6 }))).unavailable).to.deep.equal({ reason: 'expired', floor: 0, appliedIndex: 7 });
+          // Outside the listed range it is not needed.
+          expect((await s.kv.listRange(q({ start: 'c', prefix: 'c', atIndex: 6 }))).items.map((i) => i.key)).to.deep.equal(['c']);
+        });
       });
     });
   });
