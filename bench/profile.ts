@@ -62,6 +62,42 @@ function threadTicks(pid: number): Map<string, { name: string; ticks: number }> 
 interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }
 interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number; endTime: number }
 
+/** A coarse category for a profile frame's self time (what part of the write path it belongs to). */
+function category(n: ProfileNode): string {
+  const { functionName: f, url } = n.callFrame;
+  if (f === '(idle)') return 'idle';
+  if (f === '(garbage collector)') return 'gc';
+  if (f === '(program)') return 'program (native, unattributed)';
+  if (url.includes('rocksdb') || url.includes('/storage/')) return 'storage (rocksdb binding, log, kv store)';
+  if (url.includes('/raft/core/')) return 'raft core';
+  if (url.includes('/raft/node/')) return 'raft driver';
+  if (url.includes('/transport/')) return 'peer transport';
+  if (url.includes('/kv/')) return 'kv (commands, apply)';
+  if (url.includes('/api/') || url.includes('/http/') || url.includes('/security/') || url.includes('/metrics/')) return 'api (our handlers, metrics)';
+  if (/node_modules\/(koa|@koa|koa-compose|delegates|statuses|http-errors|on-finished|type-is|mime|content-type|cookies|accepts|vary|encodeurl|escape-html|fresh|depd|only|path-to-regexp)/.test(url) || url.includes('mimeScore')) return 'koa and its deps';
+  if (url.includes('prom-client')) return 'prom-client';
+  if (url.includes('undici')) return 'undici';
+  if (f === 'writev' || f === 'writeUtf8String' || f === 'writeBuffer' || url.startsWith('node:net') || url.startsWith('node:internal/stream') || url.includes('stream_base_commons')) return 'sockets (writev, streams)';
+  if (url.startsWith('node:_http') || url.startsWith('node:internal/http') || f === 'parserOnIncoming' || f === 'execute') return 'node http';
+  if (f === 'postMessage' || url.includes('worker')) return 'worker postMessage';
+  if (f === 'parse' || f === 'stringify' || f.startsWith('JSON')) return 'JSON';
+  if (url.includes('loader') || url.includes('modules/') || url.includes('realm') || f === 'compileSourceTextModule') return 'module loading (start-up)';
+  return 'other node internals';
+}
+
+/** Self time per category (ms). */
+function categories(p: CpuProfile): [string, number][] {
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const ms = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const n = byId.get(id);
+    if (!n) return;
+    const c = category(n);
+    ms.set(c, (ms.get(c) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...ms.entries()].sort((a, b) => b[1] - a[1]);
+}
+
 /** Self time per function (ms), from the samples of a .cpuprofile. */
 function selfTimes(p: CpuProfile): { total: number; rows: [string, number][] } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
@@ -108,7 +144,9 @@ async function main(): Promise<void> {
     const byName = new Map<string, number>();
     for (const [tid, a] of after[i]) {
       const d = a.ticks - (before[i].get(tid)?.ticks ?? 0);
-      byName.set(a.name, (byName.get(a.name) ?? 0) + d);
+      // Every thread of node is called "node": name the main thread (tid = pid) and number the rest.
+      const name = tid === String(procs[i].pid) ? 'main' : `${a.name}#${tid}`;
+      byName.set(name, (byName.get(name) ?? 0) + d);
     }
     const total = [...byName.values()].reduce((x, y) => x + y, 0);
     clusterUs += (total / ticksPerSec) * 1e6 / acked;
@@ -124,7 +162,11 @@ async function main(): Promise<void> {
     // The main thread's profile is the largest (a worker thread writes its own, smaller file).
     const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => ({ f, n: readFileSync(join(dir, f)).length })).sort((a, b) => b.n - a.n);
     if (files.length === 0) continue;
-    const { total, rows } = selfTimes(JSON.parse(readFileSync(join(dir, files[0].f), 'utf8')) as CpuProfile);
+    const prof = JSON.parse(readFileSync(join(dir, files[0].f), 'utf8')) as CpuProfile;
+    const { total, rows } = selfTimes(prof);
+    const busy = total - (categories(prof).find(([c]) => c === 'idle')?.[1] ?? 0);
+    console.log(`profile: ${role} p${i + 1} main thread self time by category (% of busy ${busy.toFixed(0)} ms, us per acked write):`);
+    for (const [c, v] of categories(prof)) if (c !== 'idle') console.log(`  ${((100 * v) / busy).toFixed(1).padStart(5)}%  ${((v * 1000) / acked).toFixed(0).padStart(5)} us  ${c}`);
     console.log(`profile: ${role} p${i + 1} main thread ${total.toFixed(0)} ms sampled (${files[0].f}); top self time:`);
     for (const [k, v] of rows.slice(0, Number(process.env.PROFILE_TOP ?? '30'))) console.log(`  ${((100 * v) / total).toFixed(1).padStart(5)}%  ${v.toFixed(0).padStart(6)} ms  ${k}`);
   }

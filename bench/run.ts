@@ -185,7 +185,7 @@ async function startRaftkv(nodeArgs: string[] = [], checkout = root, size = defa
   const apis: string[] = [];
   const nodes: RaftkvCluster['nodes'] = [];
   for (let i = 1; i <= size; i++) {
-    const env: Record<string, string> = { PORT: String(18180 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17100 + i}`, RAFT_DIR: dir };
+    const env: Record<string, string> = { PORT: String(18180 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17160 + i}`, RAFT_DIR: dir };
     if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18181';
     nodes.push({ id: `b${i}`, env, proc: startRaftkvNode(`b${i}`, env, nodeArgs, checkout) });
     apis.push(`http://127.0.0.1:${18180 + i}`);
