@@ -10,7 +10,9 @@
  * BENCH_CONNS (default 1,16,64): POST of distinct 16-byte keys with 100-byte values, linearizable
  * GET and stale GET of 1000 prepopulated keys. Requests go to the leader of each cluster. Then a
  * stress check writes STRESS_KEYS (default 1,000,000) keys in batches and restarts the cluster:
- * time to ready, RSS per node and disk use. BENCH_ONLY=raftkv,koa,etcd,stress picks parts (catchup,
+ * time to ready, RSS, V8 heap and external memory per node, and disk use (STRESS_HEAP_CAP_MB=0 skips the
+ * heap-capped repeat, STRESS_CHECKOUT=<built checkout> runs the stress on another build). Growth
+ * (reduced points, BENCH_GROWTH_* below; BENCH_GROWTH=0 skips it). BENCH_ONLY=raftkv,koa,etcd,stress,growth picks parts (catchup,
  * not in the default set, runs bench/catchup.ts: a follower's snapshot catch-up under steady writes),
  * BENCH_OPS=put,get-linearizable,get-stale picks measurements, and BENCH_RAFTKV_ENV='{"K":"V"}' adds
  * environment variables to every raftkv node (for experiments; the recorded table uses defaults).
@@ -35,7 +37,7 @@ const root = join(import.meta.dirname, '..');
 const wrkDir = join(root, 'bench/wrk');
 const seconds = Number(process.env.BENCH_SECONDS ?? '8');
 const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
-const parts = (process.env.BENCH_ONLY ?? 'raftkv,etcd,koa,stress').split(',');
+const parts = (process.env.BENCH_ONLY ?? 'raftkv,etcd,koa,stress,growth').split(',');
 const only = new Set(parts);
 const stressKeys = Number(process.env.STRESS_KEYS ?? '1000000');
 const ops = new Set((process.env.BENCH_OPS ?? 'put,get-linearizable,get-stale,cas,cas-contended,list').split(','));
@@ -131,18 +133,18 @@ function cpuSeconds(pids: number[]): number {
 }
 
 /** Runs wrk against `url` with one of our Lua scripts and parses throughput, p50, p99, errors and the servers' CPU per answered request. */
-function runWrk(url: string, script: string, conns: number, args: string[], env: Record<string, string> = {}): Omit<Row, 'target' | 'op' | 'conns'> {
+function runWrk(url: string, script: string, conns: number, args: string[], env: Record<string, string> = {}, secs = seconds): Omit<Row, 'target' | 'op' | 'conns'> {
   const cpu0 = cpuSeconds(serverPids);
-  const r = runWrkOnce(url, script, conns, args, env);
+  const r = runWrkOnce(url, script, conns, args, env, secs);
   const cpu = cpuSeconds(serverPids) - cpu0;
   const acked = r.requests - r.non2xx;
   const { requests: _n, non2xx: _e, ...row } = r;
   return { ...row, cpuUsPerOp: acked > 0 ? (cpu * 1e6) / acked : NaN };
 }
 
-function runWrkOnce(url: string, script: string, conns: number, args: string[], env: Record<string, string>): Omit<Row, 'target' | 'op' | 'conns'> & { requests: number; non2xx: number } {
+function runWrkOnce(url: string, script: string, conns: number, args: string[], env: Record<string, string>, secs: number): Omit<Row, 'target' | 'op' | 'conns'> & { requests: number; non2xx: number } {
   const threads = Math.min(conns, 2);
-  const out = execFileSync('wrk', ['-t', String(threads), '-c', String(conns), '-d', `${seconds}s`, '--latency', '--timeout', '10s', '-s', join(wrkDir, script), url, '--', ...args], {
+  const out = execFileSync('wrk', ['-t', String(threads), '-c', String(conns), '-d', `${secs}s`, '--latency', '--timeout', '10s', '-s', join(wrkDir, script), url, '--', ...args], {
     env: { ...process.env, BENCH_WRK_DIR: wrkDir, ...env },
     encoding: 'utf8',
   });
@@ -158,7 +160,7 @@ function runWrkOnce(url: string, script: string, conns: number, args: string[], 
     // 412 is an answer here, not an error: errors are the other statuses and socket errors.
     const [okN, pfN, otherN] = casLine.slice(1).map(Number);
     // A 412 is an answer the servers worked for: CPU per op counts it (only the other statuses are not answers).
-    return { rps, p50Ms: p50, p99Ms: p99, errors: otherN + sockErrors, requests, non2xx: otherN, cas: { okPerSec: okN / seconds, pfPerSec: pfN / seconds, other: otherN } };
+    return { rps, p50Ms: p50, p99Ms: p99, errors: otherN + sockErrors, requests, non2xx: otherN, cas: { okPerSec: okN / secs, pfPerSec: pfN / secs, other: otherN } };
   }
   const errors = non2xx + sockErrors;
   return { rps, p50Ms: p50, p99Ms: p99, errors, requests, non2xx };
@@ -334,6 +336,14 @@ function rssMb(pid: number | undefined): number {
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
+/** V8 heap in use / heap size / external (Buffers) in MB of a raftkv node (prom-client's default metrics on /metrics); the rest of RSS is native (RocksDB, malloc). */
+async function heapMb(api: string): Promise<string> {
+  const { json } = await httpJson('GET', `${api}/metrics`);
+  const text = String(json);
+  const metric = (name: string) => Math.round(Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)`, 'm').exec(text)?.[1] ?? 'NaN') / (1024 * 1024));
+  return `${metric('nodejs_heap_size_used_bytes')}/${metric('nodejs_heap_size_total_bytes')}/${metric('nodejs_external_memory_bytes')}`;
+}
+
 function duMb(dir: string): number {
   return Math.round(Number(execFileSync('du', ['-sb', dir], { encoding: 'utf8' }).split('\t')[0]) / (1024 * 1024));
 }
@@ -365,6 +375,7 @@ async function writeStressKeys(c: RaftkvCluster): Promise<number> {
  */
 async function stressCapped(): Promise<string> {
   const capMb = Number(process.env.STRESS_HEAP_CAP_MB ?? '256');
+  if (capMb === 0) return 'stress: heap-capped run skipped (STRESS_HEAP_CAP_MB=0)';
   const c = await startRaftkv([`--max-old-space-size=${capMb}`]);
   const writeSecs = await writeStressKeys(c);
   const alive = c.nodes.every((n) => n.proc.exitCode === null && n.proc.signalCode === null);
@@ -375,7 +386,8 @@ async function stressCapped(): Promise<string> {
 }
 
 async function stress(koaStale: number | undefined): Promise<string[]> {
-  const c = await startRaftkv();
+  // STRESS_CHECKOUT=<a built checkout>: the same stress on an older build (memory before/after).
+  const c = await startRaftkv([], process.env.STRESS_CHECKOUT ?? root);
   const batches = Math.ceil(stressKeys / 1000);
   const batch = 1000;
   const leader = await raftkvLeader(c);
@@ -383,6 +395,7 @@ async function stress(koaStale: number | undefined): Promise<string[]> {
   if (status !== 200) throw new Error(`bench: prepopulating the stress cluster failed with ${status}`);
   const writeSecs = await writeStressKeys(c);
   const rssBefore = c.nodes.map((n) => rssMb(n.proc.pid));
+  const heapBefore = await Promise.all(c.apis.map(heapMb));
   // Stale reads after the many writes (the issue's target is the Koa ceiling here, not only on a fresh cluster).
   serverPids = c.nodes.map((n) => n.proc.pid ?? 0);
   const stale = runWrk(leader, 'raftkv-get.lua', 64, ['z', String(readKeys)], { BENCH_QUERY: '?consistency=stale' });
@@ -392,7 +405,7 @@ async function stress(koaStale: number | undefined): Promise<string[]> {
   await Promise.all(c.nodes.map((n) => new Promise((r) => (n.proc.exitCode !== null ? r(null) : n.proc.once('exit', r)))));
   const disk = duMb(c.dir);
   const t1 = Date.now();
-  for (const n of c.nodes) n.proc = startRaftkvNode(n.id, n.env);
+  for (const n of c.nodes) n.proc = startRaftkvNode(n.id, n.env, [], process.env.STRESS_CHECKOUT ?? root);
   for (const api of c.apis) await waitFor(`${api} ready after restart`, async () => (await httpJson('GET', `${api}/ready`)).status === 200, 300_000);
   const readySecs = (Date.now() - t1) / 1000;
   const probe = await httpJson('GET', `${c.apis[2]}/key/s${String(stressKeys - 1).padStart(15, '0')}?consistency=linearizable`);
@@ -402,7 +415,7 @@ async function stress(koaStale: number | undefined): Promise<string[]> {
   return [
     `stress: keys=${stressKeys} batches=${batches}x${batch} write_secs=${writeSecs.toFixed(1)} keys_per_sec=${Math.round(stressKeys / writeSecs)}`,
     `stress: get-stale@64 after the writes: ${fmt(stale.rps, 0)} req/s p99=${fmt(stale.p99Ms, 2)} ms cpu_us/read=${fmt(stale.cpuUsPerOp ?? NaN, 0)}; raftkv/koa=${ratio(stale.rps, koaStale)} (target >=0.8x); rss_mb after the reads=${rssAfterReads.join('/')}`,
-    `stress: rss_mb_after_writes=${rssBefore.join('/')} disk_mb=${disk} restart_to_ready_secs=${readySecs.toFixed(1)} rss_mb_after_restart=${rssAfter.join('/')} last_key_status=${probe.status}`,
+    `stress: rss_mb_after_writes=${rssBefore.join('/')} (target <=256) heap_used/total/external_mb_after_writes=${heapBefore.join(' ')} disk_mb=${disk} restart_to_ready_secs=${readySecs.toFixed(1)} rss_mb_after_restart=${rssAfter.join('/')} last_key_status=${probe.status}`,
     await stressCapped(),
   ];
 }
@@ -455,7 +468,7 @@ function fmtSpread(s: Spread, digits: number, width: number): string {
 }
 
 // ------------------------------------------------------------------------------------------------
-// Growth: key count, value size, cluster size (BENCH_GROWTH=1 or BENCH_ONLY=growth; not in the default run).
+// Growth: key count, value size, cluster size (in the default run with reduced points; BENCH_GROWTH=0 skips it).
 // ------------------------------------------------------------------------------------------------
 
 /** One growth point: a put (and, for key counts, a stale get) measurement at a given key count, value size or cluster size. */
@@ -495,9 +508,16 @@ async function fillEtcd(base: string, from: number, total: number): Promise<void
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
-const growthKeys = (process.env.BENCH_GROWTH_KEYS ?? '10000,100000,1000000').split(',').map(Number);
-const growthValues = (process.env.BENCH_GROWTH_VALUES ?? '100,10240,102400,1048576').split(',').map(Number);
+/**
+ * Reduced by default so `make bench` stays short; the issue's full series is
+ * BENCH_GROWTH_KEYS=10000,1000000,5000000 BENCH_GROWTH_VALUES=100,10240,102400,1048576 (filling 5M keys
+ * takes minutes per system).
+ */
+const growthKeys = (process.env.BENCH_GROWTH_KEYS ?? '10000,200000').split(',').map(Number);
+const growthValues = (process.env.BENCH_GROWTH_VALUES ?? '100,10240,102400').split(',').map(Number);
 const growthConns = Number(process.env.BENCH_GROWTH_CONNS ?? '64');
+/** Seconds of each growth point (shorter than BENCH_SECONDS: one round, many points). */
+const growthSeconds = Number(process.env.BENCH_GROWTH_SECONDS ?? '4');
 
 async function withCluster<T>(target: 'raftkv' | 'etcd', size: number, fn: (base: string, pids: number[]) => Promise<T>): Promise<T> {
   if (target === 'raftkv') {
@@ -538,10 +558,10 @@ async function growth(): Promise<GrowthRow[]> {
         else await fillEtcd(base, have, k);
         have = k;
         const t = String.fromCharCode(65 + tag++);
-        out.push({ series: 'keys', x: k, target, op: 'put', conns: growthConns, row: runWrk(base, putScript(target), growthConns, [t, String(readKeys)]), rssMb: pids.map(rssMb) });
+        out.push({ series: 'keys', x: k, target, op: 'put', conns: growthConns, row: runWrk(base, putScript(target), growthConns, [t, String(readKeys)], {}, growthSeconds), rssMb: pids.map(rssMb) });
         const readScript = target === 'raftkv' ? 'raftkv-get.lua' : 'etcd-range.lua';
         const readEnv: Record<string, string> = target === 'raftkv' ? { BENCH_QUERY: '?consistency=stale' } : { BENCH_SERIALIZABLE: '1' };
-        out.push({ series: 'keys', x: k, target, op: 'get-stale', conns: growthConns, row: runWrk(base, readScript, growthConns, [t, String(readKeys)], readEnv), rssMb: pids.map(rssMb) });
+        out.push({ series: 'keys', x: k, target, op: 'get-stale', conns: growthConns, row: runWrk(base, readScript, growthConns, [t, String(readKeys)], readEnv, growthSeconds), rssMb: pids.map(rssMb) });
       }
     });
     // Value size: one fresh cluster, puts of each size.
@@ -553,14 +573,14 @@ async function growth(): Promise<GrowthRow[]> {
         writeFileSync(f, Buffer.from('v'.repeat(bytes)).toString('base64'));
         const t = String.fromCharCode(75 + tag++);
         const conns = Math.min(growthConns, bytes >= 1 << 20 ? 16 : growthConns);
-        out.push({ series: 'value', x: bytes, target, op: 'put', conns, row: runWrk(base, putScript(target), conns, [t, String(readKeys)], { BENCH_VALUE_BYTES: String(bytes), BENCH_VALUE_B64_FILE: f }), rssMb: pids.map(rssMb) });
+        out.push({ series: 'value', x: bytes, target, op: 'put', conns, row: runWrk(base, putScript(target), conns, [t, String(readKeys)], { BENCH_VALUE_BYTES: String(bytes), BENCH_VALUE_B64_FILE: f }, growthSeconds), rssMb: pids.map(rssMb) });
       }
     });
     // Cluster size: 5 nodes beside the default.
     for (const size of [3, 5]) {
       await withCluster(target, size, async (base, pids) => {
         serverPids = pids;
-        out.push({ series: 'nodes', x: size, target, op: 'put', conns: growthConns, row: runWrk(base, putScript(target), growthConns, ['n', String(readKeys)]) });
+        out.push({ series: 'nodes', x: size, target, op: 'put', conns: growthConns, row: runWrk(base, putScript(target), growthConns, ['n', String(readKeys)], {}, growthSeconds) });
       });
     }
   }
@@ -737,7 +757,7 @@ async function main(): Promise<void> {
   }
   if (only.has('stress')) lines.push(...(await stress(ag('koa', 'get-stale', 64)?.rps.med)));
   let growthRows: GrowthRow[] = [];
-  if (only.has('growth') || process.env.BENCH_GROWTH === '1') {
+  if ((only.has('growth') && process.env.BENCH_GROWTH !== '0') || process.env.BENCH_GROWTH === '1') {
     growthRows = await growth();
     lines.push('growth  series  x           target  op          conns     req/s   p99 ms  cpu us/op  rss MB');
     for (const g of growthRows) lines.push(`growth  ${g.series.padEnd(7)} ${String(g.x).padEnd(11)} ${g.target.padEnd(7)} ${g.op.padEnd(11)} ${String(g.conns).padStart(5)} ${fmt(g.row.rps, 0).padStart(9)} ${fmt(g.row.p99Ms, 2).padStart(8)} ${fmt(g.row.cpuUsPerOp ?? NaN, 0).padStart(10)}  ${g.rssMb?.join('/') ?? ''}`);
