@@ -755,10 +755,14 @@ async function main(): Promise<void> {
       if (ops.has('put')) lines.push(`ratio: put@${c} raftkv/base throughput=${ratio(a?.rps.med, b?.rps.med)} cpu/write=${ratio(a?.cpu.med, b?.cpu.med)} (per round req/s@cpu/write: raftkv ${all(a)}, base ${all(b)})`);
     }
   }
-  if (only.has('stress')) lines.push(...(await stress(ag('koa', 'get-stale', 64)?.rps.med)));
+  // A failure of the long parts is reported beside the table instead of losing it.
+  const guarded = async (what: string, fn: () => Promise<void>): Promise<void> => {
+    try { await fn(); } catch (err) { lines.push(`bench: ${what} failed: ${err instanceof Error ? err.message : String(err)}`); }
+  };
+  if (only.has('stress')) await guarded('stress', async () => { lines.push(...(await stress(ag('koa', 'get-stale', 64)?.rps.med))); });
   let growthRows: GrowthRow[] = [];
   if ((only.has('growth') && process.env.BENCH_GROWTH !== '0') || process.env.BENCH_GROWTH === '1') {
-    growthRows = await growth();
+    await guarded('growth', async () => { growthRows = await growth(); });
     lines.push('growth  series  x           target  op          conns     req/s   p99 ms  cpu us/op  rss MB');
     for (const g of growthRows) lines.push(`growth  ${g.series.padEnd(7)} ${String(g.x).padEnd(11)} ${g.target.padEnd(7)} ${g.op.padEnd(11)} ${String(g.conns).padStart(5)} ${fmt(g.row.rps, 0).padStart(9)} ${fmt(g.row.p99Ms, 2).padStart(8)} ${fmt(g.row.cpuUsPerOp ?? NaN, 0).padStart(10)}  ${g.rssMb?.join('/') ?? ''}`);
   }
