@@ -380,7 +380,8 @@ async function stressCapped(): Promise<string> {
   const writeSecs = await writeStressKeys(c);
   const alive = c.nodes.every((n) => n.proc.exitCode === null && n.proc.signalCode === null);
   const rss = c.nodes.map((n) => rssMb(n.proc.pid));
-  for (const n of c.nodes) n.proc.kill('SIGTERM');
+  // Waits for the exits: the next part (growth) starts a cluster on the same ports.
+  await stopRaftkv(c);
   if (!alive) throw new Error('bench: a heap-capped node died during the stress writes');
   return `stress: heap_cap_mb=${capMb} keys=${stressKeys} write_secs=${writeSecs.toFixed(1)} nodes_alive=3/3 rss_mb_after_writes=${rss.join('/')}`;
 }
