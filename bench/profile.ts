@@ -131,7 +131,7 @@ async function main(): Promise<void> {
   const leaderApi = ((await get(`${apis[0]}/cluster`)).json as { leader: { id: string; apiAddr: string } }).leader;
   const leaderIdx = Number(leaderApi.id.slice(1)) - 1;
   const before = procs.map((p) => threadTicks(p.pid ?? 0));
-  const out = execFileSync('wrk', ['-t', '2', '-c', String(conns), '-d', `${seconds}s`, '--latency', '-s', join(root, 'bench/wrk/raftkv-put.lua'), `http://${leaderApi.apiAddr}`, '--', 'p', '1000'], {
+  const out = execFileSync('wrk', ['-t', String(Math.min(2, conns)), '-c', String(conns), '-d', `${seconds}s`, '--latency', '-s', join(root, 'bench/wrk/raftkv-put.lua'), `http://${leaderApi.apiAddr}`, '--', 'p', '1000'], {
     env: { ...process.env, BENCH_WRK_DIR: join(root, 'bench/wrk') }, encoding: 'utf8',
   });
   const after = procs.map((p) => threadTicks(p.pid ?? 0));
