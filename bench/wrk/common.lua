@@ -18,7 +18,8 @@ function setup(thread)
   threads = threads + 1
   thread:set('tid', threads)
 end
-VALUE = string.rep('v', 100)
+-- BENCH_VALUE_BYTES (default 100) sets the size of written values; BENCH_VALUE_B64_FILE holds its base64 (etcd).
+VALUE = string.rep('v', tonumber(os.getenv('BENCH_VALUE_BYTES') or '100'))
 -- a distinct 16-byte key per request: run tag (1 char), thread (2 digits), counter (13 digits)
 function nextkey()
   counter = (counter or 0) + 1

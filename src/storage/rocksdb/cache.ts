@@ -9,6 +9,10 @@
  */
 import type { StoredValue } from '../../kv/types.js';
 
+/** How many recent write batches (and at most how many keys in them) the per-key read guard remembers. */
+const RECENT_BATCHES = 256;
+const RECENT_KEYS = 1 << 16;
+
 /** Rough per-entry overhead of the Map slot and object headers, in bytes. */
 const ENTRY_OVERHEAD_BYTES = 64;
 
@@ -27,10 +31,23 @@ export class ReadCache {
   private readonly entries = new Map<string, Slot>();
   private bytes = 0;
   /**
-   * Bumped by every write. Invariant: a value read from disk is cached only when the generation is
-   * the one seen before the read started, so a read racing a write never caches the older value.
+   * Bumped by every write. Invariant: a value read from disk is cached only when no write to that
+   * key (and no clear) happened after the generation seen before the read started, so a read racing
+   * a write never caches the older value.
    */
   private gen = 0;
+  /** The generation of the last write of each key written in the last RECENT_BATCHES write batches. */
+  private readonly recent = new Map<string, number>();
+  /** Those batches, oldest first. */
+  private readonly recentBatches: { gen: number; keys: string[] }[] = [];
+  private recentKeys = 0;
+  /**
+   * Fills of reads that started before this generation are refused: the writes since then are no
+   * longer all in `recent` (or a clear() happened). Per key, so one write batch does not void every
+   * read in flight (under load a write lands every few milliseconds: with one global generation most
+   * prefetched lookups were thrown away and read again at apply).
+   */
+  private floorGen = 0;
   /**
    * The eviction cursor, a live iterator over `entries`: everything before it was evicted, so it
    * always stands at the least recently used entry. Restarting an iteration from the front on
@@ -53,20 +70,37 @@ export class ReadCache {
     return slot.v;
   }
 
-  /** Caches what a disk read started at `generation` returned, unless a write happened since. */
+  /** Caches what a disk read started at `generation` returned, unless that key was written (or the cache cleared) since. */
   fill(key: string, v: StoredValue | null, generation: number): void {
-    if (generation === this.gen) this.put(key, v);
+    if (generation < this.floorGen) return;
+    const writtenAt = this.recent.get(key);
+    if (writtenAt !== undefined && writtenAt > generation) return;
+    this.put(key, v);
   }
 
   /** Records the outcome of a write batch (null for a deleted key) once it is in RocksDB. */
   afterWrite(updates: Map<string, StoredValue | null>): void {
     this.gen++;
+    const keys = [...updates.keys()];
+    for (const key of keys) this.recent.set(key, this.gen);
+    this.recentBatches.push({ gen: this.gen, keys });
+    this.recentKeys += keys.length;
+    while (this.recentBatches.length > RECENT_BATCHES || this.recentKeys > RECENT_KEYS) {
+      const old = this.recentBatches.shift() as { gen: number; keys: string[] };
+      this.recentKeys -= old.keys.length;
+      for (const key of old.keys) if (this.recent.get(key) === old.gen) this.recent.delete(key);
+      this.floorGen = old.gen;
+    }
     for (const [key, v] of updates) this.put(key, v);
   }
 
   /** Forgets everything (the key space was replaced wholesale, e.g. by a snapshot). */
   clear(): void {
     this.gen++;
+    this.floorGen = this.gen;
+    this.recent.clear();
+    this.recentBatches.length = 0;
+    this.recentKeys = 0;
     this.entries.clear();
     this.bytes = 0;
     this.cursor = null;

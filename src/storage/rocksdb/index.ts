@@ -524,6 +524,8 @@ export class RocksKvStore implements KvStore {
       else out[i] = cached ?? undefined;
     });
     if (missing.length === 0) return out;
+    // A prefetch still queued keeps its place ahead of this read.
+    if (this.prefetchQueue.size > 0) this.flushPrefetch();
     const generation = this.cache.generation;
     const found = await this.db.getMany(missing.map((i) => KV_PREFIX + keys[i]));
     missing.forEach((i, j) => {
@@ -535,10 +537,24 @@ export class RocksKvStore implements KvStore {
     return out;
   }
 
+  /** Keys to look up in the next prefetch read (one RocksDB read per event-loop turn, not one per write). */
+  private prefetchQueue = new Set<string>();
+  private isPrefetchScheduled = false;
+
   prefetch(keys: string[]): void {
-    const missing = keys.filter((k) => this.cache.lookup(k) === undefined);
-    if (missing.length === 0) return;
-    // Cached only if no write lands meanwhile (the generation guard), like any read from disk.
+    for (const k of keys) if (this.cache.lookup(k) === undefined) this.prefetchQueue.add(k);
+    if (this.prefetchQueue.size === 0 || this.isPrefetchScheduled) return;
+    this.isPrefetchScheduled = true;
+    setImmediate(() => this.flushPrefetch());
+  }
+
+  /** Starts the queued prefetch read now (on the next turn, or when a read of the store comes first). */
+  private flushPrefetch(): void {
+    this.isPrefetchScheduled = false;
+    if (this.prefetchQueue.size === 0) return;
+    const missing = [...this.prefetchQueue];
+    this.prefetchQueue.clear();
+    // Cached only if no write to the key lands meanwhile (the generation guard), like any read from disk.
     const generation = this.cache.generation;
     this.db.getMany(missing.map((k) => KV_PREFIX + k)).then(
       (found) => missing.forEach((k, i) => this.cache.fill(k, found[i] === undefined ? null : (JSON.parse(found[i] as string) as StoredValue), generation)),

@@ -57,6 +57,18 @@ describe('storage: RocksDB read cache', () => {
     expect(c.lookup('k')).to.equal(undefined);
   });
 
+  it('the race guard is per key: a write of another key does not void a read in flight, and a read older than the remembered writes is refused', () => {
+    const c = new ReadCache(1 << 20);
+    const before = c.generation;
+    c.afterWrite(new Map([['other', { value: 'x', index: 2 }]]));
+    c.fill('k', null, before);
+    expect(c.lookup('k'), 'a write of another key landed meanwhile').to.equal(null);
+    const old = c.generation;
+    for (let i = 0; i < 300; i++) c.afterWrite(new Map([[`w${i}`, { value: 'x', index: 3 + i }]]));
+    c.fill('k2', null, old);
+    expect(c.lookup('k2'), 'the writes since this read are no longer all remembered').to.equal(undefined);
+  });
+
   it('through the store: a get issued just before a write does not leave the older value cached after it (writes go through the cache)', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'raftkv-cache-'));
     const s = await openStorage(dir, 'n1');
