@@ -7,6 +7,11 @@
  * (streamed with fetch, so a token can be sent, resumed with Last-Event-ID after a drop).
  * Served by the API routes in app.ts.
  */
+import { CompactedError } from '../errors.js';
+
+/** The code the watch stream ends with when its history is gone, from the error registry. */
+const COMPACTED_CODE = new CompactedError(0, 0).code;
+
 export const STATUS_PAGE_HTML = `<!doctype html>
 <html lang="en">
 <head>
@@ -276,7 +281,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
     var msg = JSON.parse(data.join('\\n'));
     if (event === 'error') {
       var e = msg.error || {};
-      if (e.code === 'COMPACTED') {
+      if (e.code === ${JSON.stringify(COMPACTED_CODE)}) {
         stopWatch();
         $('watch-error').textContent = 'COMPACTED: ' + e.message;
       } else {
