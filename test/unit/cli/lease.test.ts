@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { json } from '../../support/fake-http.js';
 import { EXIT, run } from '../../../src/cli/main.js';
 
 const servers: Server[] = [];
@@ -19,11 +20,6 @@ async function fake(handle: (req: IncomingMessage, body: string, res: ServerResp
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   servers.push(server);
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen };
-}
-
-function json(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
 }
 
 async function cli(argv: string[]): Promise<{ code: number; out: string[]; err: string[] }> {

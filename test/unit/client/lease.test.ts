@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { refused, json } from '../../support/fake-http.js';
 import {
   AbortedError,
   BadRequestError,
@@ -46,19 +47,6 @@ async function fake(handle: Handler): Promise<Fake> {
   f.url = `http://127.0.0.1:${(f.server.address() as AddressInfo).port}`;
   fakes.push(f);
   return f;
-}
-
-async function refused(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
-}
-
-function json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers });
-  res.end(JSON.stringify(body));
 }
 
 function errorBody(code: string, message = `${code.toLowerCase()} from fake`): unknown {

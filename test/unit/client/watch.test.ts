@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { refused } from '../../support/fake-http.js';
 import { BadRequestError, ClusterUnavailableError, RaftKvClient, SseParser, WatchCompactedError, type WatchMessage } from '../../../src/index.js';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
@@ -27,15 +28,6 @@ async function fake(handle: Handler): Promise<Fake> {
   f.url = `http://127.0.0.1:${(f.server.address() as AddressInfo).port}`;
   fakes.push(f);
   return f;
-}
-
-/** A URL where nothing listens. */
-async function refused(): Promise<string> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as AddressInfo).port;
-  await new Promise<void>((resolve) => s.close(() => resolve()));
-  return `http://127.0.0.1:${port}`;
 }
 
 function open(res: ServerResponse): void {
