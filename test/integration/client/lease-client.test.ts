@@ -1,19 +1,9 @@
 import { expect } from 'chai';
-import { KeyNotFoundError, LeaseNotFoundError, RaftKvClient, type WatchMessage } from '../../../src/index.js';
+import { LeaseNotFoundError, RaftKvClient, type WatchMessage } from '../../../src/index.js';
 import { stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
-import { startThreeNodes, type ThreeNodes } from './three-nodes.js';
+import { exists, startThreeNodes, type ThreeNodes } from './three-nodes.js';
 
 const TTL_MS = 8000;
-
-async function exists(client: RaftKvClient, key: string): Promise<boolean> {
-  try {
-    await client.get(key);
-    return true;
-  } catch (err) {
-    if (err instanceof KeyNotFoundError) return false;
-    throw err;
-  }
-}
 
 describe('client.lease against a real three-node cluster', function () {
   this.timeout(240_000);

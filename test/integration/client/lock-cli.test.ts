@@ -2,9 +2,9 @@ import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { KeyNotFoundError, RaftKvClient } from '../../../src/index.js';
+import { RaftKvClient } from '../../../src/index.js';
 import { removeDir, tempDir, waitFor } from '../../support/procs.js';
-import { startThreeNodes, type ThreeNodes } from './three-nodes.js';
+import { exists, startThreeNodes, type ThreeNodes } from './three-nodes.js';
 
 const root = join(import.meta.dirname, '../../..');
 const built = join(root, 'dist/src/cli/main.js');
@@ -40,16 +40,6 @@ function isRunning(pid: number): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function exists(client: RaftKvClient, key: string): Promise<boolean> {
-  try {
-    await client.get(key);
-    return true;
-  } catch (err) {
-    if (err instanceof KeyNotFoundError) return false;
-    throw err;
   }
 }
 

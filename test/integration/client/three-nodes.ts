@@ -1,4 +1,5 @@
 /** Starts a real three-node in-memory cluster on loopback for the client, CLI and status page tests. */
+import { KeyNotFoundError, type RaftKvClient } from '../../../src/index.js';
 import { basePort, clusterView, nodeEnv as loopbackEnv, startNode, stopNode, waitFor, waitForLeader, type NodeProc } from '../../support/procs.js';
 
 export interface ThreeNodes {
@@ -38,4 +39,15 @@ export async function startThreeNodes(extra?: Record<string, string>): Promise<T
     throw err;
   }
   return { nodes, port, endpoints: nodes.map((n) => n.api), stop };
+}
+
+/** Whether `key` exists (a linearizable get through the client). */
+export async function exists(client: RaftKvClient, key: string): Promise<boolean> {
+  try {
+    await client.get(key);
+    return true;
+  } catch (err) {
+    if (err instanceof KeyNotFoundError) return false;
+    throw err;
+  }
 }
