@@ -15,7 +15,7 @@ const rng = makeRng;
  * fills in every answer; requests are built from the reference's state at that point, so CAS and
  * compares succeed often. Some ops fail (never applied), some lose their answer (applied or not).
  */
-export function generateExtended(seed: number, total: number, opts: { clients?: number; keys?: string[]; unknownRate?: number; failRate?: number; isPlain?: boolean } = {}): HistoryOp[] {
+export function generateExtended(seed: number, total: number, opts: { clients?: number; keys?: string[]; unknownRate?: number; failRate?: number; isPlain?: boolean; committed?: Map<number, { type: 'put' | 'delete'; key: string; value?: string }[]> } = {}): HistoryOp[] {
   const r = rng(seed);
   const clients = opts.clients ?? 5;
   const keys = opts.keys ?? ['a', 'b', 'c', 'd'];
@@ -78,7 +78,10 @@ export function generateExtended(seed: number, total: number, opts: { clients?: 
       continue;
     }
     const isApplied = !(isWrite && r() < unknownRate / 2); // lost before the log
-    if (isApplied) ref.apply(h);
+    if (isApplied) {
+      ref.apply(h);
+      if (opts.committed) recordEffects(h, opts.committed);
+    }
     if (h.index !== undefined) seenIndexes.push(h.index);
     if (!isApplied || (isWrite && r() < unknownRate)) {
       // No answer: the client knows nothing of what happened.
@@ -91,6 +94,23 @@ export function generateExtended(seed: number, total: number, opts: { clients?: 
     out.push(h);
   }
   return out.sort((p, q) => p.invokeMs - q.invokeMs);
+}
+
+/** Appends the effects of applied write `h` (answered by the reference) to a committed log, at its index. */
+function recordEffects(h: HistoryOp, log: Map<number, { type: 'put' | 'delete'; key: string; value?: string }[]>): void {
+  if (h.conflict) return; // a failed precondition changes nothing
+  if (h.kind === 'set' && h.index !== undefined) log.set(h.index, [{ type: 'put', key: h.key as string, value: h.value ?? '' }]);
+  else if (h.kind === 'setMany' && h.index !== undefined) log.set(h.index, Object.entries(h.pairs ?? {}).map(([key, value]) => ({ type: 'put' as const, key, value })));
+  else if (h.kind === 'delete' && h.index !== undefined) log.set(h.index, [{ type: 'delete', key: h.key as string }]);
+  else if (h.kind === 'txn' && h.txn && h.txnResult) {
+    const branch = h.txnResult.succeeded ? h.txn.success : h.txn.failure;
+    const effects = branch.flatMap((o, j): { type: 'put' | 'delete'; key: string; value?: string }[] => {
+      const r = h.txnResult?.results[j];
+      if (o.op === 'set') return [{ type: 'put', key: o.key, value: o.value }];
+      return o.op === 'delete' && r?.op === 'delete' && r.deleted ? [{ type: 'delete', key: o.key }] : [];
+    });
+    if (effects.length > 0) log.set(h.txnResult.index, effects);
+  }
 }
 
 /** The model's answer by exhaustive search over every real-time-respecting order (no memo, no pruning). */

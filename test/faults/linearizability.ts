@@ -730,16 +730,104 @@ function checkGroup(opsIn: GroupOp[], slots: number, maxExplored: number, deadli
   return { ok: false, explored };
 }
 
+/** The cluster's committed log as the members recorded it: every index in (floor, ...] with its effects. */
+export interface CommittedLog {
+  floor: number;
+  records: ReadonlyMap<number, readonly { type: 'put' | 'delete'; key: string; value?: string }[]>;
+}
+
+/** What the committed log says of the unknown-outcome writes (see resolveUnknownWrites). */
+export interface Resolved {
+  /** proven never applied */
+  neverApplied: Set<HistoryOp>;
+  /** applied at `index`; took effect no later than `byMs` (+Infinity when nothing bounds it) */
+  applied: Map<HistoryOp, { index: number; byMs: number }>;
+}
+
+/**
+ * Resolves unknown-outcome writes with the committed log. Unresolved, such a write is optional in
+ * the search, free to take effect anywhere up to the end of the history; a dozen of them behind
+ * index-sensitive observations (failed compares, If-Match) can grow the search past any budget.
+ *  - Never applied: whichever branch it took, it would have put a value no other operation writes to
+ *    that key; none of those values is in the log; and the log covers every index the write could
+ *    have had (the floor is 0, or an answer reported an index above the floor before the write was
+ *    sent: an entry proposed later gets a higher index). It is dropped.
+ *  - Applied at index j: one of its values (written by it alone) is in the log at j. It took effect,
+ *    and no later than the first answer of a write at an index above j (entries commit in index
+ *    order), so it is searched as an answered write completing then, at index j (a transaction's
+ *    index stays unknown to the search).
+ * Both only remove linearizations, so resolving never hides a violation: a log that wrongly omits
+ * or misplaces a write makes the history fail the check, not pass it. A log that disagrees with an
+ * acknowledged write's answer (its value is not at its index) resolves nothing.
+ */
+export function resolveUnknownWrites(history: readonly HistoryOp[], committed: CommittedLog): Resolved {
+  const counts = writtenValues([...history]);
+  const isUnique = (k: string, v: string) => counts.get(k)?.get(v) === 1;
+  const indexOf = new Map<string, number>(); // `${key}\0${value}` -> log index
+  for (const [i, effects] of committed.records) for (const e of effects) if (e.type === 'put') indexOf.set(`${e.key}\0${e.value ?? ''}`, i);
+  // Answered writes by index, for "the first answer at an index above j", and the coverage of the floor.
+  const answered: { index: number; completeMs: number }[] = [];
+  let coveredFrom = committed.floor === 0 ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  for (const h of history) {
+    if (!h.ok || h.completeMs === null || h.conflict !== undefined) continue;
+    const isWriting = h.kind === 'txn' ? (h.txnResult?.results.some((r) => r.op === 'set' || (r.op === 'delete' && r.deleted)) ?? false) : h.kind !== 'get';
+    const index = h.kind === 'txn' ? h.txnResult?.index : h.index;
+    if (!isWriting || index === undefined) continue;
+    answered.push({ index, completeMs: h.completeMs });
+    if (index > committed.floor) coveredFrom = Math.min(coveredFrom, h.completeMs);
+  }
+  answered.sort((x, y) => y.index - x.index);
+  const out: Resolved = { neverApplied: new Set(), applied: new Map() };
+  // A log that disagrees with an answer (a write acknowledged at i whose value is not at i) resolves nothing.
+  for (const h of history) {
+    if (!h.ok || h.completeMs === null || h.conflict !== undefined || h.index === undefined || h.index <= committed.floor) continue;
+    const puts = h.kind === 'set' && h.key !== undefined ? [[h.key, h.value ?? '']] : h.kind === 'setMany' ? Object.entries(h.pairs ?? {}) : [];
+    if (puts.some(([k, v]) => !(committed.records.get(h.index as number) ?? []).some((e) => e.type === 'put' && e.key === k && (e.value ?? '') === v))) return out;
+  }
+  const firstAbove = (j: number): number => {
+    let by = Number.POSITIVE_INFINITY;
+    for (const a of answered) {
+      if (a.index <= j) break;
+      by = Math.min(by, a.completeMs);
+    }
+    return by;
+  };
+  for (const h of history) {
+    if (!h.ok || h.completeMs !== null || h.kind === 'get' || h.kind === 'delete') continue;
+    const branches: [string, string][][] =
+      h.kind === 'set' && h.key !== undefined ? [[[h.key, h.value ?? '']]]
+        : h.kind === 'setMany' ? [Object.entries(h.pairs ?? {})]
+          : h.kind === 'txn' && h.txn ? [h.txn.success, h.txn.failure].map((b) => b.flatMap((o): [string, string][] => (o.op === 'set' ? [[o.key, o.value]] : [])))
+            : [];
+    const found = branches.flat().find(([k, v]) => isUnique(k, v) && indexOf.has(`${k}\0${v}`));
+    if (found) {
+      const index = indexOf.get(`${found[0]}\0${found[1]}`) as number;
+      out.applied.set(h, { index, byMs: firstAbove(index) });
+    } else if (h.invokeMs > coveredFrom && branches.length > 0 && branches.every((b) => b.some(([k, v]) => isUnique(k, v)))) {
+      out.neverApplied.add(h);
+    }
+  }
+  return out;
+}
+
 /**
  * Check a KV history for linearizability. Keys are grouped so that every operation on several keys
  * (a multi-key set, a create-only batch, a transaction) lies inside one group; a group is searched
  * on its joint state, so such an operation is one atomic step. A group of one key whose operations
  * are all plain set / get / delete without indexes takes the register fast path. Gives up with 'unknown' past
  * `maxExplored` configurations in one group, or when a group search runs past `maxMs` in all.
+ * With `committed`, the cluster's committed log, unknown-outcome writes are resolved first
+ * (resolveUnknownWrites).
  */
-export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000, maxMs = Number.POSITIVE_INFINITY): LinearizabilityResult {
+export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000, maxMs = Number.POSITIVE_INFINITY, committed?: CommittedLog): LinearizabilityResult {
   const deadlineMs = performance.now() + maxMs;
-  const live = history.filter((h) => h.ok);
+  const resolved = committed ? resolveUnknownWrites(history, committed) : null;
+  const live = history.flatMap((h): HistoryOp[] => {
+    if (!h.ok || resolved?.neverApplied.has(h)) return [];
+    const at = resolved?.applied.get(h);
+    if (!at || at.byMs === Number.POSITIVE_INFINITY) return [h];
+    return [{ ...h, completeMs: at.byMs, ...(h.kind === 'txn' ? {} : { index: at.index }) }];
+  });
   const root = groupKeys(live);
   const groups = new Map<string, HistoryOp[]>();
   for (const h of live) {

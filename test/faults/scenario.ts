@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
-import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
+import { checkLinearizable, countLostAcked, countStaleReads, resolveUnknownWrites, type HistoryOp } from './linearizability.js';
 import { Workload, classifyWrite, raceCreateOnly, type RaceResult } from './workload.js';
 import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, LEASE_NOFENCE_MODULE, PowerDisks, WATCH_SKIP_MODULE } from './power.js';
 import { buildReference, checkReference, checkStreams } from './watch-check.js';
@@ -782,10 +782,20 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     const tEnd = workload.now();
     for (const k of finalState.keys()) history.push({ client: -1, kind: 'get', key: k, result: finalState.get(k) ?? null, invokeMs: tEnd, completeMs: tEnd + 1, ok: true });
     const dump = process.env.RAFTKV_FAULT_DUMP;
-    if (dump) writeFileSync(join(dump, `${args.fault}-${args.nodes}.json`), JSON.stringify(history));
+    // The members' log resolves unknown-outcome writes it proves were never applied (only when the
+    // members agree on it and it matches every acknowledged write: checkReference above).
+    const committed = reference.problems.length === 0 ? { floor: reference.floor, records: reference.records } : undefined;
+    if (dump) {
+      writeFileSync(join(dump, `${args.fault}-${args.nodes}.json`), JSON.stringify(history));
+      if (committed) writeFileSync(join(dump, `${args.fault}-${args.nodes}.log.json`), JSON.stringify({ floor: committed.floor, records: [...committed.records] }));
+    }
     const checkStart = performance.now();
-    const lin = checkLinearizable(history, 2_000_000, 180_000); // 'unknown' past 3 minutes of search, never a hang
-    ctx.notes.push(`check=${history.length}ops/${lin.explored}configs/${Math.round(performance.now() - checkStart)}ms`);
+    const lin = checkLinearizable(history, 2_000_000, 180_000, committed); // 'unknown' past 3 minutes of search, never a hang
+    const resolved = committed ? resolveUnknownWrites(history, committed) : null;
+    ctx.notes.push(
+      `check=${history.length}ops/${lin.explored}configs/${Math.round(performance.now() - checkStart)}ms`,
+      resolved ? `unknown_writes_resolved=never:${resolved.neverApplied.size},applied:${resolved.applied.size}` : 'unknown_writes_resolved=no_log',
+    );
     // Installed = the others had compacted past the follower's log at heal, and it converged anyway.
     const snapshotInstalled = args.fault === 'follower-snapshot' ? ctx.snapshotForced && converged : null;
     const ops = workload.history;

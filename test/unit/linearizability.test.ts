@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import {
   checkLinearizable,
+  resolveUnknownWrites,
+  type CommittedLog,
   countLostAcked,
   countStaleReads,
   type HistoryOp,
@@ -470,6 +472,80 @@ describe('linearizability checker: conditional writes, transactions, atomic mult
     const res = checkLinearizable(h, 2_000_000);
     process.stdout.write(`      (5000 ops, 6 keys in one group: ${res.explored} configurations, ${Date.now() - t0} ms)\n`);
     expect(res.linearizable).to.equal(true);
+  });
+
+  it('with the committed log, settles a history whose unknown-outcome writes exhaust the search alone', () => {
+    const committed = new Map<number, { type: 'put' | 'delete'; key: string; value?: string }[]>();
+    const h = generateExtended(82, 1500, { clients: 8, keys: ['k0', 'k1', 'k2', 'k3', 'k4', 'k5'], unknownRate: 0.05, committed });
+    const log: CommittedLog = { floor: 0, records: committed };
+    const alone = checkLinearizable(h, 100_000);
+    const withLog = checkLinearizable(h, 100_000, Number.POSITIVE_INFINITY, log);
+    const r = resolveUnknownWrites(h, log);
+    process.stdout.write(`      (${h.filter((o) => o.ok && o.completeMs === null).length} unknown outcomes; resolved never=${r.neverApplied.size} applied=${r.applied.size}; alone ${alone.explored} configurations, with the log ${withLog.explored})\n`);
+    expect(alone.linearizable).to.equal('unknown');
+    expect(withLog.linearizable).to.equal(true);
+  });
+
+  it('an unknown-outcome write the log never applied cannot explain a read; only where the log covers it', () => {
+    const acked = (key: string, value: string, index: number, t: number): HistoryOp => ({ client: 1, kind: 'set', key, value, index, invokeMs: t, completeMs: t + 1, ok: true });
+    const h = [acked('k', 'a', 6, 0), set(2, 'k', 'b', 3, null), get(3, 'k', 'b', 10, 11)];
+    expect(checkLinearizable(h).linearizable).to.equal(true); // b may have taken effect
+    const without = { floor: 0, records: new Map([[6, [{ type: 'put' as const, key: 'k', value: 'a' }]]]) };
+    expect(resolveUnknownWrites(h, without).neverApplied.has(h[1])).to.equal(true);
+    expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, without).linearizable).to.equal(false);
+    // A log whose floor (5) is below an index answered before b was sent covers b; one above (6) does not.
+    expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, { ...without, floor: 5 }).linearizable).to.equal(false);
+    expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, { floor: 6, records: new Map() }).linearizable).to.equal(true);
+    // A value another write also puts proves nothing: that write stays optional.
+    const twice = [...h, set(4, 'k', 'b', 12, null)];
+    expect(resolveUnknownWrites(twice, without).neverApplied.size).to.equal(0);
+    // A log that disagrees with an answer (a acknowledged at 6, the log has b there) resolves nothing.
+    const wrong = { floor: 0, records: new Map([[6, [{ type: 'put' as const, key: 'k', value: 'b' }]]]) };
+    const r = resolveUnknownWrites(h, wrong);
+    expect([r.neverApplied.size, r.applied.size]).to.deep.equal([0, 0]);
+    // A transaction whose failure branch puts nothing may have applied without a trace in the log.
+    const txn: HistoryOp = { client: 2, kind: 'txn', txn: { compare: [{ key: 'k', exists: false }], success: [{ op: 'set', key: 'k', value: 'c' }], failure: [{ op: 'get', key: 'k' }] }, invokeMs: 3, completeMs: null, ok: true };
+    expect(resolveUnknownWrites([acked('k', 'a', 6, 0), txn], without).neverApplied.size).to.equal(0);
+  });
+
+  it('an unknown-outcome write the log applied at j takes effect no later than the first answer above j', () => {
+    const acked = (key: string, value: string, index: number, t: number): HistoryOp => ({ client: 1, kind: 'set', key, value, index, invokeMs: t, completeMs: t + 1, ok: true });
+    // b (unknown) is in the log at 7; a write at 8 was answered at 6; a read at 10 still sees a.
+    const h = [acked('k', 'a', 6, 0), set(2, 'k', 'b', 2, null), acked('other', 'x', 8, 5), get(3, 'k', 'a', 10, 11), get(3, 'k', 'b', 20, 21)];
+    expect(checkLinearizable(h).linearizable).to.equal(true); // alone, b may take effect between the reads
+    const log = { floor: 0, records: new Map([[6, [{ type: 'put' as const, key: 'k', value: 'a' }]], [7, [{ type: 'put' as const, key: 'k', value: 'b' }]], [8, [{ type: 'put' as const, key: 'other', value: 'x' }]]]) };
+    expect(resolveUnknownWrites(h, log).applied.get(h[1])).to.deep.equal({ index: 7, byMs: 6 });
+    expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, log).linearizable).to.equal(false);
+    // Without the answer at 8 nothing bounds b: the history stays linearizable.
+    const loose = h.filter((o) => o.key !== 'other');
+    expect(checkLinearizable(loose, 2_000_000, Number.POSITIVE_INFINITY, log).linearizable).to.equal(true);
+  });
+
+  it('with the true committed log, 3000 small legal histories pass and mutated ones the search alone rejects still fail', () => {
+    let legal = 0;
+    let caught = 0;
+    for (let seed = 1; seed <= 3000; seed++) {
+      const r = rng(seed * 37 + 11);
+      const committed = new Map<number, { type: 'put' | 'delete'; key: string; value?: string }[]>();
+      const h = generateExtended(seed, 3 + Math.floor(r() * 6), { clients: 3, keys: ['a', 'b'], unknownRate: 0.3, failRate: 0.05, committed });
+      const log = { floor: 0, records: committed };
+      if (r() < 0.5) {
+        const o = h[Math.floor(r() * h.length)];
+        if (o.kind === 'get') o.result = r() < 0.5 ? null : `v${Math.floor(r() * 8)}`;
+        else if (o.kind === 'txn' && o.txnResult) o.txnResult.succeeded = !o.txnResult.succeeded;
+        else if (o.index !== undefined) o.index += 1;
+        // Never more lenient than the search alone (which agrees with brute force, test above).
+        if (checkLinearizable(h).linearizable === false) {
+          caught++;
+          expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, log).linearizable, `seed ${seed}: ${JSON.stringify(h)}`).to.equal(false);
+        }
+        continue;
+      }
+      legal++;
+      expect(checkLinearizable(h, 2_000_000, Number.POSITIVE_INFINITY, log).linearizable, `seed ${seed}: ${JSON.stringify(h)}`).to.equal(true);
+    }
+    expect(legal).to.be.greaterThan(1000);
+    expect(caught).to.be.greaterThan(300);
   });
 
   it('reports unknown, not a verdict, when the search budget runs out', () => {
