@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, mkdirSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { waitFor } from './procs.js';
 
 const root = join(import.meta.dirname, '..');
 const seconds = Number(process.env.PROFILE_SECONDS ?? '8');
@@ -34,15 +35,6 @@ async function get(url: string): Promise<{ status: number; json: unknown }> {
   let json: unknown = text;
   try { json = JSON.parse(text); } catch { /* not JSON */ }
   return { status: res.statusCode, json };
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try { if (await check()) return; } catch { /* not yet */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`profile: timed out waiting for ${what}`);
 }
 
 /** user+sys ticks of every thread of `pid`, by thread name and id. */
@@ -124,10 +116,10 @@ async function main(): Promise<void> {
     if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18281';
     procs.push(spawn(process.execPath, [...nodeFlags, '--cpu-prof', `--cpu-prof-dir=${dir}`, join(root, 'dist/src/main.js')], { cwd: root, env, stdio: ['ignore', 'ignore', 'inherit'] }));
     apis.push(`http://127.0.0.1:${18280 + i}`);
-    if (i === 1) await waitFor('node 1', async () => (await get(`${apis[0]}/ready`)).status === 200);
+    if (i === 1) await waitFor('node 1', async () => (await get(`${apis[0]}/ready`)).status === 200, undefined, 'profile');
   }
-  await waitFor('3 voters', async () => ((await get(`${apis[0]}/cluster`)).json as { nodes: { suffrage: string }[] }).nodes.filter((m) => m.suffrage === 'voter').length === 3);
-  for (const a of apis) await waitFor(`${a} ready`, async () => (await get(`${a}/ready`)).status === 200);
+  await waitFor('3 voters', async () => ((await get(`${apis[0]}/cluster`)).json as { nodes: { suffrage: string }[] }).nodes.filter((m) => m.suffrage === 'voter').length === 3, undefined, 'profile');
+  for (const a of apis) await waitFor(`${a} ready`, async () => (await get(`${a}/ready`)).status === 200, undefined, 'profile');
   const leaderApi = ((await get(`${apis[0]}/cluster`)).json as { leader: { id: string; apiAddr: string } }).leader;
   const leaderIdx = Number(leaderApi.id.slice(1)) - 1;
   const before = procs.map((p) => threadTicks(p.pid ?? 0));

@@ -29,13 +29,12 @@
  * run with the same ops; BENCH_ONLY keeps its order and repeats, so
  * BENCH_ONLY=raftkv,base,raftkv,base interleaves two rounds of each (the ratio uses the mean).
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'undici';
+import { cleanup, dirs, etcdLeader, httpJson, procs, root, spawnProc, startEtcd, waitFor } from './procs.js';
 
-const root = join(import.meta.dirname, '..');
 const wrkDir = join(root, 'bench/wrk');
 const seconds = Number(process.env.BENCH_SECONDS ?? '8');
 const connsList = (process.env.BENCH_CONNS ?? '1,16,64').split(',').map(Number);
@@ -76,43 +75,8 @@ interface Row {
   cas?: { okPerSec: number; pfPerSec: number; other: number };
 }
 
-const procs: ChildProcess[] = [];
-const dirs: string[] = [];
-
-function cleanup(): void {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-}
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
-
-function spawnProc(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(cmd, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  child.stderr?.on('data', (b: Buffer) => { tail = (tail + b.toString()).slice(-4000); });
-  child.on('exit', (code, sig) => { if (code && code !== 0 && sig === null) process.stderr.write(`bench: ${cmd} exited ${code}: ${tail}\n`); });
-  procs.push(child);
-  return child;
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try { if (await check()) return; } catch { /* not up yet; poll again */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`bench: timed out waiting for ${what}`);
-}
-
-async function httpJson(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  // A fresh connection each time: a pooled one left idle during a 10 s wrk run may be closed by the
-  // server's keep-alive timeout just as it is reused ("other side closed").
-  const res = await request(url, { method, reset: true, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json', connection: 'close' } });
-  const text = await res.body.text();
-  let json: unknown = null;
-  try { json = JSON.parse(text); } catch { json = text; }
-  return { status: res.statusCode, json };
-}
 
 function toMs(s: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(s.trim());
@@ -267,34 +231,8 @@ async function benchRaftkv(rows: Row[], target: string, base: string): Promise<v
 // etcd
 // ------------------------------------------------------------------------------------------------
 
-async function startEtcd(size = defaultNodes): Promise<string[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'etcd-bench-'));
-  dirs.push(dir);
-  const ids = Array.from({ length: size }, (_, i) => i + 1);
-  const initial = ids.map((i) => `e${i}=http://127.0.0.1:${23800 + i}`).join(',');
-  const clients: string[] = [];
-  for (const i of ids) {
-    const client = `http://127.0.0.1:${23790 + i}`;
-    clients.push(client);
-    spawnProc('etcd', [
-      '--name', `e${i}`, '--data-dir', join(dir, `e${i}`),
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', `http://127.0.0.1:${23800 + i}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${23800 + i}`,
-      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'raftkv-bench',
-      '--log-level', 'error', '--max-request-bytes', String(4 << 20),
-    ], {});
-  }
-  for (const c of clients) await waitFor(`${c} health`, async () => (await httpJson('GET', `${c}/health`)).status === 200);
-  return clients;
-}
-
-async function etcdLeader(clients: string[]): Promise<string> {
-  for (const c of clients) {
-    const { json } = await httpJson('POST', `${c}/v3/maintenance/status`, {});
-    const s = json as { header: { member_id: string }; leader: string };
-    if (s.leader === s.header.member_id) return c;
-  }
-  throw new Error('bench: etcd has no leader');
+function startEtcdCluster(size = defaultNodes): Promise<string[]> {
+  return startEtcd({ size, clientBase: 23790, peerBase: 23800, token: 'raftkv-bench', dirPrefix: 'etcd-bench-', extraArgs: ['--max-request-bytes', String(4 << 20)] });
 }
 
 async function benchEtcd(rows: Row[], base: string): Promise<void> {
@@ -533,7 +471,7 @@ async function withCluster<T>(target: 'raftkv' | 'etcd', size: number, fn: (base
       await stopRaftkv(c);
     }
   }
-  const clients = await startEtcd(size);
+  const clients = await startEtcdCluster(size);
   try {
     const pids = procs.filter((p) => p.spawnargs[0] === 'etcd' && p.exitCode === null && p.signalCode === null).map((p) => p.pid ?? 0);
     return await fn(await etcdLeader(clients), pids);

@@ -26,14 +26,14 @@
  * process's event loop and the machine's cores with the servers, so the figures are those of the
  * whole setup on this host, the same for both systems.
  */
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Pool, request } from 'undici';
+import { Pool } from 'undici';
+import { cleanup, dirs, etcdLeader, httpJson, procs, root, spawnProc, startEtcd, waitFor } from './procs.js';
 
-const root = join(import.meta.dirname, '..');
 const wrkDir = join(root, 'bench/wrk');
 const parts = (process.argv[2] ?? 'watch,lease').split(',');
 const targets = (process.env.BENCH_WATCH_TARGETS ?? 'raftkv,etcd').split(',');
@@ -49,13 +49,6 @@ const prefix = 'w/';
 const value = 'v'.repeat(100);
 const drainMs = 15_000;
 
-const procs: ChildProcess[] = [];
-const dirs: string[] = [];
-
-function cleanup(): void {
-  for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-}
 const isWriter = process.argv[2] === '--writer';
 if (!isWriter) {
   process.on('exit', cleanup);
@@ -66,15 +59,6 @@ if (!isWriter) {
 /** The host's monotonic clock (CLOCK_MONOTONIC) in ms: the same in the writer's process and the watchers'. */
 const hr = (): number => Number(process.hrtime.bigint()) / 1e6;
 
-function spawnProc(cmd: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn(cmd, args, { cwd: root, env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let tail = '';
-  child.stderr?.on('data', (b: Buffer) => { tail = (tail + b.toString()).slice(-4000); });
-  child.on('exit', (code, sig) => { if (code && code !== 0 && sig === null) process.stderr.write(`bench-watch: ${cmd} exited ${code}: ${tail}\n`); });
-  procs.push(child);
-  return child;
-}
-
 async function stopAll(): Promise<void> {
   const live = procs.filter((p) => p.exitCode === null && p.signalCode === null);
   for (const p of live) p.kill('SIGTERM');
@@ -84,22 +68,6 @@ async function stopAll(): Promise<void> {
   dirs.length = 0;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    try { if (await check()) return; } catch { /* not up yet; poll again */ }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`bench-watch: timed out waiting for ${what}`);
-}
-
-async function httpJson(method: 'GET' | 'POST', url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
-  const res = await request(url, { method, reset: true, body: body === undefined ? undefined : JSON.stringify(body), headers: { 'content-type': 'application/json', connection: 'close' } });
-  const text = await res.body.text();
-  let json: unknown = null;
-  try { json = JSON.parse(text); } catch { json = text; }
-  return { status: res.statusCode, json };
-}
 
 const b64 = (s: string): string => Buffer.from(s).toString('base64');
 
@@ -116,44 +84,24 @@ async function startRaftkv(): Promise<Cluster> {
   for (let i = 1; i <= 3; i++) {
     const env: Record<string, string> = { NODE_ID: `w${i}`, LOG_LEVEL: 'warn', ...raftkvExtraEnv, PORT: String(18480 + i), HOST: '127.0.0.1', RAFT_BIND_ADDR: `127.0.0.1:${17400 + i}`, RAFT_DIR: dir };
     if (i > 1) env.RAFT_JOIN_ADDR = '127.0.0.1:18481';
-    spawnProc(process.execPath, [join(root, 'dist/src/main.js')], env);
+    spawnProc(process.execPath, [join(root, 'dist/src/main.js')], env, 'bench-watch');
     apis.push(`http://127.0.0.1:${18480 + i}`);
-    if (i === 1) await waitFor('raftkv node 1', async () => (await httpJson('GET', `${apis[0]}/ready`)).status === 200);
+    if (i === 1) await waitFor('raftkv node 1', async () => (await httpJson('GET', `${apis[0]}/ready`)).status === 200, undefined, 'bench-watch');
   }
   await waitFor('three raftkv voters', async () => {
     const { json } = await httpJson('GET', `${apis[0]}/cluster`);
     return (json as { nodes: { suffrage: string }[] }).nodes.filter((m) => m.suffrage === 'voter').length === 3;
-  });
-  for (const api of apis) await waitFor(`${api} ready`, async () => (await httpJson('GET', `${api}/ready`)).status === 200);
+  }, undefined, 'bench-watch');
+  for (const api of apis) await waitFor(`${api} ready`, async () => (await httpJson('GET', `${api}/ready`)).status === 200, undefined, 'bench-watch');
   const { json } = await httpJson('GET', `${apis[0]}/cluster`);
   const leader = (json as { leader: { apiAddr: string } | null }).leader;
   if (!leader) throw new Error('bench-watch: raftkv has no leader');
   return { name: 'raftkv', apis, leader: `http://${leader.apiAddr}` };
 }
 
-async function startEtcd(): Promise<Cluster> {
-  const dir = mkdtempSync(join(tmpdir(), 'etcd-bench-watch-'));
-  dirs.push(dir);
-  const initial = [1, 2, 3].map((i) => `e${i}=http://127.0.0.1:${24800 + i}`).join(',');
-  const apis: string[] = [];
-  for (let i = 1; i <= 3; i++) {
-    const client = `http://127.0.0.1:${24790 + i}`;
-    apis.push(client);
-    spawnProc('etcd', [
-      '--name', `e${i}`, '--data-dir', join(dir, `e${i}`),
-      '--listen-client-urls', client, '--advertise-client-urls', client,
-      '--listen-peer-urls', `http://127.0.0.1:${24800 + i}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${24800 + i}`,
-      '--initial-cluster', initial, '--initial-cluster-state', 'new', '--initial-cluster-token', 'raftkv-bench-watch',
-      '--log-level', 'error',
-    ], {});
-  }
-  for (const c of apis) await waitFor(`${c} health`, async () => (await httpJson('GET', `${c}/health`)).status === 200);
-  for (const c of apis) {
-    const { json } = await httpJson('POST', `${c}/v3/maintenance/status`, {});
-    const s = json as { header: { member_id: string }; leader: string };
-    if (s.leader === s.header.member_id) return { name: 'etcd', apis, leader: c };
-  }
-  throw new Error('bench-watch: etcd has no leader');
+async function startEtcdCluster(): Promise<Cluster> {
+  const apis = await startEtcd({ size: 3, clientBase: 24790, peerBase: 24800, token: 'raftkv-bench-watch', dirPrefix: 'etcd-bench-watch-', label: 'bench-watch' });
+  return { name: 'etcd', apis, leader: await etcdLeader(apis, 'bench-watch') };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -359,7 +307,7 @@ async function watchPhase(c: Cluster, watchers: Watcher[], mode: 'steady' | 'ful
 
 async function benchWatch(c: Cluster): Promise<string[]> {
   const watchers = Array.from({ length: watcherCount }, (_, i) => (c.name === 'raftkv' ? openRaftkvWatcher : openEtcdWatcher)(c.apis[i % c.apis.length]));
-  await waitFor(`${watcherCount} ${c.name} watchers`, async () => watchers.every((w) => w.ready), 30_000);
+  await waitFor(`${watcherCount} ${c.name} watchers`, async () => watchers.every((w) => w.ready), 30_000, 'bench-watch');
   if (watchers.some((w) => w.closed)) throw new Error(`bench-watch: a ${c.name} watcher closed before the writes`);
   const lines = [
     `bench-watch: ${c.name} steady started at load=${loadavg()[0].toFixed(2)}`,
@@ -425,7 +373,7 @@ async function main(): Promise<void> {
   if (!existsSync(join(root, 'dist/src/main.js'))) throw new Error('bench-watch: run `make build` first');
   const lines = [`bench-watch: cores=${cpus().length} load_at_start=${loadavg().map((x) => x.toFixed(2)).join(',')} parts=${parts.join(',')} watchers=${watcherCount} phase_seconds=${phaseSeconds} rate=${steadyRate} writers=${fullWriters} lease_conns=${leaseConns} wrk_seconds=${wrkSeconds} node=${process.version}`];
   for (const t of targets) {
-    const c = t === 'raftkv' ? await startRaftkv() : t === 'etcd' ? await startEtcd() : null;
+    const c = t === 'raftkv' ? await startRaftkv() : t === 'etcd' ? await startEtcdCluster() : null;
     if (!c) throw new Error(`bench-watch: unknown target ${t}`);
     if (parts.includes('watch')) lines.push(...(await benchWatch(c)));
     if (parts.includes('lease')) lines.push(await benchLease(c));
