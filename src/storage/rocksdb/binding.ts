@@ -53,3 +53,53 @@ const require = createRequire(import.meta.url);
 export function loadRocksLevel(): RocksLevelCtor {
   return (require('@nxtedition/rocksdb') as { RocksLevel: RocksLevelCtor }).RocksLevel;
 }
+
+/** The native functions behind the package's chained batch (binding.js of the pinned version). */
+interface BatchBinding {
+  batch_init(): unknown;
+  batch_put(batch: unknown, key: Buffer, value: Buffer, options: object): void;
+  batch_del(batch: unknown, key: Buffer, options: object): void;
+  batch_write(db: unknown, batch: unknown, options: { sync: boolean }): void;
+  batch_clear(batch: unknown): void;
+}
+
+/**
+ * Writes batches through one reused native rocksdb::WriteBatch. The package's own `batch(ops)`
+ * allocates a WriteBatch per call (a copy of every key and value) whose memory returns only when
+ * V8 finalizes its handle, and those finalizers did not run here: RSS grew by the size of every
+ * batch ever written (3,000 batches of 1,000 puts: 723 MB, against 301 MB with one reused batch;
+ * it also keeps every such batch in the database's open-resources set). A fresh batch for big
+ * writes would leak the same way, so every write uses the one batch; it keeps a buffer as big as the
+ * largest batch written, one buffer per node.
+ */
+export class BatchWriter {
+  private readonly binding: BatchBinding;
+  private readonly context: unknown;
+  private readonly reused: unknown;
+
+  constructor(db: RawDb) {
+    this.binding = require('@nxtedition/rocksdb/binding.js') as BatchBinding;
+    const symbol = Object.getOwnPropertySymbols(db).find((s) => s.description === 'context');
+    this.context = symbol === undefined ? undefined : (db as unknown as Record<symbol, unknown>)[symbol];
+    if (typeof this.context !== 'object' || this.context === null) throw new Error('rocksdb: this version of @nxtedition/rocksdb has no native database context where raftkv expects it');
+    this.reused = this.binding.batch_init();
+  }
+
+  /** Writes `ops` atomically (synchronously, on the calling thread; the WAL fsync too when `sync`). */
+  write(ops: readonly BatchOp[], sync: boolean): void {
+    for (const op of ops) {
+      if (typeof op.key !== 'string' || (op.type === 'put' && typeof op.value !== 'string')) throw new Error(`a ${op.type} of ${String(op.key)} without a string key and value`);
+    }
+    const batch = this.reused;
+    const none = {};
+    try {
+      for (const op of ops) {
+        if (op.type === 'put') this.binding.batch_put(batch, Buffer.from(op.key), Buffer.from(op.value), none);
+        else this.binding.batch_del(batch, Buffer.from(op.key), none);
+      }
+      this.binding.batch_write(this.context, batch, { sync });
+    } finally {
+      this.binding.batch_clear(batch);
+    }
+  }
+}

@@ -8,7 +8,7 @@
  * closes that database (the main thread does, after this thread has exited).
  */
 import { parentPort } from 'node:worker_threads';
-import { loadRocksLevel, type BatchOp, type RawDb } from './binding.js';
+import { BatchWriter, loadRocksLevel, type BatchOp, type RawDb } from './binding.js';
 
 /** A message from the main thread. Invariant: batches are written in the order they were posted. */
 export type WriterRequest = { type: 'open'; handle: bigint } | { type: 'batch'; id: number; ops: BatchOp[]; sync: boolean } | { type: 'close' };
@@ -21,6 +21,8 @@ if (port === null) throw new Error('rocksdb writer: must run in a worker thread'
 const RocksLevel = loadRocksLevel();
 /** The main thread's database, opened a second time over its handle ('open' comes first). */
 let db: RawDb | null = null;
+/** Writes through one reused native batch (see BatchWriter), once the database is open. */
+let batches: BatchWriter | null = null;
 
 /**
  * The first write error. Invariant: once set, no later batch is written, so a later synced write
@@ -31,8 +33,8 @@ let failure: string | null = null;
 async function write(req: { id: number; ops: BatchOp[]; sync: boolean }): Promise<WriterReply> {
   if (failure !== null) return { type: 'done', id: req.id, error: `an earlier write failed: ${failure}` };
   try {
-    if (db === null) throw new Error('not opened');
-    await db.batch(req.ops, { sync: req.sync });
+    if (batches === null) throw new Error('not opened');
+    batches.write(req.ops, req.sync);
     return { type: 'done', id: req.id };
   } catch (err) {
     failure = err instanceof Error ? err.message : String(err);
@@ -47,6 +49,7 @@ port.on('message', (req: WriterRequest) => {
     if (req.type === 'open') {
       db = new RocksLevel(req.handle);
       await db.open();
+      batches = new BatchWriter(db);
       port.postMessage({ type: 'ready' } satisfies WriterReply);
     } else if (req.type === 'batch') {
       port.postMessage(await write(req));
