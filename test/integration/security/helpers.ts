@@ -32,9 +32,13 @@ export async function freeBasePort(): Promise<number> {
   throw new Error('no free port range found');
 }
 
-/** Makes a CA and certificates for `nodes` in `dir` with scripts/gen-certs.sh (the CA is reused if present). */
-export function makeCerts(dir: string, nodes: string[], caName = 'raftkv test CA'): void {
-  execFileSync(join(root, 'scripts/gen-certs.sh'), [dir, ...nodes], { env: { ...process.env, CA_NAME: caName }, stdio: 'ignore' });
+/**
+ * Makes a CA and certificates for `nodes` in `dir` with scripts/gen-certs.sh (the CA is reused if
+ * present). The CA key goes to `dir`/ca-private, not the script's default sibling `dir`-ca, so
+ * removing `dir` removes everything the test created (the sibling was left behind in /tmp).
+ */
+export function makeCerts(dir: string, nodes: string[], caName = 'raftkv test CA', env: Record<string, string> = {}): void {
+  execFileSync(join(root, 'scripts/gen-certs.sh'), [dir, ...nodes], { env: { ...process.env, CA_NAME: caName, CA_DIR: join(dir, 'ca-private'), ...env }, stdio: 'ignore' });
 }
 
 /** An undici Agent that trusts `caFile` and, when given, presents `certName`'s certificate from `dir`. */

@@ -14,8 +14,8 @@ describe('security: expired certificates are refused', function () {
   let dir = '';
   before(() => {
     dir = tempDir('raftkv-tlsexp-');
-    execFileSync(gen, [dir, 'good'], { stdio: 'ignore' });
-    execFileSync(gen, [dir, 'old'], { env: { ...process.env, CERT_DAYS: '-1' }, stdio: 'ignore' });
+    execFileSync(gen, [dir, 'good'], { env: { ...process.env, CA_DIR: join(dir, 'ca-private') }, stdio: 'ignore' }); // the CA key inside dir, removed with it
+    execFileSync(gen, [dir, 'old'], { env: { ...process.env, CA_DIR: join(dir, 'ca-private'), CERT_DAYS: '-1' }, stdio: 'ignore' });
   });
   after(() => removeDir(dir));
 

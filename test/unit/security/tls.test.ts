@@ -13,7 +13,7 @@ describe('security: reloadable TLS material', function () {
   let dir = '';
   before(() => {
     dir = tempDir('raftkv-tlsunit-');
-    execFileSync(gen, [dir, 'app1', 'app2'], { stdio: 'ignore' });
+    execFileSync(gen, [dir, 'app1', 'app2'], { env: { ...process.env, CA_DIR: join(dir, 'ca-private') }, stdio: 'ignore' }); // the CA key inside dir, removed with it
   });
   after(() => removeDir(dir));
 
