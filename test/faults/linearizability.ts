@@ -41,6 +41,8 @@ export interface LinearizabilityResult {
   badKeys?: string[];
   /** number of search configurations visited, summed over keys */
   explored: number;
+  /** with a committed log: how many unknown-outcome writes it resolved (resolveUnknownWrites) */
+  resolved?: { neverApplied: number; applied: number };
 }
 
 /** One operation on a single register (one key). */
@@ -822,6 +824,7 @@ export function resolveUnknownWrites(history: readonly HistoryOp[], committed: C
 export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000, maxMs = Number.POSITIVE_INFINITY, committed?: CommittedLog): LinearizabilityResult {
   const deadlineMs = performance.now() + maxMs;
   const resolved = committed ? resolveUnknownWrites(history, committed) : null;
+  const counts = resolved ? { resolved: { neverApplied: resolved.neverApplied.size, applied: resolved.applied.size } } : {};
   const live = history.flatMap((h): HistoryOp[] => {
     if (!h.ok || resolved?.neverApplied.has(h)) return [];
     const at = resolved?.applied.get(h);
@@ -850,10 +853,10 @@ export function checkLinearizable(history: HistoryOp[], maxExplored = 2_000_000,
       res = checkGroup(compileGroup(hs, slotOf), ks.length, maxExplored, deadlineMs);
     }
     explored += res.explored;
-    if (res.ok === false) return { linearizable: false, badKey: ks[0], badKeys: ks, explored };
+    if (res.ok === false) return { linearizable: false, badKey: ks[0], badKeys: ks, explored, ...counts };
     if (res.ok === 'unknown') isUnknown = true;
   }
-  return { linearizable: isUnknown ? 'unknown' : true, explored };
+  return { linearizable: isUnknown ? 'unknown' : true, explored, ...counts };
 }
 
 /**

@@ -12,7 +12,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { makeRng } from '../sim/rng.js';
 import { NsCluster, type FaultNode } from './cluster.js';
-import { checkLinearizable, countLostAcked, countStaleReads, resolveUnknownWrites, type HistoryOp } from './linearizability.js';
+import { checkLinearizable, countLostAcked, countStaleReads, type HistoryOp } from './linearizability.js';
 import { Workload, classifyWrite, raceCreateOnly, type RaceResult } from './workload.js';
 import { ACK_BEFORE_SYNC_MODULE, DECIDE_AT_PROPOSE_MODULE, LEASE_NOFENCE_MODULE, PowerDisks, WATCH_SKIP_MODULE } from './power.js';
 import { buildReference, checkReference, checkStreams } from './watch-check.js';
@@ -791,10 +791,9 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     }
     const checkStart = performance.now();
     const lin = checkLinearizable(history, 2_000_000, 180_000, committed); // 'unknown' past 3 minutes of search, never a hang
-    const resolved = committed ? resolveUnknownWrites(history, committed) : null;
     ctx.notes.push(
       `check=${history.length}ops/${lin.explored}configs/${Math.round(performance.now() - checkStart)}ms`,
-      resolved ? `unknown_writes_resolved=never:${resolved.neverApplied.size},applied:${resolved.applied.size}` : 'unknown_writes_resolved=no_log',
+      lin.resolved ? `unknown_writes_resolved=never:${lin.resolved.neverApplied},applied:${lin.resolved.applied}` : 'unknown_writes_resolved=no_log',
     );
     // Installed = the others had compacted past the follower's log at heal, and it converged anyway.
     const snapshotInstalled = args.fault === 'follower-snapshot' ? ctx.snapshotForced && converged : null;
