@@ -6,6 +6,7 @@
 import { compileGroup } from './linearizability.js';
 import { KvReference, keysOf, type HistoryOp, type KeyState, type TxnCompare, type TxnOp } from './kv-model.js';
 import { makeRng } from '../sim/rng.js';
+import { expectedEffects } from './watch-check.js';
 
 const rng = makeRng;
 
@@ -80,7 +81,9 @@ export function generateExtended(seed: number, total: number, opts: { clients?: 
     const isApplied = !(isWrite && r() < unknownRate / 2); // lost before the log
     if (isApplied) {
       ref.apply(h);
-      if (opts.committed) recordEffects(h, opts.committed);
+      // Its effects as the members' history records them, at the index the reference gave it.
+      const at = opts.committed ? expectedEffects(h) : null;
+      if (at && at.effects.length > 0) opts.committed?.set(at.index, at.effects);
     }
     if (h.index !== undefined) seenIndexes.push(h.index);
     if (!isApplied || (isWrite && r() < unknownRate)) {
@@ -94,23 +97,6 @@ export function generateExtended(seed: number, total: number, opts: { clients?: 
     out.push(h);
   }
   return out.sort((p, q) => p.invokeMs - q.invokeMs);
-}
-
-/** Appends the effects of applied write `h` (answered by the reference) to a committed log, at its index. */
-function recordEffects(h: HistoryOp, log: Map<number, { type: 'put' | 'delete'; key: string; value?: string }[]>): void {
-  if (h.conflict) return; // a failed precondition changes nothing
-  if (h.kind === 'set' && h.index !== undefined) log.set(h.index, [{ type: 'put', key: h.key as string, value: h.value ?? '' }]);
-  else if (h.kind === 'setMany' && h.index !== undefined) log.set(h.index, Object.entries(h.pairs ?? {}).map(([key, value]) => ({ type: 'put' as const, key, value })));
-  else if (h.kind === 'delete' && h.index !== undefined) log.set(h.index, [{ type: 'delete', key: h.key as string }]);
-  else if (h.kind === 'txn' && h.txn && h.txnResult) {
-    const branch = h.txnResult.succeeded ? h.txn.success : h.txn.failure;
-    const effects = branch.flatMap((o, j): { type: 'put' | 'delete'; key: string; value?: string }[] => {
-      const r = h.txnResult?.results[j];
-      if (o.op === 'set') return [{ type: 'put', key: o.key, value: o.value }];
-      return o.op === 'delete' && r?.op === 'delete' && r.deleted ? [{ type: 'delete', key: o.key }] : [];
-    });
-    if (effects.length > 0) log.set(h.txnResult.index, effects);
-  }
 }
 
 /** The model's answer by exhaustive search over every real-time-respecting order (no memo, no pruning). */

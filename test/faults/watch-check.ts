@@ -151,7 +151,7 @@ export function buildReference(logs: readonly MemberLog[], upTo: number): Refere
 }
 
 /** The expected effects of an acknowledged write at its index, or null when the answer did not tell. */
-function expectedEffects(o: HistoryOp): { index: number; effects: { type: 'put' | 'delete'; key: string; value?: string }[] } | null {
+export function expectedEffects(o: HistoryOp): { index: number; effects: { type: 'put' | 'delete'; key: string; value?: string }[] } | null {
   if (!o.ok || o.completeMs === null || o.conflict) return null;
   if (o.kind === 'set' && o.key !== undefined && o.index !== undefined) return { index: o.index, effects: [{ type: 'put', key: o.key, value: o.value ?? '' }] };
   if (o.kind === 'setMany' && o.pairs && o.index !== undefined) return { index: o.index, effects: Object.entries(o.pairs).map(([key, value]) => ({ type: 'put' as const, key, value })) };
