@@ -11,7 +11,8 @@
  *    ttl) a new generation is granted. At the end, the last generation and its key must still exist.
  *  - orphans: every ORPHAN_EVERY_MS a lease with one key whose owner never renews it. Rules: never
  *    gone before ttl past the grant's invocation; and still present in a linearizable read invoked
- *    after the documented bound is a violation: K + ttl + E + Σ over the leader changes after K of
+ *    after the documented bound (counting the leader changes seen up to one poll after its answer)
+ *    is a violation: K + ttl + E + Σ over the leader changes after K of
  *    (Uᵢ + Gᵢ) + P, with K the grant's answer, E the longest election timeout, Uᵢ ≤ min(C + P, the old
  *    leader's tenure after K) and Gᵢ the time without a leader, from the Monitor's leader timeline
  *    (first and last time each term's leader was seen; poll slack added). After the run, the suite
@@ -79,6 +80,14 @@ export function leaseBound(k: number, ttlMs: number, leaders: readonly LeaderSpa
   return k + ttlMs + ELECTION_MAX_MS + sum + COMMIT_SLACK_MS + POLL_SLACK_MS;
 }
 
+/**
+ * The leader changes a present read must allow for: the read saw the lease at some instant in
+ * [invoke, complete], so every leader elected before its answer counts, and the Monitor sees a new
+ * leader up to one poll after it is elected. (Counting only the leaders seen by the invocation
+ * flagged a read sent while the cluster had no leader and answered by the leader elected meanwhile.)
+ */
+const seenBy = (completeMs: number) => completeMs + POLL_SLACK_MS;
+
 const isGone = (c: LeaseCall) => c.completeMs !== null && c.status === 404 && c.code === 'LEASE_NOT_FOUND';
 const isPresent = (c: LeaseCall) => c.completeMs !== null && c.status === 200 && (c.what === 'keepalive' || c.what === 'read');
 
@@ -124,8 +133,8 @@ export function checkLeases(leases: readonly ProbeLease[], leaders: readonly Lea
         lastAckInvoke = c.invokeMs;
         lastAckComplete = c.completeMs;
       }
-      if (l.role === 'orphan' && goneAt === null && isPresent(c)) {
-        const bound = leaseBound(lastAckComplete, ttlMs, leaders, c.invokeMs);
+      if (l.role === 'orphan' && goneAt === null && isPresent(c) && c.completeMs !== null) {
+        const bound = leaseBound(lastAckComplete, ttlMs, leaders, seenBy(c.completeMs));
         if (c.invokeMs > bound) {
           problems.push(`orphan lease ${l.id}: still present in a read sent at ${(c.invokeMs / 1000).toFixed(2)}s, past its documented bound ${(bound / 1000).toFixed(2)}s (granted ${(lastAckComplete / 1000).toFixed(2)}s)`);
           goneAt = Infinity; // reported once
@@ -192,7 +201,7 @@ export class LeaseProbe {
       .every((l) => {
         if (l.calls.some(isGone)) return true;
         const k = l.calls.find((c) => c.what === 'grant')?.completeMs ?? null;
-        return k === null || l.calls.some((c) => c.what === 'read' && c.status === 200 && c.invokeMs > leaseBound(k, this.ttlMs, leaders, c.invokeMs));
+        return k === null || l.calls.some((c) => c.what === 'read' && c.status === 200 && c.completeMs !== null && c.invokeMs > leaseBound(k, this.ttlMs, leaders, seenBy(c.completeMs)));
       });
   }
 

@@ -755,6 +755,7 @@ export async function runScenario(args: ScenarioArgs, dataDir: string): Promise<
     await leaseProbe.stop();
     await monitor.stop();
     const lease = checkLeases(leaseProbe.leases, spans(), LEASE_TTL_MS, keptAtEnd);
+    if (process.env.RAFTKV_FAULT_DUMP) writeFileSync(join(process.env.RAFTKV_FAULT_DUMP, `${args.fault}-${args.nodes}.leases.json`), JSON.stringify({ leaders: spans(), leases: leaseProbe.leases, keptAtEnd }));
     ctx.notes.push(`lease_wait_ms=${Math.round(performance.now() - leaseWaitStart)}`, `lease_terms=${monitor.spans.size}`);
     if (lease.keepalives === 0) lease.problems.push('no keepalive was acknowledged');
     if (lease.expired === 0 && lease.orphans > 0) lease.problems.push('no orphan lease was seen expired');

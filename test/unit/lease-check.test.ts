@@ -50,6 +50,20 @@ describe('lease check (test/faults/lease-check.ts)', () => {
     expect(late.problems.some((p) => /orphan lease l-6: still present .* past its documented bound/.test(p)), late.problems.join('; ')).to.equal(true);
   });
 
+  it('counts the leader elected while a read waited: a read sent with no leader and answered by the next one is judged with that change (amnesia seed 57409)', () => {
+    // n1 leads until 5800, no leader until n1 is seen again in term 3 at 8700; the read was sent at
+    // 8650, while the cluster had no leader, and answered at 8680 by the term-3 leader.
+    const leaders: LeaderSpan[] = [{ term: 2, id: 'n1', firstMs: 2380, lastMs: 5800 }, { term: 3, id: 'n1', firstMs: 8700, lastMs: 16_000 }];
+    const r = checkLeases([orphan('l-7', 2420, [call('read', 8650, 8680, 200), gone('read', 10_640)])], leaders, TTL, null);
+    expect(r.problems).to.deep.equal([]);
+    expect(r.expired).to.equal(1);
+    // The change still bounds the lease: present in a read sent past the bound that includes it is flagged.
+    const bound = leaseBound(2420, TTL, leaders, 20_000);
+    expect(bound).to.equal(2420 + TTL + SLACK + (CHECKPOINT_MS + COMMIT_SLACK_MS) + (8700 - 5800));
+    const late = checkLeases([orphan('l-8', 2420, [call('read', bound + 50, bound + 70, 200)])], leaders, TTL, null);
+    expect(late.problems.some((p) => /orphan lease l-8: still present .* past its documented bound/.test(p)), late.problems.join('; ')).to.equal(true);
+  });
+
   it('flags the last kept generation missing at the end', () => {
     const r = checkLeases([kept('l-3', renewals(400, 4000))], [], TTL, false);
     expect(r.problems).to.deep.equal(['kept lease l-3: gone at the end although its keeper renewed it throughout']);
