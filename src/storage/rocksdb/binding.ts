@@ -34,6 +34,8 @@ export interface RawDb {
   close(): Promise<void>;
   /** Runs in the libuv thread pool; undefined where a key is absent. */
   getMany(keys: string[], options: { valueEncoding: 'utf8' }): Promise<Array<string | undefined>>;
+  /** The same lookup on the calling thread (the package's `_getManySync`, binding `db_get_many_sync`). */
+  _getManySync(keys: string[], options: { valueEncoding: 'utf8' }): Array<string | undefined>;
   /** Runs synchronously on the calling thread (the WAL fsync too, when `sync` is set). */
   batch(ops: BatchOp[], options: { sync: boolean }): Promise<void>;
   iterator(options: RawIteratorOptions): RawIterator;

@@ -39,6 +39,8 @@ export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Rows per iterator step: each step is one thread-pool round trip. */
 const ITERATOR_STEP_ROWS = 1000;
+/** Reads of at most this many keys run on the calling thread (RocksDatabase.getMany). */
+export const SYNC_READ_MAX_KEYS = 16;
 
 /**
  * Bytes per iterator step of a listing: its iterator spans the KV rows, the log and the history
@@ -264,9 +266,24 @@ export class RocksDatabase {
     return (await this.getMany([key]))[0];
   }
 
-  /** Reads many raw values in one call (undefined where absent). */
+  /**
+   * Reads many raw values in one call (undefined where absent). Up to SYNC_READ_MAX_KEYS keys are
+   * read on the calling thread: a point lookup in the memtable or the block/page cache takes about
+   * 15 us there, while a thread-pool read costs a hand-off to another thread and back, 110-140 us of
+   * CPU and wall time on this project's 2-core VM (docs/performance.md, "Thread hand-offs"). Larger
+   * reads go to the thread pool so that one call never holds the event loop for long.
+   */
   getMany(keys: string[]): Promise<Array<string | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
+    // Only while open: the native synchronous lookup does not check, and crashes the process on a
+    // closed database (the thread-pool path rejects instead).
+    if (keys.length <= SYNC_READ_MAX_KEYS && this.db.status === 'open') {
+      try {
+        return Promise.resolve(this.db._getManySync(keys, { valueEncoding: 'utf8' }));
+      } catch (err) {
+        return Promise.reject(err instanceof Error ? err : new Error(String(err)));
+      }
+    }
     return this.db.getMany(keys, { valueEncoding: 'utf8' });
   }
 

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { expect } from 'chai';
 import { openStorage } from '../../../src/storage/index.js';
-import type { RocksDatabase } from '../../../src/storage/rocksdb/index.js';
+import { SYNC_READ_MAX_KEYS, type RocksDatabase } from '../../../src/storage/rocksdb/index.js';
 import type { NodeStorage } from '../../../src/storage/types.js';
 import { BatchWriter, loadRocksLevel, type BatchOp } from '../../../src/storage/rocksdb/binding.js';
 import type { WriterReply } from '../../../src/storage/rocksdb/writer.js';
@@ -174,6 +174,35 @@ describe('storage: RocksDB writer thread', () => {
       await again.kv.close();
       fs.rmSync(o.dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads of up to SYNC_READ_MAX_KEYS keys run on the calling thread, larger ones in the thread pool, with the same answers', async () => {
+    const o = await open();
+    try {
+      const keys = Array.from({ length: 40 }, (_, i) => `t/${i}`);
+      await o.db.batch(keys.filter((_, i) => i % 3 !== 0).map((k) => ({ type: 'put', key: k, value: `v-${k}` })));
+      const expected = keys.map((k, i) => (i % 3 === 0 ? undefined : `v-${k}`));
+      // White-box: count the binding's thread-pool reads.
+      const raw = (o.db as unknown as { db: { getMany: (...a: unknown[]) => Promise<unknown> } }).db;
+      const realGetMany = raw.getMany.bind(raw);
+      let poolReads = 0;
+      raw.getMany = (...a: unknown[]) => {
+        poolReads++;
+        return realGetMany(...a);
+      };
+      expect(await o.db.getMany(keys.slice(0, SYNC_READ_MAX_KEYS))).to.deep.equal(expected.slice(0, SYNC_READ_MAX_KEYS));
+      expect(await o.db.getMany(['t/1'])).to.deep.equal(['v-t/1']);
+      expect(poolReads, 'thread-pool reads for small lookups').to.equal(0);
+      expect(await o.db.getMany(keys)).to.deep.equal(expected);
+      expect(poolReads, 'thread-pool reads for a large lookup').to.equal(1);
+    } finally {
+      await close(o);
+    }
+    // On a closed database a small read is a rejected promise, never a synchronous throw.
+    const settled = await Promise.resolve()
+      .then(() => o.db.getMany(['t/1']))
+      .then(() => 'resolved', (err: Error) => `rejected: ${err.message}`);
+    expect(settled).to.match(/^rejected: /);
   });
 
   it('memory stays flat under sustained writes: the native batch is reused, not one leaked per write', async function () {
