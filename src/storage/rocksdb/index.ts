@@ -30,7 +30,7 @@ import type { EffectBatch, HistoryEntry, HistoryPage, LeaseRecord, LeaseState, S
 import { DEFAULT_HISTORY_LIMITS, encodeHistory, HistoryBound, type HistoryLimits } from '../../kv/history.js';
 import type { KvStore, KvView, LogStore, NodeStorage, RaftPersistedState, RaftWrite } from '../types.js';
 import { ReadCache } from './cache.js';
-import { loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
+import { BatchWriter, loadRocksLevel, type BatchOp, type RawDb, type RawIterator } from './binding.js';
 import { countAt, historyNeed, inRange, isPastRange, PageBuilder, undoChanges, unavailablePage, type RangePage, type RangeQuery, type UndoneKey } from '../../kv/listing.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
@@ -147,15 +147,22 @@ interface PendingWrite {
 
 /**
  * A RocksDB database shared by the log and KV stores of one node; closed when both have closed.
- * Reads run here; writes run on the writer thread, in the order batch() was called.
+ * Reads run here; writes run on the writer thread, in the order batch() was called, except an
+ * unsynced write made while no write is in flight, which is written here at once (batch()).
  */
 export class RocksDatabase {
   private refs = 0;
   private closing: Promise<void> | null = null;
   private nextWriteId = 1;
   private readonly pending = new Map<number, PendingWrite>();
-  /** Set when the writer thread failed or died: every later write is refused with it. */
+  /** Set when the writer thread failed or died, or a write here failed: every later write is refused with it. */
   private failure: Error | null = null;
+  /** The writer thread has exited. */
+  private isWriterGone = false;
+  /** Writes unsynced batches on this thread when the writer thread is idle (see batch). */
+  private inline: BatchWriter | null = null;
+  /** How many batches were written on this thread (tests). */
+  inlineWrites = 0;
   /** Resolves once the writer thread has exited (for any reason). */
   private readonly writerExited: Promise<void>;
 
@@ -167,7 +174,10 @@ export class RocksDatabase {
     this.writerExited = new Promise((resolve) => writer.once('exit', () => resolve()));
     writer.on('message', (reply: WriterReply) => this.onReply(reply));
     writer.on('error', (err) => this.fail(new Error(`rocksdb: the writer thread failed: ${err.message}`)));
-    writer.on('exit', (code) => this.fail(new Error(`rocksdb: the writer thread exited (code ${code})`)));
+    writer.on('exit', (code) => {
+      this.isWriterGone = true;
+      this.fail(new Error(`rocksdb: the writer thread exited (code ${code})`));
+    });
     writer.unref(); // referenced only while a write is pending (see batch)
   }
 
@@ -218,8 +228,15 @@ export class RocksDatabase {
     if (w === undefined) return;
     this.pending.delete(reply.id);
     if (this.pending.size === 0) this.writer.unref();
-    if (reply.error === undefined) w.resolve();
-    else w.reject(new Error(`rocksdb: write failed: ${reply.error}`));
+    if (reply.error === undefined) {
+      w.resolve();
+      return;
+    }
+    const failed = new Error(`rocksdb: write failed: ${reply.error}`);
+    w.reject(failed);
+    // Refuse every later write here too: one this thread would write itself (batch) must not land
+    // on top of a failed one. Writes already posted are the writer's to refuse (it answers them).
+    this.failure ??= failed;
   }
 
   /** The writer is gone or failed: rejects every pending write and refuses all later ones. */
@@ -249,7 +266,7 @@ export class RocksDatabase {
    */
   private close(): Promise<void> {
     this.closing ??= (async () => {
-      if (this.failure === null) this.post({ type: 'close' });
+      if (!this.isWriterGone) this.post({ type: 'close' });
       this.writer.ref();
       await this.writerExited;
       await this.db.close();
@@ -362,6 +379,23 @@ export class RocksDatabase {
     if (this.failure !== null) return Promise.reject(this.failure);
     if (this.closing !== null) return Promise.reject(new Error('rocksdb: the database is closed'));
     if (ops.length === 0) return Promise.resolve();
+    // An unsynced write while the writer thread has nothing to do is written here, at once: no
+    // write is in flight, so none can be overtaken and no fsync can hold this one up (the reason for
+    // the writer thread), and it saves a hand-off to that thread and back (docs/performance.md,
+    // "Thread hand-offs"). The driver writes a Ready's apply after its log append has completed, so
+    // this is the usual case for applies.
+    if (!sync && this.pending.size === 0 && this.db.status === 'open') {
+      try {
+        (this.inline ??= new BatchWriter(this.db)).write(ops, false);
+        this.inlineWrites++;
+        return Promise.resolve();
+      } catch (err) {
+        // As on the writer thread: the first failed write refuses every later one.
+        const failed = new Error(`rocksdb: write failed: ${err instanceof Error ? err.message : String(err)}`);
+        this.fail(failed);
+        return Promise.reject(failed);
+      }
+    }
     const id = this.nextWriteId++;
     return new Promise<void>((resolve, reject) => {
       if (this.pending.size === 0) this.writer.ref();

@@ -1,8 +1,10 @@
 /**
- * The writer thread: the only place where raftkv writes to RocksDB. The binding's batch write runs
- * synchronously on its calling thread, WAL fsync included, and RocksDB makes a writer that arrives
- * during another thread's synced write wait for that fsync; so every write, synced or not, is done
- * here, one after another in the order RocksDatabase posted them, and the main thread only reads.
+ * The writer thread, where raftkv writes to RocksDB. The binding's batch write runs synchronously on
+ * its calling thread, WAL fsync included, and RocksDB makes a writer that arrives during another
+ * thread's synced write wait for that fsync; so every write, synced or not, is done here, one after
+ * another in the order RocksDatabase posted them. The one exception is RocksDatabase's: an unsynced
+ * write issued while nothing is pending here is written on the main thread (nothing to overtake,
+ * no fsync to wait behind).
  * Started by RocksDatabase.open while the main thread opens the database (starting a thread and
  * loading the binding take as long as the open), then told the open database's handle; it never
  * closes that database (the main thread does, after this thread has exited).

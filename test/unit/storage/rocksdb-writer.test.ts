@@ -125,8 +125,9 @@ describe('storage: RocksDB writer thread', () => {
     try {
       const { db, s } = o;
       await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
-      // An operation RocksDB refuses (a put without a value), as an injected failure inside the writer.
-      const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], false);
+      // An operation RocksDB refuses (a put without a value), as an injected failure inside the writer
+      // (synced: an unsynced write to an idle writer is written on the calling thread, tested below).
+      const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], true);
       const later = s.log.write({ hardState: { term: 9, votedFor: null }, entries: [] });
       expect(await outcome(bad, 10_000)).to.match(/^rejected: rocksdb: write failed: .*value/i);
       // Issued after the failed one: not written, so no synced write lands on top of a failed one.
@@ -134,6 +135,56 @@ describe('storage: RocksDB writer thread', () => {
       expect(await db.get('h')).to.equal(undefined);
       expect(await outcome(applyOps(s.kv, 2, [{ op: 'set', key: 'b', value: '2' }]), 10_000)).to.match(/^rejected: /);
       expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('an unsynced write while no write is in flight is written on the calling thread, at once; one while a write is in flight waits its turn on the writer', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      const inline = db.inlineWrites;
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      expect(db.inlineWrites - inline, 'applies written on the calling thread').to.equal(1);
+      expect(await db.get('k/a')).to.equal(JSON.stringify({ value: '1', index: 1 }));
+      // Behind a synced write still in flight: posted to the writer, in order, never overtaking it.
+      const synced = s.log.write({ hardState: { term: 5, votedFor: null }, entries: [] });
+      const behind = db.batch([{ type: 'put', key: 'a', value: JSON.stringify(5) }], false);
+      expect(db.inlineWrites - inline, 'a write behind one in flight goes to the writer').to.equal(1);
+      await Promise.all([synced, behind]);
+      expect(await db.get('a')).to.equal('5');
+    } finally {
+      await close(o);
+    }
+  });
+
+  it('an unsynced write that fails on the calling thread is rejected, and every later write is refused; close still works', async () => {
+    const o = await open();
+    try {
+      const { db, s } = o;
+      await applyOps(s.kv, 1, [{ op: 'set', key: 'a', value: '1' }]);
+      const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], false);
+      expect(await outcome(bad)).to.match(/^rejected: rocksdb: write failed: .*value/i);
+      expect(await outcome(s.log.write({ hardState: { term: 9, votedFor: null }, entries: [] }), 10_000)).to.match(/^rejected: rocksdb: write failed/);
+      expect(await outcome(applyOps(s.kv, 2, [{ op: 'set', key: 'b', value: '2' }]), 10_000)).to.match(/^rejected: /);
+      expect(await db.get('h')).to.equal(undefined);
+      expect(await s.kv.get('a')).to.deep.equal({ value: '1', index: 1 });
+    } finally {
+      await close(o); // hangs if the writer thread is never told to close
+    }
+  });
+
+  it('after a write the writer failed, an unsynced write is refused too, not written on the calling thread', async () => {
+    const o = await open();
+    try {
+      const { db } = o;
+      const bad = db.batch([{ type: 'put', key: 'x', value: null } as unknown as BatchOp], true);
+      expect(await outcome(bad, 10_000)).to.match(/^rejected: rocksdb: write failed/);
+      const inline = db.inlineWrites;
+      expect(await outcome(db.batch([{ type: 'put', key: 'late', value: '1' }], false), 10_000)).to.match(/^rejected: rocksdb: write failed/);
+      expect(db.inlineWrites).to.equal(inline);
+      expect(await db.get('late')).to.equal(undefined);
     } finally {
       await close(o);
     }
