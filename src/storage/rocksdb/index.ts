@@ -39,6 +39,8 @@ export const DEFAULT_KV_CACHE_BYTES = 64 * 1024 * 1024;
 
 /** Rows per iterator step: each step is one thread-pool round trip. */
 const ITERATOR_STEP_ROWS = 1000;
+/** Unsynced batches of at most this many operations may be written on the calling thread (RocksDatabase.batch). */
+export const INLINE_WRITE_MAX_OPS = 256;
 /** Reads of at most this many keys run on the calling thread (RocksDatabase.getMany). */
 export const SYNC_READ_MAX_KEYS = 16;
 
@@ -384,7 +386,9 @@ export class RocksDatabase {
     // the writer thread), and it saves a hand-off to that thread and back (docs/performance.md,
     // "Thread hand-offs"). The driver writes a Ready's apply after its log append has completed, so
     // this is the usual case for applies.
-    if (!sync && this.pending.size === 0 && this.db.status === 'open') {
+    // Not while RocksDB delays or stops writes (compaction behind): that wait belongs on the writer
+    // thread, never on the event loop; nor for big batches, whose copying the writer does better.
+    if (!sync && this.pending.size === 0 && ops.length <= INLINE_WRITE_MAX_OPS && this.db.status === 'open' && !this.isWriteStalled()) {
       try {
         (this.inline ??= new BatchWriter(this.db)).write(ops, false);
         this.inlineWrites++;
@@ -402,6 +406,11 @@ export class RocksDatabase {
       this.pending.set(id, { resolve, reject });
       this.post({ type: 'batch', id, ops, sync });
     });
+  }
+
+  /** Whether RocksDB is delaying or stopping writes now (about 1 us per property read). */
+  private isWriteStalled(): boolean {
+    return this.db.getProperty('rocksdb.actual-delayed-write-rate') !== '0' || this.db.getProperty('rocksdb.is-write-stopped') !== '0';
   }
 
   /** Counters of the WAL: writes and fsyncs since open (from RocksDB's statistics). */

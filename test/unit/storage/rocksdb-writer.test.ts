@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Worker } from 'node:worker_threads';
 import { expect } from 'chai';
 import { openStorage } from '../../../src/storage/index.js';
-import { SYNC_READ_MAX_KEYS, type RocksDatabase } from '../../../src/storage/rocksdb/index.js';
+import { INLINE_WRITE_MAX_OPS, SYNC_READ_MAX_KEYS, type RocksDatabase } from '../../../src/storage/rocksdb/index.js';
 import type { NodeStorage } from '../../../src/storage/types.js';
 import { BatchWriter, loadRocksLevel, type BatchOp } from '../../../src/storage/rocksdb/binding.js';
 import type { WriterReply } from '../../../src/storage/rocksdb/writer.js';
@@ -140,7 +140,7 @@ describe('storage: RocksDB writer thread', () => {
     }
   });
 
-  it('an unsynced write while no write is in flight is written on the calling thread, at once; one while a write is in flight waits its turn on the writer', async () => {
+  it('an unsynced write while no write is in flight is written on the calling thread, at once; one while a write is in flight, a big one, and one while RocksDB delays writes go to the writer', async () => {
     const o = await open();
     try {
       const { db, s } = o;
@@ -154,6 +154,17 @@ describe('storage: RocksDB writer thread', () => {
       expect(db.inlineWrites - inline, 'a write behind one in flight goes to the writer').to.equal(1);
       await Promise.all([synced, behind]);
       expect(await db.get('a')).to.equal('5');
+      // A big batch goes to the writer, and so does any batch while RocksDB delays writes.
+      await db.batch(Array.from({ length: INLINE_WRITE_MAX_OPS + 1 }, (_, i) => ({ type: 'put' as const, key: `big/${i}`, value: 'v' })), false);
+      expect(db.inlineWrites - inline, 'a batch of more than INLINE_WRITE_MAX_OPS').to.equal(1);
+      const raw = (db as unknown as { db: { getProperty(p: string): string } }).db;
+      const realGetProperty = raw.getProperty.bind(raw);
+      raw.getProperty = (p: string) => (p === 'rocksdb.actual-delayed-write-rate' ? '16777216' : realGetProperty(p));
+      await db.batch([{ type: 'put', key: 'stalled', value: '1' }], false);
+      expect(db.inlineWrites - inline, 'a batch while writes are delayed').to.equal(1);
+      raw.getProperty = realGetProperty;
+      await db.batch([{ type: 'put', key: 'unstalled', value: '1' }], false);
+      expect(db.inlineWrites - inline).to.equal(2);
     } finally {
       await close(o);
     }
