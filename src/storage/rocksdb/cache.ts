@@ -3,8 +3,8 @@
  * evicting in CLOCK (second-chance) order, an LRU approximation: a hit only sets the entry's
  * reference bit, so reads never mutate the Map (moving an entry to the back on every hit costs a
  * rehash of the whole table every few thousand reads once it holds many keys).
- * Every RocksDB get costs a thread-pool round trip on the main thread; hot keys are served from
- * here instead. Used only by RocksKvStore, which keeps it coherent: writes go through it, and a value
+ * Every RocksDB get costs a lookup (a large one also a thread-pool round trip); hot keys are
+ * served from here instead. Used only by RocksKvStore, which keeps it coherent: writes go through it, and a value
  * read from disk is cached only if no write happened while it was being read.
  */
 import type { StoredValue } from '../../kv/types.js';

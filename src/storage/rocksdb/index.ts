@@ -14,11 +14,13 @@
  *   'e/' + lease id          a lease (JSON LeaseRecord), written in the apply batch
  *   'f/' + lease id + NUL + key   a key attached to that lease (empty value), written in the apply batch
  * Every mutating call is one atomic batch. Log, hard state and snapshot writes are synced; KV
- * applies are not (see KvStore.persist). All writes go to one writer thread (writer.ts), which
- * writes them one after another in the order they were issued, so the WAL holds them in that order:
- * a synced write fsyncs the WAL up to itself, which makes every unsynced KV apply issued before it
- * durable too, and a snapshot is saved only after what it covers was applied. Reads (get, getMany,
- * iterators) run on the main thread, in the libuv thread pool; they never wait for a write.
+ * applies are not (see KvStore.persist). Writes go to one writer thread (writer.ts), which writes
+ * them one after another in the order they were issued; an unsynced write issued while none is
+ * pending there is written on the main thread at once (RocksDatabase.batch), which keeps the same
+ * order. So the WAL holds the writes in issue order: a synced write fsyncs the WAL up to itself,
+ * which makes every unsynced KV apply issued before it durable too, and a snapshot is saved only
+ * after what it covers was applied. Reads of up to SYNC_READ_MAX_KEYS keys run on the main thread
+ * itself, larger reads and iterators in the libuv thread pool; they never wait for a write.
  */
 import { Worker } from 'node:worker_threads';
 import { createRequire } from 'node:module';
@@ -288,9 +290,10 @@ export class RocksDatabase {
   /**
    * Reads many raw values in one call (undefined where absent). Up to SYNC_READ_MAX_KEYS keys are
    * read on the calling thread: a point lookup in the memtable or the block/page cache takes about
-   * 15 us there, while a thread-pool read costs a hand-off to another thread and back, 110-140 us of
-   * CPU and wall time on this project's 2-core VM (docs/performance.md, "Thread hand-offs"). Larger
-   * reads go to the thread pool so that one call never holds the event loop for long.
+   * 10-25 us there, while a thread-pool read costs a hand-off to another thread and back, 80-140 us
+   * of CPU and wall time on this project's 2-core VM (bench/handoff.ts; docs/performance.md, "Thread
+   * hand-offs"). Larger reads go to the thread pool so that one call never holds the event loop for
+   * long.
    */
   getMany(keys: string[]): Promise<Array<string | undefined>> {
     if (keys.length === 0) return Promise.resolve([]);
